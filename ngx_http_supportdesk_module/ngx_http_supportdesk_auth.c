@@ -1,0 +1,443 @@
+
+/*
+ * API key authentication.  Keys are looked up by their SHA-256 in Redis
+ * (sd:apikey:<hex>, field "app") and the answer, positive or negative, is
+ * kept in a shared memory zone so that every worker shares one cache and a
+ * flood of bad keys costs one Redis lookup per key per negative TTL.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk_auth.h"
+#include "ngx_http_supportdesk_envelope.h"
+
+
+#define NGX_HTTP_SUPPORTDESK_KEY_PREFIX  "sd:apikey:"
+/* entries dropped per failed allocation before giving up on caching */
+#define NGX_HTTP_SUPPORTDESK_EVICT_MAX   8
+
+
+typedef struct {
+    ngx_rbtree_node_t      node;
+    ngx_queue_t            lru;
+    ngx_msec_t             expires;
+    u_char                 hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
+    u_char                 app_len;     /* 0: the key is known to be bad */
+    u_char                 app[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN];
+} ngx_http_supportdesk_key_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t           rbtree;
+    ngx_rbtree_node_t      sentinel;
+    ngx_queue_t            lru;
+} ngx_http_supportdesk_key_shctx_t;
+
+
+typedef struct {
+    ngx_http_supportdesk_key_shctx_t  *sh;
+    ngx_slab_pool_t                   *shpool;
+} ngx_http_supportdesk_key_cache_t;
+
+
+static void ngx_http_supportdesk_auth_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_supportdesk_key_node_t *ngx_http_supportdesk_auth_find(
+    ngx_http_supportdesk_key_cache_t *cache, u_char *hash);
+static void ngx_http_supportdesk_auth_done(void *data, ngx_int_t rc,
+    redisReply *reply);
+static ngx_uint_t ngx_http_supportdesk_auth_reply(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_int_t rc, redisReply *reply);
+
+
+ngx_int_t
+ngx_http_supportdesk_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_supportdesk_key_cache_t  *ocache = data;
+
+    size_t                             len;
+    ngx_http_supportdesk_key_cache_t  *cache;
+
+    cache = shm_zone->data;
+
+    if (ocache) {
+        /* reload: the keys cached so far stay valid */
+        cache->sh = ocache->sh;
+        cache->shpool = ocache->shpool;
+        return NGX_OK;
+    }
+
+    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        cache->sh = cache->shpool->data;
+        return NGX_OK;
+    }
+
+    cache->sh = ngx_slab_alloc(cache->shpool,
+                               sizeof(ngx_http_supportdesk_key_shctx_t));
+    if (cache->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache->shpool->data = cache->sh;
+
+    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
+                    ngx_http_supportdesk_auth_rbtree_insert);
+    ngx_queue_init(&cache->sh->lru);
+
+    len = sizeof(" in supportdesk key cache \"\"") + shm_zone->shm.name.len;
+
+    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
+    if (cache->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(cache->shpool->log_ctx, " in supportdesk key cache \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full cache evicts; it is not worth an error line per request */
+    cache->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_auth_hash(ngx_str_t *key, u_char *hash)
+{
+    unsigned int  len;
+
+    if (EVP_Digest(key->data, key->len, hash, &len, EVP_sha256(), NULL)
+        != 1
+        || len != NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_supportdesk_valid_app(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > NGX_HTTP_SUPPORTDESK_APP_MAX_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r, u_char *hash,
+    ngx_str_t *app)
+{
+    ngx_int_t                          rc;
+    ngx_http_supportdesk_key_node_t   *node;
+    ngx_http_supportdesk_key_cache_t  *cache;
+    ngx_http_supportdesk_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
+    cache = smcf->key_cache_zone->data;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_supportdesk_auth_find(cache, hash);
+
+    if (node == NULL) {
+        rc = NGX_AGAIN;
+
+    } else if ((ngx_msec_int_t) (node->expires - ngx_current_msec) <= 0) {
+        ngx_queue_remove(&node->lru);
+        ngx_rbtree_delete(&cache->sh->rbtree, &node->node);
+        ngx_slab_free_locked(cache->shpool, node);
+        rc = NGX_AGAIN;
+
+    } else if (node->app_len == 0) {
+        rc = NGX_DECLINED;
+
+    } else {
+        app->data = ngx_pnalloc(r->pool, node->app_len);
+        if (app->data == NULL) {
+            rc = NGX_ERROR;
+
+        } else {
+            app->len = node->app_len;
+            ngx_memcpy(app->data, node->app, node->app_len);
+            ngx_queue_remove(&node->lru);
+            ngx_queue_insert_head(&cache->sh->lru, &node->lru);
+            rc = NGX_OK;
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "supportdesk: key cache lookup: %i", rc);
+
+    return rc;
+}
+
+
+void
+ngx_http_supportdesk_auth_store(ngx_http_request_t *r, u_char *hash,
+    ngx_str_t *app)
+{
+    uint32_t                           key;
+    ngx_uint_t                         i;
+    ngx_queue_t                       *q;
+    ngx_http_supportdesk_key_node_t   *node, *old;
+    ngx_http_supportdesk_key_cache_t  *cache;
+    ngx_http_supportdesk_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
+    cache = smcf->key_cache_zone->data;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_supportdesk_auth_find(cache, hash);
+
+    if (node) {
+        ngx_queue_remove(&node->lru);
+
+    } else {
+        node = ngx_slab_alloc_locked(cache->shpool,
+                                     sizeof(ngx_http_supportdesk_key_node_t));
+
+        for (i = 0; node == NULL && i < NGX_HTTP_SUPPORTDESK_EVICT_MAX; i++) {
+            if (ngx_queue_empty(&cache->sh->lru)) {
+                break;
+            }
+
+            q = ngx_queue_last(&cache->sh->lru);
+            old = ngx_queue_data(q, ngx_http_supportdesk_key_node_t, lru);
+            ngx_queue_remove(q);
+            ngx_rbtree_delete(&cache->sh->rbtree, &old->node);
+            ngx_slab_free_locked(cache->shpool, old);
+
+            node = ngx_slab_alloc_locked(cache->shpool,
+                                    sizeof(ngx_http_supportdesk_key_node_t));
+        }
+
+        if (node == NULL) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return;
+        }
+
+        ngx_memcpy(&key, hash, sizeof(uint32_t));
+        node->node.key = key;
+        ngx_memcpy(node->hash, hash, NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
+        ngx_rbtree_insert(&cache->sh->rbtree, &node->node);
+    }
+
+    if (app) {
+        node->app_len = (u_char) app->len;
+        ngx_memcpy(node->app, app->data, app->len);
+        node->expires = ngx_current_msec + smcf->key_cache_ttl;
+
+    } else {
+        node->app_len = 0;
+        node->expires = ngx_current_msec + smcf->key_cache_negative_ttl;
+    }
+
+    ngx_queue_insert_head(&cache->sh->lru, &node->lru);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_auth_fetch(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    u_char       *p;
+    size_t       *argvlen;
+    const char  **argv;
+
+    argv = ngx_palloc(r->pool, 3 * sizeof(const char *));
+    argvlen = ngx_palloc(r->pool, 3 * sizeof(size_t));
+    p = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_SUPPORTDESK_KEY_PREFIX) - 1
+                             + 2 * NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
+
+    if (argv == NULL || argvlen == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "HGET";
+    argvlen[0] = 4;
+    argv[1] = (const char *) p;
+    p = ngx_cpymem(p, NGX_HTTP_SUPPORTDESK_KEY_PREFIX,
+                   sizeof(NGX_HTTP_SUPPORTDESK_KEY_PREFIX) - 1);
+    p = ngx_hex_dump(p, ctx->key_hash, NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
+    argvlen[1] = p - (u_char *) argv[1];
+    argv[2] = "app";
+    argvlen[2] = 3;
+
+    ctx->argc = 3;
+    ctx->argv = argv;
+    ctx->argvlen = argvlen;
+
+    return ngx_http_supportdesk_call(r, ctx, NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                     ngx_http_supportdesk_auth_done);
+}
+
+
+static void
+ngx_http_supportdesk_auth_done(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_connection_t            *c;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+    ctx->op = NULL;
+
+    ctx->status = ngx_http_supportdesk_auth_reply(r, ctx, rc, reply);
+
+    /* back into the rewrite phase, which now finds the answer in ctx */
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* 0 when the key is good (ctx->app set), else the status to answer */
+static ngx_uint_t
+ngx_http_supportdesk_auth_reply(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_int_t rc, redisReply *reply)
+{
+    ngx_str_t  app;
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "supportdesk: unknown API key");
+        ngx_http_supportdesk_auth_store(r, ctx->key_hash, NULL);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        return ngx_http_supportdesk_redis_failure(r, rc, reply);
+    }
+
+    if (!ngx_http_supportdesk_valid_app((u_char *) reply->str, reply->len)) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "supportdesk: API key record has an invalid app id, "
+                      "key refused");
+        ngx_http_supportdesk_auth_store(r, ctx->key_hash, NULL);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    /* the reply is freed once we return: keep a copy */
+    app.len = reply->len;
+    app.data = ngx_pnalloc(r->pool, app.len);
+    if (app.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(app.data, reply->str, app.len);
+
+    ngx_http_supportdesk_auth_store(r, ctx->key_hash, &app);
+    ctx->app = app;
+
+    return 0;
+}
+
+
+static ngx_http_supportdesk_key_node_t *
+ngx_http_supportdesk_auth_find(ngx_http_supportdesk_key_cache_t *cache,
+    u_char *hash)
+{
+    uint32_t                          key;
+    ngx_int_t                         rc;
+    ngx_rbtree_node_t                *node, *sentinel;
+    ngx_http_supportdesk_key_node_t  *kn;
+
+    ngx_memcpy(&key, hash, sizeof(uint32_t));
+
+    node = cache->sh->rbtree.root;
+    sentinel = cache->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        kn = (ngx_http_supportdesk_key_node_t *) node;
+        rc = ngx_memcmp(hash, kn->hash, NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
+
+        if (rc == 0) {
+            return kn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_supportdesk_auth_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t               **p;
+    ngx_http_supportdesk_key_node_t  *kn, *kt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            kn = (ngx_http_supportdesk_key_node_t *) node;
+            kt = (ngx_http_supportdesk_key_node_t *) temp;
+
+            p = (ngx_memcmp(kn->hash, kt->hash,
+                            NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}

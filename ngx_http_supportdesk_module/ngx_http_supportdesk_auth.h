@@ -1,0 +1,40 @@
+
+/*
+ * X-API-Key -> app id, with a cache shared by all workers.
+ */
+
+#ifndef _NGX_HTTP_SUPPORTDESK_AUTH_H_INCLUDED_
+#define _NGX_HTTP_SUPPORTDESK_AUTH_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_supportdesk_module.h"
+
+
+ngx_int_t ngx_http_supportdesk_auth_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+ngx_int_t ngx_http_supportdesk_auth_hash(ngx_str_t *key, u_char *hash);
+
+/*
+ * NGX_OK: app found (app->data points into r->pool); NGX_DECLINED: known
+ * bad key; NGX_AGAIN: not cached, ask Redis.
+ */
+ngx_int_t ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r,
+    u_char *hash, ngx_str_t *app);
+
+/* app NULL records a negative answer */
+void ngx_http_supportdesk_auth_store(ngx_http_request_t *r, u_char *hash,
+    ngx_str_t *app);
+
+/* the Redis step for a cache miss: HGET sd:apikey:<hex> app */
+ngx_int_t ngx_http_supportdesk_auth_fetch(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+
+ngx_uint_t ngx_http_supportdesk_valid_app(u_char *p, size_t len);
+
+
+#endif /* _NGX_HTTP_SUPPORTDESK_AUTH_H_INCLUDED_ */

@@ -1,0 +1,409 @@
+
+/*
+ * Envelope: {"success":..., "data"|"error":..., "timestamp":"..."}.
+ *
+ * Responses are written by hand into one buffer of the request pool rather
+ * than built as a jansson tree: stored values are already validated UTF-8
+ * (and metadata already compact JSON), so only escaping is left to do.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk_envelope.h"
+
+
+typedef struct {
+    ngx_uint_t    status;
+    const char   *code;
+    const char   *message;
+} ngx_http_supportdesk_status_t;
+
+
+static ngx_uint_t ngx_http_supportdesk_json_reserve(
+    ngx_http_supportdesk_json_t *json, size_t len);
+static void ngx_http_supportdesk_json_cstring(
+    ngx_http_supportdesk_json_t *json, const char *s);
+static void ngx_http_supportdesk_envelope_close(
+    ngx_http_supportdesk_json_t *json);
+
+
+ngx_str_t  ngx_http_supportdesk_content_type =
+    ngx_string("application/json; charset=utf-8");
+
+
+static ngx_http_supportdesk_status_t  ngx_http_supportdesk_statuses[] = {
+    { NGX_HTTP_BAD_REQUEST, "VALIDATION_ERROR", "the request is invalid" },
+    { NGX_HTTP_UNAUTHORIZED, "UNAUTHORIZED", "missing or unknown API key" },
+    { NGX_HTTP_NOT_FOUND, "NOT_FOUND", "no such route" },
+    { NGX_HTTP_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
+      "method not allowed on this route" },
+    { NGX_HTTP_REQUEST_TIME_OUT, "REQUEST_TIMEOUT",
+      "the request body did not arrive in time" },
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "PAYLOAD_TOO_LARGE",
+      "body is over the size limit" },
+    { NGX_HTTP_REQUEST_URI_TOO_LARGE, "VALIDATION_ERROR",
+      "request URI is too long" },
+    { NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE",
+      "Content-Type must be application/json" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE",
+      "storage is unavailable" },
+    { NGX_HTTP_GATEWAY_TIME_OUT, "GATEWAY_TIMEOUT",
+      "storage did not answer in time" },
+    { 0, "INTERNAL_ERROR", "internal error" }
+};
+
+
+void
+ngx_http_supportdesk_json_raw(ngx_http_supportdesk_json_t *json, u_char *p,
+    size_t len)
+{
+    if (ngx_http_supportdesk_json_reserve(json, len)) {
+        json->pos = ngx_cpymem(json->pos, p, len);
+    }
+}
+
+
+void
+ngx_http_supportdesk_json_string(ngx_http_supportdesk_json_t *json,
+    u_char *p, size_t len)
+{
+    u_char         c, *d;
+    size_t         i;
+    static u_char  hex[] = "0123456789abcdef";
+
+    /* the worst case, every byte as \u00XX, keeps the loop check-free */
+    if (!ngx_http_supportdesk_json_reserve(json, len * 6 + 2)) {
+        return;
+    }
+
+    d = json->pos;
+    *d++ = '"';
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        if (c == '"' || c == '\\') {
+            *d++ = '\\';
+            *d++ = c;
+
+        } else if (c < 0x20) {
+            *d++ = '\\';
+
+            switch (c) {
+            case '\n':
+                *d++ = 'n';
+                break;
+            case '\r':
+                *d++ = 'r';
+                break;
+            case '\t':
+                *d++ = 't';
+                break;
+            default:
+                *d++ = 'u';
+                *d++ = '0';
+                *d++ = '0';
+                *d++ = hex[c >> 4];
+                *d++ = hex[c & 0xf];
+            }
+
+        } else {
+            *d++ = c;
+        }
+    }
+
+    *d++ = '"';
+    json->pos = d;
+}
+
+
+void
+ngx_http_supportdesk_json_time(ngx_http_supportdesk_json_t *json, time_t t)
+{
+    ngx_tm_t  tm;
+
+    if (!ngx_http_supportdesk_json_reserve(json, sizeof("\"YYYY-MM-DDTHH:MM:SSZ\""))) {
+        return;
+    }
+
+    ngx_gmtime(t, &tm);
+
+    json->pos = ngx_sprintf(json->pos, "\"%4d-%02d-%02dT%02d:%02d:%02dZ\"",
+                            tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                            tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}
+
+
+void
+ngx_http_supportdesk_json_int(ngx_http_supportdesk_json_t *json, int64_t n)
+{
+    if (ngx_http_supportdesk_json_reserve(json, NGX_INT64_LEN)) {
+        json->pos = ngx_sprintf(json->pos, "%L", n);
+    }
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_envelope_start(ngx_http_request_t *r,
+    ngx_http_supportdesk_json_t *json, size_t size)
+{
+    json->pool = r->pool;
+    json->failed = 0;
+
+    json->start = ngx_pnalloc(r->pool, size);
+    if (json->start == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->pos = json->start;
+    json->end = json->start + size;
+
+    ngx_http_supportdesk_json_literal(json, "{\"success\":true,\"data\":");
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_envelope_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_http_supportdesk_json_t *json)
+{
+    ngx_str_t  body;
+
+    ngx_http_supportdesk_envelope_close(json);
+
+    if (json->failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = json->start;
+    body.len = json->pos - json->start;
+
+    return ngx_http_supportdesk_send_body(r, status, &body);
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message,
+    ngx_http_supportdesk_report_t *report)
+{
+    ngx_str_t  body;
+
+    if (ngx_http_supportdesk_error_body(r, status, code, message, report,
+                                        &body)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_supportdesk_send_body(r, status, &body);
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_error_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message,
+    ngx_http_supportdesk_report_t *report, ngx_str_t *body)
+{
+    u_char                             *p;
+    ngx_uint_t                          i;
+    ngx_http_supportdesk_json_t         json;
+    ngx_http_supportdesk_status_t      *st;
+    ngx_http_variable_value_t          *id;
+    ngx_http_supportdesk_main_conf_t   *smcf;
+    ngx_http_supportdesk_violation_t   *v;
+    u_char                              text[512];
+
+    for (st = ngx_http_supportdesk_statuses; st->status; st++) {
+        if (st->status == status) {
+            break;
+        }
+    }
+
+    if (code == NULL) {
+        code = st->code;
+    }
+
+    json.pool = r->pool;
+    json.failed = 0;
+    json.start = ngx_pnalloc(r->pool, 512);
+    if (json.start == NULL) {
+        return NGX_ERROR;
+    }
+
+    json.pos = json.start;
+    json.end = json.start + 512;
+
+    ngx_http_supportdesk_json_literal(&json,
+                                      "{\"success\":false,\"error\":{\"code\":");
+    ngx_http_supportdesk_json_cstring(&json, code);
+    ngx_http_supportdesk_json_literal(&json, ",\"message\":");
+
+    if (message) {
+        ngx_http_supportdesk_json_cstring(&json, message);
+
+    } else if (report && report->n) {
+        /* the first violation says it best: "email is required on create" */
+        v = &report->v[0];
+        p = ngx_snprintf(text, sizeof(text), "%V %V", &v->field, &v->message);
+        ngx_http_supportdesk_json_string(&json, text, p - text);
+
+    } else if (status == NGX_HTTP_INTERNAL_SERVER_ERROR
+               || st->status == 0)
+    {
+        /* a bug: give the client the id to quote, log it with the same */
+        smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
+        id = ngx_http_get_indexed_variable(r, smcf->request_id_index);
+
+        if (id && !id->not_found) {
+            p = ngx_snprintf(text, sizeof(text), "internal error, request id "
+                             "%*s", (size_t) id->len, id->data);
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "supportdesk: answering %ui INTERNAL_ERROR, "
+                          "request id %*s",
+                          status, (size_t) id->len, id->data);
+
+        } else {
+            p = ngx_cpymem(text, "internal error", 14);
+        }
+
+        ngx_http_supportdesk_json_string(&json, text, p - text);
+
+    } else {
+        ngx_http_supportdesk_json_cstring(&json, st->message);
+    }
+
+    if (report && report->n) {
+        ngx_http_supportdesk_json_literal(&json, ",\"details\":[");
+
+        for (i = 0; i < report->n; i++) {
+            v = &report->v[i];
+
+            if (i) {
+                ngx_http_supportdesk_json_literal(&json, ",");
+            }
+
+            ngx_http_supportdesk_json_literal(&json, "{\"field\":");
+            ngx_http_supportdesk_json_string(&json, v->field.data,
+                                             v->field.len);
+            ngx_http_supportdesk_json_literal(&json, ",\"message\":");
+            ngx_http_supportdesk_json_string(&json, v->message.data,
+                                             v->message.len);
+            ngx_http_supportdesk_json_literal(&json, "}");
+        }
+
+        ngx_http_supportdesk_json_literal(&json, "]");
+    }
+
+    ngx_http_supportdesk_json_literal(&json, "}");
+
+    ngx_http_supportdesk_envelope_close(&json);
+
+    if (json.failed) {
+        return NGX_ERROR;
+    }
+
+    body->data = json.start;
+    body->len = json.pos - json.start;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t                    rc;
+    ngx_buf_t                   *b;
+    ngx_chain_t                  out;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+    if (ctx) {
+        ctx->responded = 1;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_supportdesk_content_type;
+    r->headers_out.content_type_len = ngx_http_supportdesk_content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = body->len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static void
+ngx_http_supportdesk_envelope_close(ngx_http_supportdesk_json_t *json)
+{
+    ngx_http_supportdesk_json_literal(json, ",\"timestamp\":");
+    ngx_http_supportdesk_json_time(json, ngx_time());
+    ngx_http_supportdesk_json_literal(json, "}");
+}
+
+
+static void
+ngx_http_supportdesk_json_cstring(ngx_http_supportdesk_json_t *json,
+    const char *s)
+{
+    ngx_http_supportdesk_json_string(json, (u_char *) s, ngx_strlen(s));
+}
+
+
+static ngx_uint_t
+ngx_http_supportdesk_json_reserve(ngx_http_supportdesk_json_t *json,
+    size_t len)
+{
+    u_char  *p;
+    size_t   size, used;
+
+    if (json->failed) {
+        return 0;
+    }
+
+    if ((size_t) (json->end - json->pos) >= len) {
+        return 1;
+    }
+
+    used = json->pos - json->start;
+    size = ngx_max((size_t) (json->end - json->start) * 2, used + len);
+
+    p = ngx_pnalloc(json->pool, size);
+    if (p == NULL) {
+        json->failed = 1;
+        return 0;
+    }
+
+    ngx_memcpy(p, json->start, used);
+
+    json->start = p;
+    json->pos = p + used;
+    json->end = p + size;
+
+    return 1;
+}

@@ -1,0 +1,62 @@
+
+/*
+ * The JSON envelope every API response travels in, and the small JSON
+ * writer that builds it in the request pool.
+ */
+
+#ifndef _NGX_HTTP_SUPPORTDESK_ENVELOPE_H_INCLUDED_
+#define _NGX_HTTP_SUPPORTDESK_ENVELOPE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_supportdesk_validate.h"
+
+
+typedef struct {
+    ngx_pool_t   *pool;
+    u_char       *start;
+    u_char       *pos;
+    u_char       *end;
+    ngx_uint_t    failed;     /* out of memory: checked once, at send */
+} ngx_http_supportdesk_json_t;
+
+
+#define ngx_http_supportdesk_json_literal(json, text)                         \
+    ngx_http_supportdesk_json_raw(json, (u_char *) text, sizeof(text) - 1)
+
+
+void ngx_http_supportdesk_json_raw(ngx_http_supportdesk_json_t *json,
+    u_char *p, size_t len);
+void ngx_http_supportdesk_json_string(ngx_http_supportdesk_json_t *json,
+    u_char *p, size_t len);
+void ngx_http_supportdesk_json_time(ngx_http_supportdesk_json_t *json,
+    time_t t);
+void ngx_http_supportdesk_json_int(ngx_http_supportdesk_json_t *json,
+    int64_t n);
+
+/* opens {"success":true,"data": ; the caller writes the data value */
+ngx_int_t ngx_http_supportdesk_envelope_start(ngx_http_request_t *r,
+    ngx_http_supportdesk_json_t *json, size_t size);
+ngx_int_t ngx_http_supportdesk_envelope_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_http_supportdesk_json_t *json);
+
+/* code and message NULL: the usual ones for the status */
+ngx_int_t ngx_http_supportdesk_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message,
+    ngx_http_supportdesk_report_t *report);
+
+/* builds an error envelope without sending it (for the error filter) */
+ngx_int_t ngx_http_supportdesk_error_body(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message,
+    ngx_http_supportdesk_report_t *report, ngx_str_t *body);
+
+ngx_int_t ngx_http_supportdesk_send_body(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+
+extern ngx_str_t  ngx_http_supportdesk_content_type;
+
+
+#endif /* _NGX_HTTP_SUPPORTDESK_ENVELOPE_H_INCLUDED_ */

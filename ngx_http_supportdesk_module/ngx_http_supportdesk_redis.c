@@ -1,0 +1,1152 @@
+
+/*
+ * The Redis adapter and connection pool.
+ *
+ * Why nginx owns the sockets instead of hiredis's async.c: with 0.14.1 the
+ * async API resolves names with a blocking getaddrinfo, has no timer hooks,
+ * reads 16 KiB per event, closes the fd behind nginx's back and cannot cancel
+ * a pending callback.  Owning the connection removes all five problems: nginx
+ * connects, times out, reads until the socket is drained and closes; hiredis
+ * parses replies (redisReader) and we encode RESP ourselves straight into the
+ * connection's output buffer, which costs no allocation per command.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_supportdesk_redis.h"
+#include "ngx_http_supportdesk_scripts.h"
+
+
+#define NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN   50
+#define NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MAX   500
+#define NGX_HTTP_SUPPORTDESK_REDIS_OUT_SIZE      16384
+/* a buffer grown past this by a huge batch is given back once drained */
+#define NGX_HTTP_SUPPORTDESK_REDIS_OUT_KEEP      262144
+#define NGX_HTTP_SUPPORTDESK_MAX_SCRIPTS         32
+#define NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN        40
+
+
+typedef enum {
+    NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED = 0,
+    NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING,
+    NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
+} ngx_http_supportdesk_redis_state_e;
+
+
+typedef struct {
+    ngx_http_supportdesk_redis_pool_t   *pool;
+    ngx_peer_connection_t                peer;
+    redisReader                         *reader;
+
+    /* ops whose replies are due, in the order Redis will answer them */
+    ngx_queue_t                          inflight;
+    ngx_uint_t                           ninflight;
+
+    u_char                              *out;
+    size_t                               out_size;
+    size_t                               out_len;
+    size_t                               out_sent;
+
+    ngx_http_supportdesk_redis_state_e   state;
+    ngx_event_t                          retry;
+    ngx_msec_t                           backoff;
+
+    /* bumped on every close, to notice a close from inside a callback */
+    ngx_uint_t                           generation;
+} ngx_http_supportdesk_redis_conn_t;
+
+
+struct ngx_http_supportdesk_redis_pool_s {
+    ngx_http_supportdesk_redis_conf_t   *conf;
+    ngx_http_supportdesk_redis_conn_t   *conns;
+    ngx_uint_t                           nconns;
+    ngx_uint_t                           next;
+    ngx_queue_t                          free_ops;
+    ngx_log_t                           *log;
+};
+
+
+typedef enum {
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST = 0,
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE
+} ngx_http_supportdesk_redis_op_kind_e;
+
+
+struct ngx_http_supportdesk_redis_op_s {
+    ngx_queue_t                              queue;
+    ngx_http_supportdesk_redis_conn_t       *conn;
+
+    /* NULL once the request abandoned the op */
+    ngx_http_supportdesk_redis_handler_pt    handler;
+    void                                    *data;
+
+    ngx_event_t                              timer;
+
+    ngx_http_supportdesk_redis_op_kind_e     kind;
+    const char                              *what;
+
+    /* kept to resend a script as EVAL after NOSCRIPT */
+    ngx_int_t                                script;
+    int                                      argc;
+    const char                             **argv;
+    const size_t                            *argvlen;
+};
+
+
+static void ngx_http_supportdesk_redis_connect(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_connected(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_close(
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t rc,
+    ngx_uint_t backoff);
+static void ngx_http_supportdesk_redis_retry_handler(ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_connect_handler(ngx_event_t *wev);
+static void ngx_http_supportdesk_redis_write_handler(ngx_event_t *wev);
+static void ngx_http_supportdesk_redis_read_handler(ngx_event_t *rev);
+static ngx_int_t ngx_http_supportdesk_redis_test_connect(
+    ngx_connection_t *c);
+static ngx_int_t ngx_http_supportdesk_redis_flush(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_schedule_flush(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static ngx_int_t ngx_http_supportdesk_redis_process(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_deliver(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
+static ngx_int_t ngx_http_supportdesk_redis_handshake(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static ngx_int_t ngx_http_supportdesk_redis_encode(
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script,
+    ngx_uint_t use_eval, int argc, const char **argv,
+    const size_t *argvlen);
+static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_op_alloc(
+    ngx_http_supportdesk_redis_pool_t *pool);
+static void ngx_http_supportdesk_redis_op_free(
+    ngx_http_supportdesk_redis_pool_t *pool,
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev);
+static ngx_http_supportdesk_redis_conn_t *ngx_http_supportdesk_redis_pick(
+    ngx_http_supportdesk_redis_pool_t *pool);
+
+
+static u_char  ngx_http_supportdesk_script_sha[NGX_HTTP_SUPPORTDESK_MAX_SCRIPTS]
+                   [NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN];
+
+/* one worker is one thread: a single read buffer serves every connection */
+static u_char  ngx_http_supportdesk_redis_buf[65536];
+
+
+ngx_int_t
+ngx_http_supportdesk_redis_init_scripts(ngx_log_t *log)
+{
+    u_char                                 md[EVP_MAX_MD_SIZE];
+    unsigned int                           mdlen;
+    ngx_uint_t                             i;
+    ngx_http_supportdesk_script_source_t  *s;
+
+    if (ngx_http_supportdesk_nscripts > NGX_HTTP_SUPPORTDESK_MAX_SCRIPTS) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
+                      "supportdesk: too many embedded scripts");
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ngx_http_supportdesk_nscripts; i++) {
+        s = &ngx_http_supportdesk_scripts[i];
+
+        if (EVP_Digest(s->source.data, s->source.len, md, &mdlen,
+                       EVP_sha1(), NULL)
+            != 1)
+        {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "supportdesk: SHA-1 of script \"%V\" failed",
+                          &s->name);
+            return NGX_ERROR;
+        }
+
+        ngx_hex_dump(ngx_http_supportdesk_script_sha[i], md, mdlen);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_redis_script_index(const char *name)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = ngx_strlen(name);
+
+    for (i = 0; i < ngx_http_supportdesk_nscripts; i++) {
+        if (ngx_http_supportdesk_scripts[i].name.len == len
+            && ngx_strncmp(ngx_http_supportdesk_scripts[i].name.data, name,
+                           len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
+    ngx_array_t *confs)
+{
+    ngx_uint_t                            i, j;
+    ngx_http_supportdesk_redis_conf_t   **rcfp, *rcf;
+    ngx_http_supportdesk_redis_pool_t    *pool;
+    ngx_http_supportdesk_redis_conn_t    *conn;
+
+    rcfp = confs->elts;
+
+    for (i = 0; i < confs->nelts; i++) {
+        rcf = rcfp[i];
+
+        pool = ngx_calloc(sizeof(ngx_http_supportdesk_redis_pool_t),
+                          cycle->log);
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        pool->conns = ngx_calloc(rcf->connections
+                                 * sizeof(ngx_http_supportdesk_redis_conn_t),
+                                 cycle->log);
+        if (pool->conns == NULL) {
+            ngx_free(pool);
+            return NGX_ERROR;
+        }
+
+        pool->conf = rcf;
+        pool->nconns = rcf->connections;
+        pool->log = cycle->log;
+        ngx_queue_init(&pool->free_ops);
+        rcf->pool = pool;
+
+        for (j = 0; j < pool->nconns; j++) {
+            conn = &pool->conns[j];
+            conn->pool = pool;
+            conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+            ngx_queue_init(&conn->inflight);
+
+            conn->retry.handler = ngx_http_supportdesk_redis_retry_handler;
+            conn->retry.data = conn;
+            conn->retry.log = cycle->log;
+            /* a reconnect must not hold up a graceful worker exit */
+            conn->retry.cancelable = 1;
+        }
+
+        /* connect early so the first request finds a warm connection */
+        for (j = 0; j < pool->nconns; j++) {
+            ngx_http_supportdesk_redis_connect(&pool->conns[j]);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_array_t *confs)
+{
+    ngx_uint_t                            i, j;
+    ngx_queue_t                          *q;
+    ngx_http_supportdesk_redis_op_t      *op;
+    ngx_http_supportdesk_redis_conf_t   **rcfp;
+    ngx_http_supportdesk_redis_pool_t    *pool;
+    ngx_http_supportdesk_redis_conn_t    *conn;
+
+    rcfp = confs->elts;
+
+    for (i = 0; i < confs->nelts; i++) {
+        pool = rcfp[i]->pool;
+        if (pool == NULL) {
+            continue;
+        }
+
+        for (j = 0; j < pool->nconns; j++) {
+            conn = &pool->conns[j];
+
+            if (conn->retry.timer_set) {
+                ngx_del_timer(&conn->retry);
+            }
+
+            /* the requests behind these ops are gone with the worker */
+            while (!ngx_queue_empty(&conn->inflight)) {
+                q = ngx_queue_head(&conn->inflight);
+                ngx_queue_remove(q);
+                op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t,
+                                    queue);
+                if (op->timer.timer_set) {
+                    ngx_del_timer(&op->timer);
+                }
+                ngx_free(op);
+            }
+
+            if (conn->peer.connection) {
+                ngx_close_connection(conn->peer.connection);
+                conn->peer.connection = NULL;
+            }
+
+            if (conn->reader) {
+                redisReaderFree(conn->reader);
+                conn->reader = NULL;
+            }
+
+            if (conn->out) {
+                ngx_free(conn->out);
+                conn->out = NULL;
+            }
+        }
+
+        while (!ngx_queue_empty(&pool->free_ops)) {
+            q = ngx_queue_head(&pool->free_ops);
+            ngx_queue_remove(q);
+            ngx_free(ngx_queue_data(q, ngx_http_supportdesk_redis_op_t,
+                                    queue));
+        }
+
+        ngx_free(pool->conns);
+        ngx_free(pool);
+        rcfp[i]->pool = NULL;
+    }
+}
+
+
+ngx_http_supportdesk_redis_op_t *
+ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
+    ngx_str_t *hash_tag, ngx_int_t script, int argc, const char **argv,
+    const size_t *argvlen, ngx_http_supportdesk_redis_handler_pt handler,
+    void *data, ngx_log_t *log)
+{
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    /* hash_tag picks the node once the pool knows Redis Cluster */
+    (void) hash_tag;
+
+    pool = conf->pool;
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    conn = ngx_http_supportdesk_redis_pick(pool);
+    if (conn == NULL) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "supportdesk: no redis connection available");
+        return NULL;
+    }
+
+    op = ngx_http_supportdesk_redis_op_alloc(pool);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_supportdesk_redis_encode(conn, script, 0, argc, argv,
+                                          argvlen)
+        != NGX_OK)
+    {
+        ngx_http_supportdesk_redis_op_free(pool, op);
+        return NULL;
+    }
+
+    op->conn = conn;
+    op->handler = handler;
+    op->data = data;
+    op->kind = NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST;
+    op->script = script;
+    op->argc = argc;
+    op->argv = argv;
+    op->argvlen = argvlen;
+
+    ngx_queue_insert_tail(&conn->inflight, &op->queue);
+    conn->ninflight++;
+
+    ngx_add_timer(&op->timer, conf->timeout);
+
+    ngx_http_supportdesk_redis_schedule_flush(conn);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "supportdesk: redis op %p queued on conn %p, %ui in flight",
+                   op, conn, conn->ninflight);
+
+    return op;
+}
+
+
+void
+ngx_http_supportdesk_redis_abandon(ngx_http_supportdesk_redis_op_t *op)
+{
+    /*
+     * The reply is still due on this connection and keeps its place in the
+     * pipeline; the timer stays too, so a Redis that never answers is still
+     * noticed.  Only the way back to the request is cut.
+     */
+    op->handler = NULL;
+    op->data = NULL;
+    op->argv = NULL;
+    op->argvlen = NULL;
+}
+
+
+static ngx_http_supportdesk_redis_conn_t *
+ngx_http_supportdesk_redis_pick(ngx_http_supportdesk_redis_pool_t *pool)
+{
+    ngx_uint_t                          i;
+    ngx_http_supportdesk_redis_conn_t  *conn, *best, *idle;
+
+    best = NULL;
+    idle = NULL;
+
+    for (i = 0; i < pool->nconns; i++) {
+        conn = &pool->conns[(pool->next + i) % pool->nconns];
+
+        switch (conn->state) {
+
+        case NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED:
+            if (best == NULL
+                || best->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
+                || conn->ninflight < best->ninflight)
+            {
+                best = conn;
+            }
+            break;
+
+        case NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING:
+            if (best == NULL) {
+                best = conn;
+            }
+            break;
+
+        default:
+            /* a connection in backoff is not tried before its time */
+            if (idle == NULL && !conn->retry.timer_set) {
+                idle = conn;
+            }
+        }
+    }
+
+    pool->next++;
+
+    if (best && best->state == NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED) {
+        return best;
+    }
+
+    if (idle) {
+        ngx_http_supportdesk_redis_connect(idle);
+
+        if (idle->state != NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED) {
+            return idle;
+        }
+    }
+
+    return best;
+}
+
+
+static void
+ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_int_t                           rc;
+    ngx_connection_t                   *c;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    rcf = conn->pool->conf;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_memzero(&conn->peer, sizeof(ngx_peer_connection_t));
+    conn->peer.sockaddr = rcf->addr->sockaddr;
+    conn->peer.socklen = rcf->addr->socklen;
+    conn->peer.name = &rcf->addr->name;
+    conn->peer.get = ngx_event_get_peer;
+    conn->peer.log = conn->pool->log;
+    conn->peer.log_error = NGX_ERROR_ERR;
+
+    conn->out_len = 0;
+    conn->out_sent = 0;
+
+    conn->reader = redisReaderCreate();
+    if (conn->reader == NULL) {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    rc = ngx_event_connect_peer(&conn->peer);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, conn->pool->log, 0,
+                   "supportdesk: redis connect to %V: %i",
+                   &rcf->addr->name, rc);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        conn->peer.connection = NULL;
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    c = conn->peer.connection;
+    c->data = conn;
+    c->read->handler = ngx_http_supportdesk_redis_read_handler;
+    c->write->handler = ngx_http_supportdesk_redis_connect_handler;
+    c->read->cancelable = 1;
+    c->write->cancelable = 1;
+
+    conn->state = NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING;
+
+    /* pipelined ahead of every request: no extra round trip */
+    if (ngx_http_supportdesk_redis_handshake(conn) != NGX_OK) {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+        ngx_add_timer(c->write, rcf->connect_timeout);
+        return;
+    }
+
+    ngx_http_supportdesk_redis_connected(conn);
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    int                                 argc;
+    u_char                             *p;
+    size_t                              argvlen[3];
+    ngx_uint_t                          i;
+    const char                         *argv[3];
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+    u_char                              db[NGX_INT_T_LEN];
+    static const char                  *what[] = { "AUTH", "SELECT",
+                                                   "SCRIPT LOAD" };
+
+    rcf = conn->pool->conf;
+
+    for (i = 0; i < 2 + ngx_http_supportdesk_nscripts; i++) {
+        argc = 0;
+
+        if (i == 0) {
+            if (rcf->password.len == 0) {
+                continue;
+            }
+
+            argv[argc] = "AUTH";
+            argvlen[argc++] = 4;
+
+            if (rcf->user.len) {
+                argv[argc] = (const char *) rcf->user.data;
+                argvlen[argc++] = rcf->user.len;
+            }
+
+            argv[argc] = (const char *) rcf->password.data;
+            argvlen[argc++] = rcf->password.len;
+
+        } else if (i == 1) {
+            if (rcf->db == 0) {
+                continue;
+            }
+
+            p = ngx_sprintf(db, "%i", rcf->db);
+            argv[argc] = "SELECT";
+            argvlen[argc++] = 6;
+            argv[argc] = (const char *) db;
+            argvlen[argc++] = p - db;
+
+        } else {
+            argv[argc] = "SCRIPT";
+            argvlen[argc++] = 6;
+            argv[argc] = "LOAD";
+            argvlen[argc++] = 4;
+            argv[argc] = (const char *)
+                         ngx_http_supportdesk_scripts[i - 2].source.data;
+            argvlen[argc++] = ngx_http_supportdesk_scripts[i - 2].source.len;
+        }
+
+        op = ngx_http_supportdesk_redis_op_alloc(conn->pool);
+        if (op == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_supportdesk_redis_encode(conn,
+                                              NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                              0, argc, argv, argvlen)
+            != NGX_OK)
+        {
+            ngx_http_supportdesk_redis_op_free(conn->pool, op);
+            return NGX_ERROR;
+        }
+
+        op->conn = conn;
+        op->kind = NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE;
+        op->what = what[i < 2 ? i : 2];
+        op->script = NGX_HTTP_SUPPORTDESK_NO_SCRIPT;
+
+        ngx_queue_insert_tail(&conn->inflight, &op->queue);
+        conn->ninflight++;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_supportdesk_redis_connect_handler(ngx_event_t *wev)
+{
+    ngx_connection_t                   *c;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    c = wev->data;
+    conn = c->data;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_ERR, conn->pool->log, NGX_ETIMEDOUT,
+                      "supportdesk: redis %V connect timed out",
+                      conn->peer.name);
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    if (ngx_http_supportdesk_redis_test_connect(c) != NGX_OK) {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    ngx_http_supportdesk_redis_connected(conn);
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_redis_test_connect(ngx_connection_t *c)
+{
+    int        err;
+    socklen_t  len;
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err) {
+        (void) ngx_connection_error(c, err, "supportdesk: redis connect() "
+                                    "failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_supportdesk_redis_connected(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_connection_t  *c;
+
+    c = conn->peer.connection;
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    conn->state = NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED;
+    c->write->handler = ngx_http_supportdesk_redis_write_handler;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, conn->pool->log, 0,
+                   "supportdesk: redis %V connected", conn->peer.name);
+
+    if (ngx_http_supportdesk_redis_flush(conn) == NGX_ERROR) {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_connect(ev->data);
+}
+
+
+static void
+ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_int_t rc, ngx_uint_t backoff)
+{
+    ngx_queue_t                             failed, *q;
+    ngx_http_supportdesk_redis_op_t        *op;
+    ngx_http_supportdesk_redis_handler_pt   handler;
+    void                                   *data;
+
+    conn->generation++;
+
+    if (conn->peer.connection) {
+        ngx_close_connection(conn->peer.connection);
+        conn->peer.connection = NULL;
+    }
+
+    if (conn->reader) {
+        redisReaderFree(conn->reader);
+        conn->reader = NULL;
+    }
+
+    conn->out_len = 0;
+    conn->out_sent = 0;
+    conn->state = NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED;
+
+    /* set before the callbacks below, which may send again */
+    if (backoff && !ngx_exiting) {
+        ngx_add_timer(&conn->retry, conn->backoff);
+        conn->backoff = ngx_min(conn->backoff * 2,
+                                NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MAX);
+    }
+
+    ngx_queue_init(&failed);
+
+    if (!ngx_queue_empty(&conn->inflight)) {
+        ngx_queue_add(&failed, &conn->inflight);
+        ngx_queue_init(&conn->inflight);
+    }
+
+    conn->ninflight = 0;
+
+    while (!ngx_queue_empty(&failed)) {
+        q = ngx_queue_head(&failed);
+        ngx_queue_remove(q);
+        op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+
+        handler = op->handler;
+        data = op->data;
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+
+        if (handler) {
+            handler(data, rc, NULL);
+        }
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_schedule_flush(
+    ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_connection_t  *c;
+
+    if (conn->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED) {
+        return;
+    }
+
+    /*
+     * Posting the write event batches every command queued in this turn of
+     * the event loop into one send().
+     */
+    c = conn->peer.connection;
+
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t                   *c;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    c = wev->data;
+    conn = c->data;
+
+    if (ngx_http_supportdesk_redis_flush(conn) == NGX_ERROR) {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_redis_flush(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    c = conn->peer.connection;
+
+    while (conn->out_sent < conn->out_len) {
+        n = c->send(c, conn->out + conn->out_sent,
+                    conn->out_len - conn->out_sent);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            return NGX_AGAIN;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                          "supportdesk: redis %V send failed",
+                          conn->peer.name);
+            return NGX_ERROR;
+        }
+
+        conn->out_sent += n;
+    }
+
+    conn->out_len = 0;
+    conn->out_sent = 0;
+
+    if (conn->out_size > NGX_HTTP_SUPPORTDESK_REDIS_OUT_KEEP) {
+        ngx_free(conn->out);
+        conn->out = NULL;
+        conn->out_size = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_supportdesk_redis_read_handler(ngx_event_t *rev)
+{
+    ssize_t                             n;
+    ngx_connection_t                   *c;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    c = rev->data;
+    conn = c->data;
+
+    if (conn->state == NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING) {
+        /* an error or hang-up while connecting shows as readable */
+        if (ngx_http_supportdesk_redis_test_connect(c) != NGX_OK) {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+        }
+        return;
+    }
+
+    /* edge-triggered: read until the socket is drained */
+    do {
+        n = c->recv(c, ngx_http_supportdesk_redis_buf,
+                    sizeof(ngx_http_supportdesk_redis_buf));
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                          "supportdesk: redis %V closed the connection "
+                          "with %ui replies due",
+                          conn->peer.name, conn->ninflight);
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return;
+        }
+
+        if (redisReaderFeed(conn->reader,
+                            (const char *) ngx_http_supportdesk_redis_buf, n)
+            != REDIS_OK)
+        {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return;
+        }
+
+        if (ngx_http_supportdesk_redis_process(conn) != NGX_OK) {
+            return;
+        }
+
+    } while (rev->ready);
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+    }
+}
+
+
+/* NGX_OK while the connection lives on, NGX_DONE once it was closed */
+static ngx_int_t
+ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    void                             *reply;
+    ngx_uint_t                        generation;
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    generation = conn->generation;
+
+    for ( ;; ) {
+        if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK) {
+            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                          "supportdesk: redis %V protocol error: %s",
+                          conn->peer.name, conn->reader->errstr);
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return NGX_DONE;
+        }
+
+        if (reply == NULL) {
+            return NGX_OK;
+        }
+
+        if (ngx_queue_empty(&conn->inflight)) {
+            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                          "supportdesk: redis %V sent a reply nobody "
+                          "asked for", conn->peer.name);
+            freeReplyObject(reply);
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return NGX_DONE;
+        }
+
+        q = ngx_queue_head(&conn->inflight);
+        ngx_queue_remove(q);
+        conn->ninflight--;
+        op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+
+        ngx_http_supportdesk_redis_deliver(conn, op, reply);
+        freeReplyObject(reply);
+
+        if (conn->generation != generation) {
+            return NGX_DONE;
+        }
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
+{
+    void                                   *data;
+    ngx_http_supportdesk_redis_handler_pt   handler;
+
+    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                          "supportdesk: redis %V refused %s: %s",
+                          conn->peer.name, op->what, reply->str);
+            ngx_http_supportdesk_redis_op_free(conn->pool, op);
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return;
+        }
+
+        /* Redis accepts us: the next failure starts a fresh backoff */
+        conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return;
+    }
+
+    if (op->handler
+        && op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
+        && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* script cache flushed behind our back: EVAL loads it again */
+        ngx_log_error(NGX_LOG_NOTICE, conn->pool->log, 0,
+                      "supportdesk: redis %V lost script \"%V\", resending",
+                      conn->peer.name,
+                      &ngx_http_supportdesk_scripts[op->script].name);
+
+        if (ngx_http_supportdesk_redis_encode(conn, op->script, 1, op->argc,
+                                              op->argv, op->argvlen)
+            == NGX_OK)
+        {
+            ngx_queue_insert_tail(&conn->inflight, &op->queue);
+            conn->ninflight++;
+            ngx_http_supportdesk_redis_schedule_flush(conn);
+            return;
+        }
+    }
+
+    handler = op->handler;
+    data = op->data;
+    ngx_http_supportdesk_redis_op_free(conn->pool, op);
+
+    if (handler) {
+        handler(data, NGX_OK, reply);
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    op = ev->data;
+    conn = op->conn;
+
+    ngx_log_error(NGX_LOG_ERR, conn->pool->log, NGX_ETIMEDOUT,
+                  "supportdesk: redis %V did not answer within %M ms, "
+                  "dropping the connection with %ui replies due",
+                  conn->peer.name, conn->pool->conf->timeout,
+                  conn->ninflight);
+
+    /*
+     * Replies come in order: everything queued behind a stalled reply is
+     * stalled too.  The next request reconnects at once, without backoff.
+     */
+    ngx_http_supportdesk_redis_close(conn, NGX_HTTP_GATEWAY_TIME_OUT, 0);
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_int_t script, ngx_uint_t use_eval, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    int           i, total, nprefix;
+    u_char       *p, *out;
+    size_t        need, size, pending;
+    size_t        prefixlen[2];
+    const char   *prefix[2];
+
+    nprefix = 0;
+
+    if (script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT) {
+        if (use_eval) {
+            prefix[0] = "EVAL";
+            prefixlen[0] = 4;
+            prefix[1] = (const char *)
+                        ngx_http_supportdesk_scripts[script].source.data;
+            prefixlen[1] = ngx_http_supportdesk_scripts[script].source.len;
+
+        } else {
+            prefix[0] = "EVALSHA";
+            prefixlen[0] = 7;
+            prefix[1] = (const char *) ngx_http_supportdesk_script_sha[script];
+            prefixlen[1] = NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN;
+        }
+
+        nprefix = 2;
+    }
+
+    total = argc + nprefix;
+
+    /* "*N\r\n" then "$len\r\ndata\r\n" per argument */
+    need = 1 + NGX_INT_T_LEN + 2;
+
+    for (i = 0; i < total; i++) {
+        need += 1 + NGX_SIZE_T_LEN + 2 + 2
+                + (i < nprefix ? prefixlen[i] : argvlen[i - nprefix]);
+    }
+
+    pending = conn->out_len - conn->out_sent;
+
+    if (conn->out_size - conn->out_len < need) {
+        if (conn->out_sent && conn->out_size - pending >= need) {
+            ngx_memmove(conn->out, conn->out + conn->out_sent, pending);
+
+        } else {
+            size = ngx_max(NGX_HTTP_SUPPORTDESK_REDIS_OUT_SIZE,
+                           ngx_max(conn->out_size * 2, pending + need));
+
+            out = ngx_alloc(size, conn->pool->log);
+            if (out == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (pending) {
+                ngx_memcpy(out, conn->out + conn->out_sent, pending);
+            }
+
+            if (conn->out) {
+                ngx_free(conn->out);
+            }
+
+            conn->out = out;
+            conn->out_size = size;
+        }
+
+        conn->out_sent = 0;
+        conn->out_len = pending;
+    }
+
+    p = ngx_sprintf(conn->out + conn->out_len, "*%d\r\n", total);
+
+    for (i = 0; i < total; i++) {
+        if (i < nprefix) {
+            p = ngx_sprintf(p, "$%uz\r\n", prefixlen[i]);
+            p = ngx_cpymem(p, prefix[i], prefixlen[i]);
+
+        } else {
+            p = ngx_sprintf(p, "$%uz\r\n", argvlen[i - nprefix]);
+            p = ngx_cpymem(p, argv[i - nprefix], argvlen[i - nprefix]);
+        }
+
+        *p++ = CR;
+        *p++ = LF;
+    }
+
+    conn->out_len = p - conn->out;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_supportdesk_redis_op_t *
+ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
+{
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    if (!ngx_queue_empty(&pool->free_ops)) {
+        q = ngx_queue_head(&pool->free_ops);
+        ngx_queue_remove(q);
+        op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+        ngx_memzero(op, sizeof(ngx_http_supportdesk_redis_op_t));
+
+    } else {
+        op = ngx_calloc(sizeof(ngx_http_supportdesk_redis_op_t), pool->log);
+        if (op == NULL) {
+            return NULL;
+        }
+    }
+
+    op->timer.handler = ngx_http_supportdesk_redis_op_timeout;
+    op->timer.data = op;
+    op->timer.log = pool->log;
+
+    return op;
+}
+
+
+static void
+ngx_http_supportdesk_redis_op_free(ngx_http_supportdesk_redis_pool_t *pool,
+    ngx_http_supportdesk_redis_op_t *op)
+{
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    op->handler = NULL;
+    op->data = NULL;
+
+    ngx_queue_insert_head(&pool->free_ops, &op->queue);
+}

@@ -1,0 +1,83 @@
+
+/*
+ * The Redis connection pool: the one interface the handlers call.
+ *
+ * Each worker keeps a few persistent connections per configured Redis
+ * server.  nginx owns the sockets (ngx_event_connect_peer, its own read and
+ * write handlers); hiredis is used only as the protocol reader.  Commands
+ * from many requests are pipelined on one connection and answered in order.
+ *
+ * Ownership: an op belongs to the pool, never to a request.  A request that
+ * goes away calls ngx_http_supportdesk_redis_abandon(); the op then stays
+ * queued until its reply (or the connection's end) and is recycled without
+ * calling anyone.  The reply passed to a handler belongs to the pool and is
+ * freed when the handler returns.
+ */
+
+#ifndef _NGX_HTTP_SUPPORTDESK_REDIS_H_INCLUDED_
+#define _NGX_HTTP_SUPPORTDESK_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_event_connect.h>
+#include <hiredis/hiredis.h>
+
+
+#define NGX_HTTP_SUPPORTDESK_NO_SCRIPT  (-1)
+
+
+typedef struct ngx_http_supportdesk_redis_pool_s  ngx_http_supportdesk_redis_pool_t;
+typedef struct ngx_http_supportdesk_redis_op_s    ngx_http_supportdesk_redis_op_t;
+
+
+/* one Redis server as configured; shared by every location that names it */
+typedef struct {
+    ngx_addr_t                          *addr;
+    ngx_str_t                            user;
+    ngx_str_t                            password;
+    ngx_int_t                            db;
+    ngx_msec_t                           connect_timeout;
+    ngx_msec_t                           timeout;
+    ngx_uint_t                           connections;
+
+    /* per worker, created in init_process */
+    ngx_http_supportdesk_redis_pool_t   *pool;
+} ngx_http_supportdesk_redis_conf_t;
+
+
+/*
+ * rc is NGX_OK with a reply, NGX_HTTP_SERVICE_UNAVAILABLE when the
+ * connection failed, NGX_HTTP_GATEWAY_TIME_OUT when Redis did not answer in
+ * time (reply is NULL then).
+ */
+typedef void (*ngx_http_supportdesk_redis_handler_pt)(void *data,
+    ngx_int_t rc, redisReply *reply);
+
+
+ngx_int_t ngx_http_supportdesk_redis_init_scripts(ngx_log_t *log);
+ngx_int_t ngx_http_supportdesk_redis_script_index(const char *name);
+
+ngx_int_t ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
+    ngx_array_t *confs);
+void ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_array_t *confs);
+
+/*
+ * Queues one command.  With script >= 0 it runs that embedded script by
+ * EVALSHA and argv holds "numkeys key... arg..."; otherwise argv is a plain
+ * command.  argv must stay valid until the handler runs or the op is
+ * abandoned.  hash_tag names the key slot (the app) for cluster routing.
+ * Returns NULL when no connection can take it now: answer 503 at once.
+ */
+ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send(
+    ngx_http_supportdesk_redis_conf_t *conf, ngx_str_t *hash_tag,
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data,
+    ngx_log_t *log);
+
+void ngx_http_supportdesk_redis_abandon(ngx_http_supportdesk_redis_op_t *op);
+
+
+#endif /* _NGX_HTTP_SUPPORTDESK_REDIS_H_INCLUDED_ */

@@ -1,0 +1,1103 @@
+
+/*
+ * SupportDesk gateway: payload and path validation (SPEC section 4).
+ *
+ * Only libc-backed ngx macros are used here and nothing is allocated, so
+ * the unit tests can link this file with libjansson alone.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_http_supportdesk_validate.h"
+
+
+#define NGX_HTTP_SUPPORTDESK_FIELD_UNKNOWN      0
+#define NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY    1
+#define NGX_HTTP_SUPPORTDESK_FIELD_EXTERNAL_ID  2
+#define NGX_HTTP_SUPPORTDESK_FIELD_EMAIL        3
+#define NGX_HTTP_SUPPORTDESK_FIELD_NAME         4
+#define NGX_HTTP_SUPPORTDESK_FIELD_PHONE        5
+#define NGX_HTTP_SUPPORTDESK_FIELD_AVATAR_URL   6
+#define NGX_HTTP_SUPPORTDESK_FIELD_METADATA     7
+
+
+typedef struct {
+    ngx_str_t   name;
+    ngx_uint_t  id;
+} ngx_http_supportdesk_field_t;
+
+
+static ngx_int_t ngx_http_supportdesk_utf8_next(const u_char **pp,
+    const u_char *last, uint32_t *cp);
+static ngx_uint_t ngx_http_supportdesk_is_ascii_space(u_char c);
+static ngx_uint_t ngx_http_supportdesk_is_space(uint32_t cp);
+static ngx_uint_t ngx_http_supportdesk_is_control(uint32_t cp);
+static ngx_uint_t ngx_http_supportdesk_is_host_char(u_char c);
+static ngx_int_t ngx_http_supportdesk_hex(u_char c);
+static ngx_uint_t ngx_http_supportdesk_prefix(const u_char *p, size_t len,
+    const char *prefix);
+static const char *ngx_http_supportdesk_check_url_chars(const u_char *p,
+    size_t len);
+static const char *ngx_http_supportdesk_check_port(const u_char *p,
+    const u_char *end);
+static ngx_int_t ngx_http_supportdesk_metadata_depth(json_t *v,
+    ngx_uint_t depth);
+static const char *ngx_http_supportdesk_check_external_id(const u_char *p,
+    size_t len);
+static ngx_uint_t ngx_http_supportdesk_field_id(const char *key, size_t len,
+    ngx_uint_t flags);
+static const char *ngx_http_supportdesk_json_string(json_t *value,
+    ngx_str_t *s);
+static const char *ngx_http_supportdesk_check_field(ngx_uint_t id,
+    json_t *value, ngx_uint_t flags,
+    ngx_http_supportdesk_customer_input_t *in);
+static void ngx_http_supportdesk_set_error(json_error_t *error,
+    const char *text, size_t len, enum json_error_code code);
+
+
+static ngx_http_supportdesk_field_t  ngx_http_supportdesk_fields[] = {
+    { ngx_string("email"), NGX_HTTP_SUPPORTDESK_FIELD_EMAIL },
+    { ngx_string("name"), NGX_HTTP_SUPPORTDESK_FIELD_NAME },
+    { ngx_string("phone"), NGX_HTTP_SUPPORTDESK_FIELD_PHONE },
+    { ngx_string("avatarUrl"), NGX_HTTP_SUPPORTDESK_FIELD_AVATAR_URL },
+    { ngx_string("metadata"), NGX_HTTP_SUPPORTDESK_FIELD_METADATA },
+    { ngx_string("externalId"), NGX_HTTP_SUPPORTDESK_FIELD_EXTERNAL_ID },
+
+    /* the server-generated members of a customer object */
+    { ngx_string("id"), NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY },
+    { ngx_string("createdAt"), NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY },
+    { ngx_string("updatedAt"), NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY },
+    { ngx_string("wasCreated"), NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY },
+    { ngx_string("notesCount"), NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY },
+    { ngx_null_string, NGX_HTTP_SUPPORTDESK_FIELD_UNKNOWN }
+};
+
+
+void
+ngx_http_supportdesk_report_add(ngx_http_supportdesk_report_t *rep,
+    const char *field, size_t field_len, const char *message)
+{
+    ngx_http_supportdesk_violation_t  *v;
+
+    if (rep->n >= NGX_HTTP_SUPPORTDESK_MAX_VIOLATIONS) {
+        return;
+    }
+
+    v = &rep->v[rep->n++];
+
+    v->field.data = (u_char *) field;
+    v->field.len = field_len;
+    v->message.data = (u_char *) message;
+    v->message.len = ngx_strlen(message);
+}
+
+
+json_t *
+ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
+    const char **message, json_error_t *error)
+{
+    json_t        *root;
+    json_error_t   err;
+    const u_char  *p, *last;
+
+    if (buf == NULL) {
+        /* an empty request body may come without a buffer */
+        buf = (const u_char *) "";
+        len = 0;
+    }
+
+    p = buf;
+    last = buf + len;
+
+    /* JSON white space only: jansson would report a syntax error */
+    while (p < last
+           && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    if (p == last) {
+        *message = "body is empty";
+
+        if (error) {
+            ngx_http_supportdesk_set_error(error, "empty body",
+                                           sizeof("empty body") - 1,
+                                           json_error_premature_end_of_input);
+        }
+
+        return NULL;
+    }
+
+    /* JSON_DECODE_ANY: a valid non-object body gets its own message */
+    root = json_loadb((const char *) buf, len,
+                      JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &err);
+
+    if (root != NULL) {
+        if (json_is_object(root)) {
+            if (error) {
+                *error = err;
+            }
+
+            return root;
+        }
+
+        json_decref(root);
+
+        *message = "body must be a JSON object";
+
+        if (error) {
+            ngx_http_supportdesk_set_error(error, "root is not an object",
+                                           sizeof("root is not an object") - 1,
+                                           json_error_wrong_type);
+        }
+
+        return NULL;
+    }
+
+    if (error) {
+        *error = err;
+    }
+
+    switch (json_error_code(&err)) {
+
+    case json_error_invalid_utf8:
+        *message = "body is not valid UTF-8";
+        break;
+
+    case json_error_duplicate_key:
+        *message = "body has a duplicate key";
+        break;
+
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        *message = "body must not contain \\u0000";
+        break;
+
+    case json_error_stack_overflow:
+        *message = "body is nested too deeply";
+        break;
+
+    case json_error_numeric_overflow:
+        *message = "body has a number out of range";
+        break;
+
+    case json_error_out_of_memory:
+        *message = "body could not be parsed (out of memory)";
+        break;
+
+    default:
+        *message = "body is not valid JSON";
+        break;
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_validate_customer(json_t *obj, ngx_uint_t flags,
+    ngx_http_supportdesk_customer_input_t *in,
+    ngx_http_supportdesk_report_t *rep)
+{
+    size_t       len;
+    json_t      *value;
+    ngx_uint_t   id, bad;
+    const char  *key, *msg;
+
+    ngx_memzero(in, sizeof(ngx_http_supportdesk_customer_input_t));
+
+    if (!json_is_object(obj)) {
+        ngx_http_supportdesk_report_add(rep, "", 0, "must be a JSON object");
+        return NGX_DECLINED;
+    }
+
+    /* counted here, not from rep->n: rep may already be full */
+    bad = 0;
+
+    json_object_foreach(obj, key, value) {
+        len = ngx_strlen(key);
+        id = ngx_http_supportdesk_field_id(key, len, flags);
+
+        msg = ngx_http_supportdesk_check_field(id, value, flags, in);
+
+        if (msg != NULL) {
+            ngx_http_supportdesk_report_add(rep, key, len, msg);
+            bad++;
+        }
+    }
+
+    if ((flags & NGX_HTTP_SUPPORTDESK_ALLOW_EXTERNAL_ID)
+        && json_object_get(obj, "externalId") == NULL)
+    {
+        ngx_http_supportdesk_report_add(rep, "externalId",
+                                        sizeof("externalId") - 1,
+                                        "is required");
+        bad++;
+    }
+
+    return bad ? NGX_DECLINED : NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_decode_external_id(ngx_str_t *raw, u_char *dst,
+    ngx_str_t *out, ngx_http_supportdesk_report_t *rep)
+{
+    u_char      *s, *last, *d;
+    ngx_int_t    hi, lo;
+    const char  *msg;
+
+    out->data = dst;
+    out->len = 0;
+
+    if (raw->len == 0) {
+        ngx_http_supportdesk_report_add(rep, "externalId",
+                                        sizeof("externalId") - 1,
+                                        "must be 1-255 bytes");
+        return NGX_DECLINED;
+    }
+
+    s = raw->data;
+    last = s + raw->len;
+
+    /* d never passes s, so decoding in place (dst == raw->data) works */
+    d = dst;
+
+    while (s < last) {
+
+        if (*s != '%') {
+            *d++ = *s++;
+            continue;
+        }
+
+        if (last - s < 3) {
+            goto invalid;
+        }
+
+        hi = ngx_http_supportdesk_hex(s[1]);
+        lo = ngx_http_supportdesk_hex(s[2]);
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            goto invalid;
+        }
+
+        *d++ = (u_char) ((hi << 4) | lo);
+        s += 3;
+    }
+
+    out->len = d - dst;
+
+    msg = ngx_http_supportdesk_check_external_id(dst, out->len);
+
+    if (msg != NULL) {
+        ngx_http_supportdesk_report_add(rep, "externalId",
+                                        sizeof("externalId") - 1, msg);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_http_supportdesk_report_add(rep, "externalId",
+                                    sizeof("externalId") - 1,
+                                    "has an invalid percent-encoding");
+    return NGX_DECLINED;
+}
+
+
+const char *
+ngx_http_supportdesk_check_email(const u_char *p, size_t len)
+{
+    uint32_t       cp;
+    ngx_uint_t     n, space;
+    const u_char  *s, *last, *at, *domain;
+
+    last = p + len;
+    at = NULL;
+    n = 0;
+    space = 0;
+
+    for (s = p; s < last; /* void */) {
+
+        /* a 0x40 byte is always '@' in UTF-8; the last one splits */
+        if (*s == '@') {
+            at = s;
+        }
+
+        if (ngx_http_supportdesk_utf8_next(&s, last, &cp) != NGX_OK) {
+            return "must be valid UTF-8";
+        }
+
+        if (ngx_http_supportdesk_is_space(cp)
+            || ngx_http_supportdesk_is_control(cp))
+        {
+            space = 1;
+        }
+
+        n++;
+    }
+
+    if (n > NGX_HTTP_SUPPORTDESK_EMAIL_MAX) {
+        return "must be at most 254 characters";
+    }
+
+    if (space) {
+        return "must not contain white space or control characters";
+    }
+
+    if (at == NULL || at == p || at + 1 == last) {
+        return "must be a valid email address";
+    }
+
+    domain = at + 1;
+
+    if (*domain == '.' || last[-1] == '.') {
+        return "must be a valid email address";
+    }
+
+    n = 0;
+
+    for (s = domain; s < last; s++) {
+        if (*s != '.') {
+            continue;
+        }
+
+        /* the domain does not end with '.', so s[1] exists */
+        if (s[1] == '.') {
+            return "must be a valid email address";
+        }
+
+        n++;
+    }
+
+    if (n == 0) {
+        return "must be a valid email address";
+    }
+
+    return NULL;
+}
+
+
+const char *
+ngx_http_supportdesk_check_name(const u_char *p, size_t len,
+    ngx_str_t *trimmed)
+{
+    uint32_t       cp;
+    ngx_uint_t     n, control;
+    const u_char  *s, *last;
+
+    last = p + len;
+
+    while (p < last && ngx_http_supportdesk_is_ascii_space(*p)) {
+        p++;
+    }
+
+    while (last > p && ngx_http_supportdesk_is_ascii_space(last[-1])) {
+        last--;
+    }
+
+    if (trimmed) {
+        trimmed->data = (u_char *) p;
+        trimmed->len = last - p;
+    }
+
+    if (p == last) {
+        return "must not be empty";
+    }
+
+    n = 0;
+    control = 0;
+
+    for (s = p; s < last; n++) {
+        if (ngx_http_supportdesk_utf8_next(&s, last, &cp) != NGX_OK) {
+            return "must be valid UTF-8";
+        }
+
+        if (ngx_http_supportdesk_is_control(cp)) {
+            control = 1;
+        }
+    }
+
+    if (n > NGX_HTTP_SUPPORTDESK_NAME_MAX) {
+        return "must be at most 255 characters";
+    }
+
+    if (control) {
+        return "must not contain control characters";
+    }
+
+    return NULL;
+}
+
+
+const char *
+ngx_http_supportdesk_check_phone(const u_char *p, size_t len)
+{
+    uint32_t       cp;
+    ngx_uint_t     n, digit, other;
+    const u_char  *s, *last;
+
+    last = p + len;
+    n = 0;
+    digit = 0;
+    other = 0;
+
+    for (s = p; s < last; n++) {
+        if (ngx_http_supportdesk_utf8_next(&s, last, &cp) != NGX_OK) {
+            return "must be valid UTF-8";
+        }
+
+        if (cp >= '0' && cp <= '9') {
+            digit = 1;
+
+        } else if (cp != ' ' && cp != '+' && cp != '-' && cp != '('
+                   && cp != ')' && cp != '.')
+        {
+            other = 1;
+        }
+    }
+
+    if (n > NGX_HTTP_SUPPORTDESK_PHONE_MAX) {
+        return "must be at most 32 characters";
+    }
+
+    if (other) {
+        return "must contain only digits, spaces and + - ( ) .";
+    }
+
+    if (!digit) {
+        return "must contain at least one digit";
+    }
+
+    return NULL;
+}
+
+
+const char *
+ngx_http_supportdesk_check_avatar_url(const u_char *p, size_t len)
+{
+    const char    *msg;
+    const u_char  *h, *end, *last, *s, *port;
+
+    msg = ngx_http_supportdesk_check_url_chars(p, len);
+
+    if (msg != NULL) {
+        return msg;
+    }
+
+    last = p + len;
+
+    if (ngx_http_supportdesk_prefix(p, len, "http://")) {
+        h = p + sizeof("http://") - 1;
+
+    } else if (ngx_http_supportdesk_prefix(p, len, "https://")) {
+        h = p + sizeof("https://") - 1;
+
+    } else {
+        return "must be an absolute http or https URL";
+    }
+
+    /* browsers also end the authority of http(s) URLs at '\\' */
+    for (end = h; end < last; end++) {
+        if (*end == '/' || *end == '?' || *end == '#' || *end == '\\') {
+            break;
+        }
+    }
+
+    /* userinfo ends at the last '@' of the authority */
+    for (s = end; s > h; s--) {
+        if (s[-1] == '@') {
+            h = s;
+            break;
+        }
+    }
+
+    if (h == end) {
+        return "must have a host";
+    }
+
+    port = NULL;
+
+    if (*h == '[') {
+        /* IP literal: "[" host "]" [ ":" port ] */
+        for (s = h + 1; s < end && *s != ']'; s++) {
+            if (!(ngx_http_supportdesk_hex(*s) != NGX_ERROR
+                  || *s == ':' || *s == '.'))
+            {
+                return "must have a valid host";
+            }
+        }
+
+        if (s == end || s == h + 1) {
+            return "must have a valid host";
+        }
+
+        s++;
+
+        if (s < end) {
+            if (*s != ':') {
+                return "must have a valid host";
+            }
+
+            port = s + 1;
+        }
+
+    } else {
+        for (s = h; s < end && *s != ':'; s++) {
+            if (!ngx_http_supportdesk_is_host_char(*s)) {
+                return "must have a valid host";
+            }
+        }
+
+        if (s == h) {
+            return "must have a host";
+        }
+
+        if (s < end) {
+            port = s + 1;
+        }
+    }
+
+    if (port) {
+        return ngx_http_supportdesk_check_port(port, end);
+    }
+
+    return NULL;
+}
+
+
+const char *
+ngx_http_supportdesk_check_metadata(json_t *m, size_t *compact_len)
+{
+    size_t  len;
+
+    if (compact_len) {
+        *compact_len = 0;
+    }
+
+    if (!json_is_object(m)) {
+        return "must be an object";
+    }
+
+    /* before the size: the depth walk stops early, the dump does not */
+    if (ngx_http_supportdesk_metadata_depth(m, 1) != NGX_OK) {
+        return "must not nest deeper than 8 levels";
+    }
+
+    len = json_dumpb(m, NULL, 0, JSON_COMPACT);
+
+    if (len == 0) {
+        /* an object dumps as at least "{}": jansson failed */
+        return "cannot be serialized";
+    }
+
+    if (compact_len) {
+        *compact_len = len;
+    }
+
+    if (len > NGX_HTTP_SUPPORTDESK_METADATA_MAX) {
+        return "must be at most 16384 bytes as compact JSON";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing past
+ * U+10FFFF; on success *pp moves past the sequence.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_utf8_next(const u_char **pp, const u_char *last,
+    uint32_t *cp)
+{
+    u_char         c;
+    uint32_t       u, min;
+    ngx_uint_t     n, i;
+    const u_char  *p;
+
+    p = *pp;
+    c = *p;
+
+    if (c < 0x80) {
+        *cp = c;
+        *pp = p + 1;
+        return NGX_OK;
+    }
+
+    if (c < 0xc2) {
+        /* a continuation byte, or an overlong 2-byte lead */
+        return NGX_ERROR;
+    }
+
+    if (c < 0xe0) {
+        n = 1;
+        min = 0x80;
+        u = c & 0x1f;
+
+    } else if (c < 0xf0) {
+        n = 2;
+        min = 0x800;
+        u = c & 0x0f;
+
+    } else if (c < 0xf5) {
+        n = 3;
+        min = 0x10000;
+        u = c & 0x07;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    if ((size_t) (last - p) <= n) {
+        return NGX_ERROR;
+    }
+
+    for (i = 1; i <= n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return NGX_ERROR;
+        }
+
+        u = (u << 6) | (p[i] & 0x3f);
+    }
+
+    if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+        return NGX_ERROR;
+    }
+
+    *cp = u;
+    *pp = p + n + 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_supportdesk_is_ascii_space(u_char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f'
+           || c == '\r';
+}
+
+
+/*
+ * Unicode White_Space plus the invisible separators that make two emails or
+ * URLs look alike (U+180E, U+200B, U+FEFF).
+ */
+
+static ngx_uint_t
+ngx_http_supportdesk_is_space(uint32_t cp)
+{
+    if (cp < 0x80) {
+        return ngx_http_supportdesk_is_ascii_space((u_char) cp);
+    }
+
+    return cp == 0x85 || cp == 0xa0 || cp == 0x1680 || cp == 0x180e
+           || (cp >= 0x2000 && cp <= 0x200b)
+           || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f
+           || cp == 0x3000 || cp == 0xfeff;
+}
+
+
+/* C0, DEL and C1 (U+0080-U+009F): the Unicode "Cc" category */
+
+static ngx_uint_t
+ngx_http_supportdesk_is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
+
+/*
+ * RFC 3986 reg-name (unreserved, sub-delims, pct-encoded) plus non-ASCII
+ * bytes for IDNs.
+ */
+
+static ngx_uint_t
+ngx_http_supportdesk_is_host_char(u_char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+        || (c >= '0' && c <= '9') || c >= 0x80)
+    {
+        return 1;
+    }
+
+    switch (c) {
+    case '-': case '.': case '_': case '~': case '%':
+    case '!': case '$': case '&': case '\'': case '(': case ')':
+    case '*': case '+': case ',': case ';': case '=':
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_hex(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* case-insensitive; ngx_strncasecmp() would tie the tests to ngx_string.o */
+
+static ngx_uint_t
+ngx_http_supportdesk_prefix(const u_char *p, size_t len, const char *prefix)
+{
+    size_t  i;
+
+    for (i = 0; prefix[i] != '\0'; i++) {
+        if (i == len || ngx_tolower(p[i]) != (u_char) prefix[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static const char *
+ngx_http_supportdesk_check_url_chars(const u_char *p, size_t len)
+{
+    uint32_t       cp;
+    ngx_uint_t     n, space;
+    const u_char  *s, *last;
+
+    last = p + len;
+    n = 0;
+    space = 0;
+
+    for (s = p; s < last; n++) {
+        if (ngx_http_supportdesk_utf8_next(&s, last, &cp) != NGX_OK) {
+            return "must be valid UTF-8";
+        }
+
+        if (ngx_http_supportdesk_is_space(cp)
+            || ngx_http_supportdesk_is_control(cp))
+        {
+            space = 1;
+        }
+    }
+
+    if (n > NGX_HTTP_SUPPORTDESK_AVATAR_URL_MAX) {
+        return "must be at most 2048 characters";
+    }
+
+    if (space) {
+        return "must not contain white space or control characters";
+    }
+
+    return NULL;
+}
+
+
+static const char *
+ngx_http_supportdesk_check_port(const u_char *p, const u_char *end)
+{
+    ngx_uint_t  port;
+
+    if (p == end) {
+        return "must have a valid port";
+    }
+
+    port = 0;
+
+    for ( /* void */ ; p < end; p++) {
+        if (*p < '0' || *p > '9') {
+            return "must have a valid port";
+        }
+
+        port = port * 10 + (*p - '0');
+
+        if (port > 65535) {
+            return "must have a valid port";
+        }
+    }
+
+    if (port == 0) {
+        return "must have a valid port";
+    }
+
+    return NULL;
+}
+
+
+/* v is an object or array at nesting level depth */
+
+static ngx_int_t
+ngx_http_supportdesk_metadata_depth(json_t *v, ngx_uint_t depth)
+{
+    size_t       i;
+    json_t      *child;
+    const char  *key;
+
+    if (depth > NGX_HTTP_SUPPORTDESK_METADATA_DEPTH) {
+        return NGX_DECLINED;
+    }
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, child) {
+            if ((json_is_object(child) || json_is_array(child))
+                && ngx_http_supportdesk_metadata_depth(child, depth + 1)
+                   != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    json_array_foreach(v, i, child) {
+        if ((json_is_object(child) || json_is_array(child))
+            && ngx_http_supportdesk_metadata_depth(child, depth + 1)
+               != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static const char *
+ngx_http_supportdesk_check_external_id(const u_char *p, size_t len)
+{
+    uint32_t       cp;
+    ngx_uint_t     control, slash, utf8;
+    const u_char  *s, *last;
+
+    if (len == 0 || len > NGX_HTTP_SUPPORTDESK_EXTERNAL_ID_MAX) {
+        return "must be 1-255 bytes";
+    }
+
+    last = p + len;
+    control = 0;
+    slash = 0;
+    utf8 = 1;
+
+    for (s = p; s < last; /* void */) {
+
+        if (ngx_http_supportdesk_utf8_next(&s, last, &cp) != NGX_OK) {
+            /* keep scanning: a control byte later still wins */
+            utf8 = 0;
+            s++;
+            continue;
+        }
+
+        if (ngx_http_supportdesk_is_control(cp)) {
+            control = 1;
+
+        } else if (cp == '/') {
+            slash = 1;
+        }
+    }
+
+    if (control) {
+        return "must not contain control characters";
+    }
+
+    if (slash) {
+        return "must not contain '/'";
+    }
+
+    if (!utf8) {
+        /* it is echoed in JSON responses */
+        return "must be valid UTF-8";
+    }
+
+    return NULL;
+}
+
+
+static ngx_uint_t
+ngx_http_supportdesk_field_id(const char *key, size_t len, ngx_uint_t flags)
+{
+    ngx_http_supportdesk_field_t  *f;
+
+    for (f = ngx_http_supportdesk_fields; f->name.len; f++) {
+        if (f->name.len == len
+            && ngx_strncmp(f->name.data, key, len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (f->id == NGX_HTTP_SUPPORTDESK_FIELD_EXTERNAL_ID
+        && !(flags & NGX_HTTP_SUPPORTDESK_ALLOW_EXTERNAL_ID))
+    {
+        /* a single upsert takes its externalId from the path only */
+        return NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY;
+    }
+
+    return f->id;
+}
+
+
+static const char *
+ngx_http_supportdesk_json_string(json_t *value, ngx_str_t *s)
+{
+    if (json_is_null(value)) {
+        return "cannot be null";
+    }
+
+    if (!json_is_string(value)) {
+        return "must be a string";
+    }
+
+    s->data = (u_char *) json_string_value(value);
+    s->len = json_string_length(value);
+
+    return NULL;
+}
+
+
+static const char *
+ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
+    ngx_uint_t flags, ngx_http_supportdesk_customer_input_t *in)
+{
+    size_t       len;
+    ngx_str_t    s;
+    const char  *msg;
+
+    switch (id) {
+
+    case NGX_HTTP_SUPPORTDESK_FIELD_EMAIL:
+
+        if (flags & NGX_HTTP_SUPPORTDESK_FORBID_EMAIL) {
+            return "cannot be changed by a bulk update";
+        }
+
+        msg = ngx_http_supportdesk_json_string(value, &s);
+
+        if (msg == NULL) {
+            msg = ngx_http_supportdesk_check_email(s.data, s.len);
+        }
+
+        if (msg == NULL) {
+            in->email = s;
+            in->set_email = 1;
+        }
+
+        return msg;
+
+    case NGX_HTTP_SUPPORTDESK_FIELD_NAME:
+
+        msg = ngx_http_supportdesk_json_string(value, &s);
+
+        if (msg == NULL) {
+            msg = ngx_http_supportdesk_check_name(s.data, s.len, &in->name);
+        }
+
+        if (msg == NULL) {
+            in->set_name = 1;
+        }
+
+        return msg;
+
+    case NGX_HTTP_SUPPORTDESK_FIELD_PHONE:
+
+        if (json_is_null(value)) {
+            in->clear_phone = 1;
+            return NULL;
+        }
+
+        msg = ngx_http_supportdesk_json_string(value, &s);
+
+        if (msg == NULL) {
+            msg = ngx_http_supportdesk_check_phone(s.data, s.len);
+        }
+
+        if (msg == NULL) {
+            in->phone = s;
+            in->set_phone = 1;
+        }
+
+        return msg;
+
+    case NGX_HTTP_SUPPORTDESK_FIELD_AVATAR_URL:
+
+        if (json_is_null(value)) {
+            in->clear_avatar_url = 1;
+            return NULL;
+        }
+
+        msg = ngx_http_supportdesk_json_string(value, &s);
+
+        if (msg == NULL) {
+            msg = ngx_http_supportdesk_check_avatar_url(s.data, s.len);
+        }
+
+        if (msg == NULL) {
+            in->avatar_url = s;
+            in->set_avatar_url = 1;
+        }
+
+        return msg;
+
+    case NGX_HTTP_SUPPORTDESK_FIELD_METADATA:
+
+        if (json_is_null(value)) {
+            in->clear_metadata = 1;
+            return NULL;
+        }
+
+        msg = ngx_http_supportdesk_check_metadata(value, &len);
+
+        if (msg == NULL) {
+            in->metadata = value;
+            in->metadata_len = len;
+            in->set_metadata = 1;
+        }
+
+        return msg;
+
+    case NGX_HTTP_SUPPORTDESK_FIELD_EXTERNAL_ID:
+
+        msg = ngx_http_supportdesk_json_string(value, &s);
+
+        if (msg == NULL) {
+            msg = ngx_http_supportdesk_check_external_id(s.data, s.len);
+        }
+
+        return msg;
+
+    case NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY:
+        return "is read-only";
+
+    default:
+        return "is not a known field";
+    }
+}
+
+
+static void
+ngx_http_supportdesk_set_error(json_error_t *error, const char *text,
+    size_t len, enum json_error_code code)
+{
+    ngx_memzero(error, sizeof(json_error_t));
+
+    error->line = -1;
+    error->column = -1;
+
+    len = ngx_min(len, JSON_ERROR_TEXT_LENGTH - 2);
+    ngx_memcpy(error->text, text, len);
+
+    /* where json_error_code() looks */
+    error->text[JSON_ERROR_TEXT_LENGTH - 1] = (char) code;
+}

@@ -1,0 +1,113 @@
+
+/*
+ * SupportDesk gateway: payload and path validation (SPEC section 4).
+ *
+ * Pure C on top of jansson: nothing here allocates (besides jansson's own
+ * parser), so the unit tests link only validate.o and libjansson.
+ */
+
+
+#ifndef _NGX_HTTP_SUPPORTDESK_VALIDATE_H_INCLUDED_
+#define _NGX_HTTP_SUPPORTDESK_VALIDATE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <jansson.h>
+
+
+#define NGX_HTTP_SUPPORTDESK_MAX_VIOLATIONS  32
+
+
+typedef struct {
+    /* JSON field name; an unknown key's name points into jansson memory
+     * and is valid while the json_t root lives */
+    ngx_str_t   field;
+    ngx_str_t   message;   /* static text, e.g. "must be a string" */
+} ngx_http_supportdesk_violation_t;
+
+
+typedef struct {
+    ngx_uint_t                        n;   /* violations stored (<= MAX) */
+    ngx_http_supportdesk_violation_t  v[NGX_HTTP_SUPPORTDESK_MAX_VIOLATIONS];
+} ngx_http_supportdesk_report_t;
+
+
+/* what one customer payload asks to change; strings point into the json_t */
+typedef struct {
+    ngx_str_t   email;        /* valid when set_email */
+    ngx_str_t   name;         /* trimmed; valid when set_name */
+    ngx_str_t   phone;
+    ngx_str_t   avatar_url;
+    json_t     *metadata;     /* borrowed object; valid when set_metadata */
+    size_t      metadata_len; /* its length as compact JSON (JSON_COMPACT) */
+    unsigned    set_email:1;
+    unsigned    set_name:1;
+    unsigned    set_phone:1;
+    unsigned    set_avatar_url:1;
+    unsigned    set_metadata:1;
+    unsigned    clear_phone:1;     /* sent as null */
+    unsigned    clear_avatar_url:1;
+    unsigned    clear_metadata:1;
+} ngx_http_supportdesk_customer_input_t;
+
+
+/* flags for ngx_http_supportdesk_validate_customer() */
+
+/* batch items: "externalId" is required and checked like the path one */
+#define NGX_HTTP_SUPPORTDESK_ALLOW_EXTERNAL_ID  0x01
+/* bulk-update "set": "email" is refused */
+#define NGX_HTTP_SUPPORTDESK_FORBID_EMAIL       0x02
+
+
+#define NGX_HTTP_SUPPORTDESK_EMAIL_MAX          254
+#define NGX_HTTP_SUPPORTDESK_NAME_MAX           255
+#define NGX_HTTP_SUPPORTDESK_PHONE_MAX          32
+#define NGX_HTTP_SUPPORTDESK_AVATAR_URL_MAX     2048
+#define NGX_HTTP_SUPPORTDESK_METADATA_MAX       16384
+#define NGX_HTTP_SUPPORTDESK_METADATA_DEPTH     8
+#define NGX_HTTP_SUPPORTDESK_EXTERNAL_ID_MAX    255
+
+
+/* ignores adds past NGX_HTTP_SUPPORTDESK_MAX_VIOLATIONS */
+void ngx_http_supportdesk_report_add(ngx_http_supportdesk_report_t *rep,
+    const char *field, size_t field_len, const char *message);
+
+/*
+ * Parses a request body.  Returns the root object (the caller json_decref's
+ * it) or NULL; on NULL, *message is a static, user-facing reason for
+ * INVALID_JSON and *error (if not NULL) holds jansson's details for the log.
+ * json_error_code(error) == json_error_out_of_memory means a server fault.
+ */
+json_t *ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
+    const char **message, json_error_t *error);
+
+/*
+ * Validates every field of a customer payload object; all violations are
+ * appended to rep.  Returns NGX_OK when rep gained nothing, NGX_DECLINED
+ * otherwise.
+ */
+ngx_int_t ngx_http_supportdesk_validate_customer(json_t *obj, ngx_uint_t flags,
+    ngx_http_supportdesk_customer_input_t *in,
+    ngx_http_supportdesk_report_t *rep);
+
+/*
+ * Percent-decodes a raw path segment into dst (capacity >= raw->len; dst may
+ * be raw->data itself) and checks the externalId rules; on success out
+ * points at dst with the decoded length.  Violations go to rep with field
+ * "externalId".  Returns NGX_OK or NGX_DECLINED.
+ */
+ngx_int_t ngx_http_supportdesk_decode_external_id(ngx_str_t *raw, u_char *dst,
+    ngx_str_t *out, ngx_http_supportdesk_report_t *rep);
+
+/* single rules: each returns NULL when valid or a static message */
+const char *ngx_http_supportdesk_check_email(const u_char *p, size_t len);
+const char *ngx_http_supportdesk_check_name(const u_char *p, size_t len,
+    ngx_str_t *trimmed);
+const char *ngx_http_supportdesk_check_phone(const u_char *p, size_t len);
+const char *ngx_http_supportdesk_check_avatar_url(const u_char *p, size_t len);
+const char *ngx_http_supportdesk_check_metadata(json_t *m,
+    size_t *compact_len);
+
+
+#endif /* _NGX_HTTP_SUPPORTDESK_VALIDATE_H_INCLUDED_ */

@@ -1,0 +1,128 @@
+# Every directive: a valid value passes `nginx -t`, a bad value fails with a
+# message naming the directive.
+use strict;
+use warnings;
+use Test::More;
+use SupportDesk::Test;
+
+my $env = SupportDesk::Test->new(start_nginx => 0);
+
+# $http: directives in http{}, $srv in server{}, $loc in location /api/v1/ {}
+sub conf {
+    my (%c) = @_;
+    my $http = $c{http} // '';
+    my $srv  = $c{srv}  // '';
+    my $loc  = $c{loc}  // 'supportdesk;';
+    return <<"EOF2";
+    $http
+    server {
+        listen 127.0.0.1:%PORT%;
+        $srv
+        location /api/v1/ { $loc }
+    }
+EOF2
+}
+
+sub passes {
+    my ($name, %c) = @_;
+    my ($rc, $out) = $env->nginx_t(conf(%c), http_body => 1);
+    ok($rc == 0 && $out !~ /unknown directive/, "valid: $name") or diag $out;
+}
+
+sub fails {
+    my ($name, $directive, %c) = @_;
+    my ($rc, $out) = $env->nginx_t(conf(%c), http_body => 1);
+    my $ok = $rc != 0
+        && $out =~ /(?<![\w])\Q$directive\E(?![\w])/
+        && $out !~ /unknown directive/
+        && $out !~ /test is successful/;
+    ok($ok, "invalid: $name (names $directive)") or diag "exit $rc: $out";
+}
+
+# ---- positive controls (so that the failures below mean something)
+passes('all directives with valid values', http => <<'EOF2');
+    supportdesk_redis 127.0.0.1:6379;
+    supportdesk_redis_password secret;
+    supportdesk_redis_db 3;
+    supportdesk_redis_connect_timeout 500ms;
+    supportdesk_redis_timeout 2s;
+    supportdesk_redis_connections 4;
+    supportdesk_max_body_size 64k;
+    supportdesk_key_cache_size 1m;
+    supportdesk_key_cache_ttl 10s;
+    supportdesk_key_cache_negative_ttl 2s;
+EOF2
+passes('supportdesk_redis unix:/path', http => 'supportdesk_redis unix:/tmp/sd-nonexistent.sock;');
+passes('supportdesk_redis localhost:6379', http => 'supportdesk_redis localhost:6379;');
+passes('supportdesk_redis_password user password', http => 'supportdesk_redis_password alice s3cret;');
+passes('redis directives in server and location', srv => <<'EOF2', loc => <<'EOF3');
+    supportdesk_redis 127.0.0.1:6380;
+    supportdesk_redis_db 1;
+    supportdesk_redis_timeout 3s;
+EOF2
+    supportdesk;
+    supportdesk_redis 127.0.0.1:6381;
+    supportdesk_redis_password pw;
+    supportdesk_redis_db 2;
+    supportdesk_redis_connect_timeout 1s;
+    supportdesk_redis_timeout 1s;
+    supportdesk_redis_connections 1;
+    supportdesk_max_body_size 1k;
+EOF3
+passes('supportdesk_max_body_size in bytes', loc => 'supportdesk; supportdesk_max_body_size 65536;');
+
+# ---- supportdesk_redis
+fails('port 99999', 'supportdesk_redis', http => 'supportdesk_redis 127.0.0.1:99999;');
+fails('port 0', 'supportdesk_redis', http => 'supportdesk_redis 127.0.0.1:0;');
+fails('empty value', 'supportdesk_redis', http => 'supportdesk_redis "";');
+fails('unix: without a path', 'supportdesk_redis', http => 'supportdesk_redis unix:;');
+fails('no argument', 'supportdesk_redis', http => 'supportdesk_redis;');
+fails('two addresses', 'supportdesk_redis', http => 'supportdesk_redis 127.0.0.1:1 127.0.0.1:2;');
+
+# ---- timeouts, numbers, sizes
+fails('supportdesk_redis_timeout abc', 'supportdesk_redis_timeout',
+      http => 'supportdesk_redis_timeout abc;');
+fails('supportdesk_redis_connect_timeout -1', 'supportdesk_redis_connect_timeout',
+      http => 'supportdesk_redis_connect_timeout -1;');
+fails('supportdesk_redis_db -1', 'supportdesk_redis_db', http => 'supportdesk_redis_db -1;');
+fails('supportdesk_redis_db x', 'supportdesk_redis_db', http => 'supportdesk_redis_db x;');
+fails('supportdesk_redis_connections 0', 'supportdesk_redis_connections',
+      http => 'supportdesk_redis_connections 0;');
+fails('supportdesk_redis_connections x', 'supportdesk_redis_connections',
+      http => 'supportdesk_redis_connections x;');
+fails('supportdesk_max_body_size abc', 'supportdesk_max_body_size',
+      loc => 'supportdesk; supportdesk_max_body_size abc;');
+fails('supportdesk_key_cache_ttl x', 'supportdesk_key_cache_ttl',
+      http => 'supportdesk_key_cache_ttl x;');
+fails('supportdesk_key_cache_negative_ttl x', 'supportdesk_key_cache_negative_ttl',
+      http => 'supportdesk_key_cache_negative_ttl x;');
+fails('supportdesk_key_cache_size 1 (too small)', 'supportdesk_key_cache_size',
+      http => 'supportdesk_key_cache_size 1;');
+fails('supportdesk_key_cache_size abc', 'supportdesk_key_cache_size',
+      http => 'supportdesk_key_cache_size abc;');
+fails('supportdesk_redis_password with three arguments', 'supportdesk_redis_password',
+      http => 'supportdesk_redis_password a b c;');
+
+# ---- contexts and arguments
+fails('supportdesk in server context', 'supportdesk', srv => 'supportdesk;');
+fails('supportdesk in http context', 'supportdesk', http => 'supportdesk;');
+fails('supportdesk on; (takes no arguments)', 'supportdesk', loc => 'supportdesk on;');
+fails('supportdesk_key_cache_ttl in server context', 'supportdesk_key_cache_ttl',
+      srv => 'supportdesk_key_cache_ttl 5s;');
+fails('supportdesk_key_cache_size in location context', 'supportdesk_key_cache_size',
+      loc => 'supportdesk; supportdesk_key_cache_size 1m;');
+
+# ---- duplicates in the same block
+fails('duplicate supportdesk', 'supportdesk', loc => 'supportdesk; supportdesk;');
+fails('duplicate supportdesk_redis', 'supportdesk_redis',
+      http => 'supportdesk_redis 127.0.0.1:1; supportdesk_redis 127.0.0.1:2;');
+fails('duplicate supportdesk_redis_timeout', 'supportdesk_redis_timeout',
+      http => 'supportdesk_redis_timeout 1s; supportdesk_redis_timeout 2s;');
+fails('duplicate supportdesk_redis_db', 'supportdesk_redis_db',
+      http => 'supportdesk_redis_db 1; supportdesk_redis_db 2;');
+fails('duplicate supportdesk_max_body_size', 'supportdesk_max_body_size',
+      loc => 'supportdesk; supportdesk_max_body_size 1k; supportdesk_max_body_size 2k;');
+fails('duplicate supportdesk_key_cache_ttl', 'supportdesk_key_cache_ttl',
+      http => 'supportdesk_key_cache_ttl 1s; supportdesk_key_cache_ttl 2s;');
+
+done_testing;

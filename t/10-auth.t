@@ -1,0 +1,122 @@
+# X-API-Key: missing / empty / unknown / revoked, key cache, tenant isolation,
+# $supportdesk_app.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(sleep);
+use SupportDesk::Test qw(envelope_ok);
+
+my $env = SupportDesk::Test->new(
+    http_conf => 'supportdesk_key_cache_ttl 2s; supportdesk_key_cache_negative_ttl 1s;',
+    location_conf => 'add_header X-App $supportdesk_app always;',
+);
+my $r;
+my $cust = { email => 'john@acme.com', name => 'John Doe' };
+
+# ---- missing / empty / unknown
+$r = $env->api('GET', 'user_1', undef);
+envelope_ok($r, 401, 'UNAUTHORIZED', 'GET without X-API-Key');
+ok(!defined $r->{headers}{'x-app'} || $r->{headers}{'x-app'} eq '',
+   '$supportdesk_app is empty without a key');
+
+$r = $env->api('PATCH', 'user_1', undef, $cust);
+envelope_ok($r, 401, 'UNAUTHORIZED', 'PATCH without X-API-Key');
+
+$r = $env->raw_request("GET /api/v1/customers/user_1 HTTP/1.1\r\nHost: x\r\n"
+    . "X-API-Key: \r\nConnection: close\r\n\r\n");
+envelope_ok($r, 401, 'UNAUTHORIZED', 'empty X-API-Key');
+
+$r = $env->api('GET', 'user_1', 'sdk_does_not_exist');
+envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key');
+ok(!defined $r->{headers}{'x-app'} || $r->{headers}{'x-app'} eq '',
+   '$supportdesk_app is empty for an unknown key');
+
+# ---- order of checks (team brief): route, key presence, ..., rules, key lookup
+$r = $env->request('GET', '/api/v1/nope');
+envelope_ok($r, 404, 'NOT_FOUND', 'unknown route without a key: 404 first');
+$r = $env->api('PATCH', 'user_1', undef, '{"email":');
+envelope_ok($r, 401, 'UNAUTHORIZED', 'missing key is checked before the body');
+$r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{"email":');
+envelope_ok($r, 400, 'INVALID_JSON', 'body rules are checked before the key lookup');
+
+is_deeply([grep { !/^sd:apikey:/ } keys %{ $env->snapshot }], [],
+          'no customer data written by refused requests');
+
+# ---- a valid key
+my $keyA = $env->create_key('acme', 'acme test');
+$r = $env->api('PATCH', 'user_1', $keyA, $cust);
+envelope_ok($r, 200, undef, 'valid key: upsert works');
+is($r->{headers}{'x-app'}, 'acme', '$supportdesk_app is the app of the key');
+$r = $env->api('GET', 'user_1', $keyA);
+envelope_ok($r, 200, undef, 'valid key: GET works');
+is($r->{headers}{'x-app'}, 'acme', '$supportdesk_app on GET');
+
+(my $other_case = $keyA) =~ tr/a-z/A-Z/;
+$r = $env->api('GET', 'user_1', $other_case);
+envelope_ok($r, 401, 'UNAUTHORIZED', 'keys are case-sensitive');
+
+# ---- revocation: works from the cache, then 401 after the ttl (2s)
+my $keyR = $env->create_key('acme', 'to revoke');
+$r = $env->api('GET', 'user_1', $keyR);
+envelope_ok($r, 200, undef, 'key to revoke works');
+$env->revoke_key($keyR);
+$r = $env->api('GET', 'user_1', $keyR);
+envelope_ok($r, 200, undef, 'revoked key still answered from the key cache right away');
+sleep 3.2;
+$r = $env->api('GET', 'user_1', $keyR);
+envelope_ok($r, 401, 'UNAUTHORIZED', 'revoked key refused once the cache ttl passed');
+is($r->{headers}{'x-app'} // '', '', 'no $supportdesk_app for a revoked key');
+
+# ---- negative cache: an unknown key that gets provisioned works after the
+# negative ttl (1s)
+my $late = 'sdk_late_' . int(rand 1e9);
+$r = $env->api('GET', 'user_1', $late);
+envelope_ok($r, 401, 'UNAUTHORIZED', 'key not provisioned yet');
+$env->create_key('acme', 'late', $late);
+sleep 2.2;
+$r = $env->api('GET', 'user_1', $late);
+envelope_ok($r, 200, undef, 'newly provisioned key works after the negative ttl');
+
+# a flood of one bad key does not become a flood of Redis lookups
+{
+    my $bad = 'sdk_flood_' . int(rand 1e9);
+    my $before = $env->redis->info('stats');
+    my @res = $env->parallel([ map { $env->http_bytes('GET', '/api/v1/customers/user_1',
+        headers => { 'X-API-Key' => $bad }) } 1 .. 30 ]);
+    my $after = $env->redis->info('stats');
+    is(scalar(grep { $_->{status} == 401 } @res), 30, '30 requests with a bad key: all 401');
+    my $delta = $after->{total_commands_processed} - $before->{total_commands_processed};
+    cmp_ok($delta, '<=', 8, "30 bad-key requests cost at most a few Redis commands (got $delta)");
+}
+
+# ---- tenant isolation
+my $keyB = $env->create_key('globex', 'globex test');
+$r = $env->api('GET', 'user_1', $keyB);
+envelope_ok($r, 404, 'CUSTOMER_NOT_FOUND', "app B cannot see app A's customer");
+is($r->{headers}{'x-app'}, 'globex', '$supportdesk_app is app B');
+$r = $env->api('DELETE', 'user_1', $keyB);
+envelope_ok($r, 404, 'CUSTOMER_NOT_FOUND', "app B cannot delete app A's customer");
+ok($env->redis->exists('sd:{acme}:c:user_1'), "A's customer still there");
+
+$r = $env->api('PATCH', 'user_1', $keyB, { email => 'john@acme.com', name => 'Globex John' });
+envelope_ok($r, 200, undef, 'app B upserts its own user_1 (same email, other app)');
+is($r->{json}{data}{wasCreated}, JSON::PP::true, 'created in app B');
+is($r->{json}{data}{customer}{name}, 'Globex John', "B's customer returned");
+
+$r = $env->api('GET', 'user_1', $keyA);
+is($r->{json}{data}{customer}{name}, 'John Doe', "A's user_1 unchanged");
+$r = $env->api('GET', 'user_1', $keyB);
+is($r->{json}{data}{customer}{name}, 'Globex John', "B's user_1 readable by B");
+
+my $redis = $env->redis;
+is($redis->hget('sd:{acme}:c:user_1', 'n'), 'John Doe', 'Redis: acme hash');
+is($redis->hget('sd:{globex}:c:user_1', 'n'), 'Globex John', 'Redis: globex hash');
+is($redis->hget('sd:{acme}:emails', 'john@acme.com'), 'user_1', 'Redis: acme email index');
+is($redis->hget('sd:{globex}:emails', 'john@acme.com'), 'user_1', 'Redis: globex email index');
+my @stray = grep { !/^sd:apikey:/ && !/^sd:\{(acme|globex)\}:/ } keys %{ $env->snapshot };
+is_deeply(\@stray, [], 'every customer key carries its {app} tag') or diag "@stray";
+
+$env->invariants_ok('acme');
+$env->invariants_ok('globex');
+
+done_testing;

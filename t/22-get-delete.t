@@ -1,0 +1,103 @@
+# GET / DELETE one customer, routing (404 / 405), the legacy location.
+use strict;
+use warnings;
+use Test::More;
+use SupportDesk::Test qw(envelope_ok json_decode);
+
+my $env = SupportDesk::Test->new;
+my $key = $env->create_key('acme');
+my $R = $env->redis;
+my $r;
+
+sub snapshot_same {
+    my ($name, $do) = @_;
+    my $before = $env->snapshot;
+    my $res = $do->();
+    is_deeply($env->snapshot, $before, "$name: Redis unchanged");
+    return $res;
+}
+
+# ---- GET
+$r = $env->api('PATCH', 'g1', $key, { email => 'g1@example.com', name => 'G One', phone => '123',
+                                      metadata => { a => 1 } });
+envelope_ok($r, 200, undef, 'create g1');
+my $created = $r->{json}{data}{customer};
+
+$r = $env->api('GET', 'g1', $key);
+envelope_ok($r, 200, undef, 'GET existing');
+is_deeply($r->{json}{data}{customer}, $created, 'GET returns the customer');
+is_deeply([keys %{ $r->{json}{data} }], ['customer'], 'data holds only customer');
+
+$r = $env->api('GET', 'g1?foo=bar', $key);
+envelope_ok($r, 200, undef, 'query string is not part of the externalId');
+is($r->{json}{data}{customer}{externalId}, 'g1', '... same customer');
+
+$r = snapshot_same('GET unknown', sub { $env->api('GET', 'nobody', $key) });
+envelope_ok($r, 404, 'CUSTOMER_NOT_FOUND', 'GET unknown');
+
+$r = $env->api('GET', 'a%2Fb', $key);
+envelope_ok($r, 400, 'VALIDATION_ERROR', 'GET with %2F in the externalId');
+
+# ---- DELETE
+my $s = $R->hget('sd:{acme}:c:g1', 's');
+$r = $env->api('DELETE', 'g1', $key);
+envelope_ok($r, 200, undef, 'DELETE existing');
+is_deeply($r->{json}{data}, { deleted => JSON::PP::true }, 'data is {"deleted":true}');
+
+$r = $env->api('GET', 'g1', $key);
+envelope_ok($r, 404, 'CUSTOMER_NOT_FOUND', 'GET after DELETE');
+ok(!$R->exists('sd:{acme}:c:g1'), 'Redis: hash gone');
+is($R->hget('sd:{acme}:emails', 'g1@example.com'), undef, 'Redis: email index entry gone');
+is($R->zscore('sd:{acme}:order', 'g1'), undef, 'Redis: order entry gone');
+$env->invariants_ok('acme');
+
+$r = snapshot_same('DELETE again', sub { $env->api('DELETE', 'g1', $key) });
+envelope_ok($r, 404, 'CUSTOMER_NOT_FOUND', 'DELETE again');
+$r = snapshot_same('DELETE unknown', sub { $env->api('DELETE', 'never', $key) });
+envelope_ok($r, 404, 'CUSTOMER_NOT_FOUND', 'DELETE unknown');
+
+$r = $env->api('PATCH', 'g2', $key, { email => 'G1@example.com', name => 'G Two' });
+envelope_ok($r, 200, undef, 'email of the deleted customer reusable');
+is($r->{json}{data}{wasCreated}, JSON::PP::true, '... by a new customer');
+$r = $env->api('PATCH', 'g1', $key, { email => 'g1-again@example.com', name => 'G One again' });
+envelope_ok($r, 200, undef, 'deleted externalId reusable');
+is($r->{json}{data}{wasCreated}, JSON::PP::true, '... as a new customer');
+cmp_ok($R->hget('sd:{acme}:c:g1', 's') // 0, '>', $s, 'the new customer gets a new sequence number');
+isnt($r->{json}{data}{customer}{id}, $created->{id}, '... and a new id');
+$env->invariants_ok('acme');
+
+# deleting one customer leaves the others alone
+$r = $env->api('DELETE', 'g2', $key);
+envelope_ok($r, 200, undef, 'DELETE g2');
+$r = $env->api('GET', 'g1', $key);
+envelope_ok($r, 200, undef, 'g1 still there');
+$env->invariants_ok('acme');
+
+# ---- routing
+for my $case (['GET', '/api/v1/nope'], ['GET', '/api/v1/'], ['GET', '/api/v1/customerz/x'],
+              ['PATCH', '/api/v1/nope'], ['GET', '/api/v1/customers/x/unknown']) {
+    my ($m, $p) = @$case;
+    $r = $env->request($m, $p, headers => { 'X-API-Key' => $key });
+    envelope_ok($r, 404, 'NOT_FOUND', "$m $p: no such route");
+}
+for my $m (qw(POST PUT)) {
+    $r = snapshot_same("$m one customer", sub {
+        $env->api($m, 'g1', $key, { email => 'z@example.com', name => 'Z' }) });
+    envelope_ok($r, 405, 'METHOD_NOT_ALLOWED', "$m /customers/{id}");
+    my $allow = $r->{headers}{allow} // '';
+    my %allowed = map { uc($_) => 1 } split /\s*,\s*/, $allow;
+    ok($allowed{GET} && $allowed{PATCH} && $allowed{DELETE},
+       "$m: Allow header lists GET, PATCH, DELETE") or diag "Allow: $allow";
+    ok(!$allowed{$m}, "$m: Allow header does not list $m");
+}
+$r = $env->request('POST', '/api/v1/customers/g1');
+envelope_ok($r, 405, 'METHOD_NOT_ALLOWED', '405 before the key check');
+
+# ---- the other location still answers
+$r = $env->request('GET', '/');
+is($r->{status}, 200, 'legacy location: 200');
+is($r->{body}, "legacy\n", 'legacy location: body');
+$r = $env->request('GET', '/tickets/1');
+is($r->{body}, "legacy\n", 'legacy location: other path');
+
+done_testing;

@@ -1,0 +1,771 @@
+package SupportDesk::Test;
+
+# Integration test harness: one private redis-server and one nginx (with the
+# module loaded) per environment, on free loopback ports, in a temp dir.
+#
+#   my $env = SupportDesk::Test->new(
+#       worker_processes => 1,          # default 1
+#       redis_timeout    => '1s',       # supportdesk_redis_timeout, default 1s
+#       http_conf        => '...',      # extra directives in http {}
+#       server_conf      => '...',      # extra directives in server {}
+#       location_conf    => '...',      # extra directives in location /api/v1/ {}
+#       http_block       => '...',      # replaces everything the harness puts
+#                                       # in http {} except temp paths/logs;
+#                                       # %PORT% %REDIS_PORT% %REDIS_SOCK% %TMP%
+#                                       # are substituted
+#       redis_unix       => 1,          # also listen on %REDIS_SOCK% and use it
+#       redis_args       => [...],      # extra redis-server arguments
+#       redis_password   => 'pw',       # password of the harness's own client
+#       redis_db         => 0,          # database of the harness's own client
+#       error_log_level  => 'info',
+#       start_nginx      => 1,
+#   );
+#
+# Environment: SD_MODULE (path of the .so), SD_NGINX (nginx binary),
+# SD_REDIS_SERVER (redis-server binary), SD_KEEP=1 keeps the temp dir.
+#
+# Only core Perl modules plus Redis.pm and JSON::PP.
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Cwd qw(abs_path);
+use Digest::SHA qw(sha256_hex);
+use Errno qw(EAGAIN EWOULDBLOCK EINTR EINPROGRESS);
+use Exporter qw(import);
+use File::Basename qw(dirname);
+use File::Spec;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(WNOHANG);
+use Socket qw(SOL_SOCKET SO_LINGER);
+use Time::HiRes qw(time sleep);
+use Test::More ();
+
+use Redis;
+use SupportDesk::Invariants;
+
+our @EXPORT_OK = qw(envelope_ok json_encode json_decode wait_until
+                    repo_root module_path nginx_bin);
+
+my $JSON = JSON::PP->new->utf8->canonical;
+
+# every process started by any environment, killed at END in the owner
+my %ALL_PIDS;
+my $OWNER = $$;
+
+sub repo_root { abs_path(File::Spec->catdir(dirname(__FILE__), '..', '..', '..')) }
+
+sub module_path {
+    return $ENV{SD_MODULE} if $ENV{SD_MODULE};
+    return File::Spec->catfile(repo_root(), 'build', 'ngx_http_supportdesk_module.so');
+}
+
+sub nginx_bin        { $ENV{SD_NGINX} || '/usr/sbin/nginx' }
+sub redis_server_bin { $ENV{SD_REDIS_SERVER} || 'redis-server' }
+
+sub json_encode { $JSON->encode($_[0]) }
+sub json_decode { my $d = eval { $JSON->decode($_[0]) }; $d }
+
+sub wait_until {
+    my ($cb, $timeout, $step) = @_;
+    $timeout //= 5;
+    $step    //= 0.05;
+    my $end = time + $timeout;
+    while (1) {
+        my $r = $cb->();
+        return $r if $r;
+        return 0 if time > $end;
+        sleep $step;
+    }
+}
+
+my %RESERVED = (8080 => 1, 6390 => 1);
+
+sub free_port {
+    for (1 .. 50) {
+        my $s = IO::Socket::INET->new(
+            LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+            Listen => 1, ReuseAddr => 1,
+        ) or croak "cannot bind a free port: $!";
+        my $p = $s->sockport;
+        close $s;
+        return $p unless $RESERVED{$p};
+    }
+    croak "no free port found";
+}
+
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless {
+        worker_processes => 1,
+        redis_timeout    => '1s',
+        error_log_level  => 'info',
+        start_nginx      => 1,
+        redis_db         => 0,
+        %o,
+        owner => $$,
+    }, $class;
+
+    my $keep = $ENV{SD_KEEP} ? 1 : 0;
+    $self->{tmp} = tempdir('sd-test-XXXXXX', TMPDIR => 1, CLEANUP => !$keep);
+    chmod 0755, $self->{tmp};    # nginx workers (nobody when run as root) traverse it
+    Test::More::diag("SD_KEEP: temp dir $self->{tmp}") if $keep;
+
+    $self->{port}       = free_port();
+    $self->{redis_port} = free_port();
+    $self->{redis_port} = free_port() while $self->{redis_port} == $self->{port};
+    $self->{redis_sock} = "$self->{tmp}/redis.sock";
+
+    $self->start_redis;
+    $self->start_nginx if $self->{start_nginx};
+    return $self;
+}
+
+sub tmp        { $_[0]{tmp} }
+sub port       { $_[0]{port} }
+sub redis_port { $_[0]{redis_port} }
+sub redis_sock { $_[0]{redis_sock} }
+sub nginx_pid  { $_[0]{nginx_pid} }
+sub redis_pid  { $_[0]{redis_pid} }
+
+sub _spawn {
+    my ($self, $out, @cmd) = @_;
+    my $pid = fork;
+    croak "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $out or POSIX::_exit(127);
+        open STDERR, '>&', \*STDOUT;
+        { no warnings "exec"; exec { $cmd[0] } @cmd; }
+        print STDERR "exec $cmd[0]: $!\n";
+        POSIX::_exit(127);
+    }
+    $ALL_PIDS{$pid} = $cmd[0];
+    return $pid;
+}
+
+sub _alive {
+    my ($pid) = @_;
+    return 0 unless $pid;
+    my $r = waitpid($pid, WNOHANG);
+    return 0 if $r == $pid || $r == -1;
+    return 1;
+}
+
+sub _slurp {
+    my ($f) = @_;
+    open my $fh, '<', $f or return '';
+    local $/;
+    my $c = <$fh>;
+    return $c // '';
+}
+
+# ---------------------------------------------------------------- redis
+
+sub start_redis {
+    my ($self) = @_;
+    my @args = (redis_server_bin(),
+        '--port', $self->{redis_port}, '--bind', '127.0.0.1',
+        '--save', '', '--appendonly', 'no', '--dir', $self->{tmp},
+        '--daemonize', 'no', '--protected-mode', 'no',
+        '--logfile', '');
+    push @args, '--unixsocket', $self->{redis_sock}, '--unixsocketperm', '777'
+        if $self->{redis_unix};
+    push @args, @{ $self->{redis_args} || [] };
+    $self->{redis_pid} = $self->_spawn("$self->{tmp}/redis.log", @args);
+
+    my $ok = wait_until(sub {
+        return -1 unless _alive($self->{redis_pid});
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $self->{redis_port}, Proto => 'tcp', Timeout => 1) or return 0;
+        print $s "PING\r\n";
+        my $l = '';
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        if (select(my $r = $rin, undef, undef, 1) > 0) { sysread($s, $l, 100) }
+        close $s;
+        return $l =~ /^[+-]/ ? 1 : 0;
+    }, 10);
+    if (!$ok || $ok == -1) {
+        croak "redis-server did not start:\n" . _slurp("$self->{tmp}/redis.log");
+    }
+    delete $self->{redis};
+    return 1;
+}
+
+sub redis {
+    my ($self) = @_;
+    return $self->{redis} if $self->{redis};
+    my $r = Redis->new(
+        server => "127.0.0.1:$self->{redis_port}",
+        reconnect => 0, cnx_timeout => 2, read_timeout => 5, write_timeout => 5,
+        ($self->{redis_password} ? (password => $self->{redis_password}) : ()),
+    );
+    $r->select($self->{redis_db}) if $self->{redis_db};
+    return $self->{redis} = $r;
+}
+
+# SAVE (unless save => 0) then SIGTERM: a later start_redis reloads the data
+sub stop_redis {
+    my ($self, %o) = @_;
+    my $save = exists $o{save} ? $o{save} : 1;
+    if ($save) { eval { $self->redis->save; 1 } or croak "redis SAVE failed: $@" }
+    if ($self->{redis}) { eval { $self->{redis}->quit }; delete $self->{redis} }
+    $self->_kill_wait($self->{redis_pid}, 'TERM', 5);
+    delete $self->{redis_pid};
+}
+
+# SIGKILL, no save: the data is lost
+sub kill_redis {
+    my ($self) = @_;
+    delete $self->{redis};
+    $self->_kill_wait($self->{redis_pid}, 'KILL', 5);
+    delete $self->{redis_pid};
+}
+
+sub pause_redis  { my $s = shift; kill 'STOP', $s->{redis_pid}; $s->{redis_paused} = 1 }
+sub resume_redis { my $s = shift; kill 'CONT', $s->{redis_pid}; $s->{redis_paused} = 0 }
+
+sub _kill_wait {
+    my ($self, $pid, $sig, $timeout) = @_;
+    return 1 unless $pid;
+    kill $sig, $pid;
+    my $end = time + ($timeout // 5);
+    while (time < $end) {
+        my $r = waitpid($pid, WNOHANG);
+        if ($r == $pid || $r == -1) { delete $ALL_PIDS{$pid}; return 1 }
+        sleep 0.02;
+    }
+    kill 'CONT', $pid;
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    delete $ALL_PIDS{$pid};
+    return 0;
+}
+
+# provisions an API key the way operators do; returns the plain key
+sub create_key {
+    my ($self, $app, $name, $plain) = @_;
+    $name //= 'test';
+    $plain //= 'sdk_' . join('', map { sprintf '%02x', int rand 256 } 1 .. 16);
+    $self->redis->hset('sd:apikey:' . sha256_hex($plain), 'app', $app, 'name', $name);
+    return $plain;
+}
+
+sub revoke_key {
+    my ($self, $plain) = @_;
+    return $self->redis->del('sd:apikey:' . sha256_hex($plain));
+}
+
+# every key of the database (or those matching $pattern) with its contents
+sub snapshot {
+    my ($self, $pattern) = @_;
+    my $r = $self->redis;
+    my %snap;
+    for my $k (SupportDesk::Invariants::scan_keys($r, $pattern // '*')) {
+        my $t = $r->type($k);
+        my $v;
+        if    ($t eq 'hash')   { $v = { $r->hgetall($k) } }
+        elsif ($t eq 'zset')   { $v = [ $r->zrange($k, 0, -1, 'WITHSCORES') ] }
+        elsif ($t eq 'string') { $v = $r->get($k) }
+        elsif ($t eq 'set')    { $v = [ sort $r->smembers($k) ] }
+        elsif ($t eq 'list')   { $v = [ $r->lrange($k, 0, -1) ] }
+        else                   { $v = "<$t>" }
+        $snap{$k} = [ $t, $v ];
+    }
+    return \%snap;
+}
+
+sub check_invariants {
+    my ($self, $app) = @_;
+    return SupportDesk::Invariants::check($self->redis, $app);
+}
+
+sub invariants_ok {
+    my ($self, $app, $name) = @_;
+    my @p = $self->check_invariants($app);
+    Test::More::ok(!@p, $name // "invariants hold for app $app")
+        or Test::More::diag(join "\n", @p);
+    return !@p;
+}
+
+# ---------------------------------------------------------------- nginx
+
+sub _subst {
+    my ($self, $text) = @_;
+    $text =~ s/%PORT%/$self->{port}/g;
+    $text =~ s/%REDIS_PORT%/$self->{redis_port}/g;
+    $text =~ s/%REDIS_SOCK%/$self->{redis_sock}/g;
+    $text =~ s/%TMP%/$self->{tmp}/g;
+    return $text;
+}
+
+sub main_conf_prefix {
+    my ($self, %o) = @_;
+    my $tmp = $self->{tmp};
+    my $mod = module_path();
+    my $wp = $o{worker_processes} // $self->{worker_processes};
+    my $lvl = $o{error_log_level} // $self->{error_log_level};
+    return <<"EOF";
+load_module $mod;
+daemon off;
+master_process on;
+worker_processes $wp;
+error_log $tmp/error.log $lvl;
+pid $tmp/nginx.pid;
+EOF
+}
+
+sub http_common {
+    my ($self) = @_;
+    my $tmp = $self->{tmp};
+    return <<"EOF";
+    client_body_temp_path $tmp/client_body;
+    proxy_temp_path $tmp/proxy;
+    fastcgi_temp_path $tmp/fastcgi;
+    uwsgi_temp_path $tmp/uwsgi;
+    scgi_temp_path $tmp/scgi;
+    access_log $tmp/access.log;
+EOF
+}
+
+sub nginx_conf {
+    my ($self) = @_;
+    my $http;
+    if (defined $self->{http_block}) {
+        $http = $self->_subst($self->{http_block});
+    } else {
+        my $redis = $self->{redis_unix}
+            ? "unix:$self->{redis_sock}" : "127.0.0.1:$self->{redis_port}";
+        my $to = defined $self->{redis_timeout}
+            ? "supportdesk_redis_timeout $self->{redis_timeout};" : '';
+        my $hc = $self->_subst($self->{http_conf} // '');
+        my $sc = $self->_subst($self->{server_conf} // '');
+        my $lc = $self->_subst($self->{location_conf} // '');
+        $http = <<"EOF";
+    supportdesk_redis $redis;
+    $to
+    $hc
+    server {
+        listen 127.0.0.1:$self->{port};
+        location /api/v1/ {
+            supportdesk;
+            $lc
+        }
+        location / {
+            return 200 "legacy\\n";
+        }
+        $sc
+    }
+EOF
+    }
+    my $main = $self->_subst($self->{main_conf} // '');
+    return $self->main_conf_prefix . $main
+        . "events { worker_connections 1024; }\n"
+        . "http {\n" . $self->http_common . $http . "}\n";
+}
+
+sub start_nginx {
+    my ($self) = @_;
+    croak "nginx already running" if $self->{nginx_pid} && _alive($self->{nginx_pid});
+    my $tmp = $self->{tmp};
+    my $conf = "$tmp/nginx.conf";
+    open my $fh, '>', $conf or croak "$conf: $!";
+    print $fh $self->nginx_conf;
+    close $fh;
+
+    $self->{nginx_pid} = $self->_spawn("$tmp/nginx.out", nginx_bin(),
+        '-p', "$tmp/", '-c', $conf, '-e', "$tmp/error.log");
+
+    my $ok = wait_until(sub {
+        return -1 unless _alive($self->{nginx_pid});
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $self->{port}, Proto => 'tcp', Timeout => 1);
+        return 0 unless $s;
+        close $s;
+        return 1;
+    }, 10);
+    if (!$ok || $ok == -1) {
+        my $msg = "nginx did not start (module " . module_path() . "):\n"
+            . _slurp("$tmp/nginx.out") . _slurp("$tmp/error.log");
+        $self->_kill_wait($self->{nginx_pid}, 'KILL', 2) if $self->{nginx_pid};
+        delete $self->{nginx_pid};
+        croak $msg;
+    }
+    # wait for the workers to be up as well
+    wait_until(sub { my @w = $self->worker_pids; @w >= ($self->{worker_processes} =~ /^\d+$/ ? $self->{worker_processes} : 1) }, 5);
+    return 1;
+}
+
+# graceful stop (QUIT); returns true if nginx exited within $timeout
+sub stop_nginx {
+    my ($self, %o) = @_;
+    my $pid = delete $self->{nginx_pid} or return 1;
+    my $sig = $o{signal} // 'QUIT';
+    my $timeout = $o{timeout} // 10;
+    kill $sig, $pid;
+    my $end = time + $timeout;
+    while (time < $end) {
+        my $r = waitpid($pid, WNOHANG);
+        if ($r == $pid || $r == -1) {
+            $self->{nginx_exit_status} = $?;
+            delete $ALL_PIDS{$pid};
+            return 1;
+        }
+        sleep 0.05;
+    }
+    _kill_nginx($pid);
+    return 0;
+}
+
+sub reload_nginx {
+    my ($self) = @_;
+    kill 'HUP', $self->{nginx_pid};
+}
+
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->{nginx_pid} or return;
+    return sort { $a <=> $b } _children_of($master);
+}
+
+sub nginx_error_log { _slurp("$_[0]{tmp}/error.log") }
+
+# (exit code, output) of `nginx -t` for a whole config text; %TMP% etc. are
+# substituted. With http_body => '...' the harness wraps it in a full config.
+sub nginx_t {
+    my ($self, $conf, %o) = @_;
+    if ($o{http_body}) {
+        $conf = $self->main_conf_prefix
+            . "events { }\nhttp {\n" . $self->http_common . $conf . "\n}\n";
+    }
+    $conf = $self->_subst($conf);
+    my $n = ++$self->{nginx_t_n};
+    my $file = "$self->{tmp}/t$n.conf";
+    open my $fh, '>', $file or croak "$file: $!";
+    print $fh $conf;
+    close $fh;
+    my $cmd = join ' ', map { "'$_'" } nginx_bin(), '-t', '-p', "$self->{tmp}/",
+        '-c', $file, '-e', "$self->{tmp}/t$n.err";
+    my $out = `$cmd 2>&1`;
+    my $rc = $? >> 8;
+    $out .= _slurp("$self->{tmp}/t$n.err");
+    return ($rc, $out);
+}
+
+# ---------------------------------------------------------------- HTTP
+
+sub http_bytes {
+    my ($self, $method, $path, %o) = @_;
+    my $h = $o{headers} || {};
+    my $body = $o{body};
+    my %lc = map { lc($_) => 1 } keys %$h;
+    if (ref $body) {
+        $body = json_encode($body);
+        $h = { 'Content-Type' => 'application/json', %$h } unless $lc{'content-type'};
+    }
+    my $req = "$method $path HTTP/1.1\r\n";
+    $req .= "Host: 127.0.0.1:$self->{port}\r\n" unless $lc{host};
+    $req .= "Connection: close\r\n" unless $lc{connection};
+    for my $k (sort keys %$h) {
+        my $v = $h->{$k};
+        for my $one (ref $v eq 'ARRAY' ? @$v : ($v)) {
+            $req .= "$k: $one\r\n";
+        }
+    }
+    if (defined $body) {
+        $req .= "Content-Length: " . length($body) . "\r\n"
+            unless $lc{'content-length'} || $lc{'transfer-encoding'};
+        $req .= "\r\n" . $body;
+    } else {
+        $req .= "\r\n";
+    }
+    return $req;
+}
+
+sub request {
+    my ($self, $method, $path, %o) = @_;
+    return $self->raw_request($self->http_bytes($method, $path, %o), %o);
+}
+
+# customers API convenience: api('PATCH', 'user_1', $key, {email => ...})
+# $ext is used raw in the path (percent-encode it yourself where needed);
+# $key undef = no X-API-Key header; $json may be a ref (encoded) or a string
+sub api {
+    my ($self, $method, $ext, $key, $json, %o) = @_;
+    my $path = $ext =~ m{^/} ? $ext : "/api/v1/customers/$ext";
+    my %h = %{ $o{headers} || {} };
+    $h{'X-API-Key'} = $key if defined $key;
+    if (defined $json) {
+        $h{'Content-Type'} = 'application/json' unless grep { lc eq 'content-type' } keys %h;
+    }
+    return $self->request($method, $path, %o, headers => \%h, body => $json);
+}
+
+sub raw_request {
+    my ($self, $bytes, %o) = @_;
+    my ($res) = $self->parallel([$bytes], %o);
+    return $res;
+}
+
+sub _parse_response {
+    my ($buf, $eof) = @_;
+    my $i = index($buf, "\r\n\r\n");
+    return undef if $i < 0;
+    my $head = substr($buf, 0, $i);
+    my $rest = substr($buf, $i + 4);
+    my @lines = split /\r\n/, $head;
+    my $sl = shift @lines;
+    my ($status, $reason) = $sl =~ m{^HTTP/\d\.\d (\d{3}) ?(.*)$} or
+        return { status => 598, error => "bad status line: $sl", complete => 1 };
+    my %h;
+    for my $l (@lines) {
+        my ($k, $v) = $l =~ /^([^:]+):\s*(.*?)\s*$/ or next;
+        $k = lc $k;
+        if (exists $h{$k}) {
+            $h{$k} = [ ref $h{$k} ? @{ $h{$k} } : $h{$k} ];
+            push @{ $h{$k} }, $v;
+        } else {
+            $h{$k} = $v;
+        }
+    }
+    my $res = { status => $status, reason => $reason, headers => \%h };
+    my $te = $h{'transfer-encoding'} // '';
+    if ($te =~ /chunked/i) {
+        my $body = '';
+        my $p = 0;
+        while (1) {
+            my $e = index($rest, "\r\n", $p);
+            return undef if $e < 0;
+            my ($len) = substr($rest, $p, $e - $p) =~ /^([0-9a-fA-F]+)/;
+            return { %$res, status => 598, error => 'bad chunk', complete => 1 } unless defined $len;
+            $len = hex $len;
+            $p = $e + 2;
+            if ($len == 0) { $res->{body} = $body; $res->{complete} = 1; return $res }
+            return undef if length($rest) < $p + $len + 2;
+            $body .= substr($rest, $p, $len);
+            $p += $len + 2;
+        }
+    } elsif (defined $h{'content-length'}) {
+        return undef if length($rest) < $h{'content-length'};
+        $res->{body} = substr($rest, 0, $h{'content-length'});
+        $res->{complete} = 1;
+        return $res;
+    } else {
+        return undef unless $eof;
+        $res->{body} = $rest;
+        $res->{complete} = 1;
+        return $res;
+    }
+}
+
+# Sends every request of @$list on its own connection at once (all written
+# before any answer is read) and returns the responses in the same order.
+# Each is {status, headers (lowercase names), body, json, elapsed}; status 599
+# means no complete response within the timeout (error says why).
+# Options: timeout (default 5 s), close_after => seconds (close the sockets
+# after that long without reading the answers: returns nothing useful).
+sub parallel {
+    my ($self, $list, %o) = @_;
+    my $timeout = $o{timeout} // 5;
+    local $SIG{PIPE} = 'IGNORE';
+    my $t0 = time;
+    my @c;
+    for my $bytes (@$list) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $self->{port}, Proto => 'tcp', Timeout => $timeout);
+        if (!$s) {
+            push @c, { done => 1, res => { status => 599, error => "connect: $!" } };
+            next;
+        }
+        $s->blocking(0);
+        push @c, { s => $s, out => $bytes, off => 0, in => '', writing => 1 };
+        $c[-1]{res} = undef;
+    }
+    my $deadline = $t0 + $timeout;
+    while (1) {
+        my @open = grep { !$_->{done} } @c;
+        last unless @open;
+        my $left = $deadline - time;
+        last if $left <= 0;
+        if (defined $o{close_after} && time - $t0 >= $o{close_after}) {
+            for my $x (@open) { close $x->{s}; $x->{done} = 1; $x->{res} = { status => 0, closed => 1 } }
+            last;
+        }
+        my ($rin, $win) = ('', '');
+        for my $x (@open) {
+            my $fd = fileno $x->{s};
+            vec($rin, $fd, 1) = 1;
+            vec($win, $fd, 1) = 1 if $x->{writing} && $x->{off} < length $x->{out};
+        }
+        my $wait = $left;
+        $wait = 0.05 if defined $o{close_after} && $wait > 0.05;
+        my $n = select(my $rout = $rin, my $wout = $win, undef, $wait);
+        next if $n <= 0;
+        for my $x (@open) {
+            my $fd = fileno $x->{s};
+            if ($x->{writing} && vec($wout, $fd, 1)) {
+                my $w = syswrite($x->{s}, $x->{out}, 262144, $x->{off});
+                if (defined $w) { $x->{off} += $w }
+                elsif (!$!{EAGAIN} && !$!{EWOULDBLOCK} && !$!{EINTR}) {
+                    $x->{writing} = 0;
+                    $x->{write_error} = "$!";
+                }
+            }
+            if (vec($rout, $fd, 1)) {
+                my $r = sysread($x->{s}, my $chunk, 262144);
+                if ($r) {
+                    $x->{in} .= $chunk;
+                    my $res = _parse_response($x->{in}, 0);
+                    if ($res && $res->{complete}) { $x->{res} = $res; $x->{done} = 1 }
+                } elsif (defined $r || (!$!{EAGAIN} && !$!{EWOULDBLOCK} && !$!{EINTR})) {
+                    my $err = defined $r ? 'EOF' : "$!";
+                    my $res = _parse_response($x->{in}, 1);
+                    $x->{res} = ($res && $res->{complete}) ? $res
+                        : { status => 599, error => "connection closed ($err) after "
+                              . length($x->{in}) . " bytes: $x->{in}" };
+                    $x->{done} = 1;
+                }
+            }
+            if ($x->{done}) { $x->{res}{elapsed} = time - $t0; close $x->{s} }
+        }
+    }
+    for my $x (@c) {
+        next if $x->{done};
+        $x->{res} = { status => 599, error => "timeout after ${timeout}s, got: $x->{in}",
+                      elapsed => time - $t0 };
+        close $x->{s} if $x->{s};
+    }
+    $_->{res}{write_error} = $_->{write_error} for grep { $_->{write_error} } @c;
+    my @res = map { $_->{res} } @c;
+    for my $r (@res) {
+        $r->{headers} ||= {};
+        $r->{body} //= '';
+        $r->{json} = json_decode($r->{body}) if length $r->{body};
+    }
+    return @res;
+}
+
+# ---------------------------------------------------------------- asserts
+
+sub _envelope_problems {
+    my ($res, $status, $code) = @_;
+    my @p;
+    push @p, "status $res->{status}, want $status" if $res->{status} != $status;
+    my $ct = $res->{headers}{'content-type'} // '<none>';
+    push @p, "Content-Type '$ct'" if ref $ct || $ct ne 'application/json; charset=utf-8';
+    my $j = $res->{json};
+    if (ref $j ne 'HASH') {
+        push @p, "body is not a JSON object";
+        return @p;
+    }
+    my $want_success = $status < 400 ? 1 : 0;
+    if (!JSON::PP::is_bool($j->{success})) {
+        push @p, "success is not a boolean";
+    } elsif (($j->{success} ? 1 : 0) != $want_success) {
+        push @p, "success is " . ($j->{success} ? 'true' : 'false');
+    }
+    push @p, "timestamp missing or malformed"
+        unless defined $j->{timestamp} && !ref $j->{timestamp}
+            && $j->{timestamp} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+    if ($want_success) {
+        push @p, "data is not an object" unless ref $j->{data} eq 'HASH';
+        push @p, "error present in a success" if exists $j->{error};
+    } else {
+        my $e = $j->{error};
+        if (ref $e ne 'HASH') {
+            push @p, "error is not an object";
+        } else {
+            push @p, "error.code is " . ($e->{code} // 'undef') . ", want $code"
+                if defined $code && (!defined $e->{code} || $e->{code} ne $code);
+            push @p, "error.message empty"
+                unless defined $e->{message} && !ref $e->{message} && length $e->{message};
+            push @p, "error.details is not an array"
+                if exists $e->{details} && ref $e->{details} ne 'ARRAY';
+        }
+        push @p, "data present in an error" if exists $j->{data};
+    }
+    return @p;
+}
+
+# envelope_ok($res, $status, $code, $name); callable as a method too
+sub envelope_ok {
+    shift if ref $_[0] && eval { $_[0]->isa(__PACKAGE__) };
+    my ($res, $status, $code, $name) = @_;
+    $name //= "$status" . (defined $code ? " $code" : '') . " envelope";
+    my @p = _envelope_problems($res, $status, $code);
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::ok(!@p, $name) or Test::More::diag(
+        join("\n", @p) . "\nresponse: $res->{status} "
+        . join(', ', map { "$_: " . (ref $res->{headers}{$_} ? join('|', @{$res->{headers}{$_}}) : $res->{headers}{$_}) } sort keys %{ $res->{headers} })
+        . "\n" . substr($res->{body} // '', 0, 2000)
+        . ($res->{error} ? "\nerror: " . substr($res->{error}, 0, 2000) : ''));
+    return !@p;
+}
+
+# fields named in error.details
+sub detail_fields {
+    my ($res) = @_;
+    my $d = eval { $res->{json}{error}{details} };
+    return () unless ref $d eq 'ARRAY';
+    return map { ref $_ eq 'HASH' && defined $_->{field} ? $_->{field} : '<no field>' } @$d;
+}
+
+# ---------------------------------------------------------------- cleanup
+
+sub _children_of {
+    my ($master) = @_;
+    my @w;
+    opendir my $d, '/proc' or return;
+    for my $p (grep { /^\d+$/ } readdir $d) {
+        my $st = _slurp("/proc/$p/stat");
+        push @w, $p if $st =~ /^\d+ \(.*\) \S+ (\d+)/s && $1 == $master;
+    }
+    return @w;
+}
+
+# TERM nginx; if it does not exit, KILL the master and its workers
+sub _kill_nginx {
+    my ($pid) = @_;
+    my @w = _children_of($pid);
+    kill 'TERM', $pid;
+    my $end = time + 5;
+    while (time < $end) {
+        my $r = waitpid($pid, WNOHANG);
+        last if $r == $pid || $r == -1;
+        sleep 0.02;
+    }
+    kill 'KILL', $pid, @w, _children_of($pid);
+    waitpid($pid, 0);
+    delete $ALL_PIDS{$pid};
+}
+
+sub cleanup {
+    my ($self) = @_;
+    return unless $self->{owner} && $$ == $self->{owner};
+    if (my $pid = delete $self->{nginx_pid}) { _kill_nginx($pid) }
+    if (my $pid = delete $self->{redis_pid}) {
+        kill 'CONT', $pid;
+        $self->_kill_wait($pid, 'KILL', 5);
+    }
+}
+
+sub DESTROY { $_[0]->cleanup }
+
+END {
+    if ($$ == $OWNER) {
+        for my $pid (grep { $ALL_PIDS{$_} =~ /nginx/ } keys %ALL_PIDS) {
+            _kill_nginx($pid);
+        }
+        for my $pid (keys %ALL_PIDS) {
+            kill 'CONT', $pid;
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+        }
+    }
+}
+
+1;

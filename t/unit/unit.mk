@@ -1,0 +1,50 @@
+# C unit tests of the validators and the externalId decoder.
+#
+# Included by the top Makefile; paths are relative to the repository root.
+# `make unit` builds build/unit/test_validate (validate.c + the tests, linked
+# with libjansson only) and runs it through prove, which reads its TAP.
+#
+# NGX_SRC is a configured nginx source tree (for ngx_auto_config.h); point it
+# elsewhere while developing: make unit NGX_SRC=/tmp/ngxsrc
+# UNIT_NGX_DEPS is what configures NGX_SRC first: the top Makefile's
+# $(NGX_MAKEFILE) rule, unless NGX_SRC was given on the command line (that
+# rule would then re-copy, i.e. rm -rf, the tree given).
+
+NGX_SRC ?= build/nginx-src
+UNIT_CC ?= cc
+
+ifneq ($(origin NGX_SRC),command line)
+UNIT_NGX_DEPS ?= $(NGX_MAKEFILE)
+endif
+
+UNIT_DIR = build/unit
+UNIT_BIN = $(UNIT_DIR)/test_validate
+
+# UBSan must abort, not just print, or prove would report a pass
+UNIT_CFLAGS = -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+
+UNIT_INCS = -I $(NGX_SRC)/src/core -I $(NGX_SRC)/src/event \
+	-I $(NGX_SRC)/src/event/modules -I $(NGX_SRC)/src/os/unix \
+	-I $(NGX_SRC)/objs -I ngx_http_supportdesk_module
+
+UNIT_SRCS = t/unit/test_validate.c \
+	ngx_http_supportdesk_module/ngx_http_supportdesk_validate.c
+
+UNIT_HDRS = t/unit/tap.h \
+	ngx_http_supportdesk_module/ngx_http_supportdesk_validate.h
+
+.PHONY: unit unit-build
+
+unit: $(UNIT_BIN)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		prove -e '' $(UNIT_BIN)
+
+unit-build: $(UNIT_BIN)
+
+$(UNIT_BIN): $(UNIT_SRCS) $(UNIT_HDRS) | $(UNIT_NGX_DEPS)
+	@test -f $(NGX_SRC)/objs/ngx_auto_config.h || { \
+		echo "unit: $(NGX_SRC) is not a configured nginx tree" \
+		     "(run 'make build' or set NGX_SRC)" >&2; exit 1; }
+	@mkdir -p $(UNIT_DIR)
+	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_INCS) -o $@ $(UNIT_SRCS) -ljansson

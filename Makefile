@@ -19,7 +19,13 @@ NGX_MAKEFILE := $(NGX_TREE)/objs/Makefile
 NGX_INPUTS  := $(BUILD)/configure.inputs
 
 NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat -Werror=format-security \
-               -fPIC -D_FORTIFY_SOURCE=2 -Wall -Wextra -Werror
+               -fPIC -D_FORTIFY_SOURCE=2
+# The module's own warnings.  Not in --with-cc-opt: configure compiles its
+# feature tests with it, and under -Wextra -Werror some of them fail
+# (pwrite(), strerrordesc_np() "not found"), so ngx_auto_config.h would no
+# longer describe the installed nginx.  `make modules` compiles only our
+# sources: the flags are appended to objs/Makefile's CFLAGS after configure.
+MOD_CFLAGS  := -Wall -Wextra -Werror
 NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 
 MOD_SOURCES := $(wildcard $(MODULE)/*.c $(MODULE)/*.h)
@@ -106,6 +112,14 @@ deps:
 # nginx-dev version also gets a fresh copy of its sources.  configure
 # embeds redis/*.lua into objs/ngx_http_supportdesk_scripts.c, so editing a
 # script re-runs configure; editing C sources only re-runs `make modules`.
+#
+# Several people (or make test and make run) may build in one checkout at
+# the same time: each step that writes build/nginx-src holds build/.lock,
+# or two configures mix their autotests and logs (seen: "C99 variadic
+# macros ... found but is not working", then a .so that needs a function
+# ngx_log_error, which nginx does not have, and cannot be loaded).
+
+LOCKED := flock $(BUILD)/.lock bash -euo pipefail -c
 
 define INPUTS_SCRIPT
 if [ ! -f $(NGINX_DIST)/configure ] || [ ! -f $(NGINX_DIST)/conf_flags ]; then
@@ -114,7 +128,6 @@ if [ ! -f $(NGINX_DIST)/configure ] || [ ! -f $(NGINX_DIST)/conf_flags ]; then
 fi
 ver=$$(dpkg-query -W -f='$${Version}' nginx-dev 2>/dev/null || true)
 [ -n "$$ver" ] || ver=$$(cat $(NGINX_DIST)/src/core/nginx.h $(NGINX_DIST)/conf_flags | sha256sum | cut -c1-16)
-mkdir -p $(BUILD)
 if [ ! -f $(NGX_TREE)/configure ] || [ "$$(cat $(BUILD)/nginx-src.version 2>/dev/null)" != "$$ver" ]; then
     echo "build: copying $(NGINX_DIST) (nginx-dev $$ver) to build/nginx-src"
     rm -rf $(NGX_TREE) $(BUILD)/nginx-src.version
@@ -125,6 +138,7 @@ fi
     echo "nginx-dev $$ver"
     echo "cc-opt $(NGX_CC_OPT)"
     echo "ld-opt $(NGX_LD_OPT)"
+    echo "module cflags $(MOD_CFLAGS)"
     cd $(CURDIR) && ls -1 $(MODULE)/*.h redis/*.lua 2>/dev/null || true
 } > $(NGX_INPUTS).tmp
 if cmp -s $(NGX_INPUTS).tmp $(NGX_INPUTS); then
@@ -135,8 +149,18 @@ fi
 endef
 export INPUTS_SCRIPT
 
+# arguments: the prerequisites; a build that held the lock before us may
+# have configured already
 define CONFIGURE_SCRIPT
 cd $(NGX_TREE)
+if [ -f objs/Makefile ]; then
+    fresh=1
+    for f in "$$@"; do
+        case $$f in /*) ;; *) f=$(CURDIR)/$$f ;; esac
+        [ objs/Makefile -nt "$$f" ] || fresh=0
+    done
+    [ $$fresh = 0 ] || exit 0
+fi
 rm -f objs/Makefile
 source ./conf_flags
 echo "build: configuring nginx $$(cat $(BUILD)/nginx-src.version) + $(MODULE) (log: build/configure.log)"
@@ -150,23 +174,42 @@ then
     echo "build: nginx ./configure failed (log: build/configure.log)" >&2
     exit 1
 fi
-grep -E '^ \+ supportdesk|^   \+ ' $(BUILD)/configure.log || true
+# the module's own warnings, for `make modules` only (see MOD_CFLAGS)
+sed -i 's/^CFLAGS = .*/& $(MOD_CFLAGS)/' objs/Makefile
+grep -a -E '^ \+ supportdesk|^   \+ ' $(BUILD)/configure.log || true
 endef
 export CONFIGURE_SCRIPT
 
+# compile, then check that the installed nginx can load the result (dlopen
+# resolves every symbol now, not at the first request) before it replaces
+# build/$(MODULE).so: with install + mv, as a new inode, never overwriting
+# the file in place, which a running nginx has mapped
+define MODULES_SCRIPT
+$(MAKE) -C $(NGX_TREE) -f objs/Makefile modules
+install -m 0755 $(NGX_TREE)/objs/$(MODULE).so $(SO).tmp
+mkdir -p $(BUILD)/loadcheck
+printf 'pid %s/nginx.pid;\nload_module %s;\nevents {}\n' \
+    $(BUILD)/loadcheck $(SO).tmp > $(BUILD)/loadcheck/nginx.conf
+if ! out=$$($(NGINX) -p $(BUILD)/loadcheck/ -c $(BUILD)/loadcheck/nginx.conf -e stderr -t 2>&1); then
+    echo "$$out" >&2
+    rm -f $(SO).tmp
+    echo "build: $(NGINX) cannot load the module" >&2
+    exit 1
+fi
+mv -f $(SO).tmp $(SO)
+echo "build: $(SO)"
+endef
+export MODULES_SCRIPT
+
 $(NGX_INPUTS): FORCE
-	@bash -euo pipefail -c "$$INPUTS_SCRIPT"
+	@mkdir -p $(BUILD)
+	@$(LOCKED) "$$INPUTS_SCRIPT"
 
 $(NGX_MAKEFILE): $(NGX_INPUTS) config $(LUA_SCRIPTS)
-	@bash -euo pipefail -c "$$CONFIGURE_SCRIPT"
+	@$(LOCKED) "$$CONFIGURE_SCRIPT" configure $^
 
 $(SO): $(NGX_MAKEFILE) $(MOD_SOURCES)
-	$(MAKE) -C $(NGX_TREE) -f objs/Makefile modules
-	@# a new inode (install + mv), never overwrite in place: a running
-	@# nginx has the old file mapped
-	@install -m 0755 $(NGX_TREE)/objs/$(MODULE).so $(SO).tmp
-	@mv -f $(SO).tmp $(SO)
-	@echo "build: $(SO)"
+	@+$(LOCKED) "$$MODULES_SCRIPT"
 
 build: $(SO)
 

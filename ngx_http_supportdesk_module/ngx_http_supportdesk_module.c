@@ -36,6 +36,7 @@ static ngx_http_supportdesk_ctx_t *ngx_http_supportdesk_create_ctx(
 static void ngx_http_supportdesk_cleanup(void *data);
 
 static ngx_int_t ngx_http_supportdesk_header_filter(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_supportdesk_api_path(ngx_http_request_t *r);
 static ngx_int_t ngx_http_supportdesk_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_supportdesk_app_variable(ngx_http_request_t *r,
@@ -725,9 +726,9 @@ ngx_http_supportdesk_header_filter(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_supportdesk_module);
 
-    if (!slcf->enabled
-        || r != r->main
-        || r->headers_out.status < NGX_HTTP_BAD_REQUEST)
+    if (r != r->main
+        || r->headers_out.status < NGX_HTTP_BAD_REQUEST
+        || !(slcf->enabled || ngx_http_supportdesk_api_path(r)))
     {
         return ngx_http_next_header_filter(r);
     }
@@ -783,6 +784,47 @@ ngx_http_supportdesk_header_filter(ngx_http_request_t *r)
     ngx_http_clear_last_modified(r);
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * nginx refuses some requests before it looks for a location (a request
+ * line with %00, a URI too long): if the raw path is below a supportdesk
+ * prefix, the client still gets the envelope.  Only then: a location that
+ * was found and is not ours (a proxy_pass under the prefix) keeps its own
+ * errors.
+ */
+
+static ngx_uint_t
+ngx_http_supportdesk_api_path(ngx_http_request_t *r)
+{
+    ngx_str_t                         *prefix;
+    ngx_uint_t                         i;
+    ngx_http_core_srv_conf_t          *cscf;
+    ngx_http_supportdesk_main_conf_t  *smcf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    if (cscf == NULL || r->loc_conf != cscf->ctx->loc_conf
+        || r->unparsed_uri.len == 0)
+    {
+        return 0;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
+    prefix = smcf->prefixes.elts;
+
+    for (i = 0; i < smcf->prefixes.nelts; i++) {
+        if (r->unparsed_uri.len >= prefix[i].len
+            && ngx_strncmp(r->unparsed_uri.data, prefix[i].data,
+                           prefix[i].len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -954,6 +996,12 @@ ngx_http_supportdesk_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&smcf->redis_confs, cf->pool, 4,
                        sizeof(ngx_http_supportdesk_redis_conf_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&smcf->prefixes, cf->pool, 4, sizeof(ngx_str_t))
         != NGX_OK)
     {
         return NULL;
@@ -1132,6 +1180,7 @@ ngx_http_supportdesk(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_supportdesk_loc_conf_t  *slcf = conf;
 
+    ngx_str_t                         *prefix;
     ngx_http_core_loc_conf_t          *clcf;
     ngx_http_supportdesk_main_conf_t  *smcf;
 
@@ -1157,6 +1206,13 @@ ngx_http_supportdesk(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_supportdesk_module);
     smcf->used = 1;
+
+    prefix = ngx_array_push(&smcf->prefixes);
+    if (prefix == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *prefix = clcf->name;
 
     return NGX_CONF_OK;
 }

@@ -31,6 +31,9 @@
 
 typedef struct {
     ngx_array_t                          redis_confs;
+    /* the prefixes of every supportdesk location, for errors nginx raises
+       before it found a location */
+    ngx_array_t                          prefixes;
     ngx_shm_zone_t                      *key_cache_zone;
     size_t                               key_cache_size;
     ngx_msec_t                           key_cache_ttl;

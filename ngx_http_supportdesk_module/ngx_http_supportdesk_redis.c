@@ -638,8 +638,9 @@ ngx_http_supportdesk_redis_connect_handler(ngx_event_t *wev)
 static ngx_int_t
 ngx_http_supportdesk_redis_test_connect(ngx_connection_t *c)
 {
-    int        err;
-    socklen_t  len;
+    int                                 err;
+    socklen_t                           len;
+    ngx_http_supportdesk_redis_conn_t  *conn;
 
     err = 0;
     len = sizeof(int);
@@ -649,8 +650,10 @@ ngx_http_supportdesk_redis_test_connect(ngx_connection_t *c)
     }
 
     if (err) {
-        (void) ngx_connection_error(c, err, "supportdesk: redis connect() "
-                                    "failed");
+        conn = c->data;
+        ngx_log_error(NGX_LOG_ERR, c->log, err,
+                      "supportdesk: redis %V connect() failed",
+                      conn->peer.name);
         return NGX_ERROR;
     }
 

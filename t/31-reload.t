@@ -33,11 +33,11 @@ sub in_child {
     };
 }
 sub in_flight_requests {
-    my ($n) = @_;
+    my ($n, $tag) = @_;
     return [ map { $_ % 2
         ? $env->http_bytes('GET', '/api/v1/customers/r1', headers => { 'X-API-Key' => $key })
-        : $env->http_bytes('PATCH', "/api/v1/customers/fl_$_", headers => { 'X-API-Key' => $key },
-                           body => { email => 'fl' . int(rand 1e9) . '@example.com', name => 'F' }) } 1 .. $n ];
+        : $env->http_bytes('PATCH', "/api/v1/customers/fl_${tag}_$_", headers => { 'X-API-Key' => $key },
+                           body => { email => "fl_${tag}_$_\@example.com", name => 'F' }) } 1 .. $n ];
 }
 sub strip { my $x = shift; +{ map { $_ => $x->{$_} } qw(status headers body error) } }
 sub answered_ok {
@@ -53,7 +53,7 @@ sub answered_ok {
 # ---- HUP with requests waiting on Redis
 my @old = $env->worker_pids;
 $env->pause_redis;
-my $wait = in_child(sub { [ map { strip($_) } $env->parallel(in_flight_requests(8), timeout => 10) ] });
+my $wait = in_child(sub { [ map { strip($_) } $env->parallel(in_flight_requests(8, 'hup'), timeout => 10) ] });
 sleep 0.4;
 $env->reload_nginx;
 sleep 0.6;
@@ -100,7 +100,7 @@ envelope_ok($r, 200, undef, 'serving after the reloads');
 
 # ---- QUIT with requests waiting on Redis
 $env->pause_redis;
-$wait = in_child(sub { [ map { strip($_) } $env->parallel(in_flight_requests(6), timeout => 10) ] });
+$wait = in_child(sub { [ map { strip($_) } $env->parallel(in_flight_requests(6, 'quit'), timeout => 10) ] });
 sleep 0.4;
 my $t = time;
 kill 'QUIT', $env->nginx_pid;

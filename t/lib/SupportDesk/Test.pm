@@ -745,6 +745,7 @@ sub _kill_nginx {
 
 sub cleanup {
     my ($self) = @_;
+    local ($?, $!, $@);
     return unless $self->{owner} && $$ == $self->{owner};
     if (my $pid = delete $self->{nginx_pid}) { _kill_nginx($pid) }
     if (my $pid = delete $self->{redis_pid}) {
@@ -756,6 +757,7 @@ sub cleanup {
 sub DESTROY { $_[0]->cleanup }
 
 END {
+    local ($?, $!, $@);
     if ($$ == $OWNER) {
         for my $pid (grep { $ALL_PIDS{$_} =~ /nginx/ } keys %ALL_PIDS) {
             _kill_nginx($pid);

@@ -35,7 +35,7 @@ ngx_str_t  ngx_http_supportdesk_content_type =
 
 
 static ngx_http_supportdesk_status_t  ngx_http_supportdesk_statuses[] = {
-    { NGX_HTTP_BAD_REQUEST, "VALIDATION_ERROR", "the request is invalid" },
+    { NGX_HTTP_BAD_REQUEST, "VALIDATION_ERROR", "the request is malformed" },
     { NGX_HTTP_UNAUTHORIZED, "UNAUTHORIZED", "missing or unknown API key" },
     { NGX_HTTP_NOT_FOUND, "NOT_FOUND", "no such route" },
     { NGX_HTTP_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
@@ -48,6 +48,8 @@ static ngx_http_supportdesk_status_t  ngx_http_supportdesk_statuses[] = {
       "request URI is too long" },
     { NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE",
       "Content-Type must be application/json" },
+    { NGX_HTTP_TOO_MANY_REQUESTS, "RATE_LIMITED",
+      "too many requests for this app, retry later" },
     { NGX_HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE",
       "storage is unavailable" },
     { NGX_HTTP_GATEWAY_TIME_OUT, "GATEWAY_TIMEOUT",

@@ -798,6 +798,7 @@ ngx_http_supportdesk_header_filter(ngx_http_request_t *r)
 static ngx_uint_t
 ngx_http_supportdesk_api_path(ngx_http_request_t *r)
 {
+    size_t                             len;
     ngx_str_t                         *prefix;
     ngx_uint_t                         i;
     ngx_http_core_srv_conf_t          *cscf;
@@ -805,20 +806,21 @@ ngx_http_supportdesk_api_path(ngx_http_request_t *r)
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
 
+    /* r->unparsed_uri is not set yet when the URI failed to parse */
     if (cscf == NULL || r->loc_conf != cscf->ctx->loc_conf
-        || r->unparsed_uri.len == 0)
+        || r->uri_start == NULL || r->uri_end == NULL)
     {
         return 0;
     }
+
+    len = r->uri_end - r->uri_start;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
     prefix = smcf->prefixes.elts;
 
     for (i = 0; i < smcf->prefixes.nelts; i++) {
-        if (r->unparsed_uri.len >= prefix[i].len
-            && ngx_strncmp(r->unparsed_uri.data, prefix[i].data,
-                           prefix[i].len)
-               == 0)
+        if (len >= prefix[i].len
+            && ngx_strncmp(r->uri_start, prefix[i].data, prefix[i].len) == 0)
         {
             return 1;
         }

@@ -33,7 +33,7 @@ sub fails {
     my ($name, $directive, %c) = @_;
     my ($rc, $out) = $env->nginx_t(conf(%c), http_body => 1);
     my $ok = $rc != 0
-        && $out =~ /(?<![\w])\Q$directive\E(?![\w])/
+        && $out =~ /\[emerg\].*"\Q$directive\E"/
         && $out !~ /unknown directive/
         && $out !~ /test is successful/;
     ok($ok, "invalid: $name (names $directive)") or diag "exit $rc: $out";

@@ -38,6 +38,13 @@ $r = $env->api('PATCH', 'user_1', undef, '{"email":');
 envelope_ok($r, 401, 'UNAUTHORIZED', 'missing key is checked before the body');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{"email":');
 envelope_ok($r, 400, 'INVALID_JSON', 'body rules are checked before the key lookup');
+$r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', { email => 'a@b.co', name => 'x' },
+               headers => { 'Content-Type' => 'text/plain' });
+envelope_ok($r, 415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type is checked before the key lookup');
+$r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{' . ('x' x 70000) . '}');
+envelope_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'body size is checked before the key lookup');
+$r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', { email => 'bad', name => 'x' });
+envelope_ok($r, 400, 'VALIDATION_ERROR', 'field rules are checked before the key lookup');
 
 is_deeply([grep { !/^sd:apikey:/ } keys %{ $env->snapshot }], [],
           'no customer data written by refused requests');

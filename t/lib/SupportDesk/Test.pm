@@ -756,6 +756,18 @@ sub cleanup {
 
 sub DESTROY { $_[0]->cleanup }
 
+# a test killed by a signal (Ctrl-C, prove piped into head, timeout) still
+# stops its servers: turn the signal into exit, which runs END
+for my $sig (qw(INT TERM HUP PIPE)) {
+    next if defined $SIG{$sig} && $SIG{$sig} ne 'DEFAULT' && $SIG{$sig} ne '';
+    $SIG{$sig} = sub {
+        return unless $$ == $OWNER;
+        $SIG{$sig} = 'DEFAULT';
+        print STDERR "# SupportDesk::Test: caught SIG$sig, stopping servers\n" unless $sig eq 'PIPE';
+        exit 128 + 1;
+    };
+}
+
 END {
     local ($?, $!, $@);
     if ($$ == $OWNER) {

@@ -218,6 +218,10 @@ FORCE:
 
 # --- tests ------------------------------------------------------------------
 
+# sanitizers, valgrind, fuzzing (t/quality.mk); benchmarks (bench/bench.mk)
+-include t/quality.mk
+-include bench/bench.mk
+
 ifneq ($(wildcard t/unit/unit.mk),)
 include t/unit/unit.mk
 else

@@ -31,20 +31,22 @@ envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key');
 ok(!defined $r->{headers}{'x-app'} || $r->{headers}{'x-app'} eq '',
    '$supportdesk_app is empty for an unknown key');
 
-# ---- order of checks (team brief): route, key presence, ..., rules, key lookup
+# ---- order of checks (README): a body over the limit is refused by nginx
+# before anything else; then route, key presence, key lookup (an unknown key
+# never has its body parsed), Content-Type, JSON and rules
 $r = $env->request('GET', '/api/v1/nope');
 envelope_ok($r, 404, 'NOT_FOUND', 'unknown route without a key: 404 first');
 $r = $env->api('PATCH', 'user_1', undef, '{"email":');
 envelope_ok($r, 401, 'UNAUTHORIZED', 'missing key is checked before the body');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{"email":');
-envelope_ok($r, 400, 'INVALID_JSON', 'body rules are checked before the key lookup');
+envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the body is parsed');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', { email => 'a@b.co', name => 'x' },
                headers => { 'Content-Type' => 'text/plain' });
-envelope_ok($r, 415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type is checked before the key lookup');
+envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the Content-Type check');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{' . ('x' x 70000) . '}');
 envelope_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'body size is checked before the key lookup');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', { email => 'bad', name => 'x' });
-envelope_ok($r, 400, 'VALIDATION_ERROR', 'field rules are checked before the key lookup');
+envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the field rules');
 
 is_deeply([grep { !/^sd:apikey:/ } keys %{ $env->snapshot }], [],
           'no customer data written by refused requests');

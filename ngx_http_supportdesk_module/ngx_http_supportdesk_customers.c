@@ -83,15 +83,37 @@ ngx_int_t
 ngx_http_supportdesk_customer_upsert(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    int                                     n;
-    u_char                                 *p;
-    size_t                                 *argvlen;
-    const char                            **argv;
-    ngx_http_supportdesk_customer_input_t  *in;
+    if (ngx_http_supportdesk_upsert_args(r, ctx, &ctx->external_id,
+                                         &ctx->input, &ctx->argc,
+                                         &ctx->argv, &ctx->argvlen)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_supportdesk_call(r, ctx,
+                                     ngx_http_supportdesk_upsert_script,
+                                     ngx_http_supportdesk_upsert_done);
+}
+
+
+/* the EVALSHA arguments of redis/upsert.lua for one customer */
+
+ngx_int_t
+ngx_http_supportdesk_upsert_args(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *external_id,
+    ngx_http_supportdesk_customer_input_t *in, int *argcp,
+    const char ***argvp, size_t **argvlenp)
+{
+    int           n;
+    u_char       *p;
+    size_t       *argvlen;
+    ngx_str_t     key;
+    const char  **argv;
 
     if (ngx_http_supportdesk_upsert_script == NGX_ERROR) {
         ngx_http_supportdesk_upsert_script =
-                           ngx_http_supportdesk_redis_script_index("upsert");
+                                    ngx_http_supportdesk_script("upsert");
     }
 
     argv = ngx_palloc(r->pool,
@@ -101,32 +123,39 @@ ngx_http_supportdesk_customer_upsert(ngx_http_request_t *r,
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
 
     if (argv == NULL || argvlen == NULL || p == NULL
-        || ngx_http_supportdesk_upsert_script == NGX_ERROR
-        || ngx_http_supportdesk_customer_keys(r, ctx, argv, argvlen)
+        || ngx_http_supportdesk_upsert_script == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    key = ctx->external_id;
+    ctx->external_id = *external_id;
+
+    if (ngx_http_supportdesk_customer_keys(r, ctx, argv, argvlen) != NGX_OK
+        || ngx_http_supportdesk_build_key(r, ctx, "seq", NULL, &argv[4],
+                                          &argvlen[4])
            != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
+
+    ctx->external_id = key;
 
     argv[0] = "4";
     argvlen[0] = 1;
 
-    ngx_http_supportdesk_build_key(r, ctx, "seq", NULL, &argv[4],
-                                   &argvlen[4]);
-
     argv[5] = (const char *) p;
     argvlen[5] = ngx_sprintf(p, "%T", ngx_time()) - p;
 
-    argv[6] = (const char *) ctx->external_id.data;
-    argvlen[6] = ctx->external_id.len;
+    argv[6] = (const char *) external_id->data;
+    argvlen[6] = external_id->len;
 
     n = 7;
-    in = &ctx->input;
 
 #define ngx_http_supportdesk_pair(name, value)                                \
     argv[n] = name;                                                           \
     argvlen[n++] = 1;                                                         \
-    argv[n] = (const char *) (value).data;                                    \
+    argv[n] = (value).data ? (const char *) (value).data : "";               \
     argvlen[n++] = (value).len
 
     if (in->set_email) {
@@ -137,24 +166,13 @@ ngx_http_supportdesk_customer_upsert(ngx_http_request_t *r,
         ngx_http_supportdesk_pair("n", in->name);
     }
 
-    if (in->set_phone) {
+    if (in->set_phone || in->clear_phone) {
+        /* a cleared field travels as an empty value */
         ngx_http_supportdesk_pair("p", in->phone);
-
-    } else if (in->clear_phone) {
-        argv[n] = "p";
-        argvlen[n++] = 1;
-        argv[n] = "";
-        argvlen[n++] = 0;
     }
 
-    if (in->set_avatar_url) {
+    if (in->set_avatar_url || in->clear_avatar_url) {
         ngx_http_supportdesk_pair("a", in->avatar_url);
-
-    } else if (in->clear_avatar_url) {
-        argv[n] = "a";
-        argvlen[n++] = 1;
-        argv[n] = "";
-        argvlen[n++] = 0;
     }
 
 #undef ngx_http_supportdesk_pair
@@ -162,14 +180,14 @@ ngx_http_supportdesk_customer_upsert(ngx_http_request_t *r,
     if (in->set_metadata) {
         p = ngx_pnalloc(r->pool, in->metadata_len);
         if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         if (json_dumpb(in->metadata, (char *) p, in->metadata_len,
                        NGX_HTTP_SUPPORTDESK_METADATA_FLAGS)
             != in->metadata_len)
         {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         argv[n] = "m";
@@ -184,13 +202,11 @@ ngx_http_supportdesk_customer_upsert(ngx_http_request_t *r,
         argvlen[n++] = 0;
     }
 
-    ctx->argc = n;
-    ctx->argv = argv;
-    ctx->argvlen = argvlen;
+    *argcp = n;
+    *argvp = argv;
+    *argvlenp = argvlen;
 
-    return ngx_http_supportdesk_call(r, ctx,
-                                     ngx_http_supportdesk_upsert_script,
-                                     ngx_http_supportdesk_upsert_done);
+    return NGX_OK;
 }
 
 
@@ -233,11 +249,11 @@ ngx_http_supportdesk_customer_delete(ngx_http_request_t *r,
 
     if (ngx_http_supportdesk_delete_script == NGX_ERROR) {
         ngx_http_supportdesk_delete_script =
-                           ngx_http_supportdesk_redis_script_index("delete");
+                                    ngx_http_supportdesk_script("delete");
     }
 
-    argv = ngx_palloc(r->pool, 7 * sizeof(const char *));
-    argvlen = ngx_palloc(r->pool, 7 * sizeof(size_t));
+    argv = ngx_palloc(r->pool, 8 * sizeof(const char *));
+    argvlen = ngx_palloc(r->pool, 8 * sizeof(size_t));
 
     if (argv == NULL || argvlen == NULL
         || ngx_http_supportdesk_delete_script == NGX_ERROR
@@ -246,19 +262,22 @@ ngx_http_supportdesk_customer_delete(ngx_http_request_t *r,
         || ngx_http_supportdesk_build_key(r, ctx, "notes", &ctx->external_id,
                                           &argv[4], &argvlen[4])
            != NGX_OK
-        || ngx_http_supportdesk_build_key(r, ctx, "notif", &ctx->external_id,
+        || ngx_http_supportdesk_build_key(r, ctx, "notez", &ctx->external_id,
                                           &argv[5], &argvlen[5])
+           != NGX_OK
+        || ngx_http_supportdesk_build_key(r, ctx, "notif", &ctx->external_id,
+                                          &argv[6], &argvlen[6])
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = "5";
+    argv[0] = "6";
     argvlen[0] = 1;
-    argv[6] = (const char *) ctx->external_id.data;
-    argvlen[6] = ctx->external_id.len;
+    argv[7] = (const char *) ctx->external_id.data;
+    argvlen[7] = ctx->external_id.len;
 
-    ctx->argc = 7;
+    ctx->argc = 8;
     ctx->argv = argv;
     ctx->argvlen = argvlen;
 
@@ -586,4 +605,54 @@ ngx_http_supportdesk_render_customer(ngx_http_supportdesk_json_t *json,
     ngx_http_supportdesk_json_literal(json, "}");
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_script(const char *name)
+{
+    return ngx_http_supportdesk_redis_script_index(name);
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_args(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, int argc)
+{
+    ctx->argv = ngx_palloc(r->pool, argc * sizeof(const char *));
+    ctx->argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
+
+    if (ctx->argv == NULL || ctx->argvlen == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->argc = argc;
+
+    return NGX_OK;
+}
+
+
+/* the "no such customer / note" errors of the scripts, as envelopes */
+
+ngx_int_t
+ngx_http_supportdesk_not_found(ngx_http_request_t *r, redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_strncmp(reply->str, "SD_NO_CUSTOMER ", 15) == 0) {
+        return ngx_http_supportdesk_send_error(r, NGX_HTTP_NOT_FOUND,
+                                   "CUSTOMER_NOT_FOUND",
+                                   "no customer with that externalId in "
+                                   "this app", NULL);
+    }
+
+    if (ngx_strncmp(reply->str, "SD_NO_NOTE ", 11) == 0) {
+        return ngx_http_supportdesk_send_error(r, NGX_HTTP_NOT_FOUND,
+                                   "NOTE_NOT_FOUND",
+                                   "no such note on that customer", NULL);
+    }
+
+    return NGX_DECLINED;
 }

@@ -211,9 +211,43 @@ ngx_http_supportdesk_error_body(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message,
     ngx_http_supportdesk_report_t *report, ngx_str_t *body)
 {
+    ngx_http_supportdesk_json_t  json;
+
+    json.pool = r->pool;
+    json.failed = 0;
+    json.start = ngx_pnalloc(r->pool, 512);
+    if (json.start == NULL) {
+        return NGX_ERROR;
+    }
+
+    json.pos = json.start;
+    json.end = json.start + 512;
+
+    ngx_http_supportdesk_json_literal(&json, "{\"success\":false,\"error\":");
+    ngx_http_supportdesk_json_error(r, &json, status, code, message, report);
+
+    ngx_http_supportdesk_envelope_close(&json);
+
+    if (json.failed) {
+        return NGX_ERROR;
+    }
+
+    body->data = json.start;
+    body->len = json.pos - json.start;
+
+    return NGX_OK;
+}
+
+
+/* {"code":...,"message":...,"details":[...]} */
+
+void
+ngx_http_supportdesk_json_error(ngx_http_request_t *r,
+    ngx_http_supportdesk_json_t *json, ngx_uint_t status, const char *code,
+    const char *message, ngx_http_supportdesk_report_t *report)
+{
     u_char                             *p;
     ngx_uint_t                          i;
-    ngx_http_supportdesk_json_t         json;
     ngx_http_supportdesk_status_t      *st;
     ngx_http_variable_value_t          *id;
     ngx_http_supportdesk_main_conf_t   *smcf;
@@ -230,29 +264,18 @@ ngx_http_supportdesk_error_body(ngx_http_request_t *r, ngx_uint_t status,
         code = st->code;
     }
 
-    json.pool = r->pool;
-    json.failed = 0;
-    json.start = ngx_pnalloc(r->pool, 512);
-    if (json.start == NULL) {
-        return NGX_ERROR;
-    }
-
-    json.pos = json.start;
-    json.end = json.start + 512;
-
-    ngx_http_supportdesk_json_literal(&json,
-                                      "{\"success\":false,\"error\":{\"code\":");
-    ngx_http_supportdesk_json_cstring(&json, code);
-    ngx_http_supportdesk_json_literal(&json, ",\"message\":");
+    ngx_http_supportdesk_json_literal(json, "{\"code\":");
+    ngx_http_supportdesk_json_cstring(json, code);
+    ngx_http_supportdesk_json_literal(json, ",\"message\":");
 
     if (message) {
-        ngx_http_supportdesk_json_cstring(&json, message);
+        ngx_http_supportdesk_json_cstring(json, message);
 
     } else if (report && report->n) {
         /* the first violation says it best: "email is required on create" */
         v = &report->v[0];
         p = ngx_snprintf(text, sizeof(text), "%V %V", &v->field, &v->message);
-        ngx_http_supportdesk_json_string(&json, text, p - text);
+        ngx_http_supportdesk_json_string(json, text, p - text);
 
     } else if (status == NGX_HTTP_INTERNAL_SERVER_ERROR
                || st->status == 0)
@@ -273,46 +296,35 @@ ngx_http_supportdesk_error_body(ngx_http_request_t *r, ngx_uint_t status,
             p = ngx_cpymem(text, "internal error", 14);
         }
 
-        ngx_http_supportdesk_json_string(&json, text, p - text);
+        ngx_http_supportdesk_json_string(json, text, p - text);
 
     } else {
-        ngx_http_supportdesk_json_cstring(&json, st->message);
+        ngx_http_supportdesk_json_cstring(json, st->message);
     }
 
     if (report && report->n) {
-        ngx_http_supportdesk_json_literal(&json, ",\"details\":[");
+        ngx_http_supportdesk_json_literal(json, ",\"details\":[");
 
         for (i = 0; i < report->n; i++) {
             v = &report->v[i];
 
             if (i) {
-                ngx_http_supportdesk_json_literal(&json, ",");
+                ngx_http_supportdesk_json_literal(json, ",");
             }
 
-            ngx_http_supportdesk_json_literal(&json, "{\"field\":");
-            ngx_http_supportdesk_json_string(&json, v->field.data,
+            ngx_http_supportdesk_json_literal(json, "{\"field\":");
+            ngx_http_supportdesk_json_string(json, v->field.data,
                                              v->field.len);
-            ngx_http_supportdesk_json_literal(&json, ",\"message\":");
-            ngx_http_supportdesk_json_string(&json, v->message.data,
+            ngx_http_supportdesk_json_literal(json, ",\"message\":");
+            ngx_http_supportdesk_json_string(json, v->message.data,
                                              v->message.len);
-            ngx_http_supportdesk_json_literal(&json, "}");
+            ngx_http_supportdesk_json_literal(json, "}");
         }
 
-        ngx_http_supportdesk_json_literal(&json, "]");
+        ngx_http_supportdesk_json_literal(json, "]");
     }
 
-    ngx_http_supportdesk_json_literal(&json, "}");
-
-    ngx_http_supportdesk_envelope_close(&json);
-
-    if (json.failed) {
-        return NGX_ERROR;
-    }
-
-    body->data = json.start;
-    body->len = json.pos - json.start;
-
-    return NGX_OK;
+    ngx_http_supportdesk_json_literal(json, "}");
 }
 
 

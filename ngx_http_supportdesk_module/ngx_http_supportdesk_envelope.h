@@ -53,6 +53,11 @@ ngx_int_t ngx_http_supportdesk_error_body(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message,
     ngx_http_supportdesk_report_t *report, ngx_str_t *body);
 
+/* the error object alone, for per-item results */
+void ngx_http_supportdesk_json_error(ngx_http_request_t *r,
+    ngx_http_supportdesk_json_t *json, ngx_uint_t status, const char *code,
+    const char *message, ngx_http_supportdesk_report_t *report);
+
 ngx_int_t ngx_http_supportdesk_send_body(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 

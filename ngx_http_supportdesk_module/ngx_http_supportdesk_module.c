@@ -31,6 +31,9 @@ static void ngx_http_supportdesk_proceed(ngx_http_request_t *r,
 static ngx_int_t ngx_http_supportdesk_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_uint_t ngx_http_supportdesk_is_json(ngx_http_request_t *r);
+static size_t ngx_http_supportdesk_body_limit(ngx_http_supportdesk_ctx_t *ctx);
+static ngx_int_t ngx_http_supportdesk_send_too_large(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
 static ngx_http_supportdesk_ctx_t *ngx_http_supportdesk_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_supportdesk_cleanup(void *data);
@@ -89,6 +92,12 @@ static ngx_conf_post_handler_pt  ngx_http_supportdesk_db_p =
     ngx_http_supportdesk_check_db;
 static ngx_conf_post_handler_pt  ngx_http_supportdesk_zone_size_p =
     ngx_http_supportdesk_check_zone_size;
+static ngx_conf_num_bounds_t  ngx_http_supportdesk_scan_limit_p = {
+    ngx_conf_check_num_bounds, 1, 100000
+};
+static ngx_conf_num_bounds_t  ngx_http_supportdesk_chunk_size_p = {
+    ngx_conf_check_num_bounds, 1, 10000
+};
 
 
 static ngx_command_t  ngx_http_supportdesk_commands[] = {
@@ -148,6 +157,27 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_supportdesk_loc_conf_t, max_body_size),
       &ngx_http_supportdesk_positive_size_p },
+
+    { ngx_string("supportdesk_batch_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, batch_max_body_size),
+      &ngx_http_supportdesk_positive_size_p },
+
+    { ngx_string("supportdesk_list_scan_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, list_scan_limit),
+      &ngx_http_supportdesk_scan_limit_p },
+
+    { ngx_string("supportdesk_job_chunk_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_main_conf_t, job_chunk_size),
+      &ngx_http_supportdesk_chunk_size_p },
 
     { ngx_string("supportdesk_key_cache_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -358,6 +388,17 @@ ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
     }
 
     if (ctx->action->has_body) {
+        if (r->headers_in.content_length_n
+            > (off_t) ngx_http_supportdesk_body_limit(ctx))
+        {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            return ngx_http_supportdesk_send_too_large(r, ctx);
+        }
+
         if ((r->headers_in.content_length_n > 0 || r->headers_in.chunked)
             && !ngx_http_supportdesk_is_json(r))
         {
@@ -415,6 +456,13 @@ ngx_http_supportdesk_proceed(ngx_http_request_t *r,
             return;
         }
 
+        /* a chunked body announces no length: nginx checked the larger */
+        if (body.len > ngx_http_supportdesk_body_limit(ctx)) {
+            ngx_http_supportdesk_finish(r,
+                            ngx_http_supportdesk_send_too_large(r, ctx));
+            return;
+        }
+
         ctx->body = ngx_http_supportdesk_parse_object(body.data, body.len,
                                                       &ctx->invalid_json,
                                                       NULL);
@@ -447,6 +495,41 @@ ngx_http_supportdesk_proceed(ngx_http_request_t *r,
     if (rc != NGX_DONE) {
         ngx_http_supportdesk_finish(r, rc);
     }
+}
+
+
+/*
+ * nginx enforces the larger of the two limits for the location (the batch
+ * route takes bigger bodies); the route's own is checked here.
+ */
+
+static size_t
+ngx_http_supportdesk_body_limit(ngx_http_supportdesk_ctx_t *ctx)
+{
+    return ctx->action->batch_body ? ctx->conf->batch_max_body_size
+                                   : ctx->conf->max_body_size;
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_send_too_large(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    u_char  *message;
+
+    message = ngx_pnalloc(r->pool, 64);
+    if (message == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_sprintf(message, "body is over the limit of %uz bytes%Z",
+                       ngx_http_supportdesk_body_limit(ctx));
+
+    r->keepalive = 0;
+
+    return ngx_http_supportdesk_send_error(r,
+                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                           NULL, (char *) message, NULL);
 }
 
 
@@ -708,6 +791,8 @@ ngx_http_supportdesk_cleanup(void *data)
         ngx_http_supportdesk_redis_abandon(ctx->op);
         ctx->op = NULL;
     }
+
+    ngx_http_supportdesk_batch_abandon(ctx);
 
     if (ctx->body) {
         json_decref(ctx->body);
@@ -1012,6 +1097,7 @@ ngx_http_supportdesk_create_main_conf(ngx_conf_t *cf)
     smcf->key_cache_size = NGX_CONF_UNSET_SIZE;
     smcf->key_cache_ttl = NGX_CONF_UNSET_MSEC;
     smcf->key_cache_negative_ttl = NGX_CONF_UNSET_MSEC;
+    smcf->job_chunk_size = NGX_CONF_UNSET_UINT;
     smcf->request_id_index = NGX_ERROR;
 
     return smcf;
@@ -1026,6 +1112,7 @@ ngx_http_supportdesk_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(smcf->key_cache_size, 1024 * 1024);
     ngx_conf_init_msec_value(smcf->key_cache_ttl, 10000);
     ngx_conf_init_msec_value(smcf->key_cache_negative_ttl, 2000);
+    ngx_conf_init_uint_value(smcf->job_chunk_size, 500);
 
     return NGX_CONF_OK;
 }
@@ -1057,6 +1144,8 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
     slcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_connections = NGX_CONF_UNSET;
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    slcf->batch_max_body_size = NGX_CONF_UNSET_SIZE;
+    slcf->list_scan_limit = NGX_CONF_UNSET_UINT;
 
     return slcf;
 }
@@ -1086,6 +1175,10 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->redis_connections, prev->redis_connections, 2);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
+    ngx_conf_merge_size_value(conf->batch_max_body_size,
+                              prev->batch_max_body_size, 1024 * 1024);
+    ngx_conf_merge_uint_value(conf->list_scan_limit, prev->list_scan_limit,
+                              1000);
 
     if (!conf->enabled) {
         return NGX_CONF_OK;
@@ -1111,7 +1204,8 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
      * The module's own limit replaces client_max_body_size here.
      */
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->client_max_body_size = conf->max_body_size;
+    clcf->client_max_body_size = ngx_max(conf->max_body_size,
+                                         conf->batch_max_body_size);
 
     return NGX_CONF_OK;
 }
@@ -1395,7 +1489,13 @@ ngx_http_supportdesk_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_supportdesk_redis_init_process(cycle, &smcf->redis_confs);
+    if (ngx_http_supportdesk_redis_init_process(cycle, &smcf->redis_confs)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_supportdesk_jobs_init_process(cycle);
 }
 
 
@@ -1410,5 +1510,6 @@ ngx_http_supportdesk_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_supportdesk_jobs_exit_process(cycle);
     ngx_http_supportdesk_redis_exit_process(cycle, &smcf->redis_confs);
 }

@@ -39,6 +39,7 @@ typedef struct {
     ngx_msec_t                           key_cache_ttl;
     ngx_msec_t                           key_cache_negative_ttl;
     ngx_int_t                            request_id_index;
+    ngx_uint_t                           job_chunk_size;
     ngx_flag_t                           used;
 } ngx_http_supportdesk_main_conf_t;
 
@@ -55,6 +56,8 @@ typedef struct {
     ngx_msec_t                           redis_timeout;
     ngx_int_t                            redis_connections;
     size_t                               max_body_size;
+    size_t                               batch_max_body_size;
+    ngx_uint_t                           list_scan_limit;
 
     /* the shared upstream these settings resolve to, set at merge time */
     ngx_http_supportdesk_redis_conf_t   *redis;
@@ -71,6 +74,8 @@ typedef ngx_int_t (*ngx_http_supportdesk_step_pt)(ngx_http_request_t *r,
 typedef struct {
     ngx_uint_t                           method;
     unsigned                             has_body:1;
+    /* the batch route: supportdesk_batch_max_body_size applies */
+    unsigned                             batch_body:1;
     /* checks body and path parameters before any storage work */
     ngx_http_supportdesk_step_pt         validate;
     /* issues the Redis work once the key is known */
@@ -79,6 +84,22 @@ typedef struct {
 
 
 #define NGX_HTTP_SUPPORTDESK_MAX_PARAMS  2
+
+
+typedef struct ngx_http_supportdesk_batch_item_s
+    ngx_http_supportdesk_batch_item_t;
+
+
+/* GET /customers and GET .../notes, decoded from the query string */
+typedef struct {
+    ngx_uint_t                           limit;
+    ngx_str_t                            cursor;     /* decoded: digits */
+    ngx_str_t                            email;      /* lowercase */
+    ngx_str_t                            name;       /* lowercase */
+    ngx_str_t                            text;       /* lowercase */
+    ngx_array_t                          metadata;   /* ngx_str_t pairs */
+    unsigned                             notes_count:1;
+} ngx_http_supportdesk_query_t;
 
 struct ngx_http_supportdesk_ctx_s {
     ngx_http_supportdesk_loc_conf_t     *conf;
@@ -99,6 +120,14 @@ struct ngx_http_supportdesk_ctx_s {
     ngx_http_supportdesk_customer_input_t  input;
     ngx_http_supportdesk_report_t       *report;
     const char                          *invalid_json;
+
+    ngx_http_supportdesk_query_t         query;
+    ngx_uint_t                           note;       /* note number */
+
+    /* PATCH /customers: one op per item, answered when none is pending */
+    ngx_http_supportdesk_batch_item_t   *items;
+    ngx_uint_t                           nitems;
+    ngx_uint_t                           pending;
 
     /* Redis command being answered; NULL when none is pending */
     ngx_http_supportdesk_redis_op_t     *op;
@@ -141,6 +170,66 @@ ngx_int_t ngx_http_supportdesk_render_customer(
 
 ngx_http_supportdesk_report_t *ngx_http_supportdesk_report(
     ngx_http_request_t *r, ngx_http_supportdesk_ctx_t *ctx);
+
+/* list, notes, notifications, batch, jobs */
+ngx_int_t ngx_http_supportdesk_list_validate(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_list(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_note_validate_add(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_note_add(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_note_validate_list(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_note_list(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_note_validate_delete(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_note_delete(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_notif_validate_patch(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_notif(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_batch_validate(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_batch(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+void ngx_http_supportdesk_batch_abandon(ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_bulk_validate(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_bulk(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_job_validate(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_job_get(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_jobs_init_process(ngx_cycle_t *cycle);
+void ngx_http_supportdesk_jobs_exit_process(ngx_cycle_t *cycle);
+
+/* shared pieces of the customer handlers */
+ngx_int_t ngx_http_supportdesk_upsert_args(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *external_id,
+    ngx_http_supportdesk_customer_input_t *in, int *argc,
+    const char ***argv, size_t **argvlen);
+ngx_int_t ngx_http_supportdesk_script(const char *name);
+ngx_int_t ngx_http_supportdesk_args(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, int argc);
+ngx_int_t ngx_http_supportdesk_not_found(ngx_http_request_t *r,
+    redisReply *reply);
+
+/* query strings and cursors (ngx_http_supportdesk_query.c) */
+ngx_uint_t ngx_http_supportdesk_query_next(u_char **pos, u_char *end,
+    ngx_str_t *name, ngx_str_t *value);
+ngx_int_t ngx_http_supportdesk_query_decode(ngx_str_t *raw, u_char *dst,
+    ngx_str_t *out);
+ngx_int_t ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_uint_t notes);
+ngx_int_t ngx_http_supportdesk_cursor_encode(ngx_pool_t *pool,
+    u_char *seq, size_t len, ngx_str_t *cursor);
+ngx_int_t ngx_http_supportdesk_cursor_decode(ngx_str_t *cursor, u_char *dst,
+    ngx_str_t *seq);
 
 /* the shared step of every handler: send a Redis command for ctx */
 ngx_int_t ngx_http_supportdesk_call(ngx_http_request_t *r,

@@ -133,6 +133,11 @@ static void ngx_http_supportdesk_redis_op_free(
 static void ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev);
 static ngx_http_supportdesk_redis_conn_t *ngx_http_supportdesk_redis_pick(
     ngx_http_supportdesk_redis_pool_t *pool);
+static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script, int argc,
+    const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data,
+    ngx_log_t *log);
 
 
 static u_char  ngx_http_supportdesk_script_sha[NGX_HTTP_SUPPORTDESK_MAX_SCRIPTS]
@@ -329,26 +334,51 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
     const size_t *argvlen, ngx_http_supportdesk_redis_handler_pt handler,
     void *data, ngx_log_t *log)
 {
-    ngx_http_supportdesk_redis_op_t    *op;
-    ngx_http_supportdesk_redis_pool_t  *pool;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
     /* hash_tag picks the node once the pool knows Redis Cluster */
     (void) hash_tag;
 
-    pool = conf->pool;
-    if (pool == NULL) {
+    if (conf->pool == NULL) {
         return NULL;
     }
 
-    conn = ngx_http_supportdesk_redis_pick(pool);
+    conn = ngx_http_supportdesk_redis_pick(conf->pool);
     if (conn == NULL) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
                        "supportdesk: no redis connection available");
         return NULL;
     }
 
-    op = ngx_http_supportdesk_redis_op_alloc(pool);
+    return ngx_http_supportdesk_redis_queue(conn, script, argc, argv, argvlen,
+                                            handler, data, log);
+}
+
+
+ngx_http_supportdesk_redis_op_t *
+ngx_http_supportdesk_redis_send_after(ngx_http_supportdesk_redis_op_t *prev,
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data,
+    ngx_log_t *log)
+{
+    if (prev->conn->state == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED) {
+        return NULL;
+    }
+
+    return ngx_http_supportdesk_redis_queue(prev->conn, script, argc, argv,
+                                            argvlen, handler, data, log);
+}
+
+
+static ngx_http_supportdesk_redis_op_t *
+ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data,
+    ngx_log_t *log)
+{
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    op = ngx_http_supportdesk_redis_op_alloc(conn->pool);
     if (op == NULL) {
         return NULL;
     }
@@ -357,7 +387,7 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
                                           argvlen)
         != NGX_OK)
     {
-        ngx_http_supportdesk_redis_op_free(pool, op);
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
         return NULL;
     }
 
@@ -373,7 +403,7 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
     ngx_queue_insert_tail(&conn->inflight, &op->queue);
     conn->ninflight++;
 
-    ngx_add_timer(&op->timer, conf->timeout);
+    ngx_add_timer(&op->timer, conn->pool->conf->timeout);
 
     ngx_http_supportdesk_redis_schedule_flush(conn);
 

@@ -77,6 +77,13 @@ ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send(
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log);
 
+/* queues on prev's connection, right behind it: replies keep this order */
+ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send_after(
+    ngx_http_supportdesk_redis_op_t *prev, ngx_int_t script, int argc,
+    const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data,
+    ngx_log_t *log);
+
 void ngx_http_supportdesk_redis_abandon(ngx_http_supportdesk_redis_op_t *op);
 
 

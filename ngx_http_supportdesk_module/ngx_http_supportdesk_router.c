@@ -23,20 +23,81 @@ typedef struct {
 } ngx_http_supportdesk_route_t;
 
 
-static ngx_http_supportdesk_action_t  ngx_http_supportdesk_customer_actions[] = {
-    { NGX_HTTP_GET, 0, ngx_http_supportdesk_customer_validate_id,
-      ngx_http_supportdesk_customer_get },
-    { NGX_HTTP_PATCH, 1, ngx_http_supportdesk_customer_validate_upsert,
-      ngx_http_supportdesk_customer_upsert },
-    { NGX_HTTP_DELETE, 0, ngx_http_supportdesk_customer_validate_id,
-      ngx_http_supportdesk_customer_delete },
-    { 0, 0, NULL, NULL }
+static ngx_http_supportdesk_action_t  ngx_http_supportdesk_customers_actions[] = {
+    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_list_validate,
+      ngx_http_supportdesk_list },
+    { NGX_HTTP_PATCH, 1, 1, ngx_http_supportdesk_batch_validate,
+      ngx_http_supportdesk_batch },
+    { 0, 0, 0, NULL, NULL }
 };
 
 
+static ngx_http_supportdesk_action_t  ngx_http_supportdesk_bulk_actions[] = {
+    { NGX_HTTP_POST, 1, 0, ngx_http_supportdesk_bulk_validate,
+      ngx_http_supportdesk_bulk },
+    { 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_supportdesk_action_t  ngx_http_supportdesk_customer_actions[] = {
+    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_customer_validate_id,
+      ngx_http_supportdesk_customer_get },
+    { NGX_HTTP_PATCH, 1, 0, ngx_http_supportdesk_customer_validate_upsert,
+      ngx_http_supportdesk_customer_upsert },
+    { NGX_HTTP_DELETE, 0, 0, ngx_http_supportdesk_customer_validate_id,
+      ngx_http_supportdesk_customer_delete },
+    { 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_supportdesk_action_t  ngx_http_supportdesk_notes_actions[] = {
+    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_note_validate_list,
+      ngx_http_supportdesk_note_list },
+    { NGX_HTTP_POST, 1, 0, ngx_http_supportdesk_note_validate_add,
+      ngx_http_supportdesk_note_add },
+    { 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_supportdesk_action_t  ngx_http_supportdesk_note_actions[] = {
+    { NGX_HTTP_DELETE, 0, 0, ngx_http_supportdesk_note_validate_delete,
+      ngx_http_supportdesk_note_delete },
+    { 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_supportdesk_action_t  ngx_http_supportdesk_notif_actions[] = {
+    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_customer_validate_id,
+      ngx_http_supportdesk_notif },
+    { NGX_HTTP_PATCH, 1, 0, ngx_http_supportdesk_notif_validate_patch,
+      ngx_http_supportdesk_notif },
+    { 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_supportdesk_action_t  ngx_http_supportdesk_job_actions[] = {
+    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_job_validate,
+      ngx_http_supportdesk_job_get },
+    { 0, 0, 0, NULL, NULL }
+};
+
+
+/* literal routes first: "bulk-update" is not a customer's externalId */
 static ngx_http_supportdesk_route_t  ngx_http_supportdesk_routes[] = {
+    { { "customers" }, 1, ngx_http_supportdesk_customers_actions,
+      ngx_string("GET, PATCH") },
+    { { "customers", "bulk-update" }, 2, ngx_http_supportdesk_bulk_actions,
+      ngx_string("POST") },
     { { "customers", "*" }, 2, ngx_http_supportdesk_customer_actions,
       ngx_string("GET, PATCH, DELETE") },
+    { { "customers", "*", "notes" }, 3, ngx_http_supportdesk_notes_actions,
+      ngx_string("GET, POST") },
+    { { "customers", "*", "notes", "*" }, 4,
+      ngx_http_supportdesk_note_actions, ngx_string("DELETE") },
+    { { "customers", "*", "notifications" }, 3,
+      ngx_http_supportdesk_notif_actions, ngx_string("GET, PATCH") },
+    { { "jobs", "*" }, 2, ngx_http_supportdesk_job_actions,
+      ngx_string("GET") },
     { { NULL }, 0, NULL, ngx_null_string }
 };
 

@@ -3,8 +3,8 @@
 -- KEYS[1] sd:{app}:c:<externalId>  customer hash
 -- KEYS[2] sd:{app}:emails          email index
 -- KEYS[3] sd:{app}:order           creation order
--- KEYS[4..] keys owned by the customer alone (notes, notification
---           settings), deleted whole
+-- KEYS[4..] keys owned by the customer alone (notes, their order,
+--           notification settings), deleted whole
 -- ARGV[1] externalId
 --
 -- Returns 1 when deleted, 0 when there was no such customer.

@@ -31,9 +31,10 @@ envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key');
 ok(!defined $r->{headers}{'x-app'} || $r->{headers}{'x-app'} eq '',
    '$supportdesk_app is empty for an unknown key');
 
-# ---- order of checks (README): a body over the limit is refused by nginx
-# before anything else; then route, key presence, key lookup (an unknown key
-# never has its body parsed), Content-Type, JSON and rules
+# ---- order of checks (README): a body over the location's largest limit
+# (the batch one) is refused by nginx before anything else; then route, key
+# presence, key lookup (an unknown key never has its body parsed), the
+# route's body limit, Content-Type, JSON and rules
 $r = $env->request('GET', '/api/v1/nope');
 envelope_ok($r, 404, 'NOT_FOUND', 'unknown route without a key: 404 first');
 $r = $env->api('PATCH', 'user_1', undef, '{"email":');
@@ -44,7 +45,9 @@ $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', { email => 'a@b.co', nam
                headers => { 'Content-Type' => 'text/plain' });
 envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the Content-Type check');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{' . ('x' x 70000) . '}');
-envelope_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'body size is checked before the key lookup');
+envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the route\'s body limit');
+$r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{' . ('x' x 1_100_000) . '}');
+envelope_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'a body over every limit of the location is refused first');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', { email => 'bad', name => 'x' });
 envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the field rules');
 

@@ -14,6 +14,10 @@ package SupportDesk::Invariants;
 #   sd:{app}:emails     HASH  lowercase(email) -> extId
 #   sd:{app}:order      ZSET  member extId, score s
 #   sd:{app}:seq        STRING counter behind s
+#   sd:{app}:notes:<extId>  HASH  noteNumber -> "<createdAt unix>:<text>"
+#   sd:{app}:notez:<extId>  ZSET  noteNumber scored by noteNumber
+#   sd:{app}:noteseq        STRING counter behind the note numbers
+#   sd:{app}:notif:<extId>  HASH  newTicket/newComment/ticketReassigned "0"|"1"
 
 use strict;
 use warnings;
@@ -122,6 +126,86 @@ sub check {
         }
     }
 
+    push @p, check_notes($redis, $app, \%cust);
+
+    return @p;
+}
+
+# notes and notification settings: every notez member has a notes field and
+# vice versa, no notes/notez/notif key without its customer, note numbers
+# unique within the app and not above noteseq. $cust (extId -> hash) is
+# looked up when not given.
+sub check_notes {
+    my ($redis, $app, $cust) = @_;
+    my @p;
+    my $pfx = "sd:{$app}:";
+    my $has_customer = sub {
+        my $ext = shift;
+        return exists $cust->{$ext} if $cust;
+        return $redis->exists("${pfx}c:$ext");
+    };
+
+    my (%notes, %notez);
+    for my $kind (qw(notes notez notif)) {
+        for my $k (scan_keys($redis, "${pfx}$kind:*")) {
+            my $ext = substr($k, length("${pfx}$kind:"));
+            my $type = $redis->type($k);
+            my $want = $kind eq 'notez' ? 'zset' : 'hash';
+            if ($type ne $want) {
+                push @p, "$k is a $type, not a $want";
+                next;
+            }
+            push @p, "$k exists but customer '$ext' does not" unless $has_customer->($ext);
+            if ($kind eq 'notes') {
+                $notes{$ext} = { $redis->hgetall($k) };
+            } elsif ($kind eq 'notez') {
+                $notez{$ext} = { $redis->zrange($k, 0, -1, 'WITHSCORES') };
+            } else {
+                my %h = $redis->hgetall($k);
+                my %known = map { $_ => 1 } qw(newTicket newComment ticketReassigned);
+                for my $f (sort keys %h) {
+                    push @p, "$k has an unknown field '$f'" unless $known{$f};
+                    push @p, "$k field $f='$h{$f}' is not 0 or 1"
+                        unless $h{$f} =~ /^[01]\z/;
+                }
+            }
+        }
+    }
+
+    my (%note_owner, $max_note);
+    $max_note = 0;
+    for my $ext (sort(keys %{ { %notes, %notez } })) {
+        my $h = $notes{$ext} || {};
+        my $z = $notez{$ext} || {};
+        for my $n (sort keys %$h) {
+            push @p, "note $n of '$ext' is in notes but not in notez" unless exists $z->{$n};
+            push @p, "note $n of '$ext' value is not '<unix seconds>:<text>'"
+                unless $h->{$n} =~ /^[0-9]+:/;
+        }
+        for my $n (sort keys %$z) {
+            push @p, "note $n of '$ext' is in notez but not in notes" unless exists $h->{$n};
+            push @p, "notez member $n of '$ext' has score $z->{$n}"
+                unless $z->{$n} =~ /^[0-9]+$/ && $z->{$n} == $n;
+        }
+        for my $n (keys %{ { %$h, %$z } }) {
+            if ($n !~ /^[0-9]+$/) {
+                push @p, "note number '$n' of '$ext' is not an integer";
+                next;
+            }
+            push @p, "note number $n used by both '$note_owner{$n}' and '$ext'"
+                if exists $note_owner{$n} && $note_owner{$n} ne $ext;
+            $note_owner{$n} = $ext;
+            $max_note = $n if $n > $max_note;
+        }
+    }
+    if (%note_owner) {
+        my $seq = $redis->get("${pfx}noteseq");
+        if (!defined $seq) {
+            push @p, "${pfx}noteseq is missing while notes exist";
+        } elsif ($seq !~ /^[0-9]+$/ || $seq < $max_note) {
+            push @p, "${pfx}noteseq=" . $seq . " is below the largest note number $max_note";
+        }
+    }
     return @p;
 }
 

@@ -23,6 +23,11 @@ package SupportDesk::Test;
 #
 # Environment: SD_MODULE (path of the .so), SD_NGINX (nginx binary),
 # SD_REDIS_SERVER (redis-server binary), SD_KEEP=1 keeps the temp dir.
+# For t/quality.mk (sanitizer and valgrind runs, where SD_NGINX is a wrapper):
+# SD_MASTER_PROCESS=off runs nginx with "master_process off" (one process;
+# worker_pids() then returns that process), SD_START_TIMEOUT (default 10 s)
+# and SD_STOP_TIMEOUT (default 5 s: TERM before KILL at cleanup) give a slow
+# nginx (valgrind) time to start and to write its report at exit.
 #
 # Only core Perl modules plus Redis.pm and JSON::PP.
 
@@ -48,7 +53,7 @@ use Redis;
 use SupportDesk::Invariants;
 
 our @EXPORT_OK = qw(envelope_ok json_encode json_decode wait_until
-                    repo_root module_path nginx_bin);
+                    repo_root module_path nginx_bin pct);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
@@ -309,10 +314,11 @@ sub main_conf_prefix {
     my $mod = module_path();
     my $wp = $o{worker_processes} // $self->{worker_processes};
     my $lvl = $o{error_log_level} // $self->{error_log_level};
+    my $mp = _single_process() ? 'off' : 'on';
     return <<"EOF";
 load_module $mod;
 daemon off;
-master_process on;
+master_process $mp;
 worker_processes $wp;
 error_log $tmp/error.log $lvl;
 pid $tmp/nginx.pid;
@@ -387,7 +393,7 @@ sub start_nginx {
         return 0 unless $s;
         close $s;
         return 1;
-    }, 10);
+    }, $ENV{SD_START_TIMEOUT} || 10);
     if (!$ok || $ok == -1) {
         my $msg = "nginx did not start (module " . module_path() . "):\n"
             . _slurp("$tmp/nginx.out") . _slurp("$tmp/error.log");
@@ -396,6 +402,7 @@ sub start_nginx {
         croak $msg;
     }
     # wait for the workers to be up as well
+    return 1 if _single_process();
     wait_until(sub { my @w = $self->worker_pids; @w >= ($self->{worker_processes} =~ /^\d+$/ ? $self->{worker_processes} : 1) }, 5);
     return 1;
 }
@@ -426,9 +433,13 @@ sub reload_nginx {
     kill 'HUP', $self->{nginx_pid};
 }
 
+sub _single_process { ($ENV{SD_MASTER_PROCESS} // 'on') eq 'off' }
+
 sub worker_pids {
     my ($self) = @_;
     my $master = $self->{nginx_pid} or return;
+    # master_process off: the one nginx process is the worker
+    return _alive($master) ? ($master) : () if _single_process();
     return sort { $a <=> $b } _children_of($master);
 }
 
@@ -714,6 +725,97 @@ sub detail_fields {
     return map { ref $_ eq 'HASH' && defined $_->{field} ? $_->{field} : '<no field>' } @$d;
 }
 
+# ---------------------------------------------------------------- listing, seeding
+
+# percent-encodes a string (its UTF-8 bytes) for a path segment or a query value
+sub pct {
+    my ($s) = @_;
+    utf8::encode($s) if utf8::is_utf8($s);
+    $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
+}
+
+# Follows nextCursor from $path (e.g. '/api/v1/customers?limit=5', cursor
+# appended percent-encoded) until it is null or a page is not a 200.
+# Returns (\@items, \@responses). Options: field (default 'customers'),
+# max_pages (default 100000), between => sub { ($response) } after each page.
+sub follow_pages {
+    my ($self, $path, $key, %o) = @_;
+    my $field = $o{field} // 'customers';
+    my $max = $o{max_pages} // 100000;
+    my (@items, @pages, $cursor);
+    while (1) {
+        my $p = $path;
+        $p .= ($p =~ /\?/ ? '&' : '?') . 'cursor=' . pct($cursor) if defined $cursor;
+        my $r = $self->api('GET', $p, $key, undef, timeout => $o{timeout} // 10);
+        push @pages, $r;
+        last unless $r->{status} == 200 && ref $r->{json} eq 'HASH'
+            && ref $r->{json}{data} eq 'HASH';
+        push @items, @{ $r->{json}{data}{$field} || [] };
+        $cursor = $r->{json}{data}{nextCursor};
+        last unless defined $cursor;
+        last if @pages >= $max;
+        $o{between}->($r) if $o{between};
+    }
+    return (\@items, \@pages);
+}
+
+# Writes customers straight into Redis with the documented layout (s e n p m
+# c u, email index, order, seq), many per EVAL: fast fixtures for listing and
+# job tests. Only for fresh externalIds and emails (no collision checks).
+# @items: { externalId, email, name, phone?, metadata? (ref or JSON text) }
+sub seed_customers {
+    my ($self, $app, $items, %o) = @_;
+    my $now = $o{now} // int time;
+    my $lua = <<'LUA';
+local pfx, now = ARGV[1], ARGV[2]
+for i = 3, #ARGV, 5 do
+    local ext, email, name, phone, meta = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+    local s = redis.call('INCR', pfx .. 'seq')
+    local h = {'s', s, 'e', email, 'n', name, 'c', now, 'u', now}
+    if phone ~= '' then h[#h+1] = 'p'; h[#h+1] = phone end
+    if meta ~= '' then h[#h+1] = 'm'; h[#h+1] = meta end
+    redis.call('HSET', pfx .. 'c:' .. ext, unpack(h))
+    redis.call('HSET', pfx .. 'emails', string.lower(email), ext)
+    redis.call('ZADD', pfx .. 'order', s, ext)
+end
+return 1
+LUA
+    my @all = @$items;
+    while (my @part = splice @all, 0, 500) {
+        my @args;
+        for my $c (@part) {
+            my $m = $c->{metadata};
+            $m = json_encode($m) if ref $m;
+            push @args, map { my $v = $_ // ''; utf8::encode($v) if utf8::is_utf8($v); $v }
+                $c->{externalId}, $c->{email}, $c->{name}, $c->{phone}, $m;
+        }
+        $self->redis->eval($lua, 0, "sd:{$app}:", $now, @args);
+    }
+    return scalar @$items;
+}
+
+# Every customer hash of an app in one EVAL: (\%by_externalId, \@externalIds
+# in creation order)
+sub customers_of {
+    my ($self, $app) = @_;
+    my $lua = <<'LUA';
+local out = {}
+for _, x in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    out[#out+1] = x
+    out[#out+1] = redis.call('HGETALL', ARGV[1] .. 'c:' .. x)
+end
+return out
+LUA
+    my $flat = $self->redis->eval($lua, 1, "sd:{$app}:order", "sd:{$app}:");
+    my (%by, @order);
+    for (my $i = 0; $i < @$flat; $i += 2) {
+        push @order, $flat->[$i];
+        $by{ $flat->[$i] } = { @{ $flat->[$i + 1] || [] } };
+    }
+    return (\%by, \@order);
+}
+
 # ---------------------------------------------------------------- cleanup
 
 sub _children_of {
@@ -732,7 +834,7 @@ sub _kill_nginx {
     my ($pid) = @_;
     my @w = _children_of($pid);
     kill 'TERM', $pid;
-    my $end = time + 5;
+    my $end = time + ($ENV{SD_STOP_TIMEOUT} || 5);
     while (time < $end) {
         my $r = waitpid($pid, WNOHANG);
         last if $r == $pid || $r == -1;

@@ -1,0 +1,306 @@
+
+/*
+ * Query strings of the listing routes, and the cursors they hand out.
+ *
+ * A cursor is the creation sequence (or note number) of the last record a
+ * page examined, base64url-encoded: opaque to clients, and a decoder that
+ * accepts nothing but digits, so a forged cursor can only move a page.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_supportdesk_module.h"
+
+
+#define NGX_HTTP_SUPPORTDESK_LIMIT_DEFAULT  20
+#define NGX_HTTP_SUPPORTDESK_LIMIT_MAX      100
+#define NGX_HTTP_SUPPORTDESK_CURSOR_MAX     20
+
+
+static ngx_int_t ngx_http_supportdesk_query_string(ngx_http_request_t *r,
+    ngx_str_t *raw, ngx_str_t *out);
+
+
+ngx_uint_t
+ngx_http_supportdesk_query_next(u_char **pos, u_char *end, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char  *p, *start, *eq;
+
+    p = *pos;
+
+    /* empty pieces ("a=1&&b=2") are skipped */
+    while (p < end && *p == '&') {
+        p++;
+    }
+
+    if (p == end) {
+        *pos = p;
+        return 0;
+    }
+
+    start = p;
+    eq = NULL;
+
+    while (p < end && *p != '&') {
+        if (*p == '=' && eq == NULL) {
+            eq = p;
+        }
+
+        p++;
+    }
+
+    name->data = start;
+    name->len = (eq ? eq : p) - start;
+
+    if (eq) {
+        value->data = eq + 1;
+        value->len = p - eq - 1;
+
+    } else {
+        value->data = p;
+        value->len = 0;
+    }
+
+    *pos = p;
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_query_decode(ngx_str_t *raw, u_char *dst,
+    ngx_str_t *out)
+{
+    u_char   c, *p, *end, *d;
+    ngx_int_t  hi, lo;
+
+    p = raw->data;
+    end = raw->data + raw->len;
+    d = dst;
+
+    while (p < end) {
+        c = *p++;
+
+        if (c == '+') {
+            *d++ = ' ';
+            continue;
+        }
+
+        if (c != '%') {
+            *d++ = c;
+            continue;
+        }
+
+        if (end - p < 2) {
+            return NGX_ERROR;
+        }
+
+        hi = ngx_hextoi(p, 1);
+        lo = ngx_hextoi(p + 1, 1);
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        *d++ = (u_char) (hi * 16 + lo);
+        p += 2;
+    }
+
+    out->data = dst;
+    out->len = d - dst;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_uint_t notes)
+{
+    u_char                         *p, *end, *dst;
+    ngx_str_t                       rname, rvalue, name, value, *pair;
+    ngx_int_t                       n;
+    ngx_http_supportdesk_query_t   *q;
+    ngx_http_supportdesk_report_t  *rep;
+
+    q = &ctx->query;
+    q->limit = NGX_HTTP_SUPPORTDESK_LIMIT_DEFAULT;
+
+    rep = ngx_http_supportdesk_report(r, ctx);
+    if (rep == NULL
+        || ngx_array_init(&q->metadata, r->pool, 2, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = r->args.data;
+    end = r->args.data + r->args.len;
+
+    while (ngx_http_supportdesk_query_next(&p, end, &rname, &rvalue)) {
+
+        if (ngx_http_supportdesk_query_string(r, &rname, &name)
+            != NGX_OK)
+        {
+            ngx_http_supportdesk_report_add(rep, "query", 5,
+                                     "has an invalid percent-encoding");
+            continue;
+        }
+
+        if (ngx_http_supportdesk_query_string(r, &rvalue, &value)
+            != NGX_OK)
+        {
+            ngx_http_supportdesk_report_add(rep, (char *) name.data,
+                                     name.len,
+                                     "has an invalid percent-encoding");
+            continue;
+        }
+
+        if (name.len == 5 && ngx_strncmp(name.data, "limit", 5) == 0) {
+            n = ngx_atoi(value.data, value.len);
+
+            if (n < 1 || n > NGX_HTTP_SUPPORTDESK_LIMIT_MAX) {
+                ngx_http_supportdesk_report_add(rep, "limit", 5,
+                                     "must be an integer from 1 to 100");
+            } else {
+                q->limit = n;
+            }
+
+        } else if (name.len == 6 && ngx_strncmp(name.data, "cursor", 6) == 0)
+        {
+            dst = ngx_pnalloc(r->pool, value.len + 1);
+            if (dst == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_supportdesk_cursor_decode(&value, dst, &q->cursor)
+                != NGX_OK)
+            {
+                ngx_http_supportdesk_report_add(rep, "cursor", 6,
+                                     "is not a cursor this API issued");
+            }
+
+        } else if (notes && name.len == 4
+                   && ngx_strncmp(name.data, "text", 4) == 0)
+        {
+            ngx_strlow(value.data, value.data, value.len);
+            q->text = value;
+
+        } else if (!notes && name.len == 5
+                   && ngx_strncmp(name.data, "email", 5) == 0)
+        {
+            ngx_strlow(value.data, value.data, value.len);
+            q->email = value;
+
+        } else if (!notes && name.len == 4
+                   && ngx_strncmp(name.data, "name", 4) == 0)
+        {
+            ngx_strlow(value.data, value.data, value.len);
+            q->name = value;
+
+        } else if (!notes && name.len == 7
+                   && ngx_strncmp(name.data, "include", 7) == 0)
+        {
+            if (value.len == 10
+                && ngx_strncmp(value.data, "notesCount", 10) == 0)
+            {
+                q->notes_count = 1;
+
+            } else {
+                ngx_http_supportdesk_report_add(rep, "include", 7,
+                                     "only notesCount can be included");
+            }
+
+        } else if (!notes && name.len > 9
+                   && ngx_strncmp(name.data, "metadata.", 9) == 0)
+        {
+            pair = ngx_array_push_n(&q->metadata, 2);
+            if (pair == NULL) {
+                return NGX_ERROR;
+            }
+
+            pair[0].data = name.data + 9;
+            pair[0].len = name.len - 9;
+            pair[1] = value;
+
+        } else {
+            ngx_http_supportdesk_report_add(rep, (char *) name.data,
+                                            name.len,
+                                            "is not a known parameter");
+        }
+    }
+
+    return rep->n ? NGX_DECLINED : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_query_string(ngx_http_request_t *r, ngx_str_t *raw,
+    ngx_str_t *out)
+{
+    u_char  *dst;
+
+    dst = ngx_pnalloc(r->pool, raw->len + 1);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_supportdesk_query_decode(raw, dst, out) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_cursor_encode(ngx_pool_t *pool, u_char *seq, size_t len,
+    ngx_str_t *cursor)
+{
+    ngx_str_t  src;
+
+    src.data = seq;
+    src.len = len;
+
+    cursor->data = ngx_pnalloc(pool, ngx_base64_encoded_length(len));
+    if (cursor->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_encode_base64url(cursor, &src);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_cursor_decode(ngx_str_t *cursor, u_char *dst,
+    ngx_str_t *seq)
+{
+    size_t  i;
+
+    /* dst holds cursor->len bytes: base64 never decodes longer */
+    if (cursor->len == 0
+        || ngx_base64_decoded_length(cursor->len)
+           > NGX_HTTP_SUPPORTDESK_CURSOR_MAX)
+    {
+        return NGX_ERROR;
+    }
+
+    seq->data = dst;
+
+    if (ngx_decode_base64url(seq, cursor) != NGX_OK || seq->len == 0) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < seq->len; i++) {
+        if (seq->data[i] < '0' || seq->data[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}

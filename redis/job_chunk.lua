@@ -1,0 +1,114 @@
+-- Run one bounded chunk of a bulk-update job.
+--
+-- KEYS[1] sd:{app}:job:<n>, KEYS[2] sd:{app}:order, KEYS[3] sd:jobs
+-- ARGV[1] key prefix "sd:{app}:", ARGV[2] the worker's token,
+-- ARGV[3] now (unix seconds), ARGV[4] now (ms), ARGV[5] lease (ms),
+-- ARGV[6] chunk size, ARGV[7] the job's sd:jobs member
+--
+-- The customers of the chunk and the job's cursor change in this one atomic
+-- step: a worker that dies between chunks leaves nothing half done, and the
+-- next one goes on from the cursor, so nobody is updated twice or skipped.
+-- Returns "running", "done", or "lost" (another worker holds the lease).
+
+local job, order, queue = KEYS[1], KEYS[2], KEYS[3]
+local prefix, token = ARGV[1], ARGV[2]
+local now, now_ms, lease = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local chunk = tonumber(ARGV[6])
+
+local j = redis.call('HMGET', job, 'lease', 'status', 'cursor', 'max',
+                     'filter', 'set', 'matched', 'updated')
+if j[1] ~= token or j[2] ~= 'running' then
+    return 'lost'
+end
+
+local cursor, max = tonumber(j[3]), tonumber(j[4])
+local ok, filter = pcall(cjson.decode, j[5])
+local ok2, changes = pcall(cjson.decode, j[6])
+if not ok or not ok2 then
+    redis.call('HSET', job, 'status', 'failed', 'u', now)
+    redis.call('ZREM', queue, ARGV[7])
+    return 'done'
+end
+
+local set, clear = {}, {}
+for i = 1, #changes, 2 do
+    if changes[i + 1] == '' then
+        clear[#clear + 1] = changes[i]
+    else
+        set[#set + 1] = changes[i]
+        set[#set + 1] = changes[i + 1]
+    end
+end
+set[#set + 1] = 'u'
+set[#set + 1] = now
+
+local ids = {}
+if filter.ids then
+    for _, id in ipairs(filter.ids) do ids[id] = true end
+end
+
+local function scalar_text(v)
+    local t = type(v)
+    if t == 'string' then return v end
+    if t == 'boolean' then return v and 'true' or 'false' end
+    if t == 'number' then
+        if v == math.floor(v) and math.abs(v) < 1e15 then
+            return string.format('%d', v)
+        end
+        return tostring(v)
+    end
+    return nil
+end
+
+local function matches(xid, e, n, m)
+    if filter.ids and not ids[xid] then return false end
+    if filter.email and not string.find(string.lower(e or ''),
+                                        filter.email, 1, true) then
+        return false
+    end
+    if filter.name and not string.find(string.lower(n or ''),
+                                       filter.name, 1, true) then
+        return false
+    end
+    if filter.meta then
+        if not m then return false end
+        local okm, md = pcall(cjson.decode, m)
+        if not okm or type(md) ~= 'table' then return false end
+        for _, kv in ipairs(filter.meta) do
+            if scalar_text(md[kv[1]]) ~= kv[2] then return false end
+        end
+    end
+    return true
+end
+
+local page = redis.call('ZRANGEBYSCORE', order, '(' .. cursor, max,
+                        'WITHSCORES', 'LIMIT', 0, chunk)
+local matched, updated = tonumber(j[7]), tonumber(j[8])
+
+for i = 1, #page, 2 do
+    local xid = page[i]
+    local key = prefix .. 'c:' .. xid
+    local h = redis.call('HMGET', key, 'e', 'n', 'm')
+    cursor = tonumber(page[i + 1])
+    if h[1] and matches(xid, h[1], h[2], h[3]) then
+        matched = matched + 1
+        if #clear > 0 then
+            redis.call('HDEL', key, unpack(clear))
+        end
+        redis.call('HSET', key, unpack(set))
+        updated = updated + 1
+    end
+end
+
+local done = #page < 2 * chunk or cursor >= max
+redis.call('HSET', job, 'cursor', cursor, 'matched', matched,
+           'updated', updated, 'u', now, 'lease_until', now_ms + lease)
+
+if done then
+    redis.call('HSET', job, 'status', 'done')
+    redis.call('HDEL', job, 'lease', 'lease_until')
+    redis.call('ZREM', queue, ARGV[7])
+    return 'done'
+end
+
+return 'running'

@@ -1,0 +1,89 @@
+-- One page of an app's customers in creation order.
+--
+-- KEYS[1] sd:{app}:order
+-- ARGV[1] key prefix "sd:{app}:", ARGV[2] last sequence seen (0: start),
+-- ARGV[3] page size, ARGV[4] scan budget (records examined at most),
+-- ARGV[5] "1" to add each customer's note count,
+-- ARGV[6] email filter, ARGV[7] name filter (lowercase substrings, "" none),
+-- ARGV[8..] metadata key/value pairs that must all match exactly.
+--
+-- Returns {total, next sequence or "", externalId, HGETALL[, notesCount],...}.
+-- The budget bounds the work of one call however large the app is: a page
+-- may come back short, with a cursor to go on from.
+
+local order = KEYS[1]
+local prefix, after = ARGV[1], ARGV[2]
+local limit, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local with_notes = ARGV[5] == '1'
+local femail, fname = ARGV[6], ARGV[7]
+local meta = {}
+for i = 8, #ARGV, 2 do
+    meta[#meta + 1] = {ARGV[i], ARGV[i + 1]}
+end
+
+local function scalar_text(v)
+    local t = type(v)
+    if t == 'string' then return v end
+    if t == 'boolean' then return v and 'true' or 'false' end
+    if t == 'number' then
+        if v == math.floor(v) and math.abs(v) < 1e15 then
+            return string.format('%d', v)
+        end
+        return tostring(v)
+    end
+    return nil
+end
+
+local function matches(h)
+    if femail ~= '' then
+        if not h.e or not string.find(string.lower(h.e), femail, 1, true) then
+            return false
+        end
+    end
+    if fname ~= '' then
+        if not h.n or not string.find(string.lower(h.n), fname, 1, true) then
+            return false
+        end
+    end
+    if #meta > 0 then
+        if not h.m then return false end
+        local ok, m = pcall(cjson.decode, h.m)
+        if not ok or type(m) ~= 'table' then return false end
+        for _, kv in ipairs(meta) do
+            if scalar_text(m[kv[1]]) ~= kv[2] then return false end
+        end
+    end
+    return true
+end
+
+local ids = redis.call('ZRANGEBYSCORE', order, '(' .. after, '+inf',
+                       'WITHSCORES', 'LIMIT', 0, budget)
+local out = {redis.call('ZCARD', order), ''}
+local found, last = 0, nil
+
+for i = 1, #ids, 2 do
+    local xid = ids[i]
+    last = ids[i + 1]
+    local flat = redis.call('HGETALL', prefix .. 'c:' .. xid)
+    if #flat > 0 then
+        local h = {}
+        for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
+        if matches(h) then
+            out[#out + 1] = xid
+            out[#out + 1] = flat
+            if with_notes then
+                out[#out + 1] = redis.call('ZCARD', prefix .. 'notez:' .. xid)
+            end
+            found = found + 1
+            if found == limit then break end
+        end
+    end
+end
+
+if last and (found == limit or #ids == 2 * budget) then
+    if redis.call('ZCOUNT', order, '(' .. last, '+inf') > 0 then
+        out[2] = last
+    end
+end
+
+return out

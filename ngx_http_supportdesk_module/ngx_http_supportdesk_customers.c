@@ -371,8 +371,6 @@ ngx_http_supportdesk_delete_done(void *data, ngx_int_t rc, redisReply *reply)
 {
     ngx_http_request_t  *r = data;
 
-    ngx_http_supportdesk_json_t  json;
-
     (void) ngx_http_supportdesk_reply_ctx(r);
 
     if (rc == NGX_OK && reply->type == REDIS_REPLY_INTEGER) {
@@ -382,14 +380,8 @@ ngx_http_supportdesk_delete_done(void *data, ngx_int_t rc, redisReply *reply)
                                    "no customer with that externalId in "
                                    "this app", NULL);
 
-        } else if (ngx_http_supportdesk_envelope_start(r, &json, 128)
-                   != NGX_OK)
-        {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
         } else {
-            ngx_http_supportdesk_json_literal(&json, "{\"deleted\":true}");
-            rc = ngx_http_supportdesk_envelope_send(r, NGX_HTTP_OK, &json);
+            rc = ngx_http_supportdesk_send_deleted(r);
         }
 
     } else {
@@ -632,13 +624,17 @@ ngx_http_supportdesk_args(ngx_http_request_t *r,
 }
 
 
-/* the "no such customer / note" errors of the scripts, as envelopes */
+/*
+ * A script's failure as an envelope: its "no such customer / note" errors
+ * are 404s, anything else is Redis failing.
+ */
 
 ngx_int_t
-ngx_http_supportdesk_not_found(ngx_http_request_t *r, redisReply *reply)
+ngx_http_supportdesk_script_failure(ngx_http_request_t *r, ngx_int_t rc,
+    redisReply *reply)
 {
-    if (reply->type != REDIS_REPLY_ERROR) {
-        return NGX_DECLINED;
+    if (rc != NGX_OK || reply->type != REDIS_REPLY_ERROR) {
+        return ngx_http_supportdesk_redis_failure(r, rc, reply);
     }
 
     if (ngx_strncmp(reply->str, "SD_NO_CUSTOMER ", 15) == 0) {
@@ -654,5 +650,20 @@ ngx_http_supportdesk_not_found(ngx_http_request_t *r, redisReply *reply)
                                    "no such note on that customer", NULL);
     }
 
-    return NGX_DECLINED;
+    return ngx_http_supportdesk_redis_failure(r, rc, reply);
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_send_deleted(ngx_http_request_t *r)
+{
+    ngx_http_supportdesk_json_t  json;
+
+    if (ngx_http_supportdesk_envelope_start(r, &json, 128) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_supportdesk_json_literal(&json, "{\"deleted\":true}");
+
+    return ngx_http_supportdesk_envelope_send(r, NGX_HTTP_OK, &json);
 }

@@ -474,24 +474,8 @@ ngx_int_t
 ngx_http_supportdesk_job_validate(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    size_t     len;
-    ngx_int_t  n;
-
-    /* anything but an id we issued is looked up as job 0: 404 */
-    ctx->note = 0;
-    len = sizeof(NGX_HTTP_SUPPORTDESK_JOB_PREFIX) - 1;
-
-    if (ctx->params[0].len > len
-        && ngx_strncmp(ctx->params[0].data, NGX_HTTP_SUPPORTDESK_JOB_PREFIX,
-                       len)
-           == 0)
-    {
-        n = ngx_atoi(ctx->params[0].data + len, ctx->params[0].len - len);
-
-        if (n > 0) {
-            ctx->note = n;
-        }
-    }
+    ctx->number = ngx_http_supportdesk_parse_id(&ctx->params[0],
+                                         NGX_HTTP_SUPPORTDESK_JOB_PREFIX);
 
     return NGX_OK;
 }
@@ -505,7 +489,7 @@ ngx_http_supportdesk_job_get(ngx_http_request_t *r,
     ngx_str_t  n;
 
     n.data = buf;
-    n.len = ngx_sprintf(buf, "%ui", ctx->note) - buf;
+    n.len = ngx_sprintf(buf, "%ui", ctx->number) - buf;
 
     if (ngx_http_supportdesk_args(r, ctx, 2) != NGX_OK
         || ngx_http_supportdesk_build_key(r, ctx, "job", &n, &ctx->argv[1],
@@ -583,7 +567,7 @@ ngx_http_supportdesk_job_done(void *data, ngx_int_t rc, redisReply *reply)
 
     ngx_http_supportdesk_json_literal(&json,
                  "{\"job\":{\"id\":\"" NGX_HTTP_SUPPORTDESK_JOB_PREFIX);
-    ngx_http_supportdesk_json_int(&json, ctx->note);
+    ngx_http_supportdesk_json_int(&json, ctx->number);
     ngx_http_supportdesk_json_literal(&json, "\",\"status\":");
     ngx_http_supportdesk_json_string(&json, (u_char *) status->str,
                                      status->len);

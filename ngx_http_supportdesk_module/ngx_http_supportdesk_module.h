@@ -122,7 +122,7 @@ struct ngx_http_supportdesk_ctx_s {
     const char                          *invalid_json;
 
     ngx_http_supportdesk_query_t         query;
-    ngx_uint_t                           note;       /* note number */
+    ngx_uint_t                           number;     /* of a note, a job */
 
     /* PATCH /customers: one op per item, answered when none is pending */
     ngx_http_supportdesk_batch_item_t   *items;
@@ -216,8 +216,9 @@ ngx_int_t ngx_http_supportdesk_upsert_args(ngx_http_request_t *r,
 ngx_int_t ngx_http_supportdesk_script(const char *name);
 ngx_int_t ngx_http_supportdesk_args(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, int argc);
-ngx_int_t ngx_http_supportdesk_not_found(ngx_http_request_t *r,
-    redisReply *reply);
+ngx_int_t ngx_http_supportdesk_script_failure(ngx_http_request_t *r,
+    ngx_int_t rc, redisReply *reply);
+ngx_int_t ngx_http_supportdesk_send_deleted(ngx_http_request_t *r);
 
 /* query strings and cursors (ngx_http_supportdesk_query.c) */
 ngx_uint_t ngx_http_supportdesk_query_next(u_char **pos, u_char *end,
@@ -228,6 +229,7 @@ ngx_int_t ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_uint_t notes);
 ngx_int_t ngx_http_supportdesk_cursor_encode(ngx_pool_t *pool,
     u_char *seq, size_t len, ngx_str_t *cursor);
+ngx_uint_t ngx_http_supportdesk_parse_id(ngx_str_t *id, const char *prefix);
 ngx_int_t ngx_http_supportdesk_cursor_decode(ngx_str_t *cursor, u_char *dst,
     ngx_str_t *seq);
 

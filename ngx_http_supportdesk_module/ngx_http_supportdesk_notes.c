@@ -16,9 +16,9 @@
 #define NGX_HTTP_SUPPORTDESK_NOTE_PREFIX   "note_"
 
 
+/* stored under the names clients use: a handful per customer */
 typedef struct {
     ngx_str_t    name;
-    const char  *field;
 } ngx_http_supportdesk_setting_t;
 
 
@@ -45,10 +45,10 @@ static ngx_int_t  ngx_http_supportdesk_notif_script = NGX_ERROR;
 
 
 static ngx_http_supportdesk_setting_t  ngx_http_supportdesk_settings[] = {
-    { ngx_string("newTicket"), "t" },
-    { ngx_string("newComment"), "c" },
-    { ngx_string("ticketReassigned"), "r" },
-    { ngx_null_string, NULL }
+    { ngx_string("newTicket") },
+    { ngx_string("newComment") },
+    { ngx_string("ticketReassigned") },
+    { ngx_null_string }
 };
 
 
@@ -206,33 +206,15 @@ ngx_int_t
 ngx_http_supportdesk_note_validate_delete(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    size_t     len;
-    ngx_int_t  rc, n;
+    ngx_int_t  rc;
 
     rc = ngx_http_supportdesk_customer_validate_id(r, ctx);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    /*
-     * Anything but an id we issued names no note: it is looked up as note 0,
-     * which never exists, so the script still answers CUSTOMER_NOT_FOUND
-     * first and NOTE_NOT_FOUND otherwise.
-     */
-    ctx->note = 0;
-    len = sizeof(NGX_HTTP_SUPPORTDESK_NOTE_PREFIX) - 1;
-
-    if (ctx->params[1].len > len
-        && ngx_strncmp(ctx->params[1].data, NGX_HTTP_SUPPORTDESK_NOTE_PREFIX,
-                       len)
-           == 0)
-    {
-        n = ngx_atoi(ctx->params[1].data + len, ctx->params[1].len - len);
-
-        if (n > 0) {
-            ctx->note = n;
-        }
-    }
+    ctx->number = ngx_http_supportdesk_parse_id(&ctx->params[1],
+                                         NGX_HTTP_SUPPORTDESK_NOTE_PREFIX);
 
     return NGX_OK;
 }
@@ -260,7 +242,7 @@ ngx_http_supportdesk_note_delete(ngx_http_request_t *r,
 
     ctx->argv[0] = "3";
     ctx->argv[4] = (const char *) p;
-    ctx->argvlen[4] = ngx_sprintf(p, "%ui", ctx->note) - p;
+    ctx->argvlen[4] = ngx_sprintf(p, "%ui", ctx->number) - p;
 
     return ngx_http_supportdesk_call(r, ctx,
                                      ngx_http_supportdesk_note_delete_script,
@@ -283,13 +265,13 @@ ngx_http_supportdesk_notif_validate_patch(ngx_http_request_t *r,
     }
 
     json_object_foreach(ctx->body, key, value) {
-        for (s = ngx_http_supportdesk_settings; s->field; s++) {
+        for (s = ngx_http_supportdesk_settings; s->name.len; s++) {
             if (ngx_strcmp(key, s->name.data) == 0) {
                 break;
             }
         }
 
-        if (s->field == NULL) {
+        if (s->name.len == 0) {
             ngx_http_supportdesk_report_add(ctx->report, key, ngx_strlen(key),
                                             "is not a known setting");
 
@@ -334,12 +316,12 @@ ngx_http_supportdesk_notif(ngx_http_request_t *r,
     ctx->argvlen[0] = 1;
     n = 3;
 
-    for (s = ngx_http_supportdesk_settings; ctx->body && s->field; s++) {
+    for (s = ngx_http_supportdesk_settings; ctx->body && s->name.len; s++) {
         value = json_object_get(ctx->body, (const char *) s->name.data);
 
         if (value) {
-            ctx->argv[n] = s->field;
-            ctx->argvlen[n++] = 1;
+            ctx->argv[n] = (const char *) s->name.data;
+            ctx->argvlen[n++] = s->name.len;
             ctx->argv[n] = json_is_true(value) ? "1" : "0";
             ctx->argvlen[n++] = 1;
         }
@@ -412,12 +394,8 @@ ngx_http_supportdesk_note_add_done(void *data, ngx_int_t rc,
                                                     &json);
         }
 
-    } else if (rc != NGX_OK
-               || (rc = ngx_http_supportdesk_not_found(r, reply))
-                  == NGX_DECLINED)
-    {
-        rc = ngx_http_supportdesk_redis_failure(r, rc == NGX_DECLINED
-                                                   ? NGX_OK : rc, reply);
+    } else {
+        rc = ngx_http_supportdesk_script_failure(r, rc, reply);
     }
 
     ngx_http_supportdesk_finish(r, rc);
@@ -438,14 +416,9 @@ ngx_http_supportdesk_note_list_done(void *data, ngx_int_t rc,
 
     (void) ngx_http_supportdesk_note_ctx(r);
 
-    if (rc != NGX_OK) {
-        ngx_http_supportdesk_finish(r, rc);
-        return;
-    }
-
-    rc = ngx_http_supportdesk_not_found(r, reply);
-    if (rc != NGX_DECLINED) {
-        ngx_http_supportdesk_finish(r, rc);
+    if (rc != NGX_OK || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_supportdesk_finish(r,
+                         ngx_http_supportdesk_script_failure(r, rc, reply));
         return;
     }
 
@@ -511,25 +484,13 @@ ngx_http_supportdesk_note_delete_done(void *data, ngx_int_t rc,
 {
     ngx_http_request_t  *r = data;
 
-    ngx_http_supportdesk_json_t  json;
-
     (void) ngx_http_supportdesk_note_ctx(r);
 
     if (rc == NGX_OK && reply->type == REDIS_REPLY_INTEGER) {
-        if (ngx_http_supportdesk_envelope_start(r, &json, 128) != NGX_OK) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rc = ngx_http_supportdesk_send_deleted(r);
 
-        } else {
-            ngx_http_supportdesk_json_literal(&json, "{\"deleted\":true}");
-            rc = ngx_http_supportdesk_envelope_send(r, NGX_HTTP_OK, &json);
-        }
-
-    } else if (rc != NGX_OK
-               || (rc = ngx_http_supportdesk_not_found(r, reply))
-                  == NGX_DECLINED)
-    {
-        rc = ngx_http_supportdesk_redis_failure(r, rc == NGX_DECLINED
-                                                   ? NGX_OK : rc, reply);
+    } else {
+        rc = ngx_http_supportdesk_script_failure(r, rc, reply);
     }
 
     ngx_http_supportdesk_finish(r, rc);
@@ -549,14 +510,9 @@ ngx_http_supportdesk_notif_done(void *data, ngx_int_t rc, redisReply *reply)
 
     (void) ngx_http_supportdesk_note_ctx(r);
 
-    if (rc != NGX_OK) {
-        ngx_http_supportdesk_finish(r, rc);
-        return;
-    }
-
-    rc = ngx_http_supportdesk_not_found(r, reply);
-    if (rc != NGX_DECLINED) {
-        ngx_http_supportdesk_finish(r, rc);
+    if (rc != NGX_OK || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_supportdesk_finish(r,
+                         ngx_http_supportdesk_script_failure(r, rc, reply));
         return;
     }
 
@@ -570,14 +526,16 @@ ngx_http_supportdesk_notif_done(void *data, ngx_int_t rc, redisReply *reply)
 
     ngx_http_supportdesk_json_literal(&json, "{\"notifications\":{");
 
-    for (s = ngx_http_supportdesk_settings; s->field; s++) {
+    for (s = ngx_http_supportdesk_settings; s->name.len; s++) {
         on = 1;
 
         for (i = 0; i + 1 < reply->elements; i += 2) {
             f = reply->element[i];
             v = reply->element[i + 1];
 
-            if (f->len == 1 && f->str[0] == s->field[0]) {
+            if (f->len == s->name.len
+                && ngx_strncmp(f->str, s->name.data, f->len) == 0)
+            {
                 on = (v->len == 1 && v->str[0] == '1');
             }
         }

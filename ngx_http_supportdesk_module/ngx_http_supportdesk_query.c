@@ -304,3 +304,26 @@ ngx_http_supportdesk_cursor_decode(ngx_str_t *cursor, u_char *dst,
 
     return NGX_OK;
 }
+
+
+/*
+ * "note_12", "job_3": the number, or 0 for anything we did not issue; 0
+ * names nothing, so a lookup of it answers "not found" like any other.
+ */
+
+ngx_uint_t
+ngx_http_supportdesk_parse_id(ngx_str_t *id, const char *prefix)
+{
+    size_t     len;
+    ngx_int_t  n;
+
+    len = ngx_strlen(prefix);
+
+    if (id->len <= len || ngx_strncmp(id->data, prefix, len) != 0) {
+        return 0;
+    }
+
+    n = ngx_atoi(id->data + len, id->len - len);
+
+    return n > 0 ? (ngx_uint_t) n : 0;
+}

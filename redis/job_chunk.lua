@@ -47,6 +47,8 @@ if filter.ids then
     for _, id in ipairs(filter.ids) do ids[id] = true end
 end
 
+-- EVAL scripts cannot share code: this and matches() follow list.lua's
+-- filters; change both together.
 local function scalar_text(v)
     local t = type(v)
     if t == 'string' then return v end

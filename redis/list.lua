@@ -21,6 +21,8 @@ for i = 8, #ARGV, 2 do
     meta[#meta + 1] = {ARGV[i], ARGV[i + 1]}
 end
 
+-- EVAL scripts cannot share code: this and the filters below match
+-- job_chunk.lua's; change both together.
 local function scalar_text(v)
     local t = type(v)
     if t == 'string' then return v end

@@ -1,0 +1,441 @@
+# Hostile input (issue 5): malformed, truncated, deeply nested and huge JSON,
+# invalid UTF-8, NUL, duplicate keys, 64 KiB and chunked bodies, slow bodies,
+# header injection and key-namespace escapes in externalId, another app's id
+# smuggled into a payload.  Every request gets an envelope; a refused one
+# changes no key at all (whole database snapshot before/after) and one that
+# is accepted changes only its own customer; redis/sd-check finds both apps
+# consistent after every scenario; no worker crashes.
+use strict;
+use warnings;
+use Test::More;
+use IO::Socket::INET;
+use Time::HiRes qw(time sleep);
+use SupportDesk::Test qw(envelope_ok json_encode json_decode);
+
+# client_body_timeout: the slow-body scenario
+my $env = SupportDesk::Test->new(location_conf => 'client_body_timeout 1s;');
+my $R = $env->redis;
+my $key   = $env->create_key('acme', 'hostile tests');
+my $other = $env->create_key('other', 'the other app');
+my $CHECK = SupportDesk::Test::repo_root() . '/redis/sd-check';
+
+sub api { my ($m, $ext, $body, %o) = @_; $env->api($m, $ext, $key, $body, timeout => 15, %o) }
+
+# fixtures: one customer in each app, with the same email
+is(api('PATCH', 'u1', { email => 'shared@example.com', name => 'Acme One' })->{status}, 200, 'fixture acme/u1');
+is($env->api('PATCH', 'o1', $other, { email => 'shared@example.com', name => 'Other One',
+    metadata => { app => 'other' } })->{status}, 200, 'fixture other/o1');
+
+sub sd_check_ok {
+    my ($name) = @_;
+    my $out = `'$CHECK' -q -p ${\ $env->redis_port } acme other 2>&1`;
+    is($? >> 8, 0, "$name: sd-check finds acme and other consistent") or diag $out;
+}
+
+# keys that differ between two snapshots
+sub changed {
+    my ($a, $b) = @_;
+    my %k = map { $_ => 1 } keys %$a, keys %$b;
+    return sort grep { json_encode($a->{$_} // []) ne json_encode($b->{$_} // []) } keys %k;
+}
+
+# a request that must be refused with the envelope and change nothing
+sub refused {
+    my ($name, $status, $code, $do) = @_;
+    my $before = $env->snapshot;
+    my $r = $do->();
+    envelope_ok($r, $status, $code, $name);
+    my @c = changed($before, $env->snapshot);
+    ok(!@c, "$name: no key changed") or diag "changed: @c";
+    sd_check_ok($name);
+    return $r;
+}
+
+# a request that must succeed and change exactly @keys
+sub accepted {
+    my ($name, $status, $do, @keys) = @_;
+    my $before = $env->snapshot;
+    my $r = $do->();
+    envelope_ok($r, $status, undef, $name);
+    my @c = changed($before, $env->snapshot);
+    my %allowed = map { $_ => 1 } @keys;
+    my @bad = grep { !$allowed{$_} } @c;
+    ok(!@bad, "$name: changes only its own keys") or diag "also changed: @bad";
+    sd_check_ok($name);
+    return $r;
+}
+
+sub patch_raw { my ($ext, $bytes, %o) = @_; sub { api('PATCH', $ext, $bytes, %o) } }
+sub fields { my $r = shift; join ',', SupportDesk::Test::detail_fields($r) }
+
+# ---------------------------------------------------------------- malformed JSON
+my @malformed = (
+    ['unterminated object', '{'],
+    ['missing value', '{"email":'],
+    ['trailing comma', '{"email":"a@b.co","name":"x",}'],
+    ['single quotes', "{'name':'x'}"],
+    ['bare word', 'nul'],
+    ['trailing garbage', '{"name":"x"} x'],
+    ['two documents', '{"name":"x"}{"name":"y"}'],
+    ['truncated string', '{"name":"Jo'],
+    ['truncated escape', '{"name":"\\u00'],
+    ['bad escape', '{"name":"\\q"}'],
+    ['lone high surrogate escape', '{"name":"\\ud800"}'],
+    ['lone low surrogate escape', '{"name":"\\udc00x"}'],
+    ['raw control character in a string', "{\"name\":\"a\x01b\"}"],
+    ['raw NUL in a string', "{\"name\":\"a\x00b\"}"],
+    ['raw NUL after the object', "{\"name\":\"ab\"}\x00"],
+    ['comment', '{"name":"x" /* c */}'],
+    ['NaN', '{"metadata":{"n":NaN}}'],
+    ['Infinity', '{"metadata":{"n":Infinity}}'],
+    ['leading zero', '{"metadata":{"n":01}}'],
+    ['hex number', '{"metadata":{"n":0x10}}'],
+    ['body is an array', '[{"name":"x"}]'],
+    ['body is a string', '"x"'],
+    ['body is a number', '42'],
+    ['body is null', 'null'],
+    ['whitespace only', " \r\n\t "],
+    ['BOM before the object', "\xef\xbb\xbf{\"name\":\"x\"}"],
+);
+for my $m (@malformed) {
+    refused("malformed: $m->[0]", 400, 'INVALID_JSON', patch_raw('u1', $m->[1]));
+}
+refused('empty body with Content-Length: 0', 400, 'INVALID_JSON', sub {
+    $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n", timeout => 15)
+});
+refused('no body at all', 400, 'INVALID_JSON', sub {
+    $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nContent-Type: application/json\r\n\r\n", timeout => 15)
+});
+
+# every truncation of a valid body
+my $full = json_encode({ email => 'trunc@example.com', name => 'T', metadata => { a => [1, { b => 'c' }] } });
+for my $len (1 .. length($full) - 1) {
+    my $before = $env->snapshot;
+    my $r = api('PATCH', 'u1', substr($full, 0, $len));
+    my $ok = $r->{status} == 400 && ($r->{json}{error}{code} // '') eq 'INVALID_JSON'
+        && !changed($before, $env->snapshot);
+    ok($ok, "truncated to $len of " . length($full) . " bytes: 400 INVALID_JSON, nothing changed")
+        or diag "$r->{status} $r->{body}";
+}
+sd_check_ok('truncations');
+
+# ---------------------------------------------------------------- nesting
+for my $depth (10_000, 32_000) {
+    refused("arrays nested $depth deep in metadata", 400, 'INVALID_JSON',
+        patch_raw('u1', '{"metadata":' . ('[' x $depth) . (']' x $depth) . '}'));
+}
+refused("objects nested 10000 deep", 400, 'INVALID_JSON',
+    patch_raw('u1', ('{"a":' x 10_000) . '1' . ('}' x 10_000)));
+refused('unbalanced: 20000 opening brackets', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":' . ('[' x 20_000)));
+{
+    # within jansson's limit, over the metadata rule (depth 8)
+    my $m = '{"x":1}';
+    $m = "{\"x\":$m}" for 1 .. 8;    # depth 9
+    my $r = refused('metadata nested 9 levels', 400, 'VALIDATION_ERROR', patch_raw('u1', "{\"metadata\":$m}"));
+    is(fields($r), 'metadata', 'metadata nested 9 levels: details name metadata');
+}
+
+# ---------------------------------------------------------------- numbers
+for my $n ('1e400', '-1e400', '123456789012345678901234567890', '-99999999999999999999') {
+    refused("number $n", 400, 'INVALID_JSON', patch_raw('u1', "{\"metadata\":{\"n\":$n}}"));
+}
+{
+    my $r = refused('a number where a string is required', 400, 'VALIDATION_ERROR',
+        patch_raw('u1', '{"phone":15550100,"name":1e308}'));
+    is(fields($r), 'phone,name', 'number fields: details name phone and name') or diag $r->{body};
+}
+{
+    my $digits = '9' x 60000;
+    refused('a 60000-digit number', 400, 'INVALID_JSON', patch_raw('u1', "{\"metadata\":{\"n\":$digits}}"));
+}
+
+# ---------------------------------------------------------------- UTF-8
+my @bad_utf8 = (
+    ['lone continuation byte', "\x80"],
+    ['0xff', "\xff"],
+    ['overlong slash', "\xc0\xaf"],
+    ['overlong NUL', "\xc0\x80"],
+    ['UTF-8 encoded surrogate', "\xed\xa0\x80"],
+    ['beyond U+10FFFF', "\xf4\x90\x80\x80"],
+    ['truncated 3-byte sequence', "\xe2\x82"],
+    ['5-byte sequence', "\xf8\x88\x80\x80\x80"],
+);
+for my $b (@bad_utf8) {
+    refused("invalid UTF-8 in a value: $b->[0]", 400, 'INVALID_JSON',
+        patch_raw('u1', "{\"name\":\"a$b->[1]b\"}"));
+    refused("invalid UTF-8 in a key: $b->[0]", 400, 'INVALID_JSON',
+        patch_raw('u1', "{\"na$b->[1]me\":\"x\"}"));
+}
+refused('Latin-1 body', 400, 'INVALID_JSON', patch_raw('u1', "{\"name\":\"Jos\xe9\"}"));
+refused('UTF-16 body', 400, 'INVALID_JSON', patch_raw('u1', "\xff\xfe{\x00}\x00"));
+
+# ---------------------------------------------------------------- NUL, duplicates
+refused('\u0000 in a value', 400, 'INVALID_JSON', patch_raw('u1', '{"name":"a\u0000b"}'));
+refused('\u0000 in a key', 400, 'INVALID_JSON', patch_raw('u1', '{"na\u0000me":"x"}'));
+refused('\u0000 in metadata', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":{"k":"\u0000"}}'));
+refused('\u0000 in a metadata key', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":{"\u0000":1}}'));
+refused('duplicate key', 400, 'INVALID_JSON',
+    patch_raw('u1', '{"email":"a@example.com","email":"b@example.com","name":"x"}'));
+refused('duplicate key in metadata', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":{"a":1,"a":2}}'));
+refused('duplicate key spelled with an escape', 400, 'INVALID_JSON',
+    patch_raw('u1', '{"name":"x","n\u0061me":"y"}'));
+
+# ---------------------------------------------------------------- many / long fields
+{
+    my $body = '{' . join(',', map { "\"f$_\":1" } 1 .. 6000) . '}';
+    my $r = refused('6000 unknown fields', 400, 'VALIDATION_ERROR', patch_raw('u1', $body));
+    my $d = $r->{json}{error}{details} // [];
+    ok(@$d >= 1 && @$d <= 1000, '6000 unknown fields: details are bounded (' . scalar(@$d) . ')');
+}
+{
+    my $long = 'k' x 60000;
+    my $r = refused('a 60000-byte unknown field name', 400, 'VALIDATION_ERROR', patch_raw('u1', "{\"$long\":1}"));
+    is(fields($r), $long, 'the long field is named in details');
+}
+
+# ---------------------------------------------------------------- sizes
+sub exact_body {
+    my ($size, $obj) = @_;
+    my $j = json_encode($obj);
+    return substr($j, 0, -1) . (' ' x ($size - length $j)) . '}';
+}
+{
+    my $b = exact_body(65536, { name => 'Sixty Four' });
+    is(length $b, 65536, 'fixture: 65536 bytes');
+    accepted('a body of exactly 65536 bytes is processed', 200, patch_raw('u1', $b), 'sd:{acme}:c:u1');
+    is($R->hget('sd:{acme}:c:u1', 'n'), 'Sixty Four', '65536-byte body: the update is stored');
+    refused('a body of 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', patch_raw('u1', exact_body(65537, { name => 'x' })));
+    refused('65536 bytes, metadata over 16 KiB', 400, 'VALIDATION_ERROR',
+        patch_raw('u1', exact_body(65536, { metadata => { pad => 'p' x 30000 } })));
+    refused('Content-Length over the limit, no body sent', 413, 'PAYLOAD_TOO_LARGE', sub {
+        $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            . "X-API-Key: $key\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n",
+            timeout => 15)
+    });
+    refused('negative Content-Length', 400, undef, sub {
+        $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            . "X-API-Key: $key\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n{}",
+            timeout => 15)
+    });
+}
+
+# ---------------------------------------------------------------- chunked
+sub chunked {
+    my ($ext, $body, $size, %o) = @_;
+    my $req = "PATCH /api/v1/customers/$ext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        . ($o{headers} // '') . "\r\n";
+    for (my $p = 0; $p < length $body; $p += $size) {
+        my $part = substr($body, $p, $size);
+        $req .= sprintf("%x%s\r\n%s\r\n", length $part, $o{ext} // '', $part);
+    }
+    $req .= "0\r\n\r\n" unless $o{no_end};
+    return sub { $env->raw_request($req, timeout => 15) };
+}
+accepted('chunked body in 1-byte chunks', 200,
+    chunked('u1', json_encode({ name => 'Chunky' }), 1), 'sd:{acme}:c:u1');
+is($R->hget('sd:{acme}:c:u1', 'n'), 'Chunky', 'chunked update stored');
+accepted('chunked body with chunk extensions', 200,
+    chunked('u1', json_encode({ name => 'Ext' }), 4, ext => ';foo=bar'), 'sd:{acme}:c:u1');
+accepted('chunked 40000-byte body (temp file)', 200,
+    chunked('u1', exact_body(40000, { name => 'Spilled' }), 3000), 'sd:{acme}:c:u1');
+is($R->hget('sd:{acme}:c:u1', 'n'), 'Spilled', 'chunked body spilled to a temp file: stored');
+accepted('chunked 65536 bytes in 1000-byte chunks', 200,
+    chunked('u1', exact_body(65536, { name => 'Chunk 64k' }), 1000), 'sd:{acme}:c:u1');
+refused('chunked 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', chunked('u1', exact_body(65537, { name => 'x' }), 1000));
+refused('chunked invalid JSON', 400, 'INVALID_JSON', chunked('u1', '{"name":', 2));
+refused('chunked empty body', 400, 'INVALID_JSON', chunked('u1', '', 1));
+refused('chunked, bad chunk size', 400, undef, sub {
+    $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        . "zz\r\n{}\r\n0\r\n\r\n", timeout => 15)
+});
+refused('chunked, chunk size overflow', 400, undef, sub {
+    $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        . "ffffffffffffffffff\r\n{}\r\n0\r\n\r\n", timeout => 15)
+});
+refused('Transfer-Encoding and Content-Length together', 400, undef, sub {
+    $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        . "Content-Length: 5\r\n\r\n2\r\n{}\r\n0\r\n\r\n", timeout => 15)
+});
+
+# ---------------------------------------------------------------- slow bodies
+# raw socket: send @parts with $gap seconds between them, then read the answer
+sub slow_request {
+    my ($head, $gap, @parts) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $env->port, Proto => 'tcp')
+        or die "connect: $!";
+    local $SIG{PIPE} = 'IGNORE';
+    my $t0 = time;
+    syswrite($s, $head);
+    for my $p (@parts) { sleep $gap; syswrite($s, $p) }
+    my $in = '';
+    my $rin = '';
+    vec($rin, fileno($s), 1) = 1;
+    while (time - $t0 < 10) {
+        last unless select(my $r = $rin, undef, undef, 10 - (time - $t0)) > 0;
+        my $n = sysread($s, my $buf, 65536);
+        last unless $n;
+        $in .= $buf;
+    }
+    close $s;
+    return ($in, time - $t0);
+}
+{
+    my $body = json_encode({ name => 'Slow but steady' });
+    my $head = "PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n";
+    my $before = $env->snapshot;
+    # a body that stops: client_body_timeout 1s
+    my ($in, $t) = slow_request($head, 0, substr($body, 0, 5));
+    my ($status) = $in =~ m{^HTTP/1\.\d (\d{3})};
+    if (defined $status) {
+        my ($b) = $in =~ /\r\n\r\n(.*)\z/s;
+        my $j = json_decode($b // '');
+        ok($status == 408 && ref $j eq 'HASH' && ($j->{error}{code} // '') eq 'REQUEST_TIMEOUT',
+            'stalled body: an envelope 408') or diag $in;
+    } else {
+        is($in, '', sprintf 'stalled body: nginx closes the connection without an answer after %.1fs '
+            . '(nginx terminates a request on 408: no response is sent)', $t);
+    }
+    ok($t >= 0.9 && $t < 5, sprintf 'stalled body: given up after client_body_timeout (%.1fs)', $t);
+    ok(!changed($before, $env->snapshot), 'stalled body: no key changed');
+    TODO: {
+        local $TODO = 'nginx closes the connection on client_body_timeout (408 is never sent); '
+            . 'the issue asks for an envelope';
+        like($in, qr{^HTTP/1\.1 408 .*"REQUEST_TIMEOUT"}s, 'stalled body: envelope 408 REQUEST_TIMEOUT');
+    }
+    sd_check_ok('stalled body');
+
+    # slow but within the timeout between reads: served
+    my @parts = map { substr($body, $_ * 8, 8) } 0 .. int((length($body) - 1) / 8);
+    ($in, $t) = slow_request($head, 0.3, @parts);
+    like($in, qr{^HTTP/1\.1 200 }, sprintf 'slow body (%d pieces, 0.3s apart, %.1fs in all) is served', scalar @parts, $t)
+        or diag $in;
+    is($R->hget('sd:{acme}:c:u1', 'n'), 'Slow but steady', 'slow body: stored');
+    sd_check_ok('slow body');
+    my $r = api('GET', 'u1');
+    envelope_ok($r, 200, undef, 'the worker still serves after the stalled bodies');
+}
+
+# ---------------------------------------------------------------- externalId: injection
+for my $ext ('abc%0d%0aSet-Cookie:%20evil=1', 'abc%0aX-Injected:%201', 'abc%0d', '%0d%0a%0d%0a<html>') {
+    for my $m ('PATCH', 'GET', 'DELETE') {
+        my $r = refused("externalId $ext ($m)", 400, 'VALIDATION_ERROR',
+            sub { api($m, $ext, $m eq 'PATCH' ? { name => 'x' } : undef) });
+        ok(!exists $r->{headers}{'set-cookie'} && !exists $r->{headers}{'x-injected'},
+            "externalId $ext ($m): no injected header");
+        is(fields($r), 'externalId', "externalId $ext ($m): details name externalId");
+    }
+}
+
+# ---------------------------------------------------------------- externalId: namespace escapes
+# valid ids with Redis-special characters: accepted, and each lands in
+# exactly sd:{acme}:c:<id>: the hash tag is the first {...}, so no id can
+# leave the app's slot or reach another app's keys
+my %odd = (
+    '}'                  => '%7D',
+    '{'                  => '%7B',
+    '}{other}:c:o1'      => '%7D%7Bother%7D:c:o1',
+    '{other}'            => '%7Bother%7D',
+    'x}:emails'          => 'x%7D:emails',
+    ':'                  => ':',
+    'c:u1'               => 'c:u1',
+    '*'                  => '*',
+    '?'                  => '%3F',
+    '[a-z]*'             => '%5Ba-z%5D*',
+    '..'                 => '..',
+    "\\"                 => '%5C',
+);
+for my $id (sort keys %odd) {
+    my $path = $odd{$id};
+    my $k = "sd:{acme}:c:$id";
+    my $before = $env->snapshot;
+    my $r = accepted("odd externalId '$id': create", 200,
+        sub { api('PATCH', $path, { email => "odd" . length($id) . ord($id) . '@example.com', name => 'Odd' }) },
+        $k, 'sd:{acme}:emails', 'sd:{acme}:order', 'sd:{acme}:seq');
+    is($r->{json}{data}{customer}{externalId}, $id, "odd externalId '$id': echoed as sent");
+    ok($R->exists($k), "odd externalId '$id': stored as $k");
+    my @c = changed($before, $env->snapshot);
+    ok(!grep({ !/^sd:\{acme\}:/ } @c), "odd externalId '$id': only sd:{acme}: keys changed") or diag "@c";
+    envelope_ok(api('GET', $path), 200, undef, "odd externalId '$id': GET");
+    accepted("odd externalId '$id': DELETE", 200, sub { api('DELETE', $path) },
+        $k, 'sd:{acme}:emails', 'sd:{acme}:order');
+}
+# no pattern matching anywhere: '*' and '?' name no other customer
+refused('GET * (no such customer) is not a pattern', 404, 'CUSTOMER_NOT_FOUND', sub { api('GET', '*') });
+refused('DELETE * deletes nothing', 404, 'CUSTOMER_NOT_FOUND', sub { api('DELETE', '*') });
+refused('DELETE u? deletes nothing', 404, 'CUSTOMER_NOT_FOUND', sub { api('DELETE', 'u%3F') });
+refused("GET c:u1 is not u1", 404, 'CUSTOMER_NOT_FOUND', sub { api('GET', 'c:u1') });
+refused("another app's customer is not found", 404, 'CUSTOMER_NOT_FOUND', sub { api('GET', 'o1') });
+refused("another app's customer is not deleted", 404, 'CUSTOMER_NOT_FOUND', sub { api('DELETE', 'o1') });
+refused('{other}:c:o1 is not the other app', 404, 'CUSTOMER_NOT_FOUND', sub { api('GET', '%7Bother%7D:c:o1') });
+
+for my $bad (['%00', '%00'], ['a%00b', 'a%00b'], ['%2F', '%2F'], ['a%2Fb', 'a%2Fb'], ['%7f', '%7f'],
+             ['%c2%80 (C1 control)', '%c2%80'], ['%ff (not UTF-8)', '%ff'], ['%zz', '%zz'], ['%4', 'a%4'],
+             ['%', 'a%']) {
+    for my $m ('PATCH', 'GET', 'DELETE') {
+        refused("externalId $bad->[0] ($m)", 400, undef,
+            sub { api($m, $bad->[1], $m eq 'PATCH' ? { name => 'x' } : undef) });
+    }
+}
+
+# ---------------------------------------------------------------- externalId: length
+{
+    my $e255 = "\xe2\x82\xac" x 85;                      # 255 bytes
+    my $p255 = '%E2%82%AC' x 85;
+    accepted('externalId of 255 bytes: create', 200,
+        sub { api('PATCH', $p255, { email => 'long255@example.com', name => 'Long' }) },
+        "sd:{acme}:c:$e255", 'sd:{acme}:emails', 'sd:{acme}:order', 'sd:{acme}:seq');
+    accepted('externalId of 255 bytes: delete', 200, sub { api('DELETE', $p255) },
+        "sd:{acme}:c:$e255", 'sd:{acme}:emails', 'sd:{acme}:order');
+    for my $m ('PATCH', 'GET', 'DELETE') {
+        my $r = refused("externalId of 256 bytes ($m)", 400, 'VALIDATION_ERROR',
+            sub { api($m, ('a' x 256), $m eq 'PATCH' ? { name => 'x' } : undef) });
+        is(fields($r), 'externalId', "externalId of 256 bytes ($m): details name externalId");
+        refused("externalId of 7000 bytes ($m)", 400, 'VALIDATION_ERROR',
+            sub { api($m, ('a' x 7000), $m eq 'PATCH' ? { name => 'x' } : undef) });
+        refused("externalId of 20000 bytes ($m): URI too long", 414, undef,
+            sub { api($m, ('a' x 20000), $m eq 'PATCH' ? { name => 'x' } : undef) });
+    }
+}
+
+# ---------------------------------------------------------------- another app smuggled in
+for my $f (['app', '"other"'], ['appId', '"other"'], ['tenant', '"other"'], ['externalId', '"o1"'],
+           ['id', '"cus_1"'], ['createdAt', '0'], ['sd:{other}:c:o1', '{}'], ['{other}', '1']) {
+    my $r = refused("payload field $f->[0] is refused", 400, 'VALIDATION_ERROR',
+        patch_raw('u1', "{\"name\":\"x\",\"$f->[0]\":$f->[1]}"));
+    is(fields($r), $f->[0], "payload field $f->[0]: named in details");
+    refused("payload field $f->[0] on create is refused", 400, 'VALIDATION_ERROR',
+        patch_raw('newbie', "{\"email\":\"newbie\@example.com\",\"name\":\"x\",\"$f->[0]\":$f->[1]}"));
+}
+refused('X-API-Key of one app, header naming another', 404, 'CUSTOMER_NOT_FOUND',
+    sub { api('GET', 'o1', undef, headers => { 'X-App' => 'other', 'X-App-Id' => 'other' }) });
+refused('two X-API-Key headers, the second from another app', 404, 'CUSTOMER_NOT_FOUND', sub {
+    $env->raw_request("GET /api/v1/customers/o1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nX-API-Key: $other\r\n\r\n", timeout => 15)
+});
+# values that look like other keys are just values
+accepted('metadata naming another app is plain data', 200,
+    patch_raw('u1', '{"metadata":{"app":"other","key":"sd:{other}:c:o1"}}'), 'sd:{acme}:c:u1');
+is($R->hget('sd:{other}:c:o1', 'n'), 'Other One', "the other app's customer is untouched");
+
+# ---------------------------------------------------------------- media type
+refused('Content-Type application/json-patch+json', 415, 'UNSUPPORTED_MEDIA_TYPE',
+    patch_raw('u1', '{"name":"x"}', headers => { 'Content-Type' => 'application/json-patch+json' }));
+refused('Content-Type application/jsonx', 415, 'UNSUPPORTED_MEDIA_TYPE',
+    patch_raw('u1', '{"name":"x"}', headers => { 'Content-Type' => 'application/jsonx' }));
+
+# ---------------------------------------------------------------- aftermath
+sd_check_ok('end');
+my $log = $env->nginx_error_log;
+unlike($log, qr/exited on signal/, 'no worker crashed');
+unlike($log, qr/\[alert\]/, 'no alert in the error log');
+ok($env->stop_nginx(timeout => 20), 'graceful stop');
+unlike($env->nginx_error_log, qr/exited on signal|open socket .* left/, 'clean exit');
+
+done_testing;

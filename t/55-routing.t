@@ -1,0 +1,161 @@
+# Routing of the whole API: every route answers its methods, a wrong method
+# is 405 with the exact Allow list (before the key check), unknown routes are
+# 404 NOT_FOUND (before the key check), routes match the raw path (%2F stays
+# inside its segment), all in the envelope and changing nothing. Then every
+# route with Redis paused (504 GATEWAY_TIMEOUT) and stopped (503
+# SERVICE_UNAVAILABLE), and service back afterwards.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use SupportDesk::Test qw(envelope_ok json_encode json_decode wait_until);
+
+my $env = SupportDesk::Test->new(redis_timeout => '500ms');
+my $key = $env->create_key('acme', 'routing tests');
+my $R = $env->redis;
+my $r;
+
+sub snapshot_same {
+    my ($name, $do) = @_;
+    my $before = $env->snapshot;
+    my $res = $do->();
+    is_deeply($env->snapshot, $before, "$name: Redis unchanged");
+    return $res;
+}
+sub allow_set {
+    my $a = $_[0]{headers}{allow} // '';
+    $a = join ',', @$a if ref $a;
+    return join ',', sort grep { $_ ne 'HEAD' && $_ ne 'OPTIONS' } map { uc } split /\s*,\s*/, $a;
+}
+
+envelope_ok($env->api('PATCH', 'r1', $key, { email => 'r1@example.com', name => 'R One' }), 200, undef, 'setup r1');
+$r = $env->api('POST', '/api/v1/customers/r1/notes', $key, { note => 'first' });
+envelope_ok($r, 201, undef, 'setup: a note');
+my $note = $r->{json}{data}{note}{id} // 'note_1';
+$r = $env->api('POST', '/api/v1/customers/bulk-update', $key, { filter => { externalId => ['r1'] }, set => { phone => '123' } });
+envelope_ok($r, 202, undef, 'setup: a job');
+my $job = $r->{json}{data}{jobId} // 'job_1';
+wait_until(sub { ($env->api('GET', "/api/v1/jobs/$job", $key)->{json}{data}{job}{status} // '') eq 'done' }, 20, 0.1);
+
+# route, allowed methods, and a request per allowed method that succeeds
+my @routes = (
+    ['/api/v1/customers', [qw(GET PATCH)], {
+        GET   => [200],
+        PATCH => [200, { customers => [{ externalId => 'r2', email => 'r2@example.com', name => 'R Two' }] }] }],
+    ['/api/v1/customers/bulk-update', [qw(POST)], {
+        POST => [202, { filter => { name => 'nobody' }, set => { name => 'X' } }] }],
+    ['/api/v1/customers/r1', [qw(GET PATCH DELETE)], {
+        GET => [200], PATCH => [200, { name => 'R One!' }] }],
+    ['/api/v1/customers/r1/notes', [qw(GET POST)], {
+        GET => [200], POST => [201, { note => 'second' }] }],
+    ["/api/v1/customers/r1/notes/$note", [qw(DELETE)], {}],
+    ['/api/v1/customers/r1/notifications', [qw(GET PATCH)], {
+        GET => [200], PATCH => [200, { newTicket => JSON::PP::false }] }],
+    ["/api/v1/jobs/$job", [qw(GET)], { GET => [200] }],
+);
+
+# ---------------------------------------------------------------- each route answers
+for my $rt (@routes) {
+    my ($path, $methods, $ok) = @$rt;
+    for my $m (sort keys %$ok) {
+        my ($status, $body) = @{ $ok->{$m} };
+        $r = $env->api($m, $path, $key, $body);
+        envelope_ok($r, $status, undef, "$m $path: $status");
+    }
+}
+
+# ---------------------------------------------------------------- 405
+for my $rt (@routes) {
+    my ($path, $methods) = @$rt;
+    my %allowed = map { $_ => 1 } @$methods;
+    my $want = join ',', sort @$methods;
+    for my $m (grep { !$allowed{$_} } qw(GET POST PUT PATCH DELETE)) {
+        $r = snapshot_same("$m $path", sub {
+            $env->api($m, $path, $key, ($m =~ /^(POST|PUT|PATCH)$/ ? { name => 'x' } : undef)) });
+        envelope_ok($r, 405, 'METHOD_NOT_ALLOWED', "$m $path: 405");
+        is(allow_set($r), $want, "$m $path: Allow: $want") or diag 'Allow: ' . ($r->{headers}{allow} // '<none>');
+        $r = $env->request($m, $path);
+        envelope_ok($r, 405, 'METHOD_NOT_ALLOWED', "$m $path without a key: 405 before 401");
+    }
+}
+
+# ---------------------------------------------------------------- 404
+for my $case (
+    ['GET', '/api/v1/customer'], ['GET', '/api/v1/Customers'], ['GET', '/api/v1/jobs'],
+    ['GET', '/api/v1/jobs/job_1/x'], ['GET', '/api/v1/job/job_1'],
+    ['GET', '/api/v1/customers/r1/note'], ['GET', '/api/v1/customers/r1/notesx'],
+    ['POST', '/api/v1/customers/r1/notifications/x'], ['GET', '/api/v1/customers/r1/notifications/x'],
+    ['DELETE', "/api/v1/customers/r1/notes/$note/x"], ['GET', '/api/v1/customers/r1/notes/x/y/z'],
+    ['POST', '/api/v1/customers/bulk-update/x'],
+    ['GET', '/api/v1/customers/r1/settings'], ['GET', '/api/v1/notes'],
+) {
+    my ($m, $p) = @$case;
+    $r = snapshot_same("$m $p", sub { $env->api($m, $p, $key, ($m =~ /^(POST|PATCH)$/ ? {} : undef)) });
+    envelope_ok($r, 404, 'NOT_FOUND', "$m $p: 404 NOT_FOUND");
+    envelope_ok($env->request($m, $p), 404, 'NOT_FOUND', "$m $p without a key: 404 before 401");
+}
+
+# ---------------------------------------------------------------- raw path
+$r = $env->api('GET', '/api/v1/customers/r1%2Fnotes', $key);
+envelope_ok($r, 400, 'VALIDATION_ERROR', '%2F stays in the externalId: GET /customers/r1%2Fnotes is 400');
+$r = $env->api('GET', '/api/v1/customers/a%2Fb/notes', $key);
+envelope_ok($r, 400, 'VALIDATION_ERROR', 'GET /customers/a%2Fb/notes is 400');
+$r = $env->api('GET', '/api/v1/customers/r1%2Fnotifications', $key);
+envelope_ok($r, 400, 'VALIDATION_ERROR', 'GET /customers/r1%2Fnotifications is 400');
+$r = $env->api('GET', '/api/v1/customers?limit=1', $key);
+envelope_ok($r, 200, undef, 'a query string does not change the route');
+is(scalar @{ $r->{json}{data}{customers} || [] }, 1, '... and is read');
+$r = $env->request('GET', '/');
+is($r->{body}, "legacy\n", 'the legacy location still answers');
+$env->invariants_ok('acme');
+
+# ---------------------------------------------------------------- Redis paused / stopped
+# every route with a valid request, the key already cached
+envelope_ok($env->api('PATCH', 'r3', $key, { email => 'r3@example.com', name => 'R Three' }), 200, undef, 'setup r3');
+$r = $env->api('POST', '/api/v1/customers/r3/notes', $key, { note => 'n' });
+my $note3 = $r->{json}{data}{note}{id} // 'note_2';
+my @fault = (
+    ['GET', '/api/v1/customers'],
+    ['PATCH', '/api/v1/customers', { customers => [{ externalId => 'f1', email => 'f1@example.com', name => 'F' }] }],
+    ['POST', '/api/v1/customers/bulk-update', { filter => {}, set => { name => 'F' } }],
+    ['GET', '/api/v1/customers/r3/notes'],
+    ['POST', '/api/v1/customers/r3/notes', { note => 'x' }],
+    ['DELETE', "/api/v1/customers/r3/notes/$note3"],
+    ['GET', '/api/v1/customers/r3/notifications'],
+    ['PATCH', '/api/v1/customers/r3/notifications', { newTicket => JSON::PP::false }],
+    ["GET", "/api/v1/jobs/$job"],
+);
+sub fault_round {
+    my ($what, $status, $code) = @_;
+    my @res = $env->parallel([ map { $env->http_bytes($_->[0], $_->[1], headers => { 'X-API-Key' => $key },
+                                                      (defined $_->[2] ? (body => $_->[2]) : ())) } @fault ],
+                             timeout => 10);
+    for my $i (0 .. $#fault) {
+        my ($m, $p) = @{ $fault[$i] };
+        my $x = $res[$i];
+        if ($m eq 'PATCH' && $p eq '/api/v1/customers' && $x->{status} == 200) {
+            # the batch may answer per item
+            envelope_ok($x, 200, undef, "$what: $m $p answers");
+            my $items = $x->{json}{data}{results} || [];
+            is_deeply([map { $_->{error}{code} // 'success' } @$items], [$code], "$what: $m $p: the item fails with $code");
+        } else {
+            envelope_ok($x, $status, $code, "$what: $m $p is $status $code");
+        }
+        cmp_ok($x->{elapsed} // 99, '<', 3, "$what: $m $p answered in time");
+    }
+}
+$env->pause_redis;
+fault_round('Redis paused', 504, 'GATEWAY_TIMEOUT');
+$env->resume_redis;
+ok(wait_until(sub { $env->api('GET', '/api/v1/customers', $key)->{status} == 200 }, 5, 0.1), 'service back after the pause');
+sleep 0.3;
+$env->stop_redis;    # SAVE + TERM
+fault_round('Redis stopped', 503, 'SERVICE_UNAVAILABLE');
+$env->start_redis;
+ok(wait_until(sub { $env->api('GET', '/api/v1/customers/r3', $key)->{status} == 200 }, 5, 0.1), 'service back after a restart');
+$r = $env->api('GET', '/api/v1/customers/r3/notifications', $key);
+envelope_ok($r, 200, undef, 'notifications after the restart');
+$r = $env->api('GET', '/api/v1/customers/r3/notes', $key);
+envelope_ok($r, 200, undef, 'notes after the restart');
+$env->invariants_ok('acme');
+done_testing;

@@ -247,6 +247,7 @@ ngx_http_supportdesk_json_error(ngx_http_request_t *r,
     const char *message, ngx_http_supportdesk_report_t *report)
 {
     u_char                             *p;
+    size_t                              len;
     ngx_uint_t                          i;
     ngx_http_supportdesk_status_t      *st;
     ngx_http_variable_value_t          *id;
@@ -274,7 +275,18 @@ ngx_http_supportdesk_json_error(ngx_http_request_t *r,
     } else if (report && report->n) {
         /* the first violation says it best: "email is required on create" */
         v = &report->v[0];
-        p = ngx_snprintf(text, sizeof(text), "%V %V", &v->field, &v->message);
+        len = ngx_min(v->field.len, sizeof(text) - v->message.len - 1);
+
+        /* a long field name is cut on a UTF-8 character boundary */
+        while (len && len < v->field.len
+               && (v->field.data[len] & 0xc0) == 0x80)
+        {
+            len--;
+        }
+
+        p = ngx_cpymem(text, v->field.data, len);
+        *p++ = ' ';
+        p = ngx_cpymem(p, v->message.data, v->message.len);
         ngx_http_supportdesk_json_string(json, text, p - text);
 
     } else if (status == NGX_HTTP_INTERNAL_SERVER_ERROR

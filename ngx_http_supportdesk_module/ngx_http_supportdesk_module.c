@@ -26,6 +26,7 @@
 static ngx_int_t ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_supportdesk_content_handler(ngx_http_request_t *r);
 static void ngx_http_supportdesk_body_handler(ngx_http_request_t *r);
+static void ngx_http_supportdesk_body_timeout_guard(ngx_http_request_t *r);
 static void ngx_http_supportdesk_proceed(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx);
 static ngx_int_t ngx_http_supportdesk_read_body(ngx_http_request_t *r,
@@ -420,6 +421,17 @@ ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
             return rc;
         }
 
+        /* still reading: nginx's handler is in place until the body is in */
+        if (r->read_event_handler != ngx_http_block_reading
+#if (NGX_HTTP_V2)
+            && r->stream == NULL
+#endif
+           )
+        {
+            ctx->body_reader = r->read_event_handler;
+            r->read_event_handler = ngx_http_supportdesk_body_timeout_guard;
+        }
+
         return NGX_DONE;
     }
 
@@ -432,6 +444,39 @@ ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
     ngx_http_supportdesk_proceed(r, ctx);
 
     return NGX_DONE;
+}
+
+
+/*
+ * nginx ends a request whose body stalls past client_body_timeout without
+ * a word (it terminates on 408); the client gets the envelope instead.
+ */
+
+static void
+ngx_http_supportdesk_body_timeout_guard(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (!r->connection->read->timedout) {
+        ctx->body_reader(r);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                  "supportdesk: client timed out sending the body");
+
+    r->connection->read->timedout = 0;
+    r->read_event_handler = ngx_http_block_reading;
+    r->keepalive = 0;
+
+    rc = ngx_http_supportdesk_send_error(r, NGX_HTTP_REQUEST_TIME_OUT, NULL,
+                             "the request body did not arrive within "
+                             "client_body_timeout", NULL);
+
+    ngx_http_finalize_request(r, rc);
 }
 
 

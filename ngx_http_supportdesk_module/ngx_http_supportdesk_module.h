@@ -135,6 +135,9 @@ struct ngx_http_supportdesk_ctx_s {
     const char                         **argv;
     size_t                              *argvlen;
 
+    /* nginx's body reading handler, behind our client_body_timeout guard */
+    ngx_http_event_handler_pt            body_reader;
+
     /* the body nginx answered with itself, turned into an envelope */
     ngx_str_t                            replacement;
 

@@ -81,9 +81,9 @@ settings_ok(npatch('u2', '{"newComment":false}', headers => { 'Content-Type' => 
 
 # ---------------------------------------------------------------- errors
 refused('a string "false"', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => 'false' }) }, 'newTicket');
-refused('0', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => 0 }) }, 'newTicket');
-refused('1', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newComment => 1 }) }, 'newComment');
-refused('null', 400, 'VALIDATION_ERROR', sub { npatch('u1', { ticketReassigned => undef }) }, 'ticketReassigned');
+refused('newTicket 0', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => 0 }) }, 'newTicket');
+refused('newComment 1', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newComment => 1 }) }, 'newComment');
+refused('ticketReassigned null', 400, 'VALIDATION_ERROR', sub { npatch('u1', { ticketReassigned => undef }) }, 'ticketReassigned');
 refused('an object', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => { on => $T } }) }, 'newTicket');
 refused('unknown key', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTickets => $T }) }, 'newTickets');
 refused('wrong case', 400, 'VALIDATION_ERROR', sub { npatch('u1', { NewTicket => $T }) }, 'NewTicket');

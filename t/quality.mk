@@ -271,3 +271,132 @@ export TEST_VALGRIND_SCRIPT
 test-valgrind: build
 	@mkdir -p $(VG_DIR)
 	@bash -uo pipefail -c "$$TEST_VALGRIND_SCRIPT"
+
+
+# --- make fuzz --------------------------------------------------------------
+#
+# libFuzzer harnesses (t/fuzz/fuzz_<target>.c), clang-14 with
+# -fsanitize=fuzzer,address,undefined, each run for FUZZ_TIME seconds
+# (default 60) from its seed corpus t/fuzz/corpus/<target>/ (new inputs go
+# to build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/<target>/).
+# Targets: every function that parses untrusted input and runs without an
+# nginx runtime:
+#   payload      parse_object + validate_customer (request bodies)
+#   external_id  decode_external_id (path segments)
+#   fields       the single-field rules on raw bytes
+#   router       ngx_http_supportdesk_route (raw path + method)
+#   reply        RESP (hiredis's reader) -> render_customer (Redis replies)
+#   error        error_body with input field names (error envelopes)
+#   query        query_next / query_decode / cursor_decode (listing; built
+#                when ngx_http_supportdesk_query.c exists)
+# They link the module's sources with t/fuzz/ngx_shim.c (nginx core
+# functions they call: Debian ships no nginx core sources) and generated
+# data stubs for every other nginx symbol (a call crashes at once).
+# `make fuzz-regress` replays the seed corpora and t/fuzz/regressions/ (each
+# crash ever found, kept) without fuzzing: seconds, for `make test`.
+
+FUZZ_CC      ?= clang-14
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_TIME    ?= 60
+FUZZ_ARGS    ?=
+FUZZ_TARGETS ?= payload external_id fields router reply error \
+                $(if $(wildcard $(Q_SRC)/$(MODULE)/ngx_http_supportdesk_query.c),query)
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined -Wall -Wno-unused-parameter
+FUZZ_INCS    := -I $(NGX_TREE)/src/core -I $(NGX_TREE)/src/event \
+                -I $(NGX_TREE)/src/event/modules -I $(NGX_TREE)/src/os/unix \
+                -I $(NGX_TREE)/objs -I $(NGX_TREE)/src/http \
+                -I $(NGX_TREE)/src/http/modules -I $(NGX_TREE)/src/http/v2 \
+                -I $(Q_SRC)/$(MODULE) -I $(CURDIR)/t/fuzz
+
+define FUZZ_BUILD_SCRIPT
+command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) not found (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }
+srcs_for() {
+    case $$1 in
+        payload|external_id|fields) echo validate ;;
+        router) echo router ;;
+        reply) echo customers envelope validate ;;
+        error) echo envelope validate ;;
+        query) echo query ;;
+        *) echo "fuzz: unknown target $$1" >&2; exit 1 ;;
+    esac
+}
+for t in $(FUZZ_TARGETS); do
+    o=$(FUZZ_DIR)/obj/$$t
+    rm -rf $$o; mkdir -p $$o
+    for s in $$(srcs_for $$t); do
+        $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_INCS) \
+            -c $(Q_SRC)/$(MODULE)/ngx_http_supportdesk_$$s.c -o $$o/$$s.o
+    done
+    $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_INCS) -c t/fuzz/fuzz_$$t.c -o $$o/harness.o
+    $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INCS) -c t/fuzz/ngx_shim.c -o $$o/shim.o
+    # every nginx symbol nobody defines: a zero-filled, non-executable stub
+    nm -u $$o/*.o | awk '$$1 == "U" { print $$2 }' | grep '^ngx_' | sort -u > $$o/undef
+    nm --defined-only $$o/*.o | awk '{ print $$NF }' | sort -u > $$o/def
+    comm -23 $$o/undef $$o/def \
+        | awk '{ printf "char %s[4096] __attribute__((aligned(64)));\n", $$1 }' > $$o/stubs.c
+    $(FUZZ_CC) -c $$o/stubs.c -o $$o/stubs.o
+    $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $$o/*.o -o $(FUZZ_DIR)/fuzz_$$t \
+        -ljansson -lhiredis -lcrypto
+    echo "fuzz: built build/fuzz/fuzz_$$t ($$(wc -l < $$o/stubs.c) nginx symbols stubbed)"
+done
+endef
+export FUZZ_BUILD_SCRIPT
+
+define FUZZ_RUN_SCRIPT
+fail=0
+summary=
+for t in $(FUZZ_TARGETS); do
+    mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/crashes/$$t t/fuzz/corpus/$$t
+    dict=; [ -f t/fuzz/$$t.dict ] && dict=-dict=t/fuzz/$$t.dict
+    echo "fuzz: $$t for $(FUZZ_TIME)s (log: build/fuzz/$$t.log)"
+    rc=0
+    $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/$$t/ $$dict $(FUZZ_ARGS) \
+        $(FUZZ_DIR)/corpus/$$t t/fuzz/corpus/$$t > $(FUZZ_DIR)/$$t.log 2>&1 || rc=$$?
+    execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_DIR)/$$t.log | tail -n 1)
+    cov=$$(grep -aoE 'cov: [0-9]+' $(FUZZ_DIR)/$$t.log | tail -n 1 | sed 's/cov: //')
+    corpus=$$(ls $(FUZZ_DIR)/corpus/$$t | wc -l)
+    crashes=$$(ls $(FUZZ_DIR)/crashes/$$t | wc -l)
+    line="$$t: $${execs:-?} executions, coverage $${cov:-?} edges, corpus $$corpus, exit $$rc, $$crashes crash file(s)"
+    summary="$$summary$$line"$$'\n'
+    echo "fuzz: $$line"
+    if [ $$rc != 0 ]; then
+        fail=1
+        grep -aE -A25 '==ERROR|fuzz: assertion|runtime error|deadly signal' $(FUZZ_DIR)/$$t.log | head -n 40
+        echo "fuzz: $$t: reproduce with build/fuzz/fuzz_$$t <crash file>; keep it in t/fuzz/regressions/$$t/"
+    fi
+done
+printf '%s' "$$summary" > $(FUZZ_DIR)/summary.txt
+echo "fuzz: summary (build/fuzz/summary.txt):"; cat $(FUZZ_DIR)/summary.txt
+exit $$fail
+endef
+export FUZZ_RUN_SCRIPT
+
+define FUZZ_REGRESS_SCRIPT
+fail=0
+for t in $(FUZZ_TARGETS); do
+    files=$$(find t/fuzz/corpus/$$t t/fuzz/regressions/$$t -type f 2>/dev/null | sort)
+    [ -n "$$files" ] || continue
+    n=$$(echo "$$files" | wc -l)
+    if $(FUZZ_DIR)/fuzz_$$t $$files > $(FUZZ_DIR)/$$t.regress.log 2>&1; then
+        echo "fuzz-regress: $$t: $$n inputs ok"
+    else
+        echo "fuzz-regress: $$t: FAILED (log: build/fuzz/$$t.regress.log)"
+        grep -aE -B2 -A20 '==ERROR|fuzz: assertion|runtime error|deadly signal' $(FUZZ_DIR)/$$t.regress.log | head -n 40
+        fail=1
+    fi
+done
+exit $$fail
+endef
+export FUZZ_REGRESS_SCRIPT
+
+fuzz-build: $(NGX_MAKEFILE)
+	@mkdir -p $(FUZZ_DIR)
+	@bash -euo pipefail -c "$$FUZZ_BUILD_SCRIPT"
+
+fuzz: fuzz-build
+	@bash -uo pipefail -c "$$FUZZ_RUN_SCRIPT"
+
+fuzz-regress: fuzz-build
+	@bash -uo pipefail -c "$$FUZZ_REGRESS_SCRIPT"

@@ -738,11 +738,11 @@ sub pct {
 # Follows nextCursor from $path (e.g. '/api/v1/customers?limit=5', cursor
 # appended percent-encoded) until it is null or a page is not a 200.
 # Returns (\@items, \@responses). Options: field (default 'customers'),
-# max_pages (default 100000), between => sub { ($response) } after each page.
+# max_pages (default 2000), between => sub { ($response) } after each page.
 sub follow_pages {
     my ($self, $path, $key, %o) = @_;
     my $field = $o{field} // 'customers';
-    my $max = $o{max_pages} // 100000;
+    my $max = $o{max_pages} // 2000;
     my (@items, @pages, $cursor);
     while (1) {
         my $p = $path;

@@ -1,0 +1,100 @@
+# redis/sd-check, the consistency checker: consistent data passes, and each
+# kind of broken invariant is found (a checker never seen failing proves
+# nothing).  Each corruption is made on a copy of a clean app, checked, and
+# undone.
+use strict;
+use warnings;
+use Test::More;
+use SupportDesk::Test;
+
+my $env = SupportDesk::Test->new();
+my $R = $env->redis;
+my $key = $env->create_key('acme');
+my $CHECK = SupportDesk::Test::repo_root() . '/redis/sd-check';
+my $port = $env->redis_port;
+
+sub check {
+    my (@apps) = @_;
+    my $out = `'$CHECK' -p $port @apps 2>&1`;
+    return ($? >> 8, $out);
+}
+
+# usage and connection errors
+my ($rc, $out) = check();
+is($rc, 2, 'no app: usage error (2)');
+($rc, $out) = check('bad{app}');
+is($rc, 2, 'invalid app id: usage error (2)');
+$out = `'$CHECK' -p 1 acme 2>&1`;
+is($? >> 8, 2, 'Redis unreachable: exit 2') or diag $out;
+
+# an empty app is consistent
+($rc, $out) = check('acme');
+is($rc, 0, 'an app without data is consistent') or diag $out;
+
+for my $i (1 .. 5) {
+    is($env->api('PATCH', "u$i", $key, { email => "U$i\@Example.com", name => "U $i" })->{status},
+        200, "fixture u$i");
+}
+$env->api('PATCH', 'w{x}*:y', $key, { email => 'odd@example.com', name => 'Odd' });
+($rc, $out) = check('acme');
+is($rc, 0, 'data written through the API is consistent') or diag $out;
+like($out, qr/6 customers, 6 email entries, 6 order members, 0 problems/, 'summary counts') or diag $out;
+$out = `'$CHECK' -p $port --all 2>&1`;
+is($? >> 8, 0, '--all: consistent') or diag $out;
+like($out, qr/app acme:/, '--all finds acme') or diag $out;
+
+# corruption => (what it breaks, redis commands to break, pattern expected)
+my @cases = (
+    ['email index entry points at a missing customer',
+     [['HSET', 'sd:{acme}:emails', 'ghost@example.com', 'ghost']], qr/points at a missing customer/],
+    ['email index entry points at the wrong customer',
+     [['HSET', 'sd:{acme}:emails', 'u1@example.com', 'u2']], qr/but that customer's email is/],
+    ['customer without an index entry',
+     [['HDEL', 'sd:{acme}:emails', 'u3@example.com']], qr/'u3' has 0 email index entries/],
+    ['customer indexed twice',
+     [['HSET', 'sd:{acme}:emails', 'alias@example.com', 'u4']], qr/'u4' has 2 email index entries/],
+    ['index entry not lowercase',
+     [['HDEL', 'sd:{acme}:emails', 'u5@example.com'], ['HSET', 'sd:{acme}:emails', 'U5@example.com', 'u5']],
+     qr/is not lowercase/],
+    ['customer missing from order',
+     [['ZREM', 'sd:{acme}:order', 'u1']], qr/'u1' is not in sd:\{acme\}:order/],
+    ['order score differs from s',
+     [['ZADD', 'sd:{acme}:order', '999', 'u2']], qr/'u2' has s=\d+ but order score 999/],
+    ['order member without a hash',
+     [['ZADD', 'sd:{acme}:order', '1000', 'nobody']], qr/order member 'nobody' has no customer hash/],
+    ['notes without a customer',
+     [['HSET', 'sd:{acme}:notes:nobody', '1', '0:x']], qr/notes:nobody' exists but customer 'nobody' does not/],
+    ['notification settings without a customer',
+     [['HSET', 'sd:{acme}:notif:nobody', 'newTicket', '0']], qr/notif:nobody' exists but customer 'nobody' does not/],
+    ['customer lacking a field',
+     [['HDEL', 'sd:{acme}:c:u3', 'n']], qr/'u3' lacks field 'n'/],
+    ['two customers with one s',
+     [['HSET', 'sd:{acme}:c:u4', 's', '1'], ['ZADD', 'sd:{acme}:order', '1', 'u4']], qr/share s=1/],
+    ['seq below the largest s',
+     [['SET', 'sd:{acme}:seq', '1']], qr/seq='1' is below the largest s/],
+    ['customer key of the wrong type',
+     [['DEL', 'sd:{acme}:c:u5'], ['SET', 'sd:{acme}:c:u5', 'x']], qr/is a string, not a hash/],
+);
+for my $c (@cases) {
+    my ($name, $cmds, $want) = @$c;
+    my $dump = { map { $_ => $R->dump($_) } SupportDesk::Invariants::scan_keys($R, 'sd:{acme}:*') };
+    for my $cmd (@$cmds) { my ($m, @a) = @$cmd; $R->$m(@a) }
+    ($rc, $out) = check('acme');
+    is($rc, 1, "$name: exit 1") or diag $out;
+    like($out, $want, "$name: reported") or diag $out;
+    # restore
+    $R->del($_) for SupportDesk::Invariants::scan_keys($R, 'sd:{acme}:*');
+    $R->restore($_, 0, $dump->{$_}) for keys %$dump;
+    ($rc, $out) = check('acme');
+    is($rc, 0, "$name: consistent again once restored") or diag $out;
+}
+
+# the other app's problems are not this app's
+$R->hset('sd:{other}:emails', 'x@example.com', 'ghost');
+($rc, $out) = check('acme');
+is($rc, 0, "another app's broken data does not fail this app") or diag $out;
+($rc, $out) = check('acme', 'other');
+is($rc, 1, 'but checking both apps finds it') or diag $out;
+like($out, qr/^other: emails entry/m, 'problems are prefixed with their app') or diag $out;
+
+done_testing;

@@ -407,7 +407,7 @@ ngx_http_supportdesk_bulk(ngx_http_request_t *r,
 
     if (p == NULL
         || ngx_http_supportdesk_create_script == NGX_ERROR
-        || ngx_http_supportdesk_build_key(r, ctx, "order", NULL,
+        || ngx_http_supportdesk_build_key(r, ctx, "seq", NULL,
                                           &ctx->argv[1], &ctx->argvlen[1])
            != NGX_OK
         || ngx_http_supportdesk_build_key(r, ctx, "jobseq", NULL,

@@ -2,7 +2,7 @@
 --
 -- KEYS[1] sd:{app}:c:<externalId>  customer hash
 -- KEYS[2] sd:{app}:emails          email index
--- KEYS[3] sd:{app}:order           creation order
+-- KEYS[3] sd:{app}:order           creation order (prefix, see upsert.lua)
 -- KEYS[4..] keys owned by the customer alone (notes, their order,
 --           notification settings), deleted whole
 -- ARGV[1] externalId
@@ -12,7 +12,8 @@
 local customer, emails, order = KEYS[1], KEYS[2], KEYS[3]
 local xid = ARGV[1]
 
-local email = redis.call('HGET', customer, 'e')
+local found = redis.call('HMGET', customer, 'e', 's')
+local email, s = found[1], tonumber(found[2])
 if not email then
     return 0
 end
@@ -23,7 +24,9 @@ if redis.call('HGET', emails, lower) == xid then
     redis.call('HDEL', emails, lower)
 end
 
-redis.call('ZREM', order, xid)
+if s and redis.call('HDEL', order .. ':' .. math.floor(s / 128), s) == 1 then
+    redis.call('DECR', order .. ':n')
+end
 
 local owned = {customer}
 for i = 4, #KEYS do

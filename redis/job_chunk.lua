@@ -1,6 +1,7 @@
 -- Run one bounded chunk of a bulk-update job.
 --
--- KEYS[1] sd:{app}:job:<n>, KEYS[2] sd:{app}:order, KEYS[3] sd:jobs
+-- KEYS[1] sd:{app}:job:<n>, KEYS[2] sd:{app}:order (bucket prefix),
+-- KEYS[3] sd:jobs
 -- ARGV[1] key prefix "sd:{app}:", ARGV[2] the worker's token,
 -- ARGV[3] now (unix seconds), ARGV[4] now (ms), ARGV[5] lease (ms),
 -- ARGV[6] chunk size, ARGV[7] the job's sd:jobs member
@@ -83,26 +84,36 @@ local function matches(xid, e, n, m)
     return true
 end
 
-local page = redis.call('ZRANGEBYSCORE', order, '(' .. cursor, max,
-                        'WITHSCORES', 'LIMIT', 0, chunk)
 local matched, updated = tonumber(j[7]), tonumber(j[8])
+local stop = math.min(max, cursor + chunk)
 
-for i = 1, #page, 2 do
-    local xid = page[i]
-    local key = prefix .. 'c:' .. xid
-    local h = redis.call('HMGET', key, 'e', 'n', 'm')
-    cursor = tonumber(page[i + 1])
-    if h[1] and matches(xid, h[1], h[2], h[3]) then
-        matched = matched + 1
-        if #clear > 0 then
-            redis.call('HDEL', key, unpack(clear))
+while cursor < stop do
+    local first = cursor + 1
+    local bucket = math.floor(first / 128)
+    local last = math.min(stop, bucket * 128 + 127)
+    local fields = {}
+    for n = first, last do fields[#fields + 1] = n end
+    local xids = redis.call('HMGET', order .. ':' .. bucket, unpack(fields))
+
+    for i, xid in ipairs(xids) do
+        if xid then
+            local key = prefix .. 'c:' .. xid
+            local h = redis.call('HMGET', key, 'e', 'n', 'm')
+            if h[1] and matches(xid, h[1], h[2], h[3]) then
+                matched = matched + 1
+                if #clear > 0 then
+                    redis.call('HDEL', key, unpack(clear))
+                end
+                redis.call('HSET', key, unpack(set))
+                updated = updated + 1
+            end
         end
-        redis.call('HSET', key, unpack(set))
-        updated = updated + 1
     end
+
+    cursor = last
 end
 
-local done = #page < 2 * chunk or cursor >= max
+local done = cursor >= max
 redis.call('HSET', job, 'cursor', cursor, 'matched', matched,
            'updated', updated, 'u', now, 'lease_until', now_ms + lease)
 

@@ -1,6 +1,6 @@
 -- Accept a bulk-update job.
 --
--- KEYS[1] sd:{app}:order, KEYS[2] sd:{app}:jobseq, KEYS[3] sd:jobs
+-- KEYS[1] sd:{app}:seq, KEYS[2] sd:{app}:jobseq, KEYS[3] sd:jobs
 -- ARGV[1] key prefix "sd:{app}:", ARGV[2] app, ARGV[3] now (unix seconds),
 -- ARGV[4] filter (JSON), ARGV[5] changes (JSON array of field, value)
 --
@@ -9,8 +9,7 @@
 -- Returns the job number.
 
 local n = redis.call('INCR', KEYS[2])
-local last = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local max = last[2] or '0'
+local max = redis.call('GET', KEYS[1]) or '0'
 
 redis.call('HSET', ARGV[1] .. 'job:' .. n,
            'status', 'queued', 'matched', 0, 'updated', 0,

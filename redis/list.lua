@@ -1,6 +1,6 @@
 -- One page of an app's customers in creation order.
 --
--- KEYS[1] sd:{app}:order
+-- KEYS[1] sd:{app}:order (the prefix of its buckets, see upsert.lua)
 -- ARGV[1] key prefix "sd:{app}:", ARGV[2] last sequence seen (0: start),
 -- ARGV[3] page size, ARGV[4] scan budget (records examined at most),
 -- ARGV[5] "1" to add each customer's note count,
@@ -9,7 +9,8 @@
 --
 -- Returns {total, next sequence or "", externalId, HGETALL[, notesCount],...}.
 -- The budget bounds the work of one call however large the app is: a page
--- may come back short, with a cursor to go on from.
+-- may come back short, with a cursor to go on from.  Sequence numbers of
+-- deleted customers are examined too (they are gaps in their bucket).
 
 local order = KEYS[1]
 local prefix, after = ARGV[1], ARGV[2]
@@ -58,34 +59,42 @@ local function matches(h)
     return true
 end
 
-local ids = redis.call('ZRANGEBYSCORE', order, '(' .. after, '+inf',
-                       'WITHSCORES', 'LIMIT', 0, budget)
-local out = {redis.call('ZCARD', order), ''}
-local found, last = 0, nil
+local max = tonumber(redis.call('GET', prefix .. 'seq') or '0')
+local out = {tonumber(redis.call('GET', order .. ':n') or '0'), ''}
+local found, s = 0, tonumber(after)
+local stop = math.min(max, s + budget)
 
-for i = 1, #ids, 2 do
-    local xid = ids[i]
-    last = ids[i + 1]
-    local flat = redis.call('HGETALL', prefix .. 'c:' .. xid)
-    if #flat > 0 then
-        local h = {}
-        for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
-        if matches(h) then
-            out[#out + 1] = xid
-            out[#out + 1] = flat
-            if with_notes then
-                out[#out + 1] = redis.call('ZCARD', prefix .. 'notez:' .. xid)
+while s < stop and found < limit do
+    -- the rest of this bucket, at most up to stop
+    local first = s + 1
+    local bucket = math.floor(first / 128)
+    local last = math.min(stop, bucket * 128 + 127)
+    local fields = {}
+    for n = first, last do fields[#fields + 1] = n end
+    local xids = redis.call('HMGET', order .. ':' .. bucket, unpack(fields))
+
+    for i, xid in ipairs(xids) do
+        s = first + i - 1
+        if xid then
+            local flat = redis.call('HGETALL', prefix .. 'c:' .. xid)
+            local h = {}
+            for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
+            if #flat > 0 and matches(h) then
+                out[#out + 1] = xid
+                out[#out + 1] = flat
+                if with_notes then
+                    out[#out + 1] = redis.call('ZCARD',
+                                               prefix .. 'notez:' .. xid)
+                end
+                found = found + 1
+                if found == limit then break end
             end
-            found = found + 1
-            if found == limit then break end
         end
     end
 end
 
-if last and (found == limit or #ids == 2 * budget) then
-    if redis.call('ZCOUNT', order, '(' .. last, '+inf') > 0 then
-        out[2] = last
-    end
+if s < max then
+    out[2] = tostring(s)
 end
 
 return out

@@ -2,7 +2,9 @@
 --
 -- KEYS[1] sd:{app}:c:<externalId>  customer hash
 -- KEYS[2] sd:{app}:emails          lowercase email -> externalId
--- KEYS[3] sd:{app}:order           externalId scored by creation sequence
+-- KEYS[3] sd:{app}:order           creation order: the prefix of its buckets
+--                                  sd:{app}:order:<s div 128> (s -> externalId)
+--                                  and of the customer count sd:{app}:order:n
 -- KEYS[4] sd:{app}:seq             creation sequence counter
 -- ARGV[1] now (unix seconds), ARGV[2] externalId,
 -- ARGV[3..] field/value pairs, already validated by the gateway:
@@ -64,7 +66,8 @@ if next(sent) ~= nil then
         set[#set + 1] = s
         set[#set + 1] = 'c'
         set[#set + 1] = now
-        redis.call('ZADD', order, s, xid)
+        redis.call('HSET', order .. ':' .. math.floor(s / 128), s, xid)
+        redis.call('INCR', order .. ':n')
     end
 
     set[#set + 1] = 'u'

@@ -81,7 +81,7 @@ like($h->{c} // '', qr/^\d+$/, 'Redis: c is unix seconds');
 is(iso($h->{c} // 0), $c1->{createdAt}, 'createdAt is c in UTC');
 cmp_ok(abs(($h->{c} // 0) - time), '<', 300, 'createdAt is now');
 is($R->hget('sd:{acme}:emails', 'john@acme.com'), 'user_42', 'Redis: lowercase email index');
-is($R->zscore('sd:{acme}:order', 'user_42'), $h->{s}, 'Redis: order score is s');
+is($env->order_s('acme', 'user_42'), $h->{s}, 'Redis: order score is s');
 $env->invariants_ok('acme');
 
 $r = $env->api('GET', 'user_42', $key);

@@ -48,7 +48,7 @@ $r = $env->api('GET', 'g1', $key);
 envelope_ok($r, 404, 'CUSTOMER_NOT_FOUND', 'GET after DELETE');
 ok(!$R->exists('sd:{acme}:c:g1'), 'Redis: hash gone');
 is($R->hget('sd:{acme}:emails', 'g1@example.com'), undef, 'Redis: email index entry gone');
-is($R->zscore('sd:{acme}:order', 'g1'), undef, 'Redis: order entry gone');
+is($env->order_s('acme', 'g1'), undef, 'Redis: order entry gone');
 $env->invariants_ok('acme');
 
 $r = snapshot_same('DELETE again', sub { $env->api('DELETE', 'g1', $key) });

@@ -58,12 +58,16 @@ sub accepted {
     my $r = $do->();
     envelope_ok($r, $status, undef, $name);
     my @c = changed($before, $env->snapshot);
-    my %allowed = map { $_ => 1 } @keys;
-    my @bad = grep { !$allowed{$_} } @c;
+    # exact names, or patterns (qr//)
+    my @bad = grep { my $k = $_; !grep { ref $_ ? $k =~ $_ : $k eq $_ } @keys } @c;
     ok(!@bad, "$name: changes only its own keys") or diag "also changed: @bad";
     sd_check_ok($name);
     return $r;
 }
+
+# what creating or deleting a customer of acme may change besides its hash:
+# the email index, the creation order (whatever its layout), the sequence
+my @INDEX = ('sd:{acme}:emails', 'sd:{acme}:seq', qr/^sd:\{acme\}:order(:[0-9n]+)?\z/);
 
 sub patch_raw { my ($ext, $bytes, %o) = @_; sub { api('PATCH', $ext, $bytes, %o) } }
 sub fields { my $r = shift; join ',', SupportDesk::Test::detail_fields($r) }
@@ -311,6 +315,13 @@ sub slow_request {
        'stalled body: envelope REQUEST_TIMEOUT') or diag $in;
     ok($t >= 0.9 && $t < 5, sprintf 'stalled body: given up after client_body_timeout (%.1fs)', $t);
     ok(!changed($before, $env->snapshot), 'stalled body: no key changed');
+    # chunked, stalled between two chunks
+    my ($in2, $t2) = slow_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        . "5\r\n{\"nam\r\n", 0);
+    like($in2, qr{^HTTP/1\.1 408 .*"REQUEST_TIMEOUT"}s, sprintf 'stalled chunked body: envelope 408 (%.1fs)', $t2)
+        or diag "got: '$in2'";
+    ok(!changed($before, $env->snapshot), 'stalled chunked body: no key changed');
     sd_check_ok('stalled body');
 
     # slow but within the timeout between reads: served
@@ -359,14 +370,14 @@ for my $id (sort keys %odd) {
     my $before = $env->snapshot;
     my $r = accepted("odd externalId '$id': create", 200,
         sub { api('PATCH', $path, { email => "odd" . length($id) . ord($id) . '@example.com', name => 'Odd' }) },
-        $k, 'sd:{acme}:emails', 'sd:{acme}:order', 'sd:{acme}:seq');
+        $k, @INDEX);
     is($r->{json}{data}{customer}{externalId}, $id, "odd externalId '$id': echoed as sent");
     ok($R->exists($k), "odd externalId '$id': stored as $k");
     my @c = changed($before, $env->snapshot);
     ok(!grep({ !/^sd:\{acme\}:/ } @c), "odd externalId '$id': only sd:{acme}: keys changed") or diag "@c";
     envelope_ok(api('GET', $path), 200, undef, "odd externalId '$id': GET");
     accepted("odd externalId '$id': DELETE", 200, sub { api('DELETE', $path) },
-        $k, 'sd:{acme}:emails', 'sd:{acme}:order');
+        $k, @INDEX);
 }
 # no pattern matching anywhere: '*' and '?' name no other customer
 refused('GET * (no such customer) is not a pattern', 404, 'CUSTOMER_NOT_FOUND', sub { api('GET', '*') });
@@ -392,9 +403,9 @@ for my $bad (['%00', '%00'], ['a%00b', 'a%00b'], ['%2F', '%2F'], ['a%2Fb', 'a%2F
     my $p255 = '%E2%82%AC' x 85;
     accepted('externalId of 255 bytes: create', 200,
         sub { api('PATCH', $p255, { email => 'long255@example.com', name => 'Long' }) },
-        "sd:{acme}:c:$e255", 'sd:{acme}:emails', 'sd:{acme}:order', 'sd:{acme}:seq');
+        "sd:{acme}:c:$e255", @INDEX);
     accepted('externalId of 255 bytes: delete', 200, sub { api('DELETE', $p255) },
-        "sd:{acme}:c:$e255", 'sd:{acme}:emails', 'sd:{acme}:order');
+        "sd:{acme}:c:$e255", @INDEX);
     for my $m ('PATCH', 'GET', 'DELETE') {
         my $r = refused("externalId of 256 bytes ($m)", 400, 'VALIDATION_ERROR',
             sub { api($m, ('a' x 256), $m eq 'PATCH' ? { name => 'x' } : undef) });

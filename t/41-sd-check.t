@@ -43,6 +43,10 @@ $out = `'$CHECK' -p $port --all 2>&1`;
 is($? >> 8, 0, '--all: consistent') or diag $out;
 like($out, qr/app acme:/, '--all finds acme') or diag $out;
 
+# the order's layout: sd:{acme}:order:<s div 128> HASH s -> extId
+sub s_of { $R->hget("sd:{acme}:c:$_[0]", 's') }
+sub bucket_of { 'sd:{acme}:order:' . int(s_of($_[0]) / 128) }
+
 # corruption => (what it breaks, redis commands to break, pattern expected)
 my @cases = (
     ['email index entry points at a missing customer',
@@ -56,12 +60,20 @@ my @cases = (
     ['index entry not lowercase',
      [['HDEL', 'sd:{acme}:emails', 'u5@example.com'], ['HSET', 'sd:{acme}:emails', 'U5@example.com', 'u5']],
      qr/is not lowercase/],
-    ['customer missing from order',
-     [['ZREM', 'sd:{acme}:order', 'u1']], qr/'u1' is not in sd:\{acme\}:order/],
-    ['order score differs from s',
-     [['ZADD', 'sd:{acme}:order', '999', 'u2']], qr/'u2' has s=\d+ but order score 999/],
+    ['customer missing from the order',
+     [['HDEL', bucket_of('u1'), s_of('u1')]], qr/'u1' is not in the order/],
+    ['order entry with another s',
+     [['HDEL', bucket_of('u2'), s_of('u2')], ['HSET', 'sd:{acme}:order:7', '999', 'u2']],
+     qr/'u2' has s=\d+ but order score 999/],
+    ['order entry in the wrong bucket',
+     [['HDEL', bucket_of('u3'), s_of('u3')], ['HSET', 'sd:{acme}:order:5', s_of('u3'), 'u3']],
+     qr/\('u3'\) is in bucket 5, not 0/],
+    ['customer in the order twice',
+     [['HSET', 'sd:{acme}:order:0', '100', 'u1']], qr/'u1' is in the order twice/],
     ['order member without a hash',
-     [['ZADD', 'sd:{acme}:order', '1000', 'nobody']], qr/order member 'nobody' has no customer hash/],
+     [['HSET', 'sd:{acme}:order:7', '1000', 'nobody']], qr/order member 'nobody' has no customer hash/],
+    ['customer count wrong',
+     [['SET', 'sd:{acme}:order:n', '99']], qr/order:n='99' but the app has 6 customers/],
     ['notes without a customer',
      [['HSET', 'sd:{acme}:notes:nobody', '1', '0:x']], qr/notes:nobody' exists but customer 'nobody' does not/],
     ['notification settings without a customer',
@@ -69,7 +81,7 @@ my @cases = (
     ['customer lacking a field',
      [['HDEL', 'sd:{acme}:c:u3', 'n']], qr/'u3' lacks field 'n'/],
     ['two customers with one s',
-     [['HSET', 'sd:{acme}:c:u4', 's', '1'], ['ZADD', 'sd:{acme}:order', '1', 'u4']], qr/share s=1/],
+     [['HSET', 'sd:{acme}:c:u4', 's', '1']], qr/share s=1/],
     ['seq below the largest s',
      [['SET', 'sd:{acme}:seq', '1']], qr/seq='1' is below the largest s/],
     ['customer key of the wrong type',

@@ -261,7 +261,7 @@ my @gold = grep { $_ % 3 == 0 } 1 .. $N;
         diag 'seeded directly in Redis instead';
     }
 }
-is($R->zcard('sd:{big}:order'), $N, "$N customers in the big app");
+is($env->customer_count('big'), $N, "$N customers in the big app");
 my $before = all_hashes('big');
 my @workers = $env->worker_pids;
 is(scalar @workers, 2, 'two workers');

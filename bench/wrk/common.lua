@@ -7,11 +7,14 @@
 --   BENCH_STOP_AFTER  stop each thread after that many responses (exact
 --                     request counts for the MONITOR sample and callgrind;
 --                     with -t1 -c1 no request is left in flight)
+--   BENCH_DONE_DIR    a thread that stops itself creates done.<tid> here,
+--                     bench/run then ends wrk (SIGINT)
 --
 -- Every response is checked: a 2xx status and an envelope body starting
 -- with {"success":true (a 204 has no body).  done() prints one line that
 -- bench/run parses:
---   BENCH requests=N duration_us=N bad=N sockerr=N p50=us p99=us p999=us
+--   BENCH requests=N duration_us=N bad=N created=N sockerr=N p50=us p99=us p999=us
+-- (created: answers with "wasCreated":true)
 
 local threads = {}
 
@@ -80,19 +83,32 @@ function response(status, headers, body)
       bench.on_response()
    end
    if bench.stop_after > 0 and seen >= bench.stop_after then
+      bench.stop()
+   end
+end
+
+function bench.stop()
+   if not bench.stopped then
+      bench.stopped = true
       wrk.thread:stop()
+      local dir = os.getenv("BENCH_DONE_DIR")
+      if dir then
+         local f = io.open(dir .. "/done." .. tid, "w")
+         if f then f:close() end
+      end
    end
 end
 
 function done(summary, latency, requests)
-   local nbad = 0
+   local nbad, ncreated = 0, 0
    for _, t in ipairs(threads) do
       nbad = nbad + (t:get("bad") or 0)
+      ncreated = ncreated + (t:get("created") or 0)
    end
    local e = summary.errors
    io.write(string.format(
-      "BENCH requests=%d duration_us=%d bad=%d sockerr=%d p50=%d p99=%d p999=%d\n",
-      summary.requests, summary.duration, nbad,
+      "BENCH requests=%d duration_us=%d bad=%d created=%d sockerr=%d p50=%d p99=%d p999=%d\n",
+      summary.requests, summary.duration, nbad, ncreated,
       e.connect + e.read + e.write + e.timeout,
       latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
 end

@@ -35,6 +35,6 @@ end
 
 bench.on_response = function()
    if first and created + bad >= last - first + 1 then
-      wrk.thread:stop()
+      bench.stop()
    end
 end

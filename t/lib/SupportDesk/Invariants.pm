@@ -12,7 +12,8 @@ package SupportDesk::Invariants;
 # Layout (see the team brief):
 #   sd:{app}:c:<extId>  HASH  s e n p a m c u
 #   sd:{app}:emails     HASH  lowercase(email) -> extId
-#   sd:{app}:order      ZSET  member extId, score s
+#   sd:{app}:order:<b>  HASH  s -> extId, b = floor(s / 128) (listpack buckets)
+#   sd:{app}:order:n    STRING the app's customer count
 #   sd:{app}:seq        STRING counter behind s
 #   sd:{app}:notes:<extId>  HASH  noteNumber -> "<createdAt unix>:<text>"
 #   sd:{app}:notez:<extId>  ZSET  noteNumber scored by noteNumber
@@ -36,13 +37,44 @@ sub scan_keys {
     return sort keys %seen;
 }
 
+# The creation order, from its buckets: extId -> s. Problems with the
+# buckets themselves (a field in the wrong bucket, an extId twice) are pushed
+# to @$problems when given.
+sub order_entries {
+    my ($redis, $app, $problems) = @_;
+    my $pfx = "sd:{$app}:";
+    my %order;
+    for my $k (scan_keys($redis, "${pfx}order:*")) {
+        my ($b) = $k =~ /:order:([0-9]+)\z/ or next;
+        my %f = $redis->hgetall($k);
+        for my $s (keys %f) {
+            my $ext = $f{$s};
+            push @$problems, "order entry s=$s is in bucket $b, not " . int($s / 128)
+                if $problems && int($s / 128) != $b;
+            push @$problems, "'$ext' is in the order twice (s=$order{$ext} and s=$s)"
+                if $problems && exists $order{$ext};
+            $order{$ext} = $s;
+        }
+    }
+    return %order;
+}
+
+# extIds in creation order
+sub order_list {
+    my ($redis, $app) = @_;
+    my %o = order_entries($redis, $app);
+    return sort { $o{$a} <=> $o{$b} } keys %o;
+}
+
 sub check {
     my ($redis, $app) = @_;
     my @p;
     my $pfx = "sd:{$app}:";
 
     my %emails = $redis->hgetall("${pfx}emails");
-    my %order  = $redis->zrange("${pfx}order", 0, -1, 'WITHSCORES');
+    my @op;
+    my %order = order_entries($redis, $app, \@op);
+    push @p, @op;
     my @ckeys  = scan_keys($redis, "${pfx}c:*");
 
     my %cust;    # extId -> hash
@@ -115,6 +147,10 @@ sub check {
     for my $ext (sort keys %order) {
         push @p, "order member '$ext' has no customer hash" unless $cust{$ext};
     }
+
+    my $count = $redis->get("${pfx}order:n") // 0;
+    push @p, "${pfx}order:n=$count but the app has " . scalar(keys %cust) . " customers"
+        if $count != keys %cust;
 
     # seq counter behind s
     if (%cust) {

@@ -777,7 +777,8 @@ for i = 3, #ARGV, 5 do
     if meta ~= '' then h[#h+1] = 'm'; h[#h+1] = meta end
     redis.call('HSET', pfx .. 'c:' .. ext, unpack(h))
     redis.call('HSET', pfx .. 'emails', string.lower(email), ext)
-    redis.call('ZADD', pfx .. 'order', s, ext)
+    redis.call('HSET', pfx .. 'order:' .. math.floor(s / 128), s, ext)
+    redis.call('INCR', pfx .. 'order:n')
 end
 return 1
 LUA
@@ -795,15 +796,39 @@ LUA
     return scalar @$items;
 }
 
+# The creation order index (sd:{app}:order:<bucket> hashes, see README)
+sub order_of {
+    my ($self, $app) = @_;
+    require SupportDesk::Invariants;
+    return SupportDesk::Invariants::order_list($self->redis, $app);
+}
+
+# the s under which the order index holds $ext, undef when it does not
+sub order_s {
+    my ($self, $app, $ext) = @_;
+    require SupportDesk::Invariants;
+    my %o = SupportDesk::Invariants::order_entries($self->redis, $app);
+    return $o{$ext};
+}
+
+sub customer_count {
+    my ($self, $app) = @_;
+    return $self->redis->get("sd:{$app}:order:n") // 0;
+}
+
 # Every customer hash of an app in one EVAL: (\%by_externalId, \@externalIds
 # in creation order)
 sub customers_of {
     my ($self, $app) = @_;
     my $lua = <<'LUA';
 local out = {}
-for _, x in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    out[#out+1] = x
-    out[#out+1] = redis.call('HGETALL', ARGV[1] .. 'c:' .. x)
+local max = tonumber(redis.call('GET', ARGV[1] .. 'seq') or '0')
+for s = 1, max do
+    local x = redis.call('HGET', KEYS[1] .. ':' .. math.floor(s / 128), s)
+    if x then
+        out[#out+1] = x
+        out[#out+1] = redis.call('HGETALL', ARGV[1] .. 'c:' .. x)
+    end
 end
 return out
 LUA

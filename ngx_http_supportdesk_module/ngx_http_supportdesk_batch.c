@@ -213,9 +213,7 @@ ngx_http_supportdesk_batch(ngx_http_request_t *r,
         return ngx_http_supportdesk_batch_send(r, ctx);
     }
 
-    if (r->read_event_handler == ngx_http_block_reading) {
-        r->read_event_handler = ngx_http_test_reading;
-    }
+    ngx_http_supportdesk_watch_client(r);
 
     return NGX_DONE;
 }

@@ -609,12 +609,32 @@ ngx_http_supportdesk_call(ngx_http_request_t *r,
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    /* a client that leaves ends the request; the op is then abandoned */
-    if (r->read_event_handler == ngx_http_block_reading) {
-        r->read_event_handler = ngx_http_test_reading;
-    }
+    ngx_http_supportdesk_watch_client(r);
 
     return NGX_DONE;
+}
+
+
+/*
+ * A client that leaves ends the request, and the op is then abandoned.  Not
+ * while a body is still to come (the key lookup runs before it is read):
+ * peeking at the socket then would race nginx's own body reading.
+ */
+
+void
+ngx_http_supportdesk_watch_client(ngx_http_request_t *r)
+{
+    if (r->read_event_handler != ngx_http_block_reading) {
+        return;
+    }
+
+    if (r->request_body == NULL
+        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
+    {
+        return;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
 }
 
 

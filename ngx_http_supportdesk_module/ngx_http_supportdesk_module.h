@@ -241,6 +241,7 @@ ngx_int_t ngx_http_supportdesk_call(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_int_t script,
     ngx_http_supportdesk_redis_handler_pt handler);
 void ngx_http_supportdesk_finish(ngx_http_request_t *r, ngx_int_t rc);
+void ngx_http_supportdesk_watch_client(ngx_http_request_t *r);
 ngx_int_t ngx_http_supportdesk_redis_failure(ngx_http_request_t *r,
     ngx_int_t rc, redisReply *reply);
 ngx_int_t ngx_http_supportdesk_build_key(ngx_http_request_t *r,

@@ -13,7 +13,15 @@ Q_SRC       ?= $(CURDIR)
 Q_NGINX     ?= /usr/sbin/nginx
 Q_PROVE_ARGS ?=
 
-.PHONY: test-asan asan-build test-valgrind fuzz fuzz-build fuzz-regress quality-help
+.PHONY: test-asan asan-build test-valgrind fuzz fuzz-build fuzz-regress quality-deps
+
+# what these targets need besides `make deps` (Debian 12): gcc's libasan8
+# and libubsan1 come with gcc; clang and its libFuzzer runtime; valgrind
+QUALITY_PACKAGES := clang-14 libclang-rt-14-dev valgrind
+
+quality-deps:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(QUALITY_PACKAGES)"
 
 
 # --- make test-asan ---------------------------------------------------------
@@ -180,7 +188,7 @@ echo "test-asan: PASS: no ASan/UBSan/LSan report, no crash"
 endef
 export TEST_ASAN_SCRIPT
 
-asan-build:
+asan-build: quality-deps
 	@mkdir -p $(ASAN_DIR)
 	@flock $(ASAN_DIR)/.lock bash -euo pipefail -c "$$ASAN_BUILD_SCRIPT"
 
@@ -202,14 +210,17 @@ test-asan: asan-build
 # --errors-for-leak-kinds=definite) and no "definitely lost" record.
 # t/lib/valgrind.supp holds the suppressions for nginx's own, documented
 # false positives (each says why).  VG_TESTS picks the tests: by default
-# every route and error path (10, 20, 22), Redis loss, pause and timeouts
-# (30) and the hostile input tests (40).
+# every route and error path (10, 20, 22, and 50-55: listing, batch, notes,
+# notifications, routing), Redis loss, pause and timeouts (30) and the
+# hostile input tests (40).  Not 31-reload.t and 52-bulk-update.t: they
+# signal workers, which "master_process off" does not have.
 
 VG_DIR    := $(BUILD)/valgrind
 VG_NGINX  := $(VG_DIR)/nginx
 VG_LOGS   := $(VG_DIR)/logs
 VG_SUPP   := $(CURDIR)/t/lib/valgrind.supp
-VG_TESTS  ?= t/10-auth.t t/20-upsert.t t/22-get-delete.t t/30-redis-faults.t t/40-hostile.t
+VG_TESTS  ?= t/10-auth.t t/20-upsert.t t/22-get-delete.t t/30-redis-faults.t t/40-hostile.t \
+             $(wildcard t/50-list.t t/51-batch.t t/53-notes.t t/54-notifications.t t/55-routing.t)
 VALGRIND  ?= valgrind
 VG_ARGS   ?= --tool=memcheck --leak-check=full --show-leak-kinds=definite \
              --errors-for-leak-kinds=definite --error-exitcode=99 --num-callers=40 \
@@ -270,7 +281,8 @@ echo "test-valgrind: PASS"
 endef
 export TEST_VALGRIND_SCRIPT
 
-test-valgrind: build
+test-valgrind: quality-deps
+	@$(MAKE) --no-print-directory build
 	@mkdir -p $(VG_DIR)
 	@bash -uo pipefail -c "$$TEST_VALGRIND_SCRIPT"
 
@@ -393,7 +405,8 @@ exit $$fail
 endef
 export FUZZ_REGRESS_SCRIPT
 
-fuzz-build: $(NGX_MAKEFILE)
+fuzz-build: quality-deps
+	@$(MAKE) --no-print-directory $(NGX_MAKEFILE)
 	@mkdir -p $(FUZZ_DIR)
 	@bash -euo pipefail -c "$$FUZZ_BUILD_SCRIPT"
 

@@ -53,6 +53,7 @@ static char *ngx_http_supportdesk_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
+static ngx_uint_t ngx_http_supportdesk_str_eq(ngx_str_t *a, ngx_str_t *b);
 static ngx_http_supportdesk_redis_conf_t *ngx_http_supportdesk_upstream(
     ngx_conf_t *cf, ngx_http_supportdesk_loc_conf_t *slcf);
 static char *ngx_http_supportdesk(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -782,7 +783,8 @@ ngx_http_supportdesk_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
             p += size;
 
-        } else {
+        } else if (b->last > b->pos) {
+            /* an empty buffer of a chunked body may have no memory at all */
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }
@@ -1301,12 +1303,9 @@ ngx_http_supportdesk_upstream(ngx_conf_t *cf,
             && rcf->connect_timeout == slcf->redis_connect_timeout
             && rcf->timeout == slcf->redis_timeout
             && rcf->connections == (ngx_uint_t) slcf->redis_connections
-            && rcf->user.len == slcf->redis_user.len
-            && rcf->password.len == slcf->redis_password.len
-            && ngx_strncmp(rcf->user.data, slcf->redis_user.data,
-                           rcf->user.len) == 0
-            && ngx_strncmp(rcf->password.data, slcf->redis_password.data,
-                           rcf->password.len) == 0)
+            && ngx_http_supportdesk_str_eq(&rcf->user, &slcf->redis_user)
+            && ngx_http_supportdesk_str_eq(&rcf->password,
+                                           &slcf->redis_password))
         {
             return rcf;
         }
@@ -1333,6 +1332,16 @@ ngx_http_supportdesk_upstream(ngx_conf_t *cf,
     *rcfp = rcf;
 
     return rcf;
+}
+
+
+/* unset strings have no data: never hand NULL to strncmp */
+
+static ngx_uint_t
+ngx_http_supportdesk_str_eq(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len
+           && (a->len == 0 || ngx_strncmp(a->data, b->data, a->len) == 0);
 }
 
 

@@ -6,18 +6,25 @@
 # (besides configuring build/nginx-src through the top Makefile's own rule,
 # which the fuzz targets need for ngx_auto_config.h).
 #
-# Q_SRC is the module checkout that test-asan builds (default: this one);
-# the tests always come from this checkout's t/.
+#   make test-asan      t/ against an ASan+UBSan build (ASAN_TESTS=... for a subset)
+#   make test-valgrind  a representative t/ under memcheck (VG_TESTS=...)
+#   make fuzz           every libFuzzer target for FUZZ_TIME s (FUZZ_TARGETS=...)
+#   make fuzz-regress   seed corpora + kept crash inputs, no fuzzing (seconds)
+#   make chaos          t/49-chaos.t: faults under load, then a soak (CHAOS_SOAK)
+# Each exits non-zero on any finding and leaves its evidence in build/.
+#
+# Q_SRC is the module checkout that test-asan and the fuzz targets build
+# (default: this one); the tests always come from this checkout's t/.
 
 Q_SRC       ?= $(CURDIR)
 Q_NGINX     ?= /usr/sbin/nginx
 Q_PROVE_ARGS ?=
 
-.PHONY: test-asan asan-build test-valgrind fuzz fuzz-build fuzz-regress quality-deps
+.PHONY: test-asan asan-build test-valgrind fuzz fuzz-build fuzz-regress quality-deps chaos
 
 # what these targets need besides `make deps` (Debian 12): gcc's libasan8
 # and libubsan1 come with gcc; clang and its libFuzzer runtime; valgrind
-QUALITY_PACKAGES := clang-14 libclang-rt-14-dev valgrind
+QUALITY_PACKAGES := clang-14 libclang-rt-14-dev valgrind wrk
 
 quality-deps:
 	@$(MAKE) --no-print-directory deps
@@ -415,3 +422,22 @@ fuzz: fuzz-build
 
 fuzz-regress: fuzz-build
 	@bash -uo pipefail -c "$$FUZZ_REGRESS_SCRIPT"
+
+
+# --- make chaos -------------------------------------------------------------
+#
+# t/49-chaos.t (skipped by `make test`): wrk's mixed load while Redis is
+# killed and restarted, paused, made to drop its clients, and clients abort
+# mid-request; then a CHAOS_SOAK-request soak (1,000,000) with worker RSS
+# sampled.  Loopback only, bounded (about 1 + soak minutes), stops by
+# itself.  Test environments in /dev/shm (Redis's AOF with appendfsync
+# always costs nothing there).  SD_MODULE=... tests another build.
+
+CHAOS_SOAK   ?= 1000000
+CHAOS_ROUNDS ?= 3
+
+chaos: quality-deps
+	@$(MAKE) --no-print-directory build
+	SD_CHAOS=1 CHAOS_SOAK=$(CHAOS_SOAK) CHAOS_ROUNDS=$(CHAOS_ROUNDS) \
+	    TMPDIR=$$( [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo /tmp ) \
+	    prove -v -I t/lib --timer t/49-chaos.t

@@ -1,0 +1,352 @@
+# Chaos (issue 5), run by `make chaos` (SD_CHAOS=1; skipped by `make test`).
+#
+# While wrk drives a mixed load (GET, update, create, note, list,
+# notification settings) at two nginx workers, Redis is SIGKILLed and
+# restarted (AOF, appendfsync always: an acknowledged write survives),
+# paused (SIGSTOP for longer than supportdesk_redis_timeout, then SIGCONT),
+# and made to drop every client connection (CLIENT KILL); between faults,
+# clients abort mid-request and a second client creates, annotates and
+# deletes customers.  Then a soak of CHAOS_SOAK requests (1,000,000) with
+# worker RSS sampled.  Asserted afterwards:
+#   - no worker died (no "exited on signal" in the error log);
+#   - every answer was a 2xx or an envelope 503/504, nothing else, no
+#     malformed body, no socket error on wrk's side;
+#   - after each fault, service is back (20 consecutive 200s, so every
+#     worker) within a second of Redis answering, without a reload;
+#   - worker RSS stable over the soak;
+#   - redis/sd-check finds the app consistent; no acknowledged create or
+#     delete lost.
+# Environment: CHAOS_SOAK (requests, 1000000), CHAOS_ROUNDS (fault rounds, 3),
+# CHAOS_CONNS (wrk connections, 32), CHAOS_RSS_MB (allowed RSS growth, 8).
+use strict;
+use warnings;
+use Test::More;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+use SupportDesk::Test qw(envelope_ok json_encode);
+
+plan skip_all => 'the chaos run is `make chaos` (SD_CHAOS=1)' unless $ENV{SD_CHAOS};
+plan skip_all => 'wrk not found' unless grep { -x "$_/wrk" } split /:/, $ENV{PATH};
+
+my $SOAK   = $ENV{CHAOS_SOAK} // 1_000_000;
+my $ROUNDS = $ENV{CHAOS_ROUNDS} // 3;
+my $CONNS  = $ENV{CHAOS_CONNS} // 32;
+my $RSS_MB = $ENV{CHAOS_RSS_MB} // 8;
+my $SEEDED = 2000;
+my $APP    = 'chaos';
+
+my $env = SupportDesk::Test->new(
+    worker_processes => 2,
+    redis_timeout    => '1s',
+    error_log_level  => 'warn',
+    redis_args       => ['--appendonly', 'yes', '--appendfsync', 'always'],
+);
+my $key = $env->create_key($APP, 'chaos');
+my $CHECK = SupportDesk::Test::repo_root() . '/redis/sd-check';
+my $tmp = $env->tmp;
+my $port = $env->port;
+
+$env->seed_customers($APP, [ map { {
+    externalId => sprintf('cust-%06d', $_), email => sprintf('cust%06d@chaos.example', $_),
+    name => "Customer $_" } } 0 .. $SEEDED - 1 ]);
+is($env->redis->get("sd:{$APP}:seq"), $SEEDED, "seeded $SEEDED customers");
+
+# ---------------------------------------------------------------- wrk
+my $lua = <<'LUA';
+-- t/49-chaos.t: mixed load; every answer must be a 2xx envelope or an
+-- envelope 503/504
+local threads = {}
+function setup(thread)
+   thread:set("tid", #threads)
+   threads[#threads + 1] = thread
+end
+
+local key, seeded, nonce = os.getenv("CHAOS_KEY"), tonumber(os.getenv("CHAOS_SEEDED")), os.getenv("CHAOS_NONCE")
+local n = 0
+ok, s503, s504, bad, created = 0, 0, 0, 0, 0
+local gh, bh
+
+function init(args)
+   math.randomseed(tonumber(nonce) + tid * 7919)
+   gh = { ["X-API-Key"] = key }
+   bh = { ["X-API-Key"] = key, ["Content-Type"] = "application/json" }
+end
+
+local function seeded_id() return string.format("cust-%06d", math.random(0, seeded - 1)) end
+
+function request()
+   local r = math.random(100)
+   n = n + 1
+   if r <= 40 then
+      return wrk.format("GET", "/api/v1/customers/" .. seeded_id(), gh)
+   elseif r <= 65 then
+      return wrk.format("PATCH", "/api/v1/customers/" .. seeded_id(), bh,
+         '{"name":"Updated ' .. n .. '","metadata":{"v":' .. n .. '}}')
+   elseif r <= 80 then
+      local id = "new-" .. nonce .. "-" .. tid .. "-" .. n
+      return wrk.format("PATCH", "/api/v1/customers/" .. id, bh,
+         '{"email":"' .. id .. '@chaos.example","name":"New ' .. n .. '"}')
+   elseif r <= 90 then
+      return wrk.format("POST", "/api/v1/customers/" .. seeded_id() .. "/notes", bh,
+         '{"note":"chaos note ' .. n .. '"}')
+   elseif r <= 95 then
+      return wrk.format("GET", "/api/v1/customers?limit=20", gh)
+   else
+      return wrk.format("PATCH", "/api/v1/customers/" .. seeded_id() .. "/notifications", bh,
+         '{"newTicket":' .. (n % 2 == 0 and "true" or "false") .. '}')
+   end
+end
+
+function response(status, headers, body)
+   if status >= 200 and status < 300 and body:sub(1, 15) == '{"success":true' then
+      ok = ok + 1
+      if body:find('"wasCreated":true', 1, true) then created = created + 1 end
+   elseif status == 503 and body:sub(1, 16) == '{"success":false'
+          and body:find('"SERVICE_UNAVAILABLE"', 1, true) then
+      s503 = s503 + 1
+   elseif status == 504 and body:sub(1, 16) == '{"success":false'
+          and body:find('"GATEWAY_TIMEOUT"', 1, true) then
+      s504 = s504 + 1
+   else
+      bad = bad + 1
+      if bad <= 5 then io.stderr:write("bad response: ", status, " ", body:sub(1, 300), "\n") end
+   end
+end
+
+function done(summary, latency, requests)
+   local t = { ok = 0, s503 = 0, s504 = 0, bad = 0, created = 0 }
+   for _, th in ipairs(threads) do
+      for k in pairs(t) do t[k] = t[k] + th:get(k) end
+   end
+   local e = summary.errors
+   io.write(string.format("CHAOS requests=%d ok=%d s503=%d s504=%d bad=%d created=%d "
+      .. "connect=%d read=%d write=%d timeout=%d status=%d p99_us=%d\n",
+      summary.requests, t.ok, t.s503, t.s504, t.bad, t.created,
+      e.connect, e.read, e.write, e.timeout, e.status, latency:percentile(99)))
+end
+LUA
+open my $fh, '>', "$tmp/chaos.lua" or die $!;
+print $fh $lua;
+close $fh;
+
+my $nonce = 100000 + int rand 800000;
+my %total = map { $_ => 0 } qw(requests ok s503 s504 bad created connect read write timeout status);
+
+# starts wrk in the background; returns its pid (output in $out)
+sub wrk_start {
+    my ($secs, $out) = @_;
+    $nonce++;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', $out or POSIX::_exit(1);
+        open STDERR, '>&', \*STDOUT;
+        $ENV{CHAOS_KEY} = $key;
+        $ENV{CHAOS_SEEDED} = $SEEDED;
+        $ENV{CHAOS_NONCE} = $nonce;
+        { no warnings 'exec';
+          exec 'wrk', '-t2', "-c$CONNS", "-d${secs}s", '--timeout', '5s', '-s', "$tmp/chaos.lua",
+              "http://127.0.0.1:$port/"; }
+        POSIX::_exit(127);
+    }
+    return $pid;
+}
+
+sub wrk_finish {
+    my ($pid, $out, $name) = @_;
+    waitpid($pid, 0);
+    my $text = do { local (@ARGV, $/) = ($out); <> } // '';
+    my ($line) = $text =~ /^(CHAOS .*)$/m;
+    ok($line, "$name: wrk ran") or diag $text;
+    my %r = ($line // '') =~ /(\w+)=(\d+)/g;
+    $total{$_} += $r{$_} // 0 for keys %total;
+    diag "$name: $line" if $line;
+    diag $1 while $text =~ /^(bad response: .*)$/mg;
+    return \%r;
+}
+
+# service is back: 20 consecutive 200s (both workers); seconds from $t0
+sub recovery {
+    my ($t0) = @_;
+    my $streak = 0;
+    my $first;
+    while (time - $t0 < 10) {
+        my $r = $env->api('GET', 'cust-000001', $key, undef, timeout => 3);
+        if ($r->{status} == 200) {
+            $first //= time;
+            return $first - $t0 if ++$streak >= 20;
+        } else {
+            $streak = 0;
+            undef $first;
+            sleep 0.01;
+        }
+    }
+    return undef;
+}
+
+# clients that leave mid-request: half a request line, headers without the
+# body, a whole request closed before the answer
+sub aborts {
+    my @reqs;
+    for my $i (1 .. 40) {
+        my $id = sprintf('cust-%06d', int rand $SEEDED);
+        my $full = $env->http_bytes('PATCH', "/api/v1/customers/$id",
+            headers => { 'X-API-Key' => $key }, body => { name => "Abort $i" });
+        push @reqs, substr($full, 0, 10 + int rand(length($full) - 10));
+        push @reqs, $env->http_bytes('GET', "/api/v1/customers/$id", headers => { 'X-API-Key' => $key });
+    }
+    $env->parallel(\@reqs, close_after => 0.001, timeout => 2);
+    return scalar @reqs;
+}
+
+# a second client: create, note, delete; every answer 2xx/503/504 (a delete
+# may also find nothing when its create was not acknowledged)
+my %side = (created => 0, deleted => 0, bad => 0, n => 0);
+sub side_client {
+    my ($rounds) = @_;
+    for (1 .. $rounds) {
+        my $id = 'side-' . $nonce . '-' . ++$side{n};
+        my $c = $env->api('PATCH', $id, $key, { email => "$id\@chaos.example", name => 'Side' }, timeout => 5);
+        my $made = $c->{status} == 200;
+        $side{created}++ if $made;
+        my $n = $env->api('POST', "/api/v1/customers/$id/notes", $key, { note => 'side note' }, timeout => 5);
+        my $d = $env->api('DELETE', $id, $key, undef, timeout => 5);
+        $side{deleted}++ if $d->{status} == 200;
+        # a delete answered 503/504 may have been applied: resolved at the end
+        push @{ $side{unsure} }, [$id, $made] if $d->{status} == 503 || $d->{status} == 504;
+        # a create answered 503/504 may still have been applied: then its
+        # delete is a 200 that was not counted as created
+        $side{created}++ if !$made && $d->{status} == 200;
+        for my $r ($c, $n, $d) {
+            my $s = $r->{status};
+            my $fine = $s == 200 || $s == 201 || $s == 503 || $s == 504
+                || ($s == 404 && !$made && $r != $c);
+            if (!$fine || !ref $r->{json}) {
+                $side{bad}++;
+                diag "side client: $s $r->{body}" if $side{bad} <= 5;
+            }
+        }
+    }
+}
+
+# ---------------------------------------------------------------- chaos phase
+my $chaos_secs = 12 * $ROUNDS + 6;
+my $out = "$tmp/wrk-chaos.out";
+my $wrk = wrk_start($chaos_secs, $out);
+my (@recover, %faults);
+my $aborted = 0;
+sleep 3;
+for my $round (1 .. $ROUNDS) {
+    # 1. SIGKILL, restart (the AOF brings every acknowledged write back)
+    $env->kill_redis;
+    $faults{kill}++;
+    side_client(3);
+    sleep 0.5;
+    $env->start_redis;
+    # the harness sees Redis up at its first answer, a "-LOADING" while it
+    # replays the AOF: it returns when it answers PONG
+    my $tl = time;
+    SupportDesk::Test::wait_until(sub {
+        my $p = eval { $env->redis->ping };
+        delete $env->{redis} unless defined $p;
+        return ($p // '') eq 'PONG';
+    }, 60, 0.01);
+    diag sprintf 'round %d: Redis loaded its AOF in %.3f s', $round, time - $tl;
+    my $t = recovery(time);
+    push @recover, ['redis killed and restarted', $t];
+
+    $aborted += aborts();
+
+    # 2. paused longer than supportdesk_redis_timeout
+    $env->pause_redis;
+    $faults{pause}++;
+    sleep 2.5;
+    $env->resume_redis;
+    $t = recovery(time);
+    push @recover, ['redis paused 2.5 s', $t];
+
+    side_client(5);
+
+    # 3. every client connection closed by Redis
+    system("redis-cli -p ${\ $env->redis_port } CLIENT KILL TYPE normal >/dev/null");
+    $faults{client_kill}++;
+    delete $env->{redis};
+    $t = recovery(time);
+    push @recover, ['CLIENT KILL', $t];
+
+    $aborted += aborts();
+    side_client(5);
+    sleep 1;
+}
+wrk_finish($wrk, $out, 'chaos phase');
+for my $r (@recover) {
+    ok(defined $r->[1] && $r->[1] < 1, sprintf '%s: service back in %s s', $r->[0],
+        defined $r->[1] ? sprintf('%.3f', $r->[1]) : 'never');
+}
+
+# ---------------------------------------------------------------- soak
+my @rss;
+sub rss_kb {
+    my $sum = 0;
+    for my $pid ($env->worker_pids) {
+        my $st = do { local (@ARGV, $/) = ("/proc/$pid/status"); <> } // '';
+        $sum += $1 if $st =~ /^VmRSS:\s+(\d+) kB/m;
+    }
+    return $sum;
+}
+my $soaked = 0;
+my $soak_t0 = time;
+while ($soaked < $SOAK && time - $soak_t0 < 900) {
+    my $o = "$tmp/wrk-soak.out";
+    my $r = wrk_finish(wrk_start(15, $o), $o, sprintf('soak (%d so far)', $soaked));
+    $soaked += $r->{requests} // 0;
+    last unless $r->{requests};
+    push @rss, rss_kb();
+}
+ok($soaked >= $SOAK, "soak: $soaked requests");
+diag 'worker RSS (kB, both workers) after each soak chunk: ' . join(' ', @rss);
+# the first chunk warms up caches, pools, the connections' buffers
+my ($base) = @rss > 1 ? $rss[1] : $rss[0];
+my $growth = ($rss[-1] - $base) / 1024;
+ok($growth < $RSS_MB, sprintf 'worker RSS stable over the soak: %+.1f MB from chunk 2 to the end (allowed %d)',
+    $growth, $RSS_MB);
+
+# ---------------------------------------------------------------- verdict
+diag sprintf 'driven: %d requests by wrk (%d 2xx, %d 503, %d 504, %d other), %d aborted by clients, '
+    . '%d side-client rounds; faults: %d kills, %d pauses, %d CLIENT KILLs',
+    $total{requests}, $total{ok}, $total{s503}, $total{s504}, $total{bad}, $aborted, $side{n},
+    $faults{kill} // 0, $faults{pause} // 0, $faults{client_kill} // 0;
+is($total{bad}, 0, 'every wrk answer was a 2xx envelope or an envelope 503/504');
+is($total{connect} + $total{read} + $total{write} + $total{timeout}, 0, 'no socket error or timeout on wrk\'s side');
+is($side{bad}, 0, 'every side-client answer was expected');
+
+my $log = $env->nginx_error_log;
+unlike($log, qr/exited on signal/, 'no worker died');
+my @alerts = $log =~ /^(.*\[(?:alert|emerg|crit)\].*)$/mg;
+ok(!@alerts, 'no alert, crit or emerg in the error log') or diag join "\n", @alerts[0 .. ($#alerts < 9 ? $#alerts : 9)];
+
+my $check = `'$CHECK' -p ${\ $env->redis_port } $APP 2>&1`;
+is($? >> 8, 0, 'redis/sd-check: the data invariants hold') or diag $check;
+diag $check;
+
+# deletes answered 503/504: did they happen?
+for my $u (@{ $side{unsure} || [] }) {
+    my ($id, $made) = @$u;
+    next if $env->redis->exists("sd:{$APP}:c:$id");
+    $side{deleted}++ if $made;
+}
+
+my $customers = 0;
+$customers++ for SupportDesk::Invariants::scan_keys($env->redis, "sd:{$APP}:c:*");
+my $expected = $SEEDED + $total{created} + $side{created} - $side{deleted};
+my $lost = $expected - $customers;
+$lost = 0 if $lost < 0;
+diag sprintf 'customers: %d in Redis, %d acknowledged (%d seeded + %d created by wrk + %d by the side client '
+    . '- %d deleted); %d more (writes answered 503/504 that were applied)',
+    $customers, $expected, $SEEDED, $total{created}, $side{created}, $side{deleted},
+    $customers > $expected ? $customers - $expected : 0;
+is($lost, 0, 'no acknowledged write lost');
+
+ok($env->stop_nginx(timeout => 20), 'graceful stop');
+unlike($env->nginx_error_log, qr/exited on signal|open socket .* left/, 'clean exit');
+
+done_testing;

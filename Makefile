@@ -235,6 +235,8 @@ test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory unit
+	@# every crash input the fuzzers ever found, replayed (seconds, no fuzzing)
+	@$(MAKE) --no-print-directory fuzz-regress
 	prove -I t/lib --timer $(PROVE_ARGS) t/
 
 

@@ -9,7 +9,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "ngx_http_supportdesk_module.h"
 #include "ngx_http_supportdesk_auth.h"
@@ -110,12 +110,11 @@ ngx_http_supportdesk_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 ngx_int_t
 ngx_http_supportdesk_auth_hash(ngx_str_t *key, u_char *hash)
 {
-    unsigned int  len;
-
-    if (EVP_Digest(key->data, key->len, hash, &len, EVP_sha256(), NULL)
-        != 1
-        || len != NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN)
-    {
+    /*
+     * The one-shot SHA256() skips the algorithm fetch EVP_Digest() does on
+     * every call: a fifth of a cached GET's instructions (make bench-instr).
+     */
+    if (SHA256(key->data, key->len, hash) == NULL) {
         return NGX_ERROR;
     }
 

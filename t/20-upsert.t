@@ -7,7 +7,7 @@ use warnings;
 use utf8;
 use Test::More;
 use POSIX qw(strftime);
-use SupportDesk::Test qw(envelope_ok json_encode json_decode);
+use SupportDesk::Test qw(envelope_ok fields_ok json_encode json_decode);
 
 my $env = SupportDesk::Test->new(
     server_conf => 'location /api/small/ { supportdesk; supportdesk_max_body_size 1k; }',
@@ -23,23 +23,8 @@ sub valid {
     my $i = ++$n;
     return { email => "person$i\@example.com", name => "Person $i", %over };
 }
-sub fields_ok {
-    my ($r, $want, $name) = @_;
-    my %got = map { $_ => 1 } SupportDesk::Test::detail_fields($r);
-    my @missing = grep { !$got{$_} } @$want;
-    ok(!@missing, "$name: details name " . join(', ', @$want))
-        or diag "missing @missing; details: " . json_encode($r->{json}{error}{details} // 'none');
-}
 # a request that must be refused and change nothing
-sub refused {
-    my ($name, $status, $code, $do, @fields) = @_;
-    my $before = $env->snapshot;
-    my $r = $do->();
-    envelope_ok($r, $status, $code, $name);
-    fields_ok($r, \@fields, $name) if @fields;
-    is_deeply($env->snapshot, $before, "$name: Redis unchanged");
-    return $r;
-}
+sub refused { $env->refused(@_) }
 sub patch { my ($ext, $body, %o) = @_; $env->api('PATCH', $ext, $key, $body, %o) }
 sub created_ok {
     my ($name, $r) = @_;

@@ -9,7 +9,7 @@ use utf8;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use POSIX ();
-use SupportDesk::Test qw(envelope_ok json_encode json_decode pct);
+use SupportDesk::Test qw(envelope_ok fields_ok json_encode json_decode pct);
 
 my $env = SupportDesk::Test->new(
     server_conf => join("\n",
@@ -26,22 +26,7 @@ sub list { my ($q, $k, $loc) = @_; $env->api('GET', '/api/' . ($loc // 'v1') . '
 sub data { $_[0]{json}{data} // {} }
 sub ids_of { [ map { $_->{externalId} } @{ $_[0] } ] }
 sub page_ids { ids_of(data($_[0])->{customers} || []) }
-sub fields_ok {
-    my ($res, $want, $name) = @_;
-    my %got = map { $_ => 1 } SupportDesk::Test::detail_fields($res);
-    my @missing = grep { !$got{$_} } @$want;
-    ok(!@missing, "$name: details name " . join(', ', @$want))
-        or diag "missing @missing; details: " . json_encode($res->{json}{error}{details} // 'none');
-}
-sub refused {
-    my ($name, $status, $code, $do, @fields) = @_;
-    my $before = $env->snapshot;
-    my $res = $do->();
-    envelope_ok($res, $status, $code, $name);
-    fields_ok($res, \@fields, $name) if @fields;
-    is_deeply($env->snapshot, $before, "$name: Redis unchanged");
-    return $res;
-}
+sub refused { $env->refused(@_) }
 sub cursor_null {
     my ($res, $name) = @_;
     my $d = data($res);

@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use utf8;
 use Test::More;
-use SupportDesk::Test qw(envelope_ok json_encode json_decode pct);
+use SupportDesk::Test qw(envelope_ok fields_ok json_encode json_decode pct);
 
 my $env = SupportDesk::Test->new(
     server_conf => 'location /api/b2k/ { supportdesk; supportdesk_batch_max_body_size 2k; }',
@@ -25,28 +25,7 @@ sub batch {
     return $env->api('PATCH', "/api/$loc/customers", $k, $body, timeout => 30, %o);
 }
 sub results { my $x = $_[0]{json}{data}{results}; ref $x eq 'ARRAY' ? $x : [] }
-sub fields_ok {
-    my ($res, $want, $name) = @_;
-    my %got = map { $_ => 1 } SupportDesk::Test::detail_fields($res);
-    my @missing = grep { !$got{$_} } @$want;
-    ok(!@missing, "$name: details name " . join(', ', @$want))
-        or diag "missing @missing; details: " . json_encode($res->{json}{error}{details} // 'none');
-}
-sub refused {
-    my ($name, $status, $code, $do, @fields) = @_;
-    my $before = $env->snapshot;
-    my $res = $do->();
-    if (ref $code eq 'ARRAY') {
-        my $got = eval { $res->{json}{error}{code} } // '';
-        envelope_ok($res, $status, undef, $name);
-        ok((grep { $_ eq $got } @$code), "$name: code is one of @$code") or diag "code $got";
-    } else {
-        envelope_ok($res, $status, $code, $name);
-    }
-    fields_ok($res, \@fields, $name) if @fields;
-    is_deeply($env->snapshot, $before, "$name: Redis unchanged");
-    return $res;
-}
+sub refused { $env->refused(@_) }
 sub hash_of { my ($ext, $app) = @_; return { $R->hgetall('sd:{' . ($app // 'acme') . "}:c:$ext") } }
 sub bytes { my $s = shift; utf8::encode($s); $s }
 

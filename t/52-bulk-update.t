@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use SupportDesk::Test qw(envelope_ok json_encode json_decode wait_until pct);
+use SupportDesk::Test qw(envelope_ok fields_ok json_encode json_decode wait_until pct);
 
 my $CHUNK = 200;
 my $env = SupportDesk::Test->new(
@@ -28,22 +28,7 @@ sub bulk {
     return $env->api('POST', '/api/v1/customers/bulk-update', $k, $body, %o);
 }
 sub job_get { my ($id, $k) = @_; $env->api('GET', '/api/v1/jobs/' . pct($id), $k // $key) }
-sub fields_ok {
-    my ($res, $want, $name) = @_;
-    my %got = map { $_ => 1 } SupportDesk::Test::detail_fields($res);
-    my @missing = grep { !$got{$_} } @$want;
-    ok(!@missing, "$name: details name " . join(', ', @$want))
-        or diag "missing @missing; details: " . json_encode($res->{json}{error}{details} // 'none');
-}
-sub refused {
-    my ($name, $status, $code, $do, @fields) = @_;
-    my $before = $env->snapshot;
-    my $res = $do->();
-    envelope_ok($res, $status, $code, $name);
-    fields_ok($res, \@fields, $name) if @fields;
-    is_deeply($env->snapshot, $before, "$name: Redis unchanged (no job)");
-    return $res;
-}
+sub refused { $env->refused(@_) }
 # accepts a job: (jobId, response)
 sub accept_job {
     my ($name, $body, $k) = @_;

@@ -8,7 +8,7 @@ use warnings;
 use utf8;
 use Test::More;
 use POSIX qw(strftime);
-use SupportDesk::Test qw(envelope_ok json_encode json_decode pct);
+use SupportDesk::Test qw(envelope_ok fields_ok json_encode json_decode pct);
 
 my $env = SupportDesk::Test->new(
     server_conf => 'location /api/big/ { supportdesk; supportdesk_max_body_size 256k; }',
@@ -29,28 +29,7 @@ sub ids { [ map { $_->{id} } @{ $_[0] } ] }
 sub num { my $id = shift // ''; $id =~ /^note_(\d+)$/ ? $1 : undef }
 sub bytes { my $s = shift; utf8::encode($s); $s }
 sub iso { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime shift) }
-sub fields_ok {
-    my ($res, $want, $name) = @_;
-    my %got = map { $_ => 1 } SupportDesk::Test::detail_fields($res);
-    my @missing = grep { !$got{$_} } @$want;
-    ok(!@missing, "$name: details name " . join(', ', @$want))
-        or diag "missing @missing; details: " . json_encode($res->{json}{error}{details} // 'none');
-}
-sub refused {
-    my ($name, $status, $code, $do, @fields) = @_;
-    my $before = $env->snapshot;
-    my $res = $do->();
-    if (ref $code) {
-        envelope_ok($res, $status, undef, $name);
-        my $got = eval { $res->{json}{error}{code} } // '';
-        ok((grep { $_ eq $got } @$code), "$name: code is one of @$code") or diag "code $got";
-    } else {
-        envelope_ok($res, $status, $code, $name);
-    }
-    fields_ok($res, \@fields, $name) if @fields;
-    is_deeply($env->snapshot, $before, "$name: Redis unchanged");
-    return $res;
-}
+sub refused { $env->refused(@_) }
 
 for my $c (['n1', $key], ['n2', $key], ['n1', $other], ['o_only', $other]) {
     envelope_ok($env->api('PATCH', $c->[0], $c->[1], { email => "$c->[0]\@example.com", name => "Name $c->[0]" }),

@@ -6,7 +6,7 @@
 use strict;
 use warnings;
 use Test::More;
-use SupportDesk::Test qw(envelope_ok json_encode json_decode);
+use SupportDesk::Test qw(envelope_ok fields_ok json_encode json_decode);
 
 my $env = SupportDesk::Test->new;
 my $key   = $env->create_key('acme', 'notification tests');
@@ -29,22 +29,7 @@ sub settings_ok {
     ok(!@notbool, "$name: JSON booleans") or diag "@notbool";
     is_deeply({ map { $_ => ($n->{$_} ? 1 : 0) } keys %$n }, $want, "$name: settings");
 }
-sub fields_ok {
-    my ($res, $want, $name) = @_;
-    my %got = map { $_ => 1 } SupportDesk::Test::detail_fields($res);
-    my @missing = grep { !$got{$_} } @$want;
-    ok(!@missing, "$name: details name " . join(', ', @$want))
-        or diag "missing @missing; details: " . json_encode($res->{json}{error}{details} // 'none');
-}
-sub refused {
-    my ($name, $status, $code, $do, @fields) = @_;
-    my $before = $env->snapshot;
-    my $res = $do->();
-    envelope_ok($res, $status, $code, $name);
-    fields_ok($res, \@fields, $name) if @fields;
-    is_deeply($env->snapshot, $before, "$name: Redis unchanged");
-    return $res;
-}
+sub refused { $env->refused(@_) }
 sub stored { +{ $R->hgetall("sd:{$_[1]}:notif:$_[0]") } }
 
 for my $c (['u1', $key], ['u2', $key], ['u1', $other]) {

@@ -52,7 +52,7 @@ use Test::More ();
 use Redis;
 use SupportDesk::Invariants;
 
-our @EXPORT_OK = qw(envelope_ok json_encode json_decode wait_until
+our @EXPORT_OK = qw(envelope_ok fields_ok json_encode json_decode wait_until
                     repo_root module_path nginx_bin pct);
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -718,6 +718,37 @@ sub envelope_ok {
 }
 
 # fields named in error.details
+# the error's details name every field of @$want
+sub fields_ok {
+    my ($res, $want, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my %got = map { $_ => 1 } detail_fields($res);
+    my @missing = grep { !$got{$_} } @$want;
+    Test::More::ok(!@missing, "$name: details name " . join(', ', @$want))
+        or Test::More::diag("missing @missing; details: "
+                            . json_encode($res->{json}{error}{details} // 'none'));
+}
+
+# A refused request: the envelope with $status and $code (or one of the codes
+# in an array ref), details naming @fields, and Redis byte-for-byte unchanged.
+sub refused {
+    my ($self, $name, $status, $code, $do, @fields) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $before = $self->snapshot;
+    my $res = $do->();
+    if (ref $code eq 'ARRAY') {
+        my $got = eval { $res->{json}{error}{code} } // '';
+        envelope_ok($res, $status, undef, $name);
+        Test::More::ok((grep { $_ eq $got } @$code), "$name: code is one of @$code")
+            or Test::More::diag("code $got");
+    } else {
+        envelope_ok($res, $status, $code, $name);
+    }
+    fields_ok($res, \@fields, $name) if @fields;
+    Test::More::is_deeply($self->snapshot, $before, "$name: Redis unchanged");
+    return $res;
+}
+
 sub detail_fields {
     my ($res) = @_;
     my $d = eval { $res->{json}{error}{details} };

@@ -72,6 +72,10 @@ static char *ngx_http_supportdesk_check_connections(ngx_conf_t *cf,
     void *post, void *data);
 static char *ngx_http_supportdesk_check_db(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_supportdesk_check_scan_limit(ngx_conf_t *cf,
+    void *post, void *data);
+static char *ngx_http_supportdesk_check_chunk_size(ngx_conf_t *cf,
+    void *post, void *data);
 static char *ngx_http_supportdesk_check_zone_size(ngx_conf_t *cf,
     void *post, void *data);
 
@@ -94,12 +98,10 @@ static ngx_conf_post_handler_pt  ngx_http_supportdesk_db_p =
     ngx_http_supportdesk_check_db;
 static ngx_conf_post_handler_pt  ngx_http_supportdesk_zone_size_p =
     ngx_http_supportdesk_check_zone_size;
-static ngx_conf_num_bounds_t  ngx_http_supportdesk_scan_limit_p = {
-    ngx_conf_check_num_bounds, 1, 100000
-};
-static ngx_conf_num_bounds_t  ngx_http_supportdesk_chunk_size_p = {
-    ngx_conf_check_num_bounds, 1, 10000
-};
+static ngx_conf_post_handler_pt  ngx_http_supportdesk_scan_limit_p =
+    ngx_http_supportdesk_check_scan_limit;
+static ngx_conf_post_handler_pt  ngx_http_supportdesk_chunk_size_p =
+    ngx_http_supportdesk_check_chunk_size;
 
 
 static ngx_command_t  ngx_http_supportdesk_commands[] = {
@@ -1513,6 +1515,34 @@ ngx_http_supportdesk_check_connections(ngx_conf_t *cf, void *post,
 
     if (*np < 1 || *np > NGX_HTTP_SUPPORTDESK_MAX_CONNECTIONS) {
         return "must be between 1 and 64";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a returned message, unlike ngx_conf_check_num_bounds(), names the directive */
+
+static char *
+ngx_http_supportdesk_check_scan_limit(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_int_t  *np = data;
+
+    if (*np < 1 || *np > 100000) {
+        return "must be between 1 and 100000";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_supportdesk_check_chunk_size(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_int_t  *np = data;
+
+    if (*np < 1 || *np > 10000) {
+        return "must be between 1 and 10000";
     }
 
     return NGX_CONF_OK;

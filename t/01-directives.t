@@ -103,6 +103,24 @@ fails('supportdesk_key_cache_size abc', 'supportdesk_key_cache_size',
 fails('supportdesk_redis_password with three arguments', 'supportdesk_redis_password',
       http => 'supportdesk_redis_password a b c;');
 
+fails('supportdesk_batch_max_body_size 0', 'supportdesk_batch_max_body_size',
+      loc => 'supportdesk; supportdesk_batch_max_body_size 0;');
+fails('supportdesk_batch_max_body_size abc', 'supportdesk_batch_max_body_size',
+      http => 'supportdesk_batch_max_body_size abc;');
+fails('supportdesk_list_scan_limit 0', 'supportdesk_list_scan_limit',
+      http => 'supportdesk_list_scan_limit 0;');
+fails('supportdesk_list_scan_limit 100001', 'supportdesk_list_scan_limit',
+      loc => 'supportdesk; supportdesk_list_scan_limit 100001;');
+fails('supportdesk_job_chunk_size 0', 'supportdesk_job_chunk_size',
+      http => 'supportdesk_job_chunk_size 0;');
+fails('supportdesk_job_chunk_size x', 'supportdesk_job_chunk_size',
+      http => 'supportdesk_job_chunk_size x;');
+fails('supportdesk_job_chunk_size in location context', 'supportdesk_job_chunk_size',
+      loc => 'supportdesk; supportdesk_job_chunk_size 10;');
+passes('the issue 4 directives with good values',
+       http => 'supportdesk_job_chunk_size 200;',
+       loc => 'supportdesk; supportdesk_list_scan_limit 50; supportdesk_batch_max_body_size 2m;');
+
 # ---- contexts and arguments
 fails('supportdesk in server context', 'supportdesk', srv => 'supportdesk;');
 fails('supportdesk in http context', 'supportdesk', http => 'supportdesk;');

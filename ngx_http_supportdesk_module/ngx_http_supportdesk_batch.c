@@ -167,7 +167,8 @@ ngx_http_supportdesk_batch(ngx_http_request_t *r,
     ngx_http_supportdesk_batch_item_t  *item;
 
     if (ngx_http_supportdesk_batch_script == NGX_ERROR) {
-        ngx_http_supportdesk_batch_script = ngx_http_supportdesk_script("upsert");
+        ngx_http_supportdesk_batch_script =
+                                      ngx_http_supportdesk_script("upsert");
         if (ngx_http_supportdesk_batch_script == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

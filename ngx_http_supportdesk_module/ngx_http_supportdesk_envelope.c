@@ -130,7 +130,9 @@ ngx_http_supportdesk_json_time(ngx_http_supportdesk_json_t *json, time_t t)
     u_char    *p;
     ngx_tm_t   tm;
 
-    if (!ngx_http_supportdesk_json_reserve(json, sizeof("\"YYYY-MM-DDTHH:MM:SSZ\""))) {
+    if (!ngx_http_supportdesk_json_reserve(json,
+                                    sizeof("\"YYYY-MM-DDTHH:MM:SSZ\"")))
+    {
         return;
     }
 

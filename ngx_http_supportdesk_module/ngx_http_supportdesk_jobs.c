@@ -39,15 +39,13 @@ typedef struct {
     size_t                               token_len;
 
     /* the claimed job, "<app>/<n>"; len 0 when none */
-    u_char                               member[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN
-                                                + NGX_INT_T_LEN + 2];
-    size_t                               member_len;
-    u_char                               job_key[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN
-                                                 + NGX_INT_T_LEN + 16];
-    u_char                               order_key[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN
-                                                   + 16];
-    u_char                               prefix[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN
-                                                + 8];
+    u_char            member[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN
+                             + NGX_INT_T_LEN + 2];
+    size_t            member_len;
+    u_char            job_key[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN
+                              + NGX_INT_T_LEN + 16];
+    u_char            order_key[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN + 16];
+    u_char            prefix[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN + 8];
     u_char                               numbers[4][NGX_INT64_LEN];
 
     const char                          *argv[NGX_HTTP_SUPPORTDESK_JOB_ARGS];

@@ -1521,7 +1521,8 @@ ngx_http_supportdesk_check_connections(ngx_conf_t *cf, void *post,
 }
 
 
-/* a returned message, unlike ngx_conf_check_num_bounds(), names the directive */
+/* a returned message, unlike ngx_conf_check_num_bounds()'s, names the
+   directive */
 
 static char *
 ngx_http_supportdesk_check_scan_limit(ngx_conf_t *cf, void *post, void *data)

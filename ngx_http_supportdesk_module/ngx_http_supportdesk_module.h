@@ -106,11 +106,11 @@ struct ngx_http_supportdesk_ctx_s {
     ngx_http_supportdesk_action_t       *action;
 
     /* raw (still percent-encoded) path parameters from the route */
-    ngx_str_t                            params[NGX_HTTP_SUPPORTDESK_MAX_PARAMS];
+    ngx_str_t        params[NGX_HTTP_SUPPORTDESK_MAX_PARAMS];
     ngx_str_t                            external_id;
 
     ngx_str_t                            api_key;
-    u_char                               key_hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
+    u_char           key_hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
     ngx_str_t                            app;
 
     /* an answer decided before the content phase (404, 405, 401, 503) */

@@ -28,8 +28,10 @@
 #define NGX_HTTP_SUPPORTDESK_NO_SCRIPT  (-1)
 
 
-typedef struct ngx_http_supportdesk_redis_pool_s  ngx_http_supportdesk_redis_pool_t;
-typedef struct ngx_http_supportdesk_redis_op_s    ngx_http_supportdesk_redis_op_t;
+typedef struct ngx_http_supportdesk_redis_pool_s
+    ngx_http_supportdesk_redis_pool_t;
+typedef struct ngx_http_supportdesk_redis_op_s
+    ngx_http_supportdesk_redis_op_t;
 
 
 /* one Redis server as configured; shared by every location that names it */

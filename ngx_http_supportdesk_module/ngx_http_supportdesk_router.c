@@ -16,14 +16,15 @@
 
 
 typedef struct {
-    const char                      *segments[NGX_HTTP_SUPPORTDESK_MAX_SEGMENTS];
+    const char                     *segments[NGX_HTTP_SUPPORTDESK_MAX_SEGMENTS];
     ngx_uint_t                       nsegments;
     ngx_http_supportdesk_action_t   *actions;
     ngx_str_t                        allow;
 } ngx_http_supportdesk_route_t;
 
 
-static ngx_http_supportdesk_action_t  ngx_http_supportdesk_customers_actions[] = {
+static ngx_http_supportdesk_action_t
+    ngx_http_supportdesk_customers_actions[] = {
     { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_list_validate,
       ngx_http_supportdesk_list },
     { NGX_HTTP_PATCH, 1, 1, ngx_http_supportdesk_batch_validate,
@@ -39,7 +40,8 @@ static ngx_http_supportdesk_action_t  ngx_http_supportdesk_bulk_actions[] = {
 };
 
 
-static ngx_http_supportdesk_action_t  ngx_http_supportdesk_customer_actions[] = {
+static ngx_http_supportdesk_action_t
+    ngx_http_supportdesk_customer_actions[] = {
     { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_customer_validate_id,
       ngx_http_supportdesk_customer_get },
     { NGX_HTTP_PATCH, 1, 0, ngx_http_supportdesk_customer_validate_upsert,

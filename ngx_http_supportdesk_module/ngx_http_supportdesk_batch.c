@@ -43,9 +43,6 @@ static ngx_int_t ngx_http_supportdesk_batch_send(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx);
 
 
-static ngx_int_t  ngx_http_supportdesk_batch_script = NGX_ERROR;
-
-
 ngx_int_t
 ngx_http_supportdesk_batch_validate(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
@@ -166,14 +163,6 @@ ngx_http_supportdesk_batch(ngx_http_request_t *r,
     ngx_http_supportdesk_redis_op_t    *prev;
     ngx_http_supportdesk_batch_item_t  *item;
 
-    if (ngx_http_supportdesk_batch_script == NGX_ERROR) {
-        ngx_http_supportdesk_batch_script =
-                                      ngx_http_supportdesk_script("upsert");
-        if (ngx_http_supportdesk_batch_script == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
     prev = NULL;
 
     for (i = 0; i < ctx->nitems; i++) {
@@ -186,7 +175,7 @@ ngx_http_supportdesk_batch(ngx_http_request_t *r,
         if (prev == NULL) {
             item->op = ngx_http_supportdesk_redis_send(ctx->conf->redis,
                                       &ctx->app,
-                                      ngx_http_supportdesk_batch_script,
+                                      ngx_http_supportdesk_script(UPSERT),
                                       item->argc, item->argv, item->argvlen,
                                       ngx_http_supportdesk_batch_done, item,
                                       r->connection->log);
@@ -196,7 +185,7 @@ ngx_http_supportdesk_batch(ngx_http_request_t *r,
 
         } else {
             item->op = ngx_http_supportdesk_redis_send_after(prev,
-                                      ngx_http_supportdesk_batch_script,
+                                      ngx_http_supportdesk_script(UPSERT),
                                       item->argc, item->argv, item->argvlen,
                                       ngx_http_supportdesk_batch_done, item,
                                       r->connection->log);

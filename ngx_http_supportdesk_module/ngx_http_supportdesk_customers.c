@@ -35,10 +35,6 @@ static ngx_http_supportdesk_ctx_t *ngx_http_supportdesk_reply_ctx(
     ngx_http_request_t *r);
 
 
-static ngx_int_t  ngx_http_supportdesk_upsert_script = NGX_ERROR;
-static ngx_int_t  ngx_http_supportdesk_delete_script = NGX_ERROR;
-
-
 ngx_int_t
 ngx_http_supportdesk_customer_validate_id(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
@@ -92,7 +88,7 @@ ngx_http_supportdesk_customer_upsert(ngx_http_request_t *r,
     }
 
     return ngx_http_supportdesk_call(r, ctx,
-                                     ngx_http_supportdesk_upsert_script,
+                                     ngx_http_supportdesk_script(UPSERT),
                                      ngx_http_supportdesk_upsert_done);
 }
 
@@ -111,20 +107,13 @@ ngx_http_supportdesk_upsert_args(ngx_http_request_t *r,
     ngx_str_t     key;
     const char  **argv;
 
-    if (ngx_http_supportdesk_upsert_script == NGX_ERROR) {
-        ngx_http_supportdesk_upsert_script =
-                                    ngx_http_supportdesk_script("upsert");
-    }
-
     argv = ngx_palloc(r->pool,
                       NGX_HTTP_SUPPORTDESK_UPSERT_ARGS * sizeof(const char *));
     argvlen = ngx_palloc(r->pool,
                          NGX_HTTP_SUPPORTDESK_UPSERT_ARGS * sizeof(size_t));
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
 
-    if (argv == NULL || argvlen == NULL || p == NULL
-        || ngx_http_supportdesk_upsert_script == NGX_ERROR)
-    {
+    if (argv == NULL || argvlen == NULL || p == NULL) {
         return NGX_ERROR;
     }
 
@@ -247,16 +236,10 @@ ngx_http_supportdesk_customer_delete(ngx_http_request_t *r,
     size_t       *argvlen;
     const char  **argv;
 
-    if (ngx_http_supportdesk_delete_script == NGX_ERROR) {
-        ngx_http_supportdesk_delete_script =
-                                    ngx_http_supportdesk_script("delete");
-    }
-
     argv = ngx_palloc(r->pool, 8 * sizeof(const char *));
     argvlen = ngx_palloc(r->pool, 8 * sizeof(size_t));
 
     if (argv == NULL || argvlen == NULL
-        || ngx_http_supportdesk_delete_script == NGX_ERROR
         || ngx_http_supportdesk_customer_keys(r, ctx, argv, argvlen)
            != NGX_OK
         || ngx_http_supportdesk_build_key(r, ctx, "notes", &ctx->external_id,
@@ -282,7 +265,7 @@ ngx_http_supportdesk_customer_delete(ngx_http_request_t *r,
     ctx->argvlen = argvlen;
 
     return ngx_http_supportdesk_call(r, ctx,
-                                     ngx_http_supportdesk_delete_script,
+                                     ngx_http_supportdesk_script(DELETE),
                                      ngx_http_supportdesk_delete_done);
 }
 
@@ -599,12 +582,6 @@ ngx_http_supportdesk_render_customer(ngx_http_supportdesk_json_t *json,
     return NGX_OK;
 }
 
-
-ngx_int_t
-ngx_http_supportdesk_script(const char *name)
-{
-    return ngx_http_supportdesk_redis_script_index(name);
-}
 
 
 ngx_int_t

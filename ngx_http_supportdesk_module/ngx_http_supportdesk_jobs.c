@@ -74,9 +74,6 @@ static size_t ngx_http_supportdesk_now_ms(u_char *buf);
 
 
 static ngx_array_t  ngx_http_supportdesk_runners;
-static ngx_int_t    ngx_http_supportdesk_create_script = NGX_ERROR;
-static ngx_int_t    ngx_http_supportdesk_claim_script = NGX_ERROR;
-static ngx_int_t    ngx_http_supportdesk_chunk_script = NGX_ERROR;
 
 
 ngx_int_t
@@ -396,15 +393,9 @@ ngx_http_supportdesk_bulk(ngx_http_request_t *r,
 {
     u_char  *p;
 
-    if (ngx_http_supportdesk_create_script == NGX_ERROR) {
-        ngx_http_supportdesk_create_script =
-                                    ngx_http_supportdesk_script("job_create");
-    }
-
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + sizeof("sd:{}:") + ctx->app.len);
 
     if (p == NULL
-        || ngx_http_supportdesk_create_script == NGX_ERROR
         || ngx_http_supportdesk_build_key(r, ctx, "seq", NULL,
                                           &ctx->argv[1], &ctx->argvlen[1])
            != NGX_OK
@@ -431,7 +422,7 @@ ngx_http_supportdesk_bulk(ngx_http_request_t *r,
     ctx->argvlen[6] = ngx_sprintf(p, "%T", ngx_time()) - p;
 
     return ngx_http_supportdesk_call(r, ctx,
-                                     ngx_http_supportdesk_create_script,
+                                     ngx_http_supportdesk_script(JOB_CREATE),
                                      ngx_http_supportdesk_bulk_done);
 }
 
@@ -601,17 +592,6 @@ ngx_http_supportdesk_jobs_init_process(ngx_cycle_t *cycle)
     smcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_supportdesk_module);
 
-    ngx_http_supportdesk_claim_script =
-                                    ngx_http_supportdesk_script("job_claim");
-    ngx_http_supportdesk_chunk_script =
-                                    ngx_http_supportdesk_script("job_chunk");
-
-    if (ngx_http_supportdesk_claim_script == NGX_ERROR
-        || ngx_http_supportdesk_chunk_script == NGX_ERROR)
-    {
-        return NGX_ERROR;
-    }
-
     if (ngx_array_init(&ngx_http_supportdesk_runners, cycle->pool,
                        smcf->redis_confs.nelts,
                        sizeof(ngx_http_supportdesk_runner_t *))
@@ -708,7 +688,7 @@ ngx_http_supportdesk_runner_tick(ngx_event_t *ev)
         runner->argvlen[4] = runner->token_len;
 
         argc = 5;
-        script = ngx_http_supportdesk_claim_script;
+        script = ngx_http_supportdesk_script(JOB_CLAIM);
         handler = ngx_http_supportdesk_runner_claimed;
 
     } else {
@@ -742,7 +722,7 @@ ngx_http_supportdesk_runner_tick(ngx_event_t *ev)
         runner->argvlen[10] = runner->member_len;
 
         argc = 11;
-        script = ngx_http_supportdesk_chunk_script;
+        script = ngx_http_supportdesk_script(JOB_CHUNK);
         handler = ngx_http_supportdesk_runner_chunked;
     }
 

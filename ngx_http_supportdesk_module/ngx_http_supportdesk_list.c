@@ -22,9 +22,6 @@ static ngx_int_t ngx_http_supportdesk_list_send(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
 
 
-static ngx_int_t  ngx_http_supportdesk_list_script = NGX_ERROR;
-
-
 ngx_int_t
 ngx_http_supportdesk_list_validate(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
@@ -42,10 +39,6 @@ ngx_http_supportdesk_list(ngx_http_request_t *r,
     ngx_str_t                     *meta;
     ngx_http_supportdesk_query_t  *q;
 
-    if (ngx_http_supportdesk_list_script == NGX_ERROR) {
-        ngx_http_supportdesk_list_script = ngx_http_supportdesk_script("list");
-    }
-
     q = &ctx->query;
     meta = q->metadata.elts;
 
@@ -53,7 +46,6 @@ ngx_http_supportdesk_list(ngx_http_request_t *r,
                              + ctx->app.len);
 
     if (p == NULL
-        || ngx_http_supportdesk_list_script == NGX_ERROR
         || ngx_http_supportdesk_args(r, ctx, NGX_HTTP_SUPPORTDESK_LIST_ARGS
                                              + q->metadata.nelts)
            != NGX_OK
@@ -101,7 +93,7 @@ ngx_http_supportdesk_list(ngx_http_request_t *r,
         ctx->argvlen[9 + i] = meta[i].len;
     }
 
-    return ngx_http_supportdesk_call(r, ctx, ngx_http_supportdesk_list_script,
+    return ngx_http_supportdesk_call(r, ctx, ngx_http_supportdesk_script(LIST),
                                      ngx_http_supportdesk_list_done);
 }
 

@@ -216,7 +216,6 @@ ngx_int_t ngx_http_supportdesk_upsert_args(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *external_id,
     ngx_http_supportdesk_customer_input_t *in, int *argc,
     const char ***argv, size_t **argvlen);
-ngx_int_t ngx_http_supportdesk_script(const char *name);
 ngx_int_t ngx_http_supportdesk_args(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, int argc);
 ngx_int_t ngx_http_supportdesk_script_failure(ngx_http_request_t *r,

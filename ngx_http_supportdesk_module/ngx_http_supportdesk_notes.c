@@ -38,12 +38,6 @@ static ngx_http_supportdesk_ctx_t *ngx_http_supportdesk_note_ctx(
     ngx_http_request_t *r);
 
 
-static ngx_int_t  ngx_http_supportdesk_note_add_script = NGX_ERROR;
-static ngx_int_t  ngx_http_supportdesk_note_list_script = NGX_ERROR;
-static ngx_int_t  ngx_http_supportdesk_note_delete_script = NGX_ERROR;
-static ngx_int_t  ngx_http_supportdesk_notif_script = NGX_ERROR;
-
-
 static ngx_http_supportdesk_setting_t  ngx_http_supportdesk_settings[] = {
     { ngx_string("newTicket") },
     { ngx_string("newComment") },
@@ -101,15 +95,9 @@ ngx_http_supportdesk_note_add(ngx_http_request_t *r,
     u_char  *p;
     json_t  *note;
 
-    if (ngx_http_supportdesk_note_add_script == NGX_ERROR) {
-        ngx_http_supportdesk_note_add_script =
-                                    ngx_http_supportdesk_script("note_add");
-    }
-
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
 
     if (p == NULL
-        || ngx_http_supportdesk_note_add_script == NGX_ERROR
         || ngx_http_supportdesk_note_keys(r, ctx, 7) != NGX_OK
         || ngx_http_supportdesk_build_key(r, ctx, "noteseq", NULL,
                                           &ctx->argv[4], &ctx->argvlen[4])
@@ -127,7 +115,7 @@ ngx_http_supportdesk_note_add(ngx_http_request_t *r,
     ctx->argvlen[6] = json_string_length(note);
 
     return ngx_http_supportdesk_call(r, ctx,
-                                     ngx_http_supportdesk_note_add_script,
+                                     ngx_http_supportdesk_script(NOTE_ADD),
                                      ngx_http_supportdesk_note_add_done);
 }
 
@@ -159,16 +147,10 @@ ngx_http_supportdesk_note_list(ngx_http_request_t *r,
     u_char                        *p;
     ngx_http_supportdesk_query_t  *q;
 
-    if (ngx_http_supportdesk_note_list_script == NGX_ERROR) {
-        ngx_http_supportdesk_note_list_script =
-                                    ngx_http_supportdesk_script("note_list");
-    }
-
     q = &ctx->query;
     p = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN);
 
     if (p == NULL
-        || ngx_http_supportdesk_note_list_script == NGX_ERROR
         || ngx_http_supportdesk_note_keys(r, ctx, 8) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -197,7 +179,7 @@ ngx_http_supportdesk_note_list(ngx_http_request_t *r,
     ctx->argvlen[7] = q->text.len;
 
     return ngx_http_supportdesk_call(r, ctx,
-                                     ngx_http_supportdesk_note_list_script,
+                                     ngx_http_supportdesk_script(NOTE_LIST),
                                      ngx_http_supportdesk_note_list_done);
 }
 
@@ -226,15 +208,9 @@ ngx_http_supportdesk_note_delete(ngx_http_request_t *r,
 {
     u_char  *p;
 
-    if (ngx_http_supportdesk_note_delete_script == NGX_ERROR) {
-        ngx_http_supportdesk_note_delete_script =
-                                  ngx_http_supportdesk_script("note_delete");
-    }
-
     p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
 
     if (p == NULL
-        || ngx_http_supportdesk_note_delete_script == NGX_ERROR
         || ngx_http_supportdesk_note_keys(r, ctx, 5) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -245,7 +221,7 @@ ngx_http_supportdesk_note_delete(ngx_http_request_t *r,
     ctx->argvlen[4] = ngx_sprintf(p, "%ui", ctx->number) - p;
 
     return ngx_http_supportdesk_call(r, ctx,
-                                     ngx_http_supportdesk_note_delete_script,
+                                     ngx_http_supportdesk_script(NOTE_DELETE),
                                      ngx_http_supportdesk_note_delete_done);
 }
 
@@ -295,13 +271,7 @@ ngx_http_supportdesk_notif(ngx_http_request_t *r,
     json_t                          *value;
     ngx_http_supportdesk_setting_t  *s;
 
-    if (ngx_http_supportdesk_notif_script == NGX_ERROR) {
-        ngx_http_supportdesk_notif_script =
-                                ngx_http_supportdesk_script("notifications");
-    }
-
-    if (ngx_http_supportdesk_notif_script == NGX_ERROR
-        || ngx_http_supportdesk_args(r, ctx, 9) != NGX_OK
+    if (ngx_http_supportdesk_args(r, ctx, 9) != NGX_OK
         || ngx_http_supportdesk_build_key(r, ctx, "c", &ctx->external_id,
                                           &ctx->argv[1], &ctx->argvlen[1])
            != NGX_OK
@@ -330,7 +300,7 @@ ngx_http_supportdesk_notif(ngx_http_request_t *r,
     ctx->argc = n;
 
     return ngx_http_supportdesk_call(r, ctx,
-                                     ngx_http_supportdesk_notif_script,
+                                     ngx_http_supportdesk_script(NOTIFICATIONS),
                                      ngx_http_supportdesk_notif_done);
 }
 

@@ -143,6 +143,14 @@ static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
 static u_char  ngx_http_supportdesk_script_sha[NGX_HTTP_SUPPORTDESK_MAX_SCRIPTS]
                    [NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN];
 
+ngx_int_t  ngx_http_supportdesk_script_ids[NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT];
+
+/* in the order of ngx_http_supportdesk_script_e */
+static char  *ngx_http_supportdesk_script_names[] = {
+    "upsert", "delete", "list", "note_add", "note_list", "note_delete",
+    "notifications", "job_create", "job_claim", "job_chunk"
+};
+
 /* one worker is one thread: a single read buffer serves every connection */
 static u_char  ngx_http_supportdesk_redis_buf[65536];
 
@@ -150,9 +158,11 @@ static u_char  ngx_http_supportdesk_redis_buf[65536];
 ngx_int_t
 ngx_http_supportdesk_redis_init_scripts(ngx_log_t *log)
 {
+    char                                  *name;
     u_char                                 md[EVP_MAX_MD_SIZE];
+    size_t                                 len;
     unsigned int                           mdlen;
-    ngx_uint_t                             i;
+    ngx_uint_t                             i, j;
     ngx_http_supportdesk_script_source_t  *s;
 
     if (ngx_http_supportdesk_nscripts > NGX_HTTP_SUPPORTDESK_MAX_SCRIPTS) {
@@ -177,29 +187,32 @@ ngx_http_supportdesk_redis_init_scripts(ngx_log_t *log)
         ngx_hex_dump(ngx_http_supportdesk_script_sha[i], md, mdlen);
     }
 
-    return NGX_OK;
-}
+    /* a script missing from the build stops nginx here, not a request */
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
+        name = ngx_http_supportdesk_script_names[i];
+        len = ngx_strlen(name);
+        ngx_http_supportdesk_script_ids[i] = NGX_ERROR;
 
+        for (j = 0; j < ngx_http_supportdesk_nscripts; j++) {
+            s = &ngx_http_supportdesk_scripts[j];
 
-ngx_int_t
-ngx_http_supportdesk_redis_script_index(const char *name)
-{
-    size_t      len;
-    ngx_uint_t  i;
+            if (s->name.len == len
+                && ngx_strncmp(s->name.data, name, len) == 0)
+            {
+                ngx_http_supportdesk_script_ids[i] = j;
+                break;
+            }
+        }
 
-    len = ngx_strlen(name);
-
-    for (i = 0; i < ngx_http_supportdesk_nscripts; i++) {
-        if (ngx_http_supportdesk_scripts[i].name.len == len
-            && ngx_strncmp(ngx_http_supportdesk_scripts[i].name.data, name,
-                           len)
-               == 0)
-        {
-            return i;
+        if (ngx_http_supportdesk_script_ids[i] == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "supportdesk: script \"redis/%s.lua\" was not "
+                          "embedded at build time", name);
+            return NGX_ERROR;
         }
     }
 
-    return NGX_ERROR;
+    return NGX_OK;
 }
 
 

@@ -58,8 +58,30 @@ typedef void (*ngx_http_supportdesk_redis_handler_pt)(void *data,
     ngx_int_t rc, redisReply *reply);
 
 
+/* the scripts the handlers run; their sources are redis/<name>.lua */
+typedef enum {
+    NGX_HTTP_SUPPORTDESK_SCRIPT_UPSERT = 0,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_DELETE,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_LIST,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_NOTE_ADD,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_NOTE_LIST,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_NOTE_DELETE,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_NOTIFICATIONS,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CREATE,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CLAIM,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CHUNK,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT
+} ngx_http_supportdesk_script_e;
+
+
+/* index into the embedded scripts, resolved once at startup */
+#define ngx_http_supportdesk_script(name)                                     \
+    ngx_http_supportdesk_script_ids[NGX_HTTP_SUPPORTDESK_SCRIPT_##name]
+
+extern ngx_int_t  ngx_http_supportdesk_script_ids[];
+
+
 ngx_int_t ngx_http_supportdesk_redis_init_scripts(ngx_log_t *log);
-ngx_int_t ngx_http_supportdesk_redis_script_index(const char *name);
 
 ngx_int_t ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
     ngx_array_t *confs);

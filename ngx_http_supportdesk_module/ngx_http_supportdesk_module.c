@@ -909,8 +909,13 @@ ngx_http_supportdesk_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
+        /* the route's own limit once it is known, else the one nginx
+           applied: the location's largest */
         p = ngx_sprintf(message.data, "body is over the limit of %uz bytes%Z",
-                        slcf->max_body_size);
+                        ctx->action
+                        ? ngx_http_supportdesk_body_limit(ctx)
+                        : ngx_max(slcf->max_body_size,
+                                  slcf->batch_max_body_size));
         message.len = p - message.data;
     }
 

@@ -239,13 +239,17 @@ refused('text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE', sub {
 refused('no key', 401, 'UNAUTHORIZED', sub { batch({ customers => [$one] }, key => undef) });
 refused('unknown key', 401, 'UNAUTHORIZED', sub { batch({ customers => [$one] }, key => 'sdk_nope') });
 refused('no key and a broken body: 401 first', 401, 'UNAUTHORIZED', sub { batch('{', key => undef) });
-refused('body over 1m', 413, 'PAYLOAD_TOO_LARGE', sub {
+$r = refused('body over 1m', 413, 'PAYLOAD_TOO_LARGE', sub {
     batch(json_encode({ customers => [$one] }) . (' ' x (1024 * 1024))) });
+is($r->{json}{error}{message}, 'body is over the limit of 1048576 bytes',
+   'body over 1m: the message names the batch limit');
 {
     my $j = json_encode({ customers => [$one] });
     my $b2048 = $j . (' ' x (2048 - length $j));
-    refused('supportdesk_batch_max_body_size 2k: 2049 bytes', 413, 'PAYLOAD_TOO_LARGE',
-            sub { batch($b2048 . ' ', loc => 'b2k') });
+    $r = refused('supportdesk_batch_max_body_size 2k: 2049 bytes', 413,
+                 'PAYLOAD_TOO_LARGE', sub { batch($b2048 . ' ', loc => 'b2k') });
+    is($r->{json}{error}{message}, 'body is over the limit of 2048 bytes',
+       'supportdesk_batch_max_body_size 2k: the message names 2048');
     $r = batch($b2048, loc => 'b2k');
     envelope_ok($r, 200, undef, 'supportdesk_batch_max_body_size 2k: 2048 bytes pass');
     is_deeply(results($r), [{ externalId => 'w1', success => JSON::PP::true, wasCreated => JSON::PP::true }], '... and w1 is created');

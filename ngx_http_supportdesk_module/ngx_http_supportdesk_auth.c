@@ -11,9 +11,9 @@
 #include <ngx_http.h>
 #include <openssl/sha.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_auth.h"
-#include "ngx_http_supportdesk_envelope.h"
+#include "ngx_http_supportdesk_store.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_KEY_PREFIX  "sd:apikey:"
@@ -27,7 +27,7 @@ typedef struct {
     ngx_msec_t             expires;
     u_char                 hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
     u_char                 app_len;     /* 0: the key is known to be bad */
-    u_char                 app[NGX_HTTP_SUPPORTDESK_APP_MAX_LEN];
+    u_char                 app[NGX_HTTP_SUPPORTDESK_APP_ID_MAX];
 } ngx_http_supportdesk_key_node_t;
 
 
@@ -46,12 +46,15 @@ typedef struct {
 
 static void ngx_http_supportdesk_auth_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_supportdesk_key_node_t *ngx_http_supportdesk_auth_lock(
+    ngx_http_request_t *r, u_char *hash,
+    ngx_http_supportdesk_key_cache_t **cachep);
 static ngx_http_supportdesk_key_node_t *ngx_http_supportdesk_auth_find(
     ngx_http_supportdesk_key_cache_t *cache, u_char *hash);
-static void ngx_http_supportdesk_auth_done(void *data, ngx_int_t rc,
-    redisReply *reply);
-static ngx_uint_t ngx_http_supportdesk_auth_reply(ngx_http_request_t *r,
-    ngx_http_supportdesk_ctx_t *ctx, ngx_int_t rc, redisReply *reply);
+static void ngx_http_supportdesk_auth_store(ngx_http_request_t *r,
+    u_char *hash, ngx_str_t *app);
+static ngx_int_t ngx_http_supportdesk_auth_reply(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
 
 
 ngx_int_t
@@ -64,7 +67,7 @@ ngx_http_supportdesk_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     cache = shm_zone->data;
 
-    if (ocache) {
+    if (ocache != NULL) {
         /* reload: the keys cached so far stay valid */
         cache->sh = ocache->sh;
         cache->shpool = ocache->shpool;
@@ -122,27 +125,6 @@ ngx_http_supportdesk_auth_hash(ngx_str_t *key, u_char *hash)
 }
 
 
-ngx_uint_t
-ngx_http_supportdesk_valid_app(u_char *p, size_t len)
-{
-    size_t  i;
-
-    if (len == 0 || len > NGX_HTTP_SUPPORTDESK_APP_MAX_LEN) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-              || (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-'))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 ngx_int_t
 ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r, u_char *hash,
     ngx_str_t *app)
@@ -150,14 +132,8 @@ ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r, u_char *hash,
     ngx_int_t                          rc;
     ngx_http_supportdesk_key_node_t   *node;
     ngx_http_supportdesk_key_cache_t  *cache;
-    ngx_http_supportdesk_main_conf_t  *smcf;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
-    cache = smcf->key_cache_zone->data;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    node = ngx_http_supportdesk_auth_find(cache, hash);
+    node = ngx_http_supportdesk_auth_lock(r, hash, &cache);
 
     if (node == NULL) {
         rc = NGX_AGAIN;
@@ -188,13 +164,18 @@ ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r, u_char *hash,
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "supportdesk: key cache lookup: %i", rc);
+                   "supportdesk: key cache %s",
+                   rc == NGX_OK ? "hit"
+                   : rc == NGX_DECLINED ? "hit: known bad key"
+                   : rc == NGX_AGAIN ? "miss" : "error");
 
     return rc;
 }
 
 
-void
+/* app NULL records a negative answer */
+
+static void
 ngx_http_supportdesk_auth_store(ngx_http_request_t *r, u_char *hash,
     ngx_str_t *app)
 {
@@ -206,13 +187,9 @@ ngx_http_supportdesk_auth_store(ngx_http_request_t *r, u_char *hash,
     ngx_http_supportdesk_main_conf_t  *smcf;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
-    cache = smcf->key_cache_zone->data;
+    node = ngx_http_supportdesk_auth_lock(r, hash, &cache);
 
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    node = ngx_http_supportdesk_auth_find(cache, hash);
-
-    if (node) {
+    if (node != NULL) {
         ngx_queue_remove(&node->lru);
 
     } else {
@@ -245,7 +222,7 @@ ngx_http_supportdesk_auth_store(ngx_http_request_t *r, u_char *hash,
         ngx_rbtree_insert(&cache->sh->rbtree, &node->node);
     }
 
-    if (app) {
+    if (app != NULL) {
         node->app_len = (u_char) app->len;
         ngx_memcpy(node->app, app->data, app->len);
         node->expires = ngx_current_msec + smcf->key_cache_ttl;
@@ -265,78 +242,50 @@ ngx_int_t
 ngx_http_supportdesk_auth_fetch(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    u_char       *p;
-    size_t       *argvlen;
-    const char  **argv;
+    u_char                       *p, *key;
+    ngx_http_supportdesk_args_t   args;
 
-    argv = ngx_palloc(r->pool, 3 * sizeof(const char *));
-    argvlen = ngx_palloc(r->pool, 3 * sizeof(size_t));
-    p = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_SUPPORTDESK_KEY_PREFIX) - 1
-                             + 2 * NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
+    key = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_SUPPORTDESK_KEY_PREFIX) - 1
+                               + 2 * NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
 
-    if (argv == NULL || argvlen == NULL || p == NULL) {
+    if (key == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = "HGET";
-    argvlen[0] = 4;
-    argv[1] = (const char *) p;
-    p = ngx_cpymem(p, NGX_HTTP_SUPPORTDESK_KEY_PREFIX,
+    ngx_http_supportdesk_args_init(&args, r->pool, 3);
+
+    p = ngx_cpymem(key, NGX_HTTP_SUPPORTDESK_KEY_PREFIX,
                    sizeof(NGX_HTTP_SUPPORTDESK_KEY_PREFIX) - 1);
     p = ngx_hex_dump(p, ctx->key_hash, NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
-    argvlen[1] = p - (u_char *) argv[1];
-    argv[2] = "app";
-    argvlen[2] = 3;
 
-    ctx->argc = 3;
-    ctx->argv = argv;
-    ctx->argvlen = argvlen;
+    ngx_http_supportdesk_args_literal(&args, "HGET");
+    ngx_http_supportdesk_args_add(&args, key, p - key);
+    ngx_http_supportdesk_args_literal(&args, "app");
 
-    return ngx_http_supportdesk_call(r, ctx, NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
-                                     ngx_http_supportdesk_auth_done);
+    /* the answer goes to ctx->status, and the phases run on */
+    return ngx_http_supportdesk_store_call(r, ctx,
+                                           NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                           &args,
+                                           NGX_HTTP_SUPPORTDESK_REPLY_STRING
+                                           |NGX_HTTP_SUPPORTDESK_REPLY_NIL
+                                           |NGX_HTTP_SUPPORTDESK_REPLY_RESUME,
+                                           ngx_http_supportdesk_auth_reply);
 }
 
 
-static void
-ngx_http_supportdesk_auth_done(void *data, ngx_int_t rc, redisReply *reply)
-{
-    ngx_http_request_t  *r = data;
+/* NGX_OK when the key is good (ctx->app set), else the status to answer */
 
-    ngx_connection_t            *c;
-    ngx_http_supportdesk_ctx_t  *ctx;
-
-    c = r->connection;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
-    ctx->op = NULL;
-
-    ctx->status = ngx_http_supportdesk_auth_reply(r, ctx, rc, reply);
-
-    /* back into the rewrite phase, which now finds the answer in ctx */
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
-}
-
-
-/* 0 when the key is good (ctx->app set), else the status to answer */
-static ngx_uint_t
+static ngx_int_t
 ngx_http_supportdesk_auth_reply(ngx_http_request_t *r,
-    ngx_http_supportdesk_ctx_t *ctx, ngx_int_t rc, redisReply *reply)
+    ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
     ngx_str_t  app;
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     if (reply->type == REDIS_REPLY_NIL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "supportdesk: unknown API key");
         ngx_http_supportdesk_auth_store(r, ctx->key_hash, NULL);
         return NGX_HTTP_UNAUTHORIZED;
-    }
-
-    if (reply->type != REDIS_REPLY_STRING) {
-        return ngx_http_supportdesk_redis_failure(r, rc, reply);
     }
 
     if (!ngx_http_supportdesk_valid_app((u_char *) reply->str, reply->len)) {
@@ -359,7 +308,26 @@ ngx_http_supportdesk_auth_reply(ngx_http_request_t *r,
     ngx_http_supportdesk_auth_store(r, ctx->key_hash, &app);
     ctx->app = app;
 
-    return 0;
+    return NGX_OK;
+}
+
+
+/* locks the cache, then finds the key's node (NULL: none) */
+
+static ngx_http_supportdesk_key_node_t *
+ngx_http_supportdesk_auth_lock(ngx_http_request_t *r, u_char *hash,
+    ngx_http_supportdesk_key_cache_t **cachep)
+{
+    ngx_http_supportdesk_key_cache_t  *cache;
+    ngx_http_supportdesk_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
+    cache = smcf->key_cache_zone->data;
+    *cachep = cache;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    return ngx_http_supportdesk_auth_find(cache, hash);
 }
 
 

@@ -11,7 +11,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
 
 
 ngx_int_t ngx_http_supportdesk_auth_init_zone(ngx_shm_zone_t *shm_zone,
@@ -26,15 +26,12 @@ ngx_int_t ngx_http_supportdesk_auth_hash(ngx_str_t *key, u_char *hash);
 ngx_int_t ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r,
     u_char *hash, ngx_str_t *app);
 
-/* app NULL records a negative answer */
-void ngx_http_supportdesk_auth_store(ngx_http_request_t *r, u_char *hash,
-    ngx_str_t *app);
-
-/* the Redis step for a cache miss: HGET sd:apikey:<hex> app */
+/*
+ * The Redis step for a cache miss: HGET sd:apikey:<hex> app.  NGX_DONE:
+ * the phases run again once the answer is in ctx (app, or status).
+ */
 ngx_int_t ngx_http_supportdesk_auth_fetch(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx);
-
-ngx_uint_t ngx_http_supportdesk_valid_app(u_char *p, size_t len);
 
 
 #endif /* _NGX_HTTP_SUPPORTDESK_AUTH_H_INCLUDED_ */

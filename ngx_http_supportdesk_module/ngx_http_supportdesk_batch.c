@@ -12,58 +12,55 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_actions.h"
+#include "ngx_http_supportdesk_record.h"
+#include "ngx_http_supportdesk_store.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_BATCH_MAX  1000
 
 
-struct ngx_http_supportdesk_batch_item_s {
+typedef struct {
     ngx_http_request_t                 *request;
     ngx_http_supportdesk_redis_op_t    *op;
     ngx_str_t                           external_id;   /* len 0: none */
-    ngx_http_supportdesk_report_t      *report;
-    ngx_uint_t                          status;        /* 0: succeeded */
-    const char                         *code;
-    const char                         *message;
+    /* the item's outcome; status 0: it succeeded */
+    ngx_http_supportdesk_error_t        error;
     ngx_int_t                           created;
+    ngx_http_supportdesk_args_t         args;
+} ngx_http_supportdesk_batch_item_t;
 
-    int                                 argc;
-    const char                        **argv;
-    size_t                             *argvlen;
-};
+
+typedef struct {
+    ngx_http_supportdesk_batch_item_t  *items;
+    ngx_uint_t                          nitems;
+    /* replies still due; the answer goes out when none is */
+    ngx_uint_t                          pending;
+} ngx_http_supportdesk_batch_t;
 
 
 static ngx_int_t ngx_http_supportdesk_batch_item(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_batch_item_t *item,
     json_t *obj);
+static void ngx_http_supportdesk_batch_abandon(void *data);
 static void ngx_http_supportdesk_batch_done(void *data, ngx_int_t rc,
     redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_batch_send(ngx_http_request_t *r,
-    ngx_http_supportdesk_ctx_t *ctx);
+    ngx_http_supportdesk_batch_t *batch);
 
 
 ngx_int_t
 ngx_http_supportdesk_batch_validate(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    size_t                              i, n;
-    json_t                             *list, *value;
-    const char                         *key;
-    ngx_http_supportdesk_report_t      *rep;
-    ngx_http_supportdesk_batch_item_t  *item;
+    size_t                          i, n;
+    json_t                         *list;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_supportdesk_batch_t   *batch;
+    ngx_http_supportdesk_report_t  *rep;
 
-    rep = ngx_http_supportdesk_report(r, ctx);
-    if (rep == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_object_foreach(ctx->body, key, value) {
-        if (ngx_strcmp(key, "customers") != 0) {
-            ngx_http_supportdesk_report_add(rep, key, ngx_strlen(key),
-                                            "is not a known field");
-        }
-    }
+    rep = ctx->report;
 
     list = json_object_get(ctx->body, "customers");
     n = json_array_size(list);
@@ -81,22 +78,33 @@ ngx_http_supportdesk_batch_validate(ngx_http_request_t *r,
     }
 
     if (rep->n) {
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
-    ctx->items = ngx_pcalloc(r->pool,
-                             n * sizeof(ngx_http_supportdesk_batch_item_t));
-    if (ctx->items == NULL) {
+    batch = ngx_pcalloc(r->pool, sizeof(ngx_http_supportdesk_batch_t));
+    if (batch == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->nitems = n;
+    batch->items = ngx_pcalloc(r->pool,
+                               n * sizeof(ngx_http_supportdesk_batch_item_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (batch->items == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the request may go before its replies: they then go nowhere */
+    cln->handler = ngx_http_supportdesk_batch_abandon;
+    cln->data = batch;
+
+    batch->nitems = n;
+    ctx->data = batch;
 
     for (i = 0; i < n; i++) {
-        item = &ctx->items[i];
-        item->request = r;
+        batch->items[i].request = r;
 
-        if (ngx_http_supportdesk_batch_item(r, ctx, item,
+        if (ngx_http_supportdesk_batch_item(r, ctx, &batch->items[i],
                                             json_array_get(list, i))
             != NGX_OK)
         {
@@ -116,16 +124,16 @@ ngx_http_supportdesk_batch_item(ngx_http_request_t *r,
     json_t *obj)
 {
     json_t                                 *xid;
+    ngx_http_supportdesk_report_t          *rep;
     ngx_http_supportdesk_customer_input_t   in;
 
-    item->report = ngx_pcalloc(r->pool,
-                               sizeof(ngx_http_supportdesk_report_t));
-    if (item->report == NULL) {
+    rep = ngx_pcalloc(r->pool, sizeof(ngx_http_supportdesk_report_t));
+    if (rep == NULL) {
         return NGX_ERROR;
     }
 
     if (!json_is_object(obj)) {
-        ngx_http_supportdesk_report_add(item->report, "customers", 9,
+        ngx_http_supportdesk_report_add(rep, "customers", 9,
                                         "items must be objects");
 
     } else {
@@ -138,20 +146,19 @@ ngx_http_supportdesk_batch_item(ngx_http_request_t *r,
 
         (void) ngx_http_supportdesk_validate_customer(obj,
                                       NGX_HTTP_SUPPORTDESK_ALLOW_EXTERNAL_ID,
-                                      &in, item->report);
+                                      &in, rep);
     }
 
-    if (item->report->n) {
-        item->status = NGX_HTTP_BAD_REQUEST;
-        item->code = "VALIDATION_ERROR";
+    if (rep->n) {
+        item->error.status = NGX_HTTP_BAD_REQUEST;
+        item->error.code = "VALIDATION_ERROR";
+        item->error.report = rep;
         return NGX_OK;
     }
 
-    item->report = NULL;
-
-    return ngx_http_supportdesk_upsert_args(r, ctx, &item->external_id, &in,
-                                            &item->argc, &item->argv,
-                                            &item->argvlen);
+    return ngx_http_supportdesk_record_upsert_args(&item->args, r->pool,
+                                                   &ctx->app,
+                                                   &item->external_id, &in);
 }
 
 
@@ -160,47 +167,41 @@ ngx_http_supportdesk_batch(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
     ngx_uint_t                          i;
+    ngx_http_supportdesk_batch_t       *batch;
     ngx_http_supportdesk_redis_op_t    *prev;
     ngx_http_supportdesk_batch_item_t  *item;
 
+    batch = ctx->data;
     prev = NULL;
 
-    for (i = 0; i < ctx->nitems; i++) {
-        item = &ctx->items[i];
+    for (i = 0; i < batch->nitems; i++) {
+        item = &batch->items[i];
 
-        if (item->status) {
+        if (item->error.status) {
             continue;
         }
 
-        if (prev == NULL) {
-            item->op = ngx_http_supportdesk_redis_send(ctx->conf->redis,
-                                      &ctx->app,
-                                      ngx_http_supportdesk_script(UPSERT),
-                                      item->argc, item->argv, item->argvlen,
-                                      ngx_http_supportdesk_batch_done, item,
-                                      r->connection->log);
-            if (item->op == NULL) {
+        item->op = ngx_http_supportdesk_store_queue(r, ctx, prev,
+                                        NGX_HTTP_SUPPORTDESK_SCRIPT_UPSERT,
+                                        &item->args,
+                                        ngx_http_supportdesk_batch_done,
+                                        item);
+        if (item->op == NULL) {
+            if (prev == NULL) {
                 return NGX_HTTP_SERVICE_UNAVAILABLE;
             }
 
-        } else {
-            item->op = ngx_http_supportdesk_redis_send_after(prev,
-                                      ngx_http_supportdesk_script(UPSERT),
-                                      item->argc, item->argv, item->argvlen,
-                                      ngx_http_supportdesk_batch_done, item,
-                                      r->connection->log);
-            if (item->op == NULL) {
-                item->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-                continue;
-            }
+            /* the connection died under the batch: the rest fails too */
+            item->error.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            continue;
         }
 
         prev = item->op;
-        ctx->pending++;
+        batch->pending++;
     }
 
-    if (ctx->pending == 0) {
-        return ngx_http_supportdesk_batch_send(r, ctx);
+    if (batch->pending == 0) {
+        return ngx_http_supportdesk_batch_send(r, batch);
     }
 
     ngx_http_supportdesk_watch_client(r);
@@ -209,15 +210,17 @@ ngx_http_supportdesk_batch(ngx_http_request_t *r,
 }
 
 
-void
-ngx_http_supportdesk_batch_abandon(ngx_http_supportdesk_ctx_t *ctx)
+static void
+ngx_http_supportdesk_batch_abandon(void *data)
 {
+    ngx_http_supportdesk_batch_t  *batch = data;
+
     ngx_uint_t  i;
 
-    for (i = 0; i < ctx->nitems; i++) {
-        if (ctx->items[i].op) {
-            ngx_http_supportdesk_redis_abandon(ctx->items[i].op);
-            ctx->items[i].op = NULL;
+    for (i = 0; i < batch->nitems; i++) {
+        if (batch->items[i].op != NULL) {
+            ngx_http_supportdesk_redis_abandon(batch->items[i].op);
+            batch->items[i].op = NULL;
         }
     }
 }
@@ -228,74 +231,52 @@ ngx_http_supportdesk_batch_done(void *data, ngx_int_t rc, redisReply *reply)
 {
     ngx_http_supportdesk_batch_item_t  *item = data;
 
-    char                           *p, *end, *field;
-    ngx_http_request_t             *r;
-    ngx_http_supportdesk_ctx_t     *ctx;
+    ngx_http_request_t            *r;
+    ngx_http_supportdesk_ctx_t    *ctx;
+    ngx_http_supportdesk_batch_t  *batch;
 
     r = item->request;
     ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+    batch = ctx->data;
     item->op = NULL;
 
     if (rc != NGX_OK) {
-        item->status = rc;
+        item->error.status = rc;
 
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
                && reply->element[0]->type == REDIS_REPLY_INTEGER)
     {
         item->created = reply->element[0]->integer;
 
-    } else if (reply->type == REDIS_REPLY_ERROR
-               && ngx_strncmp(reply->str, "SD_EMAIL_EXISTS ", 16) == 0)
-    {
-        item->status = NGX_HTTP_CONFLICT;
-        item->code = "CUSTOMER_EMAIL_EXISTS";
-        item->message = "another customer of this app has that email";
-
-    } else if (reply->type == REDIS_REPLY_ERROR
-               && ngx_strncmp(reply->str, "SD_REQUIRED ", 12) == 0
-               && (item->report = ngx_pcalloc(r->pool,
-                                  sizeof(ngx_http_supportdesk_report_t)))
-               && (p = ngx_pnalloc(r->pool, reply->len)))
-    {
-        item->status = NGX_HTTP_BAD_REQUEST;
-        item->code = "VALIDATION_ERROR";
-
-        /* the reply dies with this callback, the report outlives it */
-        end = (char *) ngx_cpymem(p, reply->str + 12, reply->len - 12);
-
-        while (p < end) {
-            field = p;
-
-            while (p < end && *p != ' ') {
-                p++;
-            }
-
-            ngx_http_supportdesk_report_add(item->report, field, p - field,
-                                            "is required on create");
-            p++;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        if (ngx_http_supportdesk_store_error(r, reply, &item->error)
+            != NGX_OK)
+        {
+            item->error.status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
     } else {
-        item->status = ngx_http_supportdesk_redis_failure(r, NGX_OK, reply);
+        item->error.status = ngx_http_supportdesk_store_unexpected(r, reply);
     }
 
-    if (--ctx->pending) {
+    if (--batch->pending) {
         return;
     }
 
-    ngx_http_supportdesk_finish(r, ngx_http_supportdesk_batch_send(r, ctx));
+    ngx_http_supportdesk_finish(r, ngx_http_supportdesk_batch_send(r, batch));
 }
 
 
 static ngx_int_t
 ngx_http_supportdesk_batch_send(ngx_http_request_t *r,
-    ngx_http_supportdesk_ctx_t *ctx)
+    ngx_http_supportdesk_batch_t *batch)
 {
     ngx_uint_t                          i;
     ngx_http_supportdesk_json_t         json;
     ngx_http_supportdesk_batch_item_t  *item;
 
-    if (ngx_http_supportdesk_envelope_start(r, &json, 128 * ctx->nitems + 64)
+    if (ngx_http_supportdesk_envelope_start(r, &json,
+                                            128 * batch->nitems + 64)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -303,8 +284,8 @@ ngx_http_supportdesk_batch_send(ngx_http_request_t *r,
 
     ngx_http_supportdesk_json_literal(&json, "{\"results\":[");
 
-    for (i = 0; i < ctx->nitems; i++) {
-        item = &ctx->items[i];
+    for (i = 0; i < batch->nitems; i++) {
+        item = &batch->items[i];
 
         if (i) {
             ngx_http_supportdesk_json_literal(&json, ",");
@@ -312,14 +293,14 @@ ngx_http_supportdesk_batch_send(ngx_http_request_t *r,
 
         ngx_http_supportdesk_json_literal(&json, "{\"externalId\":");
 
-        if (item->external_id.data) {
+        if (item->external_id.data != NULL) {
             ngx_http_supportdesk_json_string(&json, item->external_id.data,
                                              item->external_id.len);
         } else {
             ngx_http_supportdesk_json_literal(&json, "null");
         }
 
-        if (item->status == 0) {
+        if (item->error.status == 0) {
             if (item->created) {
                 ngx_http_supportdesk_json_literal(&json,
                           ",\"success\":true,\"wasCreated\":true}");
@@ -333,8 +314,10 @@ ngx_http_supportdesk_batch_send(ngx_http_request_t *r,
 
         ngx_http_supportdesk_json_literal(&json,
                                           ",\"success\":false,\"error\":");
-        ngx_http_supportdesk_json_error(r, &json, item->status, item->code,
-                                        item->message, item->report);
+        ngx_http_supportdesk_json_error(r, &json, item->error.status,
+                                        item->error.code,
+                                        item->error.message,
+                                        item->error.report);
         ngx_http_supportdesk_json_literal(&json, "}");
     }
 

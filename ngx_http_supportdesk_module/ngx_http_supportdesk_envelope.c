@@ -11,7 +11,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_envelope.h"
 
 
@@ -34,6 +34,11 @@ static void ngx_http_supportdesk_envelope_close(
 
 ngx_str_t  ngx_http_supportdesk_content_type =
     ngx_string("application/json; charset=utf-8");
+
+const ngx_http_supportdesk_error_t  ngx_http_supportdesk_customer_not_found = {
+    NGX_HTTP_NOT_FOUND, "CUSTOMER_NOT_FOUND",
+    "no customer with that externalId in this app", NULL
+};
 
 
 static ngx_http_supportdesk_status_t  ngx_http_supportdesk_statuses[] = {
@@ -74,51 +79,16 @@ void
 ngx_http_supportdesk_json_string(ngx_http_supportdesk_json_t *json,
     u_char *p, size_t len)
 {
-    u_char         c, *d;
-    size_t         i;
-    static u_char  hex[] = "0123456789abcdef";
+    u_char  *d;
 
-    /* the worst case, every byte as \u00XX, keeps the loop check-free */
+    /* the worst case, every byte as \u00XX: nginx's escaper in one pass */
     if (!ngx_http_supportdesk_json_reserve(json, len * 6 + 2)) {
         return;
     }
 
     d = json->pos;
     *d++ = '"';
-
-    for (i = 0; i < len; i++) {
-        c = p[i];
-
-        if (c == '"' || c == '\\') {
-            *d++ = '\\';
-            *d++ = c;
-
-        } else if (c < 0x20) {
-            *d++ = '\\';
-
-            switch (c) {
-            case '\n':
-                *d++ = 'n';
-                break;
-            case '\r':
-                *d++ = 'r';
-                break;
-            case '\t':
-                *d++ = 't';
-                break;
-            default:
-                *d++ = 'u';
-                *d++ = '0';
-                *d++ = '0';
-                *d++ = hex[c >> 4];
-                *d++ = hex[c & 0xf];
-            }
-
-        } else {
-            *d++ = c;
-        }
-    }
-
+    d = (u_char *) ngx_escape_json(d, p, len);
     *d++ = '"';
     json->pos = d;
 }
@@ -240,6 +210,48 @@ ngx_http_supportdesk_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
 
 ngx_int_t
+ngx_http_supportdesk_send_api_error(ngx_http_request_t *r,
+    const ngx_http_supportdesk_error_t *err)
+{
+    return ngx_http_supportdesk_send_error(r, err->status, err->code,
+                                           err->message, err->report);
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_send_deleted(ngx_http_request_t *r)
+{
+    ngx_http_supportdesk_json_t  json;
+
+    if (ngx_http_supportdesk_envelope_start(r, &json, 128) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_supportdesk_json_literal(&json, "{\"deleted\":true}");
+
+    return ngx_http_supportdesk_envelope_send(r, NGX_HTTP_OK, &json);
+}
+
+
+const char *
+ngx_http_supportdesk_too_large_message(ngx_pool_t *pool, size_t limit)
+{
+    u_char  *message;
+
+    message = ngx_pnalloc(pool, sizeof("body is over the limit of  bytes")
+                                + NGX_SIZE_T_LEN);
+    if (message == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_sprintf(message, "body is over the limit of %uz bytes%Z",
+                       limit);
+
+    return (const char *) message;
+}
+
+
+ngx_int_t
 ngx_http_supportdesk_error_body(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message,
     ngx_http_supportdesk_report_t *report, ngx_str_t *body)
@@ -302,10 +314,10 @@ ngx_http_supportdesk_json_error(ngx_http_request_t *r,
     ngx_http_supportdesk_json_cstring(json, code);
     ngx_http_supportdesk_json_literal(json, ",\"message\":");
 
-    if (message) {
+    if (message != NULL) {
         ngx_http_supportdesk_json_cstring(json, message);
 
-    } else if (report && report->n) {
+    } else if (report != NULL && report->n) {
         /* the first violation says it best: "email is required on create" */
         v = &report->v[0];
         len = ngx_min(v->field.len, sizeof(text) - v->message.len - 1);
@@ -329,7 +341,7 @@ ngx_http_supportdesk_json_error(ngx_http_request_t *r,
         smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
         id = ngx_http_get_indexed_variable(r, smcf->request_id_index);
 
-        if (id && !id->not_found) {
+        if (id != NULL && !id->not_found) {
             p = ngx_snprintf(text, sizeof(text), "internal error, request id "
                              "%*s", (size_t) id->len, id->data);
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -347,7 +359,7 @@ ngx_http_supportdesk_json_error(ngx_http_request_t *r,
         ngx_http_supportdesk_json_cstring(json, st->message);
     }
 
-    if (report && report->n) {
+    if (report != NULL && report->n) {
         ngx_http_supportdesk_json_literal(json, ",\"details\":[");
 
         for (i = 0; i < report->n; i++) {
@@ -383,7 +395,7 @@ ngx_http_supportdesk_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_supportdesk_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
-    if (ctx) {
+    if (ctx != NULL) {
         ctx->responded = 1;
     }
 

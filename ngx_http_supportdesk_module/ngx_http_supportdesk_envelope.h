@@ -24,6 +24,15 @@ typedef struct {
 } ngx_http_supportdesk_json_t;
 
 
+/* an API error: code and message NULL mean the status's usual ones */
+typedef struct {
+    ngx_uint_t                        status;
+    const char                       *code;
+    const char                       *message;
+    ngx_http_supportdesk_report_t    *report;
+} ngx_http_supportdesk_error_t;
+
+
 #define ngx_http_supportdesk_json_literal(json, text)                         \
     ngx_http_supportdesk_json_raw(json, (u_char *) text, sizeof(text) - 1)
 
@@ -48,6 +57,16 @@ ngx_int_t ngx_http_supportdesk_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message,
     ngx_http_supportdesk_report_t *report);
 
+ngx_int_t ngx_http_supportdesk_send_api_error(ngx_http_request_t *r,
+    const ngx_http_supportdesk_error_t *err);
+
+/* {"deleted":true} */
+ngx_int_t ngx_http_supportdesk_send_deleted(ngx_http_request_t *r);
+
+/* "body is over the limit of <limit> bytes", in the pool */
+const char *ngx_http_supportdesk_too_large_message(ngx_pool_t *pool,
+    size_t limit);
+
 /* builds an error envelope without sending it (for the error filter) */
 ngx_int_t ngx_http_supportdesk_error_body(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message,
@@ -62,6 +81,9 @@ ngx_int_t ngx_http_supportdesk_send_body(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 
 extern ngx_str_t  ngx_http_supportdesk_content_type;
+
+extern const ngx_http_supportdesk_error_t
+    ngx_http_supportdesk_customer_not_found;
 
 
 #endif /* _NGX_HTTP_SUPPORTDESK_ENVELOPE_H_INCLUDED_ */

@@ -9,15 +9,17 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_actions.h"
+#include "ngx_http_supportdesk_query.h"
+#include "ngx_http_supportdesk_record.h"
+#include "ngx_http_supportdesk_store.h"
 
 
-/* order key, prefix, after, limit, budget, notes, email, name */
+/* numkeys, order key, prefix, after, limit, budget, notes, email, name */
 #define NGX_HTTP_SUPPORTDESK_LIST_ARGS  9
 
 
-static void ngx_http_supportdesk_list_done(void *data, ngx_int_t rc,
-    redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_list_send(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
 
@@ -26,7 +28,8 @@ ngx_int_t
 ngx_http_supportdesk_list_validate(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    return ngx_http_supportdesk_query_parse(r, ctx, 0);
+    return ngx_http_supportdesk_query_step(r, ctx,
+                                       NGX_HTTP_SUPPORTDESK_QUERY_CUSTOMERS);
 }
 
 
@@ -34,109 +37,70 @@ ngx_int_t
 ngx_http_supportdesk_list(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    u_char                        *p;
     ngx_uint_t                     i;
     ngx_str_t                     *meta;
+    ngx_http_supportdesk_args_t    args;
     ngx_http_supportdesk_query_t  *q;
 
-    q = &ctx->query;
+    q = ctx->data;
     meta = q->metadata.elts;
 
-    p = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN + sizeof("sd:{}:") - 1
-                             + ctx->app.len);
+    ngx_http_supportdesk_args_init(&args, r->pool,
+                                       NGX_HTTP_SUPPORTDESK_LIST_ARGS
+                                       + q->metadata.nelts);
 
-    if (p == NULL
-        || ngx_http_supportdesk_args(r, ctx, NGX_HTTP_SUPPORTDESK_LIST_ARGS
-                                             + q->metadata.nelts)
-           != NGX_OK
-        || ngx_http_supportdesk_build_key(r, ctx, "order", NULL,
-                                          &ctx->argv[1], &ctx->argvlen[1])
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_http_supportdesk_args_literal(&args, "1");
+    ngx_http_supportdesk_args_app_key(&args, ctx, "order", NULL);
+    ngx_http_supportdesk_args_app_key(&args, ctx, "", NULL);
 
-    ctx->argv[0] = "1";
-    ctx->argvlen[0] = 1;
+    ngx_http_supportdesk_args_str_or(&args, &q->cursor, "0");
 
-    ctx->argv[2] = (const char *) p;
-    p = ngx_sprintf(p, "sd:{%V}:", &ctx->app);
-    ctx->argvlen[2] = p - (u_char *) ctx->argv[2];
+    ngx_http_supportdesk_args_uint(&args, q->limit);
+    ngx_http_supportdesk_args_uint(&args, ctx->conf->list_scan_limit);
 
-    if (q->cursor.len) {
-        ctx->argv[3] = (const char *) q->cursor.data;
-        ctx->argvlen[3] = q->cursor.len;
+    if (q->notes_count) {
+        ngx_http_supportdesk_args_literal(&args, "1");
 
     } else {
-        ctx->argv[3] = "0";
-        ctx->argvlen[3] = 1;
+        ngx_http_supportdesk_args_literal(&args, "0");
     }
 
-    ctx->argv[4] = (const char *) p;
-    p = ngx_sprintf(p, "%ui", q->limit);
-    ctx->argvlen[4] = p - (u_char *) ctx->argv[4];
-
-    ctx->argv[5] = (const char *) p;
-    p = ngx_sprintf(p, "%ui", ctx->conf->list_scan_limit);
-    ctx->argvlen[5] = p - (u_char *) ctx->argv[5];
-
-    ctx->argv[6] = q->notes_count ? "1" : "0";
-    ctx->argvlen[6] = 1;
-
-    ctx->argv[7] = q->email.len ? (const char *) q->email.data : "";
-    ctx->argvlen[7] = q->email.len;
-    ctx->argv[8] = q->name.len ? (const char *) q->name.data : "";
-    ctx->argvlen[8] = q->name.len;
+    ngx_http_supportdesk_args_str(&args, &q->email);
+    ngx_http_supportdesk_args_str(&args, &q->name);
 
     for (i = 0; i < q->metadata.nelts; i++) {
-        ctx->argv[9 + i] = meta[i].len ? (const char *) meta[i].data : "";
-        ctx->argvlen[9 + i] = meta[i].len;
+        ngx_http_supportdesk_args_str(&args, &meta[i]);
     }
 
-    return ngx_http_supportdesk_call(r, ctx, ngx_http_supportdesk_script(LIST),
-                                     ngx_http_supportdesk_list_done);
+    return ngx_http_supportdesk_store_call(r, ctx,
+                                           NGX_HTTP_SUPPORTDESK_SCRIPT_LIST,
+                                           &args,
+                                           NGX_HTTP_SUPPORTDESK_REPLY_ARRAY,
+                                           ngx_http_supportdesk_list_send);
 }
 
 
-static void
-ngx_http_supportdesk_list_done(void *data, ngx_int_t rc, redisReply *reply)
-{
-    ngx_http_request_t  *r = data;
-
-    ngx_http_supportdesk_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
-    ctx->op = NULL;
-
-    if (rc == NGX_OK
-        && reply->type == REDIS_REPLY_ARRAY
-        && reply->elements >= 2
-        && reply->element[0]->type == REDIS_REPLY_INTEGER
-        && reply->element[1]->type == REDIS_REPLY_STRING)
-    {
-        rc = ngx_http_supportdesk_list_send(r, ctx, reply);
-
-    } else {
-        rc = ngx_http_supportdesk_redis_failure(r, rc, reply);
-    }
-
-    ngx_http_supportdesk_finish(r, rc);
-}
-
+/* {total, next sequence or "", externalId, HGETALL[, notesCount], ...} */
 
 static ngx_int_t
 ngx_http_supportdesk_list_send(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
-    size_t                        i, step;
-    ngx_str_t                     xid, cursor;
-    redisReply                   *e;
-    ngx_http_supportdesk_json_t   json;
+    size_t                         i, step;
+    ngx_str_t                      xid, cursor;
+    redisReply                    *e;
+    ngx_http_supportdesk_json_t    json;
+    ngx_http_supportdesk_query_t  *q;
 
-    step = ctx->query.notes_count ? 3 : 2;
+    q = ctx->data;
+    step = q->notes_count ? 3 : 2;
 
-    if ((reply->elements - 2) % step) {
-        return ngx_http_supportdesk_redis_failure(r, NGX_OK, reply);
+    if (reply->elements < 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || (reply->elements - 2) % step)
+    {
+        return ngx_http_supportdesk_store_unexpected(r, reply);
     }
 
     if (ngx_http_supportdesk_envelope_start(r, &json,
@@ -152,9 +116,11 @@ ngx_http_supportdesk_list_send(ngx_http_request_t *r,
         e = reply->element[i];
 
         if (e->type != REDIS_REPLY_STRING
-            || reply->element[i + 1]->type != REDIS_REPLY_ARRAY)
+            || reply->element[i + 1]->type != REDIS_REPLY_ARRAY
+            || (step == 3
+                && reply->element[i + 2]->type != REDIS_REPLY_INTEGER))
         {
-            return ngx_http_supportdesk_redis_failure(r, NGX_OK, reply);
+            return ngx_http_supportdesk_store_unexpected(r, reply);
         }
 
         if (i > 2) {
@@ -164,8 +130,8 @@ ngx_http_supportdesk_list_send(ngx_http_request_t *r,
         xid.data = (u_char *) e->str;
         xid.len = e->len;
 
-        if (ngx_http_supportdesk_render_customer(&json, &xid,
-                                                 reply->element[i + 1])
+        if (ngx_http_supportdesk_record_render(&json, &xid,
+                                               reply->element[i + 1])
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

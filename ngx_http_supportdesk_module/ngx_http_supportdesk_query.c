@@ -11,7 +11,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_query.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_LIMIT_DEFAULT  20
@@ -19,6 +20,9 @@
 #define NGX_HTTP_SUPPORTDESK_CURSOR_MAX     20
 
 
+static ngx_int_t ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
+    ngx_uint_t route, ngx_http_supportdesk_query_t *q,
+    ngx_http_supportdesk_report_t *rep);
 static ngx_int_t ngx_http_supportdesk_query_string(ngx_http_request_t *r,
     ngx_str_t *raw, ngx_str_t *out);
 
@@ -53,9 +57,9 @@ ngx_http_supportdesk_query_next(u_char **pos, u_char *end, ngx_str_t *name,
     }
 
     name->data = start;
-    name->len = (eq ? eq : p) - start;
+    name->len = (eq != NULL ? eq : p) - start;
 
-    if (eq) {
+    if (eq != NULL) {
         value->data = eq + 1;
         value->len = p - eq - 1;
 
@@ -71,68 +75,42 @@ ngx_http_supportdesk_query_next(u_char **pos, u_char *end, ngx_str_t *name,
 
 
 ngx_int_t
-ngx_http_supportdesk_query_decode(ngx_str_t *raw, u_char *dst,
-    ngx_str_t *out)
+ngx_http_supportdesk_query_step(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_uint_t route)
 {
-    u_char   c, *p, *end, *d;
-    ngx_int_t  hi, lo;
+    ngx_http_supportdesk_query_t  *q;
 
-    p = raw->data;
-    end = raw->data + raw->len;
-    d = dst;
+    q = ngx_palloc(r->pool, sizeof(ngx_http_supportdesk_query_t));
 
-    while (p < end) {
-        c = *p++;
-
-        if (c == '+') {
-            *d++ = ' ';
-            continue;
-        }
-
-        if (c != '%') {
-            *d++ = c;
-            continue;
-        }
-
-        if (end - p < 2) {
-            return NGX_ERROR;
-        }
-
-        hi = ngx_hextoi(p, 1);
-        lo = ngx_hextoi(p + 1, 1);
-
-        if (hi == NGX_ERROR || lo == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        *d++ = (u_char) (hi * 16 + lo);
-        p += 2;
+    if (q == NULL
+        || ngx_http_supportdesk_query_parse(r, route, q, ctx->report)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    out->data = dst;
-    out->len = d - dst;
+    ctx->data = q;
 
     return NGX_OK;
 }
 
 
-ngx_int_t
-ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
-    ngx_http_supportdesk_ctx_t *ctx, ngx_uint_t notes)
+static ngx_int_t
+ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
+    ngx_http_supportdesk_query_t *q, ngx_http_supportdesk_report_t *rep)
 {
-    u_char                         *p, *end, *dst;
-    ngx_str_t                       rname, rvalue, name, value, *pair;
-    ngx_int_t                       n;
-    ngx_http_supportdesk_query_t   *q;
-    ngx_http_supportdesk_report_t  *rep;
+    u_char      *p, *end, *dst;
+    ngx_str_t    rname, rvalue, name, value, *pair;
+    ngx_int_t    n;
+    ngx_uint_t   notes;
 
-    q = &ctx->query;
+    notes = (route == NGX_HTTP_SUPPORTDESK_QUERY_NOTES);
+
+    ngx_memzero(q, sizeof(ngx_http_supportdesk_query_t));
     q->limit = NGX_HTTP_SUPPORTDESK_LIMIT_DEFAULT;
 
-    rep = ngx_http_supportdesk_report(r, ctx);
-    if (rep == NULL
-        || ngx_array_init(&q->metadata, r->pool, 2, sizeof(ngx_str_t))
-           != NGX_OK)
+    if (ngx_array_init(&q->metadata, r->pool, 2, sizeof(ngx_str_t))
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -233,7 +211,7 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
         }
     }
 
-    return rep->n ? NGX_DECLINED : NGX_OK;
+    return NGX_OK;
 }
 
 
@@ -248,7 +226,7 @@ ngx_http_supportdesk_query_string(ngx_http_request_t *r, ngx_str_t *raw,
         return NGX_ERROR;
     }
 
-    if (ngx_http_supportdesk_query_decode(raw, dst, out) != NGX_OK) {
+    if (ngx_http_supportdesk_percent_decode(raw, dst, out, 1) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -306,24 +284,28 @@ ngx_http_supportdesk_cursor_decode(ngx_str_t *cursor, u_char *dst,
 }
 
 
-/*
- * "note_12", "job_3": the number, or 0 for anything we did not issue; 0
- * names nothing, so a lookup of it answers "not found" like any other.
- */
-
-ngx_uint_t
-ngx_http_supportdesk_parse_id(ngx_str_t *id, const char *prefix)
+ngx_int_t
+ngx_http_supportdesk_id_step(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *id, const char *prefix)
 {
-    size_t     len;
-    ngx_int_t  n;
+    size_t       len;
+    ngx_int_t    n;
+    ngx_uint_t  *number;
+
+    number = ngx_palloc(r->pool, sizeof(ngx_uint_t));
+    if (number == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *number = 0;
+    ctx->data = number;
 
     len = ngx_strlen(prefix);
 
-    if (id->len <= len || ngx_strncmp(id->data, prefix, len) != 0) {
-        return 0;
+    if (id->len > len && ngx_strncmp(id->data, prefix, len) == 0) {
+        n = ngx_atoi(id->data + len, id->len - len);
+        *number = n > 0 ? (ngx_uint_t) n : 0;
     }
 
-    n = ngx_atoi(id->data + len, id->len - len);
-
-    return n > 0 ? (ngx_uint_t) n : 0;
+    return NGX_OK;
 }

@@ -15,10 +15,8 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 #include <ngx_http.h>
-#include <openssl/evp.h>
 
 #include "ngx_http_supportdesk_redis.h"
-#include "ngx_http_supportdesk_scripts.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN   50
@@ -26,8 +24,6 @@
 #define NGX_HTTP_SUPPORTDESK_REDIS_OUT_SIZE      16384
 /* a buffer grown past this by a huge batch is given back once drained */
 #define NGX_HTTP_SUPPORTDESK_REDIS_OUT_KEEP      262144
-#define NGX_HTTP_SUPPORTDESK_MAX_SCRIPTS         32
-#define NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN        40
 
 
 typedef enum {
@@ -83,6 +79,8 @@ struct ngx_http_supportdesk_redis_op_s {
     /* NULL once the request abandoned the op */
     ngx_http_supportdesk_redis_handler_pt    handler;
     void                                    *data;
+    /* the request's log while it lives, then the pool's */
+    ngx_log_t                               *log;
 
     ngx_event_t                              timer;
 
@@ -97,6 +95,8 @@ struct ngx_http_supportdesk_redis_op_s {
 };
 
 
+static ngx_uint_t ngx_http_supportdesk_redis_str_eq(ngx_str_t *a,
+    ngx_str_t *b);
 static void ngx_http_supportdesk_redis_connect(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_connected(
@@ -104,6 +104,8 @@ static void ngx_http_supportdesk_redis_connected(
 static void ngx_http_supportdesk_redis_close(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t rc,
     ngx_uint_t backoff);
+static void ngx_http_supportdesk_redis_release(
+    ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_retry_handler(ngx_event_t *ev);
 static void ngx_http_supportdesk_redis_connect_handler(ngx_event_t *wev);
 static void ngx_http_supportdesk_redis_write_handler(ngx_event_t *wev);
@@ -119,6 +121,9 @@ static ngx_int_t ngx_http_supportdesk_redis_process(
 static void ngx_http_supportdesk_redis_deliver(
     ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
+static void ngx_http_supportdesk_redis_answer(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, ngx_int_t rc, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_handshake(
     ngx_http_supportdesk_redis_conn_t *conn);
 static ngx_int_t ngx_http_supportdesk_redis_encode(
@@ -140,79 +145,63 @@ static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
     ngx_log_t *log);
 
 
-static u_char  ngx_http_supportdesk_script_sha[NGX_HTTP_SUPPORTDESK_MAX_SCRIPTS]
-                   [NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN];
-
-ngx_int_t  ngx_http_supportdesk_script_ids[NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT];
-
-/* in the order of ngx_http_supportdesk_script_e */
-static char  *ngx_http_supportdesk_script_names[] = {
-    "upsert", "delete", "list", "note_add", "note_list", "note_delete",
-    "notifications", "job_create", "job_claim", "job_chunk"
-};
-
 /* one worker is one thread: a single read buffer serves every connection */
 static u_char  ngx_http_supportdesk_redis_buf[65536];
 
 
-ngx_int_t
-ngx_http_supportdesk_redis_init_scripts(ngx_log_t *log)
+ngx_http_supportdesk_redis_conf_t *
+ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
+    ngx_http_supportdesk_redis_conf_t *want)
 {
-    char                                  *name;
-    u_char                                 md[EVP_MAX_MD_SIZE];
-    size_t                                 len;
-    unsigned int                           mdlen;
-    ngx_uint_t                             i, j;
-    ngx_http_supportdesk_script_source_t  *s;
+    ngx_uint_t                            i;
+    ngx_http_supportdesk_redis_conf_t   **rcfp, *rcf;
 
-    if (ngx_http_supportdesk_nscripts > NGX_HTTP_SUPPORTDESK_MAX_SCRIPTS) {
-        ngx_log_error(NGX_LOG_EMERG, log, 0,
-                      "supportdesk: too many embedded scripts");
-        return NGX_ERROR;
-    }
+    rcfp = confs->elts;
 
-    for (i = 0; i < ngx_http_supportdesk_nscripts; i++) {
-        s = &ngx_http_supportdesk_scripts[i];
+    for (i = 0; i < confs->nelts; i++) {
+        rcf = rcfp[i];
 
-        if (EVP_Digest(s->source.data, s->source.len, md, &mdlen,
-                       EVP_sha1(), NULL)
-            != 1)
+        if (ngx_cmp_sockaddr(rcf->addr->sockaddr, rcf->addr->socklen,
+                             want->addr->sockaddr, want->addr->socklen, 1)
+               == NGX_OK
+            && rcf->db == want->db
+            && rcf->connect_timeout == want->connect_timeout
+            && rcf->timeout == want->timeout
+            && rcf->connections == want->connections
+            && ngx_http_supportdesk_redis_str_eq(&rcf->user, &want->user)
+            && ngx_http_supportdesk_redis_str_eq(&rcf->password,
+                                                 &want->password))
         {
-            ngx_log_error(NGX_LOG_EMERG, log, 0,
-                          "supportdesk: SHA-1 of script \"%V\" failed",
-                          &s->name);
-            return NGX_ERROR;
-        }
-
-        ngx_hex_dump(ngx_http_supportdesk_script_sha[i], md, mdlen);
-    }
-
-    /* a script missing from the build stops nginx here, not a request */
-    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
-        name = ngx_http_supportdesk_script_names[i];
-        len = ngx_strlen(name);
-        ngx_http_supportdesk_script_ids[i] = NGX_ERROR;
-
-        for (j = 0; j < ngx_http_supportdesk_nscripts; j++) {
-            s = &ngx_http_supportdesk_scripts[j];
-
-            if (s->name.len == len
-                && ngx_strncmp(s->name.data, name, len) == 0)
-            {
-                ngx_http_supportdesk_script_ids[i] = j;
-                break;
-            }
-        }
-
-        if (ngx_http_supportdesk_script_ids[i] == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, log, 0,
-                          "supportdesk: script \"redis/%s.lua\" was not "
-                          "embedded at build time", name);
-            return NGX_ERROR;
+            return rcf;
         }
     }
 
-    return NGX_OK;
+    rcf = ngx_palloc(cf->pool, sizeof(ngx_http_supportdesk_redis_conf_t));
+    if (rcf == NULL) {
+        return NULL;
+    }
+
+    *rcf = *want;
+    rcf->pool = NULL;
+
+    rcfp = ngx_array_push(confs);
+    if (rcfp == NULL) {
+        return NULL;
+    }
+
+    *rcfp = rcf;
+
+    return rcf;
+}
+
+
+/* unset strings have no data: never hand NULL to strncmp */
+
+static ngx_uint_t
+ngx_http_supportdesk_redis_str_eq(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len
+           && (a->len == 0 || ngx_strncmp(a->data, b->data, a->len) == 0);
 }
 
 
@@ -311,17 +300,9 @@ ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
                 ngx_free(op);
             }
 
-            if (conn->peer.connection) {
-                ngx_close_connection(conn->peer.connection);
-                conn->peer.connection = NULL;
-            }
+            ngx_http_supportdesk_redis_release(conn);
 
-            if (conn->reader) {
-                redisReaderFree(conn->reader);
-                conn->reader = NULL;
-            }
-
-            if (conn->out) {
+            if (conn->out != NULL) {
                 ngx_free(conn->out);
                 conn->out = NULL;
             }
@@ -407,6 +388,7 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
     op->conn = conn;
     op->handler = handler;
     op->data = data;
+    op->log = log;
     op->kind = NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST;
     op->script = script;
     op->argc = argc;
@@ -420,9 +402,16 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
 
     ngx_http_supportdesk_redis_schedule_flush(conn);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "supportdesk: redis op %p queued on conn %p, %ui in flight",
-                   op, conn, conn->ninflight);
+    ngx_log_debug6(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "supportdesk: redis %*s queued as op %p on %V conn %p, "
+                   "%ui in flight",
+                   script == NGX_HTTP_SUPPORTDESK_NO_SCRIPT
+                   ? argvlen[0]
+                   : ngx_http_supportdesk_script_table[script].name.len,
+                   script == NGX_HTTP_SUPPORTDESK_NO_SCRIPT
+                   ? (u_char *) argv[0]
+                   : ngx_http_supportdesk_script_table[script].name.data,
+                   op, conn->peer.name, conn, conn->ninflight);
 
     return op;
 }
@@ -438,6 +427,7 @@ ngx_http_supportdesk_redis_abandon(ngx_http_supportdesk_redis_op_t *op)
      */
     op->handler = NULL;
     op->data = NULL;
+    op->log = op->conn->pool->log;
     op->argv = NULL;
     op->argvlen = NULL;
 }
@@ -486,7 +476,7 @@ ngx_http_supportdesk_redis_pick(ngx_http_supportdesk_redis_pool_t *pool)
         return best;
     }
 
-    if (idle) {
+    if (idle != NULL) {
         ngx_http_supportdesk_redis_connect(idle);
 
         if (idle->state != NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED) {
@@ -583,7 +573,7 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
 
     rcf = conn->pool->conf;
 
-    for (i = 0; i < 2 + ngx_http_supportdesk_nscripts; i++) {
+    for (i = 0; i < 2 + NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
         argc = 0;
 
         if (i == 0) {
@@ -619,8 +609,9 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
             argv[argc] = "LOAD";
             argvlen[argc++] = 4;
             argv[argc] = (const char *)
-                         ngx_http_supportdesk_scripts[i - 2].source.data;
-            argvlen[argc++] = ngx_http_supportdesk_scripts[i - 2].source.len;
+                         ngx_http_supportdesk_script_table[i - 2].source.data;
+            argvlen[argc++] =
+                         ngx_http_supportdesk_script_table[i - 2].source.len;
         }
 
         op = ngx_http_supportdesk_redis_op_alloc(conn->pool);
@@ -739,22 +730,12 @@ static void
 ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_int_t rc, ngx_uint_t backoff)
 {
-    ngx_queue_t                             failed, *q;
-    ngx_http_supportdesk_redis_op_t        *op;
-    ngx_http_supportdesk_redis_handler_pt   handler;
-    void                                   *data;
+    ngx_queue_t                       failed, *q;
+    ngx_http_supportdesk_redis_op_t  *op;
 
     conn->generation++;
 
-    if (conn->peer.connection) {
-        ngx_close_connection(conn->peer.connection);
-        conn->peer.connection = NULL;
-    }
-
-    if (conn->reader) {
-        redisReaderFree(conn->reader);
-        conn->reader = NULL;
-    }
+    ngx_http_supportdesk_redis_release(conn);
 
     conn->out_len = 0;
     conn->out_sent = 0;
@@ -781,13 +762,24 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
         ngx_queue_remove(q);
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
 
-        handler = op->handler;
-        data = op->data;
-        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        ngx_http_supportdesk_redis_answer(conn, op, rc, NULL);
+    }
+}
 
-        if (handler) {
-            handler(data, rc, NULL);
-        }
+
+/* the socket and the reader; the output buffer is kept for the next */
+
+static void
+ngx_http_supportdesk_redis_release(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    if (conn->peer.connection != NULL) {
+        ngx_close_connection(conn->peer.connection);
+        conn->peer.connection = NULL;
+    }
+
+    if (conn->reader != NULL) {
+        redisReaderFree(conn->reader);
+        conn->reader = NULL;
     }
 }
 
@@ -987,9 +979,6 @@ static void
 ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
 {
-    void                                   *data;
-    ngx_http_supportdesk_redis_handler_pt   handler;
-
     if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE) {
         if (reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
@@ -1016,7 +1005,7 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
         ngx_log_error(NGX_LOG_NOTICE, conn->pool->log, 0,
                       "supportdesk: redis %V lost script \"%V\", resending",
                       conn->peer.name,
-                      &ngx_http_supportdesk_scripts[op->script].name);
+                      &ngx_http_supportdesk_script_table[op->script].name);
 
         if (ngx_http_supportdesk_redis_encode(conn, op->script, 1, op->argc,
                                               op->argv, op->argvlen)
@@ -1029,12 +1018,25 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
         }
     }
 
+    ngx_http_supportdesk_redis_answer(conn, op, NGX_OK, reply);
+}
+
+
+/* the op is recycled first: its handler may queue again */
+
+static void
+ngx_http_supportdesk_redis_answer(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, ngx_int_t rc, redisReply *reply)
+{
+    void                                   *data;
+    ngx_http_supportdesk_redis_handler_pt   handler;
+
     handler = op->handler;
     data = op->data;
     ngx_http_supportdesk_redis_op_free(conn->pool, op);
 
-    if (handler) {
-        handler(data, NGX_OK, reply);
+    if (handler != NULL) {
+        handler(data, rc, reply);
     }
 }
 
@@ -1048,7 +1050,7 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
     op = ev->data;
     conn = op->conn;
 
-    ngx_log_error(NGX_LOG_ERR, conn->pool->log, NGX_ETIMEDOUT,
+    ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
                   "supportdesk: redis %V did not answer within %M ms, "
                   "dropping the connection with %ui replies due",
                   conn->peer.name, conn->pool->conf->timeout,
@@ -1080,13 +1082,14 @@ ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
             prefix[0] = "EVAL";
             prefixlen[0] = 4;
             prefix[1] = (const char *)
-                        ngx_http_supportdesk_scripts[script].source.data;
-            prefixlen[1] = ngx_http_supportdesk_scripts[script].source.len;
+                        ngx_http_supportdesk_script_table[script].source.data;
+            prefixlen[1] = ngx_http_supportdesk_script_table[script].source.len;
 
         } else {
             prefix[0] = "EVALSHA";
             prefixlen[0] = 7;
-            prefix[1] = (const char *) ngx_http_supportdesk_script_sha[script];
+            prefix[1] = (const char *)
+                        ngx_http_supportdesk_script_table[script].sha;
             prefixlen[1] = NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN;
         }
 
@@ -1122,7 +1125,7 @@ ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
                 ngx_memcpy(out, conn->out + conn->out_sent, pending);
             }
 
-            if (conn->out) {
+            if (conn->out != NULL) {
                 ngx_free(conn->out);
             }
 
@@ -1178,6 +1181,7 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
     op->timer.handler = ngx_http_supportdesk_redis_op_timeout;
     op->timer.data = op;
     op->timer.log = pool->log;
+    op->log = pool->log;
 
     return op;
 }

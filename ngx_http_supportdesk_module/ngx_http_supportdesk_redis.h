@@ -24,8 +24,7 @@
 #include <ngx_event_connect.h>
 #include <hiredis/hiredis.h>
 
-
-#define NGX_HTTP_SUPPORTDESK_NO_SCRIPT  (-1)
+#include "ngx_http_supportdesk_script.h"
 
 
 typedef struct ngx_http_supportdesk_redis_pool_s
@@ -58,30 +57,13 @@ typedef void (*ngx_http_supportdesk_redis_handler_pt)(void *data,
     ngx_int_t rc, redisReply *reply);
 
 
-/* the scripts the handlers run; their sources are redis/<name>.lua */
-typedef enum {
-    NGX_HTTP_SUPPORTDESK_SCRIPT_UPSERT = 0,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_DELETE,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_LIST,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_NOTE_ADD,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_NOTE_LIST,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_NOTE_DELETE,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_NOTIFICATIONS,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CREATE,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CLAIM,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CHUNK,
-    NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT
-} ngx_http_supportdesk_script_e;
-
-
-/* index into the embedded scripts, resolved once at startup */
-#define ngx_http_supportdesk_script(name)                                     \
-    ngx_http_supportdesk_script_ids[NGX_HTTP_SUPPORTDESK_SCRIPT_##name]
-
-extern ngx_int_t  ngx_http_supportdesk_script_ids[];
-
-
-ngx_int_t ngx_http_supportdesk_redis_init_scripts(ngx_log_t *log);
+/*
+ * The pool that serves these settings: an equal one already in confs, or a
+ * copy of want added to it (locations with the same settings share one).
+ */
+ngx_http_supportdesk_redis_conf_t *ngx_http_supportdesk_redis_conf_add(
+    ngx_conf_t *cf, ngx_array_t *confs,
+    ngx_http_supportdesk_redis_conf_t *want);
 
 ngx_int_t ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
     ngx_array_t *confs);
@@ -89,11 +71,13 @@ void ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
     ngx_array_t *confs);
 
 /*
- * Queues one command.  With script >= 0 it runs that embedded script by
- * EVALSHA and argv holds "numkeys key... arg..."; otherwise argv is a plain
- * command.  argv must stay valid until the handler runs or the op is
- * abandoned.  hash_tag names the key slot (the app) for cluster routing.
- * Returns NULL when no connection can take it now: answer 503 at once.
+ * Queues one command.  With script >= 0 it runs that script
+ * (ngx_http_supportdesk_script_e) by EVALSHA and argv holds "numkeys
+ * key... arg..."; otherwise argv is a plain command.  argv must stay valid
+ * until the handler runs or the op is abandoned.  hash_tag names the key
+ * slot (the app) for cluster routing.  log is the request's: a timeout is
+ * logged there while the request lives.  Returns NULL when no connection
+ * can take it now: answer 503 at once.
  */
 ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send(
     ngx_http_supportdesk_redis_conf_t *conf, ngx_str_t *hash_tag,

@@ -9,98 +9,106 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_router.h"
+#include "ngx_http_supportdesk_actions.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_MAX_SEGMENTS  4
 
 
+/* a route has at most three methods; the list ends with method 0 */
+#define NGX_HTTP_SUPPORTDESK_MAX_METHODS   4
+
+
 typedef struct {
     const char                     *segments[NGX_HTTP_SUPPORTDESK_MAX_SEGMENTS];
     ngx_uint_t                       nsegments;
-    ngx_http_supportdesk_action_t   *actions;
     ngx_str_t                        allow;
+    /* the route's template, for the logs */
+    ngx_str_t                        name;
+    ngx_http_supportdesk_action_t    actions[NGX_HTTP_SUPPORTDESK_MAX_METHODS];
 } ngx_http_supportdesk_route_t;
 
 
-static ngx_http_supportdesk_action_t
-    ngx_http_supportdesk_customers_actions[] = {
-    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_list_validate,
-      ngx_http_supportdesk_list },
-    { NGX_HTTP_PATCH, 1, 1, ngx_http_supportdesk_batch_validate,
-      ngx_http_supportdesk_batch },
-    { 0, 0, 0, NULL, NULL }
+/* the top-level fields of the bodies whose validate step does not check
+   every field itself */
+static ngx_str_t  ngx_http_supportdesk_batch_fields[] = {
+    ngx_string("customers"), ngx_null_string
+};
+
+static ngx_str_t  ngx_http_supportdesk_bulk_fields[] = {
+    ngx_string("filter"), ngx_string("set"), ngx_null_string
+};
+
+static ngx_str_t  ngx_http_supportdesk_note_fields[] = {
+    ngx_string("note"), ngx_null_string
 };
 
 
-static ngx_http_supportdesk_action_t  ngx_http_supportdesk_bulk_actions[] = {
-    { NGX_HTTP_POST, 1, 0, ngx_http_supportdesk_bulk_validate,
-      ngx_http_supportdesk_bulk },
-    { 0, 0, 0, NULL, NULL }
-};
-
-
-static ngx_http_supportdesk_action_t
-    ngx_http_supportdesk_customer_actions[] = {
-    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_customer_validate_id,
-      ngx_http_supportdesk_customer_get },
-    { NGX_HTTP_PATCH, 1, 0, ngx_http_supportdesk_customer_validate_upsert,
-      ngx_http_supportdesk_customer_upsert },
-    { NGX_HTTP_DELETE, 0, 0, ngx_http_supportdesk_customer_validate_id,
-      ngx_http_supportdesk_customer_delete },
-    { 0, 0, 0, NULL, NULL }
-};
-
-
-static ngx_http_supportdesk_action_t  ngx_http_supportdesk_notes_actions[] = {
-    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_note_validate_list,
-      ngx_http_supportdesk_note_list },
-    { NGX_HTTP_POST, 1, 0, ngx_http_supportdesk_note_validate_add,
-      ngx_http_supportdesk_note_add },
-    { 0, 0, 0, NULL, NULL }
-};
-
-
-static ngx_http_supportdesk_action_t  ngx_http_supportdesk_note_actions[] = {
-    { NGX_HTTP_DELETE, 0, 0, ngx_http_supportdesk_note_validate_delete,
-      ngx_http_supportdesk_note_delete },
-    { 0, 0, 0, NULL, NULL }
-};
-
-
-static ngx_http_supportdesk_action_t  ngx_http_supportdesk_notif_actions[] = {
-    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_customer_validate_id,
-      ngx_http_supportdesk_notif },
-    { NGX_HTTP_PATCH, 1, 0, ngx_http_supportdesk_notif_validate_patch,
-      ngx_http_supportdesk_notif },
-    { 0, 0, 0, NULL, NULL }
-};
-
-
-static ngx_http_supportdesk_action_t  ngx_http_supportdesk_job_actions[] = {
-    { NGX_HTTP_GET, 0, 0, ngx_http_supportdesk_job_validate,
-      ngx_http_supportdesk_job_get },
-    { 0, 0, 0, NULL, NULL }
-};
-
-
-/* literal routes first: "bulk-update" is not a customer's externalId */
+/*
+ * Literal routes first: "bulk-update" is not a customer's externalId.
+ * Per method: has a body, takes the batch body limit, params[0] is an
+ * externalId (decoded and checked before validate), the body's fields,
+ * validate, run.
+ */
 static ngx_http_supportdesk_route_t  ngx_http_supportdesk_routes[] = {
-    { { "customers" }, 1, ngx_http_supportdesk_customers_actions,
-      ngx_string("GET, PATCH") },
-    { { "customers", "bulk-update" }, 2, ngx_http_supportdesk_bulk_actions,
-      ngx_string("POST") },
-    { { "customers", "*" }, 2, ngx_http_supportdesk_customer_actions,
-      ngx_string("GET, PATCH, DELETE") },
-    { { "customers", "*", "notes" }, 3, ngx_http_supportdesk_notes_actions,
-      ngx_string("GET, POST") },
-    { { "customers", "*", "notes", "*" }, 4,
-      ngx_http_supportdesk_note_actions, ngx_string("DELETE") },
-    { { "customers", "*", "notifications" }, 3,
-      ngx_http_supportdesk_notif_actions, ngx_string("GET, PATCH") },
-    { { "jobs", "*" }, 2, ngx_http_supportdesk_job_actions,
-      ngx_string("GET") },
-    { { NULL }, 0, NULL, ngx_null_string }
+
+    { { "customers" }, 1, ngx_string("GET, PATCH"),
+      ngx_string("/customers"),
+      { { NGX_HTTP_GET, 0, 0, 0, NULL,
+          ngx_http_supportdesk_list_validate,
+          ngx_http_supportdesk_list },
+        { NGX_HTTP_PATCH, 1, 1, 0, ngx_http_supportdesk_batch_fields,
+          ngx_http_supportdesk_batch_validate,
+          ngx_http_supportdesk_batch } } },
+
+    { { "customers", "bulk-update" }, 2, ngx_string("POST"),
+      ngx_string("/customers/bulk-update"),
+      { { NGX_HTTP_POST, 1, 0, 0, ngx_http_supportdesk_bulk_fields,
+          ngx_http_supportdesk_bulk_validate,
+          ngx_http_supportdesk_bulk } } },
+
+    { { "customers", "*" }, 2, ngx_string("GET, PATCH, DELETE"),
+      ngx_string("/customers/{externalId}"),
+      { { NGX_HTTP_GET, 0, 0, 1, NULL, NULL,
+          ngx_http_supportdesk_customer_get },
+        { NGX_HTTP_PATCH, 1, 0, 1, NULL,
+          ngx_http_supportdesk_customer_validate_upsert,
+          ngx_http_supportdesk_customer_upsert },
+        { NGX_HTTP_DELETE, 0, 0, 1, NULL, NULL,
+          ngx_http_supportdesk_customer_delete } } },
+
+    { { "customers", "*", "notes" }, 3, ngx_string("GET, POST"),
+      ngx_string("/customers/{externalId}/notes"),
+      { { NGX_HTTP_GET, 0, 0, 1, NULL,
+          ngx_http_supportdesk_note_validate_list,
+          ngx_http_supportdesk_note_list },
+        { NGX_HTTP_POST, 1, 0, 1, ngx_http_supportdesk_note_fields,
+          ngx_http_supportdesk_note_validate_add,
+          ngx_http_supportdesk_note_add } } },
+
+    { { "customers", "*", "notes", "*" }, 4, ngx_string("DELETE"),
+      ngx_string("/customers/{externalId}/notes/{noteId}"),
+      { { NGX_HTTP_DELETE, 0, 0, 1, NULL,
+          ngx_http_supportdesk_note_validate_delete,
+          ngx_http_supportdesk_note_delete } } },
+
+    { { "customers", "*", "notifications" }, 3, ngx_string("GET, PATCH"),
+      ngx_string("/customers/{externalId}/notifications"),
+      { { NGX_HTTP_GET, 0, 0, 1, NULL, NULL,
+          ngx_http_supportdesk_notif },
+        { NGX_HTTP_PATCH, 1, 0, 1, NULL,
+          ngx_http_supportdesk_notif_validate_patch,
+          ngx_http_supportdesk_notif } } },
+
+    { { "jobs", "*" }, 2, ngx_string("GET"),
+      ngx_string("/jobs/{jobId}"),
+      { { NGX_HTTP_GET, 0, 0, 0, NULL,
+          ngx_http_supportdesk_job_validate,
+          ngx_http_supportdesk_job_get } } },
+
+    { { NULL }, 0, ngx_null_string, ngx_null_string, { { 0 } } }
 };
 
 
@@ -145,7 +153,7 @@ ngx_http_supportdesk_route(ngx_http_request_t *r,
         p++;
     }
 
-    for (route = ngx_http_supportdesk_routes; route->actions; route++) {
+    for (route = ngx_http_supportdesk_routes; route->nsegments; route++) {
         if (route->nsegments != n) {
             continue;
         }
@@ -171,13 +179,17 @@ ngx_http_supportdesk_route(ngx_http_request_t *r,
         }
     }
 
-    if (route->actions == NULL) {
+    if (route->nsegments == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
     for (action = route->actions; action->method; action++) {
         if (action->method == r->method) {
             ctx->action = action;
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "supportdesk: route \"%V\"", &route->name);
+
             return NGX_OK;
         }
     }

@@ -1,6 +1,7 @@
 
 /*
- * SupportDesk gateway: payload and path validation (SPEC section 4).
+ * Payload and path validation: the customer rules, body parsing, path
+ * parameters.
  *
  * Only libc-backed ngx macros are used here and nothing is allocated, so
  * the unit tests can link this file with libjansson alone.
@@ -93,6 +94,31 @@ ngx_http_supportdesk_report_add(ngx_http_supportdesk_report_t *rep,
 }
 
 
+void
+ngx_http_supportdesk_report_unknown(json_t *obj, ngx_str_t *known,
+    const char *message, ngx_http_supportdesk_report_t *rep)
+{
+    size_t       len;
+    json_t      *value;
+    ngx_str_t   *k;
+    const char  *key;
+
+    json_object_foreach(obj, key, value) {
+        len = ngx_strlen(key);
+
+        for (k = known; k->len; k++) {
+            if (k->len == len && ngx_strncmp(k->data, key, len) == 0) {
+                break;
+            }
+        }
+
+        if (k->len == 0) {
+            ngx_http_supportdesk_report_add(rep, key, len, message);
+        }
+    }
+}
+
+
 json_t *
 ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
     const char **message, json_error_t *error)
@@ -120,7 +146,7 @@ ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
     if (p == last) {
         *message = "body is empty";
 
-        if (error) {
+        if (error != NULL) {
             ngx_http_supportdesk_set_error(error, "empty body",
                                            sizeof("empty body") - 1,
                                            json_error_premature_end_of_input);
@@ -135,7 +161,7 @@ ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
 
     if (root != NULL) {
         if (json_is_object(root)) {
-            if (error) {
+            if (error != NULL) {
                 *error = err;
             }
 
@@ -146,7 +172,7 @@ ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
 
         *message = "body must be a JSON object";
 
-        if (error) {
+        if (error != NULL) {
             ngx_http_supportdesk_set_error(error, "root is not an object",
                                            sizeof("root is not an object") - 1,
                                            json_error_wrong_type);
@@ -155,7 +181,7 @@ ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
         return NULL;
     }
 
-    if (error) {
+    if (error != NULL) {
         *error = err;
     }
 
@@ -241,22 +267,11 @@ ngx_http_supportdesk_validate_customer(json_t *obj, ngx_uint_t flags,
 
 
 ngx_int_t
-ngx_http_supportdesk_decode_external_id(ngx_str_t *raw, u_char *dst,
-    ngx_str_t *out, ngx_http_supportdesk_report_t *rep)
+ngx_http_supportdesk_percent_decode(ngx_str_t *raw, u_char *dst,
+    ngx_str_t *out, ngx_uint_t plus_is_space)
 {
-    u_char      *s, *last, *d;
-    ngx_int_t    hi, lo;
-    const char  *msg;
-
-    out->data = dst;
-    out->len = 0;
-
-    if (raw->len == 0) {
-        ngx_http_supportdesk_report_add(rep, "externalId",
-                                        sizeof("externalId") - 1,
-                                        "must be 1-255 bytes");
-        return NGX_DECLINED;
-    }
+    u_char     *s, *last, *d;
+    ngx_int_t   hi, lo;
 
     s = raw->data;
     last = s + raw->len;
@@ -266,29 +281,60 @@ ngx_http_supportdesk_decode_external_id(ngx_str_t *raw, u_char *dst,
 
     while (s < last) {
 
+        if (*s == '+' && plus_is_space) {
+            *d++ = ' ';
+            s++;
+            continue;
+        }
+
         if (*s != '%') {
             *d++ = *s++;
             continue;
         }
 
         if (last - s < 3) {
-            goto invalid;
+            return NGX_ERROR;
         }
 
         hi = ngx_http_supportdesk_hex(s[1]);
         lo = ngx_http_supportdesk_hex(s[2]);
 
         if (hi == NGX_ERROR || lo == NGX_ERROR) {
-            goto invalid;
+            return NGX_ERROR;
         }
 
         *d++ = (u_char) ((hi << 4) | lo);
         s += 3;
     }
 
+    out->data = dst;
     out->len = d - dst;
 
-    msg = ngx_http_supportdesk_check_external_id(dst, out->len);
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_decode_external_id(ngx_str_t *raw, u_char *dst,
+    ngx_str_t *out, ngx_http_supportdesk_report_t *rep)
+{
+    const char  *msg;
+
+    out->data = dst;
+    out->len = 0;
+
+    if (raw->len == 0) {
+        msg = "must be 1-255 bytes";
+
+    } else if (ngx_http_supportdesk_percent_decode(raw, dst, out, 0)
+               != NGX_OK)
+    {
+        out->len = 0;
+        msg = "has an invalid percent-encoding";
+
+    } else {
+        msg = ngx_http_supportdesk_check_external_id(dst, out->len);
+    }
 
     if (msg != NULL) {
         ngx_http_supportdesk_report_add(rep, "externalId",
@@ -297,13 +343,27 @@ ngx_http_supportdesk_decode_external_id(ngx_str_t *raw, u_char *dst,
     }
 
     return NGX_OK;
+}
 
-invalid:
 
-    ngx_http_supportdesk_report_add(rep, "externalId",
-                                    sizeof("externalId") - 1,
-                                    "has an invalid percent-encoding");
-    return NGX_DECLINED;
+ngx_uint_t
+ngx_http_supportdesk_valid_app(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > NGX_HTTP_SUPPORTDESK_APP_ID_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -398,7 +458,7 @@ ngx_http_supportdesk_check_name(const u_char *p, size_t len,
         last--;
     }
 
-    if (trimmed) {
+    if (trimmed != NULL) {
         trimmed->data = (u_char *) p;
         trimmed->len = last - p;
     }
@@ -560,7 +620,7 @@ ngx_http_supportdesk_check_avatar_url(const u_char *p, size_t len)
         }
     }
 
-    if (port) {
+    if (port != NULL) {
         return ngx_http_supportdesk_check_port(port, end);
     }
 

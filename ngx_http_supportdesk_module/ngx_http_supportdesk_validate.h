@@ -1,6 +1,7 @@
 
 /*
- * SupportDesk gateway: payload and path validation (SPEC section 4).
+ * Payload and path validation: the customer rules of the API (README: the
+ * validation table), body parsing, path parameters.
  *
  * Pure C on top of jansson: nothing here allocates (besides jansson's own
  * parser), so the unit tests link only validate.o and libjansson.
@@ -67,6 +68,7 @@ typedef struct {
 #define NGX_HTTP_SUPPORTDESK_METADATA_MAX       16384
 #define NGX_HTTP_SUPPORTDESK_METADATA_DEPTH     8
 #define NGX_HTTP_SUPPORTDESK_EXTERNAL_ID_MAX    255
+#define NGX_HTTP_SUPPORTDESK_APP_ID_MAX         64
 
 
 /* ignores adds past NGX_HTTP_SUPPORTDESK_MAX_VIOLATIONS */
@@ -92,6 +94,14 @@ ngx_int_t ngx_http_supportdesk_validate_customer(json_t *obj, ngx_uint_t flags,
     ngx_http_supportdesk_report_t *rep);
 
 /*
+ * Percent-decodes raw into dst (capacity >= raw->len; dst may be raw->data
+ * itself); with plus_is_space, '+' is a space (query strings).  NGX_ERROR
+ * on a broken %-escape.
+ */
+ngx_int_t ngx_http_supportdesk_percent_decode(ngx_str_t *raw, u_char *dst,
+    ngx_str_t *out, ngx_uint_t plus_is_space);
+
+/*
  * Percent-decodes a raw path segment into dst (capacity >= raw->len; dst may
  * be raw->data itself) and checks the externalId rules; on success out
  * points at dst with the decoded length.  Violations go to rep with field
@@ -99,6 +109,13 @@ ngx_int_t ngx_http_supportdesk_validate_customer(json_t *obj, ngx_uint_t flags,
  */
 ngx_int_t ngx_http_supportdesk_decode_external_id(ngx_str_t *raw, u_char *dst,
     ngx_str_t *out, ngx_http_supportdesk_report_t *rep);
+
+/* names every member of obj that known (ending with a null string) lacks */
+void ngx_http_supportdesk_report_unknown(json_t *obj, ngx_str_t *known,
+    const char *message, ngx_http_supportdesk_report_t *rep);
+
+/* an app id as API key records name it: [A-Za-z0-9_-]{1,64} */
+ngx_uint_t ngx_http_supportdesk_valid_app(u_char *p, size_t len);
 
 /* single rules: each returns NULL when valid or a static message */
 const char *ngx_http_supportdesk_check_email(const u_char *p, size_t len);

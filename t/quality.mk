@@ -336,9 +336,9 @@ srcs_for() {
     case $$1 in
         payload|external_id|fields) echo validate ;;
         router) echo router ;;
-        reply) echo customers envelope validate ;;
+        reply) echo record envelope validate ;;
         error) echo envelope validate ;;
-        query) echo query ;;
+        query) echo query validate ;;
         *) echo "fuzz: unknown target $$1" >&2; exit 1 ;;
     esac
 }

@@ -17,7 +17,8 @@
 #include <ngx_http.h>
 #include <jansson.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_envelope.h"
 #include "fuzz_common.h"
 
 

@@ -2,7 +2,7 @@
 /*
  * libFuzzer: the listing's query string and cursor decoding
  * (ngx_http_supportdesk_query.c): ngx_http_supportdesk_query_next() over the
- * whole input, ngx_http_supportdesk_query_decode() of every name and value
+ * whole input, ngx_http_supportdesk_percent_decode() of every name and value
  * into an exact-size buffer, and ngx_http_supportdesk_cursor_decode() of
  * every value (a cursor is whatever a client sends back), checked against
  * ngx_http_supportdesk_cursor_encode() on the way back.
@@ -12,7 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk_query.h"
 #include "fuzz_common.h"
 
 
@@ -57,7 +57,7 @@ decode(ngx_str_t *raw)
 
     dst = malloc(raw->len ? raw->len : 1);
 
-    if (ngx_http_supportdesk_query_decode(raw, dst, &out) == NGX_OK) {
+    if (ngx_http_supportdesk_percent_decode(raw, dst, &out, 1) == NGX_OK) {
         FUZZ_ASSERT(out.data == dst && out.len <= raw->len, "decode bounds");
     }
 

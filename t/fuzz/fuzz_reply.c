@@ -2,7 +2,7 @@
 /*
  * libFuzzer: the Redis reply mapping.  The input is raw RESP, parsed by
  * hiredis's redisReader exactly as the connection pool parses what Redis
- * sends; an array reply goes through ngx_http_supportdesk_render_customer()
+ * sends; an array reply goes through ngx_http_supportdesk_record_render()
  * (the HGETALL / upsert-script reply -> customer JSON of GET, PATCH and the
  * listing), into a writer that starts tiny so every growth path runs.
  * When the record holds what the gateway itself writes (s digits, strings
@@ -16,7 +16,8 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_record.h"
 #include "fuzz_common.h"
 
 
@@ -169,7 +170,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         ext = ids[size % 3];
 
-        rc = ngx_http_supportdesk_render_customer(&json, &ext, hash);
+        rc = ngx_http_supportdesk_record_render(&json, &ext, hash);
 
         FUZZ_ASSERT(json.pos >= json.start && json.pos <= json.end,
                     "writer inside its buffer");

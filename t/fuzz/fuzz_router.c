@@ -2,16 +2,18 @@
 /*
  * libFuzzer: ngx_http_supportdesk_route() on a raw path (below the
  * location prefix) and a method (the first byte), with a minimal request:
- * the method and headers_out.headers, all the router touches.  Checks: a
- * match names an action of that method, parameters are whole segments
- * inside the path (no '/'), a 405 carries an Allow header.
+ * the method, headers_out.headers and a connection's (silent) log, all the
+ * router touches.  Checks: a match names an action of that method,
+ * parameters are whole segments inside the path (no '/'), a 405 carries an
+ * Allow header.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_supportdesk_module.h"
+#include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_router.h"
 #include "fuzz_common.h"
 
 
@@ -30,7 +32,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t                       i, len;
     ngx_int_t                    rc;
     ngx_str_t                    path;
+    ngx_log_t                    log;
     ngx_pool_t                   pool;
+    ngx_connection_t             c;
     ngx_list_part_t             *part;
     ngx_table_elt_t             *h;
     ngx_http_request_t           r;
@@ -43,7 +47,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&r, 0, sizeof(r));
     memset(&ctx, 0, sizeof(ctx));
     memset(&pool, 0, sizeof(pool));
+    memset(&c, 0, sizeof(c));
+    memset(&log, 0, sizeof(log));
 
+    /* the router traces the route it chose: a log with every level off */
+    c.log = &log;
+    r.connection = &c;
     r.pool = &pool;
     r.method = methods[data[0] % (sizeof(methods) / sizeof(methods[0]))];
 
@@ -63,7 +72,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == NGX_OK) {
         FUZZ_ASSERT(ctx.action != NULL && ctx.action->method == r.method,
                     "the action has the request's method");
-        FUZZ_ASSERT(ctx.action->validate && ctx.action->run, "handlers set");
+        FUZZ_ASSERT(ctx.action->run != NULL, "a run step");
+        FUZZ_ASSERT(!ctx.action->external_id || ctx.params[0].data != NULL,
+                    "an externalId route captures it");
 
         for (i = 0; i < NGX_HTTP_SUPPORTDESK_MAX_PARAMS; i++) {
             if (ctx.params[i].data == NULL) {

@@ -1,0 +1,160 @@
+
+/*
+ * The types every layer of the module shares: its configuration, the
+ * per-request context and the route's action.  Types only: each layer
+ * declares its functions in a header of its own.
+ *
+ * A request flows down, file by file, and never calls back up:
+ *
+ *   ngx_http_supportdesk_module.c    module glue: directives, configuration,
+ *                                    $supportdesk_app, process hooks
+ *   ngx_http_supportdesk_handler.c   phases: route and key (rewrite), body,
+ *                                    validation, the action (content)
+ *   ngx_http_supportdesk_auth.c      X-API-Key -> app (shared cache, Redis)
+ *   ngx_http_supportdesk_router.c    raw path and method -> action
+ *   ngx_http_supportdesk_customers.c, _list.c, _batch.c, _notes.c,
+ *   _notifications.c, _jobs.c        the actions
+ *   ngx_http_supportdesk_query.c     query strings and cursors (listings)
+ *   ngx_http_supportdesk_record.c    the customer record: upsert arguments,
+ *                                    the stored hash rendered as JSON
+ *   ngx_http_supportdesk_store.c     storage calls: keys, arguments, one
+ *                                    reply check, errors mapped to answers
+ *   ngx_http_supportdesk_redis.c     the Redis connection pool
+ *   ngx_http_supportdesk_script.c    the embedded scripts and their SHA-1s
+ *
+ * Beside the request path: ngx_http_supportdesk_filter.c (nginx's own
+ * error pages as envelopes), ngx_http_supportdesk_runner.c (the bulk-update
+ * job runner, on timers); at the bottom, used by all:
+ * ngx_http_supportdesk_validate.c (payload rules, pure C) and
+ * ngx_http_supportdesk_envelope.c (the JSON writer and the envelope).
+ */
+
+#ifndef _NGX_HTTP_SUPPORTDESK_H_INCLUDED_
+#define _NGX_HTTP_SUPPORTDESK_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+#include "ngx_http_supportdesk_redis.h"
+#include "ngx_http_supportdesk_validate.h"
+
+
+#define NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN   32
+#define NGX_HTTP_SUPPORTDESK_MAX_PARAMS     2
+/* bulk-update jobs: their ids, and the queue where runners find them */
+#define NGX_HTTP_SUPPORTDESK_JOB_PREFIX     "job_"
+#define NGX_HTTP_SUPPORTDESK_JOBS_QUEUE     "sd:jobs"
+/* how metadata is stored; the validator measures it the same way */
+#define NGX_HTTP_SUPPORTDESK_METADATA_FLAGS JSON_COMPACT
+
+
+typedef struct {
+    ngx_array_t                          redis_confs;
+    /* the prefixes of every supportdesk location, for errors nginx raises
+       before it found a location */
+    ngx_array_t                          prefixes;
+    ngx_shm_zone_t                      *key_cache_zone;
+    size_t                               key_cache_size;
+    ngx_msec_t                           key_cache_ttl;
+    ngx_msec_t                           key_cache_negative_ttl;
+    ngx_int_t                            request_id_index;
+    ngx_uint_t                           job_chunk_size;
+    ngx_flag_t                           used;
+} ngx_http_supportdesk_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                           enabled;
+    ngx_str_t                            prefix;
+
+    ngx_url_t                           *redis_url;
+    /* the Redis settings of this level; addr is set from redis_url */
+    ngx_http_supportdesk_redis_conf_t    redis_settings;
+    size_t                               max_body_size;
+    size_t                               batch_max_body_size;
+    ngx_uint_t                           list_scan_limit;
+
+    /* the shared upstream these settings resolve to, set at merge time */
+    ngx_http_supportdesk_redis_conf_t   *redis;
+} ngx_http_supportdesk_loc_conf_t;
+
+
+typedef struct ngx_http_supportdesk_ctx_s  ngx_http_supportdesk_ctx_t;
+
+/* an action's step: NGX_OK, NGX_DONE (answered later) or an HTTP status */
+typedef ngx_int_t (*ngx_http_supportdesk_step_pt)(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+
+/* reads a Redis reply of an expected type; returns like a step */
+typedef ngx_int_t (*ngx_http_supportdesk_reply_pt)(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
+
+
+/* one method of one route */
+typedef struct {
+    ngx_uint_t                           method;
+    unsigned                             has_body:1;
+    /* the batch route: supportdesk_batch_max_body_size applies */
+    unsigned                             batch_body:1;
+    /* the first path parameter is an externalId, decoded before validate */
+    unsigned                             external_id:1;
+    /* the body's fields (ending with a null string), the others refused
+       before validate; NULL: validate checks them itself */
+    ngx_str_t                           *fields;
+    /* checks body and parameters before any storage work; may be NULL */
+    ngx_http_supportdesk_step_pt         validate;
+    /* issues the Redis work once the key is known */
+    ngx_http_supportdesk_step_pt         run;
+} ngx_http_supportdesk_action_t;
+
+
+struct ngx_http_supportdesk_ctx_s {
+    ngx_http_supportdesk_loc_conf_t     *conf;
+    ngx_http_supportdesk_action_t       *action;
+
+    /* raw (still percent-encoded) path parameters from the route */
+    ngx_str_t        params[NGX_HTTP_SUPPORTDESK_MAX_PARAMS];
+    ngx_str_t                            external_id;
+
+    ngx_str_t                            api_key;
+    u_char           key_hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
+    ngx_str_t                            app;
+
+    /* an answer decided before the content phase (404, 405, 401, 503) */
+    ngx_uint_t                           status;
+    /* the route's body limit, once routed */
+    size_t                               body_limit;
+
+    json_t                              *body;
+    /* every violation found before storage work; set once routed and the
+       body is in, so validate steps need not check it */
+    ngx_http_supportdesk_report_t       *report;
+
+    /* the action's own state */
+    void                                *data;
+
+    /* the Redis command being answered; NULL when none is pending */
+    ngx_http_supportdesk_redis_op_t     *op;
+    ngx_http_supportdesk_reply_pt        reply;
+    ngx_uint_t                           reply_flags;
+
+    /* nginx's body reading handler, behind our client_body_timeout guard */
+    ngx_http_event_handler_pt            body_reader;
+
+    /* the body nginx answered with itself, turned into an envelope */
+    ngx_str_t                            replacement;
+
+    /* our own envelope went out: the error filter leaves it alone */
+    unsigned                             responded:1;
+    unsigned                             replacing:1;
+    unsigned                             replaced:1;
+};
+
+
+extern ngx_module_t  ngx_http_supportdesk_module;
+
+
+#endif /* _NGX_HTTP_SUPPORTDESK_H_INCLUDED_ */

@@ -1,0 +1,538 @@
+
+/*
+ * The request handler: the module's two phase handlers and what lies
+ * between them.
+ *
+ * Rewrite phase: the route (404, 405) and the API key (401; one Redis
+ * lookup on a cache miss), so $supportdesk_app is known to limit_req and
+ * the access log.  Content phase: an answer decided earlier, else the
+ * body (its limit, Content-Type, a stall past client_body_timeout), the
+ * path parameters and the action's validation, then the action's Redis
+ * work.  Nothing here parses a route or talks to Redis itself.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_handler.h"
+#include "ngx_http_supportdesk_router.h"
+#include "ngx_http_supportdesk_auth.h"
+#include "ngx_http_supportdesk_store.h"
+#include "ngx_http_supportdesk_envelope.h"
+
+
+static void ngx_http_supportdesk_body_handler(ngx_http_request_t *r);
+static void ngx_http_supportdesk_body_timeout_guard(ngx_http_request_t *r);
+static void ngx_http_supportdesk_proceed(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+static ngx_int_t ngx_http_supportdesk_send_too_large(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+static ngx_int_t ngx_http_supportdesk_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_uint_t ngx_http_supportdesk_is_json(ngx_http_request_t *r);
+static ngx_http_supportdesk_ctx_t *ngx_http_supportdesk_create_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_supportdesk_cleanup(void *data);
+
+
+static ngx_str_t  ngx_http_supportdesk_key_header = ngx_string("X-API-Key");
+
+
+ngx_int_t
+ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
+{
+    u_char                           *q;
+    ngx_int_t                         rc;
+    ngx_str_t                         path;
+    ngx_list_part_t                  *part;
+    ngx_table_elt_t                  *h;
+    ngx_uint_t                        i;
+    ngx_http_supportdesk_ctx_t       *ctx;
+    ngx_http_supportdesk_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_supportdesk_module);
+
+    if (!slcf->enabled || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (ctx != NULL) {
+        /* back from the Redis key lookup, or an internal redirect */
+        return ctx->op ? NGX_DONE : NGX_DECLINED;
+    }
+
+    ctx = ngx_http_supportdesk_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* routes match the raw path: %2F stays inside its segment */
+    path = r->unparsed_uri;
+    q = ngx_strlchr(path.data, path.data + path.len, '?');
+    if (q != NULL) {
+        path.len = q - path.data;
+    }
+
+    if (path.len < slcf->prefix.len
+        || ngx_strncmp(path.data, slcf->prefix.data, slcf->prefix.len) != 0)
+    {
+        ctx->status = NGX_HTTP_NOT_FOUND;
+        return NGX_DECLINED;
+    }
+
+    path.data += slcf->prefix.len;
+    path.len -= slcf->prefix.len;
+
+    rc = ngx_http_supportdesk_route(r, ctx, &path);
+    if (rc != NGX_OK) {
+        ctx->status = rc;
+        return NGX_DECLINED;
+    }
+
+    /* the batch route takes bigger bodies; nginx enforces the larger */
+    ctx->body_limit = ctx->action->batch_body ? slcf->batch_max_body_size
+                                              : slcf->max_body_size;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == ngx_http_supportdesk_key_header.len
+            && ngx_strncasecmp(h[i].key.data,
+                               ngx_http_supportdesk_key_header.data,
+                               h[i].key.len)
+               == 0)
+        {
+            ctx->api_key = h[i].value;
+            break;
+        }
+    }
+
+    if (ctx->api_key.len == 0) {
+        ctx->status = NGX_HTTP_UNAUTHORIZED;
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_supportdesk_auth_hash(&ctx->api_key, ctx->key_hash)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_supportdesk_auth_lookup(r, ctx->key_hash, &ctx->app);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_DECLINED;
+
+    case NGX_DECLINED:
+        ctx->status = NGX_HTTP_UNAUTHORIZED;
+        return NGX_DECLINED;
+
+    case NGX_AGAIN:
+        rc = ngx_http_supportdesk_auth_fetch(r, ctx);
+
+        if (rc == NGX_DONE) {
+            /* the phases run again once Redis has answered */
+            return NGX_DONE;
+        }
+
+        ctx->status = rc;
+        return NGX_DECLINED;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (ctx == NULL) {
+        /* a subrequest or a location nginx reached without the rewrite */
+        ctx = ngx_http_supportdesk_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->status = NGX_HTTP_NOT_FOUND;
+    }
+
+    if (ctx->status) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "supportdesk: answering %ui before the body",
+                       ctx->status);
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_supportdesk_send_error(r, ctx->status, NULL, NULL,
+                                               NULL);
+    }
+
+    if (ctx->action->has_body) {
+        if (r->headers_in.content_length_n > (off_t) ctx->body_limit) {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            return ngx_http_supportdesk_send_too_large(r, ctx);
+        }
+
+        if ((r->headers_in.content_length_n > 0 || r->headers_in.chunked)
+            && !ngx_http_supportdesk_is_json(r))
+        {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            return ngx_http_supportdesk_send_error(r,
+                                        NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                        NULL, NULL, NULL);
+        }
+
+        rc = ngx_http_read_client_request_body(r,
+                                          ngx_http_supportdesk_body_handler);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            /* 413 and friends: the error filter makes them envelopes */
+            return rc;
+        }
+
+        /* still reading: nginx's handler is in place until the body is in */
+        if (r->read_event_handler != ngx_http_block_reading
+#if (NGX_HTTP_V2)
+            && r->stream == NULL
+#endif
+           )
+        {
+            ctx->body_reader = r->read_event_handler;
+            r->read_event_handler = ngx_http_supportdesk_body_timeout_guard;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->main->count++;
+    ngx_http_supportdesk_proceed(r, ctx);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * nginx ends a request whose body stalls past client_body_timeout without
+ * a word (it terminates on 408); the client gets the envelope instead.
+ */
+
+static void
+ngx_http_supportdesk_body_timeout_guard(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (!r->connection->read->timedout) {
+        ctx->body_reader(r);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                  "supportdesk: client timed out sending the body");
+
+    r->connection->read->timedout = 0;
+    r->read_event_handler = ngx_http_block_reading;
+    r->keepalive = 0;
+
+    rc = ngx_http_supportdesk_send_error(r, NGX_HTTP_REQUEST_TIME_OUT, NULL,
+                             "the request body did not arrive within "
+                             "client_body_timeout", NULL);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_supportdesk_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_supportdesk_proceed(r,
+                    ngx_http_get_module_ctx(r, ngx_http_supportdesk_module));
+}
+
+
+/* the body is in: parse, decode the path, validate, then the action */
+
+static void
+ngx_http_supportdesk_proceed(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    u_char      *dst;
+    ngx_int_t    rc;
+    ngx_str_t    body;
+    const char  *invalid;
+
+    if (ctx->action->has_body) {
+        if (ngx_http_supportdesk_read_body(r, &body) != NGX_OK) {
+            ngx_http_supportdesk_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        /* a chunked body announces no length: nginx checked the larger */
+        if (body.len > ctx->body_limit) {
+            ngx_http_supportdesk_finish(r,
+                            ngx_http_supportdesk_send_too_large(r, ctx));
+            return;
+        }
+
+        ctx->body = ngx_http_supportdesk_parse_object(body.data, body.len,
+                                                      &invalid, NULL);
+        if (ctx->body == NULL) {
+            ngx_http_supportdesk_finish(r,
+                ngx_http_supportdesk_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "INVALID_JSON", invalid,
+                                                NULL));
+            return;
+        }
+    }
+
+    /* every check below reports here, so all come out together */
+    ctx->report = ngx_pcalloc(r->pool, sizeof(ngx_http_supportdesk_report_t));
+    if (ctx->report == NULL) {
+        ngx_http_supportdesk_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->action->external_id) {
+        dst = ngx_pnalloc(r->pool, ctx->params[0].len + 1);
+        if (dst == NULL) {
+            ngx_http_supportdesk_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        (void) ngx_http_supportdesk_decode_external_id(&ctx->params[0], dst,
+                                                       &ctx->external_id,
+                                                       ctx->report);
+    }
+
+    if (ctx->action->fields != NULL) {
+        ngx_http_supportdesk_report_unknown(ctx->body, ctx->action->fields,
+                                            "is not a known field",
+                                            ctx->report);
+    }
+
+    if (ctx->action->validate != NULL) {
+        rc = ctx->action->validate(r, ctx);
+
+        if (rc != NGX_OK) {
+            ngx_http_supportdesk_finish(r, rc);
+            return;
+        }
+    }
+
+    if (ctx->report->n) {
+        ngx_http_supportdesk_finish(r,
+            ngx_http_supportdesk_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "VALIDATION_ERROR", NULL,
+                                            ctx->report));
+        return;
+    }
+
+    rc = ctx->action->run(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_supportdesk_finish(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_send_too_large(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    r->keepalive = 0;
+
+    return ngx_http_supportdesk_send_error(r,
+                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, NULL,
+                          ngx_http_supportdesk_too_large_message(r->pool,
+                                                         ctx->body_limit),
+                          NULL);
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len, size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    body->len = 0;
+    body->data = (u_char *) "";
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    /* several buffers, or spilled to a temp file: gather in one piece */
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                          : (size_t) (b->last - b->pos);
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            size = b->file_last - b->file_pos;
+            n = ngx_read_file(b->file, p, size, b->file_pos);
+
+            if (n != (ssize_t) size) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "supportdesk: reading the body from \"%V\" "
+                              "returned %z of %uz bytes",
+                              &b->file->name, n, size);
+                return NGX_ERROR;
+            }
+
+            p += size;
+
+        } else if (b->last > b->pos) {
+            /* an empty buffer of a chunked body may have no memory at all */
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_supportdesk_is_json(ngx_http_request_t *r)
+{
+    u_char           *p, *end;
+    ngx_table_elt_t  *h;
+    static u_char     type[] = "application/json";
+
+    h = r->headers_in.content_type;
+    if (h == NULL) {
+        return 0;
+    }
+
+    p = h->value.data;
+    end = p + h->value.len;
+
+    if ((size_t) (end - p) < sizeof(type) - 1
+        || ngx_strncasecmp(p, type, sizeof(type) - 1) != 0)
+    {
+        return 0;
+    }
+
+    p += sizeof(type) - 1;
+
+    /* parameters such as charset may follow */
+    return p == end || *p == ';' || *p == ' ' || *p == '\t';
+}
+
+
+static ngx_http_supportdesk_ctx_t *
+ngx_http_supportdesk_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_supportdesk_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_supportdesk_cleanup;
+    cln->data = ctx;
+
+    ctx->conf = ngx_http_get_module_loc_conf(r, ngx_http_supportdesk_module);
+
+    ngx_http_set_ctx(r, ctx, ngx_http_supportdesk_module);
+
+    return ctx;
+}
+
+
+/*
+ * What the request took that its pool does not free.  An action with more
+ * to release (the ops of a batch) adds a pool cleanup of its own, which
+ * runs before this one.
+ */
+
+static void
+ngx_http_supportdesk_cleanup(void *data)
+{
+    ngx_http_supportdesk_ctx_t  *ctx = data;
+
+    /* the request is gone: its reply, when it comes, goes nowhere */
+    if (ctx->op != NULL) {
+        ngx_http_supportdesk_redis_abandon(ctx->op);
+        ctx->op = NULL;
+    }
+
+    if (ctx->body != NULL) {
+        json_decref(ctx->body);
+        ctx->body = NULL;
+    }
+}

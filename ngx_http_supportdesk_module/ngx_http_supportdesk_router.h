@@ -1,0 +1,26 @@
+
+/*
+ * The route table: the raw request path below the location prefix and the
+ * method -> the action (ngx_http_supportdesk_router.c).
+ */
+
+#ifndef _NGX_HTTP_SUPPORTDESK_ROUTER_H_INCLUDED_
+#define _NGX_HTTP_SUPPORTDESK_ROUTER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_supportdesk.h"
+
+
+/*
+ * NGX_OK with ctx->action and ctx->params set, NGX_HTTP_NOT_FOUND, or
+ * NGX_HTTP_NOT_ALLOWED with an Allow header added to the response.
+ */
+ngx_int_t ngx_http_supportdesk_route(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *path);
+
+
+#endif /* _NGX_HTTP_SUPPORTDESK_ROUTER_H_INCLUDED_ */

@@ -1,0 +1,503 @@
+
+/*
+ * Storage calls: arguments and keys in, one checked reply out, every Redis
+ * and script error mapped to the API's answer here and nowhere else.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_store.h"
+#include "ngx_http_supportdesk_envelope.h"
+
+
+typedef struct {
+    ngx_str_t                            prefix;
+    ngx_http_supportdesk_error_t         error;
+    /* the rest of the reply names fields: "SD_REQUIRED email name" */
+    ngx_uint_t                           fields;
+    const char                          *field_message;
+} ngx_http_supportdesk_refusal_t;
+
+
+static void ngx_http_supportdesk_store_done(void *data, ngx_int_t rc,
+    redisReply *reply);
+static ngx_int_t ngx_http_supportdesk_store_check(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
+static ngx_int_t ngx_http_supportdesk_store_refused_fields(
+    ngx_http_request_t *r, redisReply *reply, size_t skip,
+    const char *message, ngx_http_supportdesk_report_t *rep);
+
+
+/* what our scripts refuse with redis.error_reply() */
+static ngx_http_supportdesk_refusal_t  ngx_http_supportdesk_refusals[] = {
+
+    { ngx_string("SD_EMAIL_EXISTS "),
+      { NGX_HTTP_CONFLICT, "CUSTOMER_EMAIL_EXISTS",
+        "another customer of this app has that email", NULL },
+      1, "is already used by another customer" },
+
+    { ngx_string("SD_REQUIRED "),
+      { NGX_HTTP_BAD_REQUEST, "VALIDATION_ERROR", NULL, NULL },
+      1, "is required on create" },
+
+    { ngx_string("SD_NO_CUSTOMER "),
+      { NGX_HTTP_NOT_FOUND, "CUSTOMER_NOT_FOUND",
+        "no customer with that externalId in this app", NULL },
+      0, NULL },
+
+    { ngx_string("SD_NO_NOTE "),
+      { NGX_HTTP_NOT_FOUND, "NOTE_NOT_FOUND",
+        "no such note on that customer", NULL },
+      0, NULL },
+
+    { ngx_null_string, { 0, NULL, NULL, NULL }, 0, NULL }
+};
+
+
+/* Redis refusing the work for now: the client may retry */
+static ngx_str_t  ngx_http_supportdesk_unavailable[] = {
+    ngx_string("LOADING"),
+    ngx_string("BUSY"),
+    ngx_string("MASTERDOWN"),
+    ngx_string("READONLY"),
+    ngx_string("NOAUTH"),
+    ngx_string("WRONGPASS"),
+    ngx_string("OOM"),
+    ngx_string("CLUSTERDOWN"),
+    ngx_string("TRYAGAIN"),
+    ngx_null_string
+};
+
+
+void
+ngx_http_supportdesk_args_init(ngx_http_supportdesk_args_t *args,
+    ngx_pool_t *pool, int n)
+{
+    args->argv = ngx_palloc(pool, n * sizeof(const char *));
+    args->argvlen = ngx_palloc(pool, n * sizeof(size_t));
+    args->argc = 0;
+    args->pool = pool;
+
+    /* no room at all: every add fails */
+    args->failed = (args->argv == NULL || args->argvlen == NULL);
+    args->nalloc = args->failed ? 0 : n;
+}
+
+
+void
+ngx_http_supportdesk_args_add(ngx_http_supportdesk_args_t *args,
+    const u_char *data, size_t len)
+{
+    if (args->argc == args->nalloc) {
+        args->failed = 1;
+        return;
+    }
+
+    /* an unset string has no data: the encoder copies len bytes of it */
+    args->argv[args->argc] = (data != NULL) ? (const char *) data : "";
+    args->argvlen[args->argc++] = len;
+}
+
+
+void
+ngx_http_supportdesk_args_add_or(ngx_http_supportdesk_args_t *args,
+    ngx_str_t *s, const u_char *text, size_t len)
+{
+    if (s->len) {
+        ngx_http_supportdesk_args_add(args, s->data, s->len);
+
+    } else {
+        ngx_http_supportdesk_args_add(args, text, len);
+    }
+}
+
+
+void
+ngx_http_supportdesk_args_uint(ngx_http_supportdesk_args_t *args,
+    ngx_uint_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(args->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        args->failed = 1;
+        return;
+    }
+
+    ngx_http_supportdesk_args_add(args, p, ngx_sprintf(p, "%ui", n) - p);
+}
+
+
+void
+ngx_http_supportdesk_args_time(ngx_http_supportdesk_args_t *args)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(args->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        args->failed = 1;
+        return;
+    }
+
+    ngx_http_supportdesk_args_add(args, p,
+                                  ngx_sprintf(p, "%T", ngx_time()) - p);
+}
+
+
+void
+ngx_http_supportdesk_args_key(ngx_http_supportdesk_args_t *args,
+    ngx_str_t *app, const u_char *type, size_t type_len, ngx_str_t *suffix)
+{
+    u_char  *p, *start;
+
+    start = ngx_pnalloc(args->pool, sizeof("sd:{}::") - 1 + app->len
+                                    + type_len
+                                    + (suffix != NULL ? suffix->len : 0));
+    if (start == NULL) {
+        args->failed = 1;
+        return;
+    }
+
+    /* an empty type leaves the app's prefix, "sd:{<app>}:" */
+    p = ngx_cpymem(start, "sd:{", sizeof("sd:{") - 1);
+    p = ngx_cpymem(p, app->data, app->len);
+    p = ngx_cpymem(p, "}:", sizeof("}:") - 1);
+    p = ngx_cpymem(p, type, type_len);
+
+    if (suffix != NULL) {
+        *p++ = ':';
+        p = ngx_cpymem(p, suffix->data, suffix->len);
+    }
+
+    ngx_http_supportdesk_args_add(args, start, p - start);
+}
+
+
+ngx_http_supportdesk_redis_op_t *
+ngx_http_supportdesk_store_queue(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_redis_op_t *prev,
+    ngx_int_t script, ngx_http_supportdesk_args_t *args,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data)
+{
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    if (args->failed) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "supportdesk: building the Redis arguments failed");
+        return NULL;
+    }
+
+    if (prev != NULL) {
+        op = ngx_http_supportdesk_redis_send_after(prev, script, args->argc,
+                                                   args->argv, args->argvlen,
+                                                   handler, data,
+                                                   r->connection->log);
+    } else {
+        op = ngx_http_supportdesk_redis_send(ctx->conf->redis, &ctx->app,
+                                             script, args->argc, args->argv,
+                                             args->argvlen, handler, data,
+                                             r->connection->log);
+    }
+
+    if (op == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "supportdesk: redis unavailable, answering 503");
+    }
+
+    return op;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_store_call(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_int_t script,
+    ngx_http_supportdesk_args_t *args, ngx_uint_t flags,
+    ngx_http_supportdesk_reply_pt reply)
+{
+    ctx->op = ngx_http_supportdesk_store_queue(r, ctx, NULL, script, args,
+                                               ngx_http_supportdesk_store_done,
+                                               r);
+    if (ctx->op == NULL) {
+        return args->failed ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                            : NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    ctx->reply = reply;
+    ctx->reply_flags = flags;
+
+    ngx_http_supportdesk_watch_client(r);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_supportdesk_store_done(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_connection_t             *c;
+    ngx_http_supportdesk_ctx_t   *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+    ctx->op = NULL;
+
+    if (rc == NGX_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "supportdesk: redis reply type %d", reply->type);
+
+        rc = ngx_http_supportdesk_store_check(r, ctx, reply);
+
+    } else {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "supportdesk: redis failed the command: %i", rc);
+    }
+
+    if (ctx->reply_flags & NGX_HTTP_SUPPORTDESK_REPLY_RESUME) {
+        /* back into the phases, which find the answer in ctx */
+        ctx->status = (rc == NGX_OK) ? 0 : rc;
+        ngx_http_core_run_phases(r);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    ngx_http_supportdesk_finish(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_store_check(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
+{
+    ngx_uint_t                    type;
+    ngx_http_supportdesk_error_t  err;
+
+    switch (reply->type) {
+
+    case REDIS_REPLY_ERROR:
+        if (ngx_http_supportdesk_store_error(r, reply, &err) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ctx->reply_flags & NGX_HTTP_SUPPORTDESK_REPLY_RESUME) {
+            return err.status;
+        }
+
+        return ngx_http_supportdesk_send_api_error(r, &err);
+
+    case REDIS_REPLY_STRING:
+        type = NGX_HTTP_SUPPORTDESK_REPLY_STRING;
+        break;
+
+    case REDIS_REPLY_ARRAY:
+        type = NGX_HTTP_SUPPORTDESK_REPLY_ARRAY;
+        break;
+
+    case REDIS_REPLY_INTEGER:
+        type = NGX_HTTP_SUPPORTDESK_REPLY_INTEGER;
+        break;
+
+    case REDIS_REPLY_NIL:
+        type = NGX_HTTP_SUPPORTDESK_REPLY_NIL;
+        break;
+
+    default:
+        type = 0;
+    }
+
+    if (!(ctx->reply_flags & type)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "supportdesk: unexpected redis reply type %d",
+                      reply->type);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ctx->reply(r, ctx, reply);
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_store_error(ngx_http_request_t *r, redisReply *reply,
+    ngx_http_supportdesk_error_t *err)
+{
+    size_t                           len;
+    ngx_str_t                       *name;
+    ngx_http_supportdesk_refusal_t  *refusal;
+
+    len = reply->len;
+
+    for (refusal = ngx_http_supportdesk_refusals; refusal->prefix.len;
+         refusal++)
+    {
+        if (len < refusal->prefix.len
+            || ngx_strncmp(reply->str, refusal->prefix.data,
+                           refusal->prefix.len)
+               != 0)
+        {
+            continue;
+        }
+
+        *err = refusal->error;
+
+        if (!refusal->fields) {
+            return NGX_OK;
+        }
+
+        err->report = ngx_pcalloc(r->pool,
+                                  sizeof(ngx_http_supportdesk_report_t));
+        if (err->report == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_supportdesk_store_refused_fields(r, reply,
+                                                      refusal->prefix.len,
+                                                      refusal->field_message,
+                                                      err->report);
+    }
+
+    ngx_memzero(err, sizeof(ngx_http_supportdesk_error_t));
+
+    for (name = ngx_http_supportdesk_unavailable; name->len; name++) {
+        if (len >= name->len
+            && ngx_strncmp(reply->str, name->data, name->len) == 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "supportdesk: redis cannot serve: %s", reply->str);
+            err->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            return NGX_OK;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "supportdesk: unexpected redis error: %s", reply->str);
+    err->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_supportdesk_store_fields(redisReply *hash, ngx_str_t *names,
+    redisReply **values)
+{
+    size_t       i;
+    ngx_uint_t   n;
+    redisReply  *f;
+
+    for (n = 0; names[n].len; n++) {
+        values[n] = NULL;
+    }
+
+    for (i = 0; i + 1 < hash->elements; i += 2) {
+        f = hash->element[i];
+
+        if (f->type != REDIS_REPLY_STRING
+            || hash->element[i + 1]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        for (n = 0; names[n].len; n++) {
+            if (f->len == names[n].len
+                && ngx_strncmp(f->str, names[n].data, f->len) == 0)
+            {
+                values[n] = hash->element[i + 1];
+                break;
+            }
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_store_unexpected(ngx_http_request_t *r,
+    redisReply *reply)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "supportdesk: unexpected redis reply (type %d, %uz "
+                  "elements)", reply->type, reply->elements);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* "<prefix>email name": one violation per field name */
+
+static ngx_int_t
+ngx_http_supportdesk_store_refused_fields(ngx_http_request_t *r,
+    redisReply *reply, size_t skip, const char *message,
+    ngx_http_supportdesk_report_t *rep)
+{
+    char  *p, *end, *field;
+
+    /* the reply dies with its callback, the report outlives it */
+    p = ngx_pnalloc(r->pool, reply->len - skip + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    end = (char *) ngx_cpymem(p, reply->str + skip, reply->len - skip);
+
+    while (p < end) {
+        field = p;
+
+        while (p < end && *p != ' ') {
+            p++;
+        }
+
+        if (p > field) {
+            ngx_http_supportdesk_report_add(rep, field, p - field, message);
+        }
+
+        p++;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_supportdesk_finish(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        rc = ngx_http_supportdesk_send_error(r, rc, NULL, NULL, NULL);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "supportdesk: finalize %i", rc);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A client that leaves ends the request, and the op is then abandoned.  Not
+ * while a body is still to come (the key lookup runs before it is read):
+ * peeking at the socket then would race nginx's own body reading.
+ */
+
+void
+ngx_http_supportdesk_watch_client(ngx_http_request_t *r)
+{
+    if (r->read_event_handler != ngx_http_block_reading) {
+        return;
+    }
+
+    if (r->request_body == NULL
+        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
+    {
+        return;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+}
+

@@ -293,12 +293,12 @@ ngx_http_supportdesk_json_error(ngx_http_request_t *r,
 {
     u_char                             *p;
     size_t                              len;
+    u_char                              text[512];
     ngx_uint_t                          i;
-    ngx_http_supportdesk_status_t      *st;
     ngx_http_variable_value_t          *id;
+    ngx_http_supportdesk_status_t      *st;
     ngx_http_supportdesk_main_conf_t   *smcf;
     ngx_http_supportdesk_violation_t   *v;
-    u_char                              text[512];
 
     for (st = ngx_http_supportdesk_statuses; st->status; st++) {
         if (st->status == status) {

@@ -46,9 +46,9 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
     u_char                           *q;
     ngx_int_t                         rc;
     ngx_str_t                         path;
+    ngx_uint_t                        i;
     ngx_list_part_t                  *part;
     ngx_table_elt_t                  *h;
-    ngx_uint_t                        i;
     ngx_http_supportdesk_ctx_t       *ctx;
     ngx_http_supportdesk_loc_conf_t  *slcf;
 
@@ -298,10 +298,10 @@ static void
 ngx_http_supportdesk_proceed(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
+    const char  *invalid;
     u_char      *dst;
     ngx_int_t    rc;
     ngx_str_t    body;
-    const char  *invalid;
 
     if (ctx->action->has_body) {
         if (ngx_http_supportdesk_read_body(r, &body) != NGX_OK) {

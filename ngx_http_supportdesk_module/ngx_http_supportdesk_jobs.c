@@ -43,8 +43,8 @@ ngx_int_t
 ngx_http_supportdesk_bulk_validate(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    ngx_int_t                       rc;
     json_t                         *filter, *set, *spec, *changes;
+    ngx_int_t                       rc;
     ngx_http_supportdesk_bulk_t    *bulk;
     ngx_http_supportdesk_report_t  *rep;
 
@@ -102,10 +102,10 @@ static ngx_int_t
 ngx_http_supportdesk_bulk_filter(ngx_http_request_t *r,
     ngx_http_supportdesk_report_t *rep, json_t *filter, json_t *spec)
 {
+    const char                     *key, *text;
     u_char                         *p, *field;
     size_t                          i, len;
     json_t                         *value, *item, *meta, *ids, *pair;
-    const char                     *key, *text;
     ngx_str_t                       s;
 
     meta = NULL;
@@ -221,8 +221,8 @@ static ngx_int_t
 ngx_http_supportdesk_bulk_set(ngx_http_request_t *r,
     ngx_http_supportdesk_report_t *report, json_t *set, json_t *changes)
 {
-    u_char                                 *p;
     char                                   *m;
+    u_char                                 *p;
     ngx_str_t                               meta;
     ngx_uint_t                              i;
     ngx_http_supportdesk_report_t           rep;

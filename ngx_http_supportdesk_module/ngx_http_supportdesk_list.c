@@ -37,8 +37,8 @@ ngx_int_t
 ngx_http_supportdesk_list(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    ngx_uint_t                     i;
     ngx_str_t                     *meta;
+    ngx_uint_t                     i;
     ngx_http_supportdesk_args_t    args;
     ngx_http_supportdesk_query_t  *q;
 

@@ -616,8 +616,8 @@ ngx_http_supportdesk_redis_password(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *
 ngx_http_supportdesk_check_bounds(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_supportdesk_bounds_t  *bounds = post;
     ngx_uint_t                     *np = data;
+    ngx_http_supportdesk_bounds_t  *bounds = post;
 
     /* a negative ngx_int_t reads as a huge ngx_uint_t: out of bounds */
     if (*np < bounds->low || *np > bounds->high) {

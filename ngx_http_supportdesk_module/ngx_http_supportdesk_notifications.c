@@ -36,9 +36,9 @@ ngx_int_t
 ngx_http_supportdesk_notif_validate_patch(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
+    const char                     *key;
     json_t                         *value;
     ngx_str_t                      *s;
-    const char                     *key;
     ngx_http_supportdesk_report_t  *rep;
 
     rep = ctx->report;

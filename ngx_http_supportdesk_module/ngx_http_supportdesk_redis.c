@@ -561,13 +561,13 @@ static ngx_int_t
 ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
 {
     int                                 argc;
+    const char                         *argv[3];
     u_char                             *p;
     size_t                              argvlen[3];
+    u_char                              db[NGX_INT_T_LEN];
     ngx_uint_t                          i;
-    const char                         *argv[3];
     ngx_http_supportdesk_redis_op_t    *op;
     ngx_http_supportdesk_redis_conf_t  *rcf;
-    u_char                              db[NGX_INT_T_LEN];
     static const char                  *what[] = { "AUTH", "SELECT",
                                                    "SCRIPT LOAD" };
 
@@ -1070,10 +1070,10 @@ ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
     const size_t *argvlen)
 {
     int           i, total, nprefix;
+    const char   *prefix[2];
     u_char       *p, *out;
     size_t        need, size, pending;
     size_t        prefixlen[2];
-    const char   *prefix[2];
 
     nprefix = 0;
 

@@ -117,8 +117,8 @@ ngx_http_supportdesk_route(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *path)
 {
     u_char                         *p, *end, *start;
-    ngx_uint_t                      n, i, nparams;
     ngx_str_t                       seg[NGX_HTTP_SUPPORTDESK_MAX_SEGMENTS];
+    ngx_uint_t                      n, i, nparams;
     ngx_table_elt_t                *allow;
     ngx_http_supportdesk_route_t   *route;
     ngx_http_supportdesk_action_t  *action;

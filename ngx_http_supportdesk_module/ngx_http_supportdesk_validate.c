@@ -98,10 +98,10 @@ void
 ngx_http_supportdesk_report_unknown(json_t *obj, ngx_str_t *known,
     const char *message, ngx_http_supportdesk_report_t *rep)
 {
+    const char  *key;
     size_t       len;
     json_t      *value;
     ngx_str_t   *k;
-    const char  *key;
 
     json_object_foreach(obj, key, value) {
         len = ngx_strlen(key);
@@ -124,8 +124,8 @@ ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
     const char **message, json_error_t *error)
 {
     json_t        *root;
-    json_error_t   err;
     const u_char  *p, *last;
+    json_error_t   err;
 
     if (buf == NULL) {
         /* an empty request body may come without a buffer */
@@ -226,10 +226,10 @@ ngx_http_supportdesk_validate_customer(json_t *obj, ngx_uint_t flags,
     ngx_http_supportdesk_customer_input_t *in,
     ngx_http_supportdesk_report_t *rep)
 {
+    const char  *key, *msg;
     size_t       len;
     json_t      *value;
     ngx_uint_t   id, bad;
-    const char  *key, *msg;
 
     ngx_memzero(in, sizeof(ngx_http_supportdesk_customer_input_t));
 
@@ -370,9 +370,9 @@ ngx_http_supportdesk_valid_app(u_char *p, size_t len)
 const char *
 ngx_http_supportdesk_check_email(const u_char *p, size_t len)
 {
+    const u_char  *s, *last, *at, *domain;
     uint32_t       cp;
     ngx_uint_t     n, space;
-    const u_char  *s, *last, *at, *domain;
 
     last = p + len;
     at = NULL;
@@ -444,9 +444,9 @@ const char *
 ngx_http_supportdesk_check_name(const u_char *p, size_t len,
     ngx_str_t *trimmed)
 {
+    const u_char  *s, *last;
     uint32_t       cp;
     ngx_uint_t     n, control;
-    const u_char  *s, *last;
 
     last = p + len;
 
@@ -495,9 +495,9 @@ ngx_http_supportdesk_check_name(const u_char *p, size_t len,
 const char *
 ngx_http_supportdesk_check_phone(const u_char *p, size_t len)
 {
+    const u_char  *s, *last;
     uint32_t       cp;
     ngx_uint_t     n, digit, other;
-    const u_char  *s, *last;
 
     last = p + len;
     n = 0;
@@ -675,9 +675,9 @@ ngx_http_supportdesk_utf8_next(const u_char **pp, const u_char *last,
     uint32_t *cp)
 {
     u_char         c;
+    const u_char  *p;
     uint32_t       u, min;
     ngx_uint_t     n, i;
-    const u_char  *p;
 
     p = *pp;
     c = *p;
@@ -833,9 +833,9 @@ ngx_http_supportdesk_prefix(const u_char *p, size_t len, const char *prefix)
 static const char *
 ngx_http_supportdesk_check_url_chars(const u_char *p, size_t len)
 {
+    const u_char  *s, *last;
     uint32_t       cp;
     ngx_uint_t     n, space;
-    const u_char  *s, *last;
 
     last = p + len;
     n = 0;
@@ -901,9 +901,9 @@ ngx_http_supportdesk_check_port(const u_char *p, const u_char *end)
 static ngx_int_t
 ngx_http_supportdesk_metadata_depth(json_t *v, ngx_uint_t depth)
 {
+    const char  *key;
     size_t       i;
     json_t      *child;
-    const char  *key;
 
     if (depth > NGX_HTTP_SUPPORTDESK_METADATA_DEPTH) {
         return NGX_DECLINED;
@@ -938,9 +938,9 @@ ngx_http_supportdesk_metadata_depth(json_t *v, ngx_uint_t depth)
 static const char *
 ngx_http_supportdesk_check_external_id(const u_char *p, size_t len)
 {
+    const u_char  *s, *last;
     uint32_t       cp;
     ngx_uint_t     control, slash, utf8;
-    const u_char  *s, *last;
 
     if (len == 0 || len > NGX_HTTP_SUPPORTDESK_EXTERNAL_ID_MAX) {
         return "must be 1-255 bytes";
@@ -1031,9 +1031,9 @@ static const char *
 ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
     ngx_uint_t flags, ngx_http_supportdesk_customer_input_t *in)
 {
+    const char  *msg;
     size_t       len;
     ngx_str_t    s;
-    const char  *msg;
 
     switch (id) {
 

@@ -251,6 +251,17 @@ my $before = all_hashes('big');
 my @workers = $env->worker_pids;
 is(scalar @workers, 2, 'two workers');
 
+# This part SIGKILLs a worker on purpose: the master logs its death as an
+# [alert] ("worker process <pid> exited on signal 9"), and if the worker
+# held a shared memory lock (the key cache) at that instant, the master
+# logs "shared memory zone ... was locked by <pid>" as it frees the lock.
+# Both are allowed for the killed pids only; the second may not happen.
+sub allow_killed {
+    my ($pid) = @_;
+    $env->allow_log(qr/\[alert\] \d+#\d+: worker process $pid exited on signal 9$/);
+    $env->allow_log(qr/\[alert\] \d+#\d+: shared memory zone "[^"]*" was locked by $pid$/, maybe => 1);
+}
+
 my ($bid) = accept_job('big job', { filter => { 'metadata.tier' => 'gold' },
                                     set => { name => 'Gold Member', phone => '+1 555 0000' } }, $bkey);
 SKIP: {
@@ -279,6 +290,7 @@ SKIP: {
         if ($holder && $w{$holder}) {
             kill 'KILL', $holder;
             push @killed, $holder;
+            allow_killed($holder);
             diag "SIGKILLed worker $holder (the lease holder) at updated=$at_kill{updated}";
         } else {
             # lease holder unknown: kill the workers one after the other, so
@@ -288,6 +300,7 @@ SKIP: {
                 last if ($h{status} // '') eq 'done';
                 kill 'KILL', $pid;
                 push @killed, $pid;
+                allow_killed($pid);
                 diag "SIGKILLed worker $pid at updated=" . ($h{updated} // '?');
                 my $u = $h{updated} // 0;
                 wait_until(sub { my %x = $R->hgetall($jk); ($x{updated} // 0) > $u || ($x{status} // '') eq 'done' }, 15, 0.01);
@@ -306,9 +319,10 @@ SKIP: {
     is_deeply([map { $after_late->{"late_$_"}{n} } 1 .. 3], ['Late 1', 'Late 2', 'Late 3'],
               'customers created after acceptance are not updated');
     changed_ok('big job', $before, [map { "g$_" } @gold], { n => 'Gold Member', p => '+1 555 0000' }, 'big');
-    like($env->nginx_error_log, qr/exited on signal 9/, 'nginx logged the killed worker');
-    my @alerts = grep { /\[(alert|emerg|crit)\]/ && !/exited on signal 9|was locked by/ } split /\n/, $env->nginx_error_log;
-    ok(!@alerts, 'no other alert in the error log') or diag join "\n", @alerts[0 .. ($#alerts < 4 ? $#alerts : 4)];
+    my $log = $env->nginx_error_log;
+    my @logged = grep { $log =~ /worker process $_ exited on signal 9$/m } @killed;
+    is_deeply(\@logged, \@killed, 'nginx logged the death of each killed worker (' . join(' ', @killed) . ')');
+    # any other [alert]/[crit]/[emerg] fails the harness's log check
 }
 $env->invariants_ok('big');
 done_testing;

@@ -21,6 +21,14 @@ package SupportDesk::Test;
 #       start_nginx      => 1,
 #   );
 #
+# Log check: when an environment is cleaned up (it goes out of scope, at
+# done_testing, or at END) its nginx is stopped and every log it wrote
+# (error.log across restarts and reloads, nginx.out, each `nginx -t`'s
+# t<n>.err and t<n>.out) is searched for [alert], [crit], [emerg], "exited
+# on signal" and sanitizer reports; that is one more test, failing with the
+# lines quoted. A test that provokes such a line on purpose says so with
+# $env->allow_log(qr/.../, file => qr/.../, maybe => 1) (see t/README.md).
+#
 # Environment: SD_MODULE (path of the .so), SD_NGINX (nginx binary),
 # SD_REDIS_SERVER (redis-server binary), SD_KEEP=1 keeps the temp dir.
 # For t/quality.mk (sanitizer and valgrind runs, where SD_NGINX is a wrapper):
@@ -45,9 +53,11 @@ use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(WNOHANG);
+use Scalar::Util qw(weaken refaddr);
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(time sleep);
 use Test::More ();
+use Test2::API ();
 
 use Redis;
 use SupportDesk::Invariants;
@@ -60,6 +70,12 @@ my $JSON = JSON::PP->new->utf8->canonical;
 # every process started by any environment, killed at END in the owner
 my %ALL_PIDS;
 my $OWNER = $$;
+
+# environments not cleaned up yet (weak references), in creation order
+my %LIVE;
+my $ENV_N = 0;
+# a log check that failed once no test could be emitted any more
+my $LATE_FAILURE = 0;
 
 sub repo_root { abs_path(File::Spec->catdir(dirname(__FILE__), '..', '..', '..')) }
 
@@ -112,7 +128,18 @@ sub new {
         redis_db         => 0,
         %o,
         owner => $$,
+        n     => ++$ENV_N,
+        allow => [],
     }, $class;
+    my ($file, $line);
+    for my $i (0 .. 5) {
+        my @c = caller $i or last;
+        ($file, $line) = @c[1, 2];
+        last unless $c[0] =~ /^SupportDesk::/;
+    }
+    $self->{created_at} = "$file line $line";
+    $LIVE{ refaddr $self } = $self;
+    weaken $LIVE{ refaddr $self };
 
     my $keep = $ENV{SD_KEEP} ? 1 : 0;
     $self->{tmp} = tempdir('sd-test-XXXXXX', TMPDIR => 1, CLEANUP => !$keep);
@@ -445,8 +472,10 @@ sub worker_pids {
 
 sub nginx_error_log { _slurp("$_[0]{tmp}/error.log") }
 
-# (exit code, output) of `nginx -t` for a whole config text; %TMP% etc. are
-# substituted. With http_body => '...' the harness wraps it in a full config.
+# (exit code, output, n) of `nginx -t` for a whole config text; %TMP% etc.
+# are substituted. With http_body => '...' the harness wraps it in a full
+# config. Its files are %TMP%/t<n>.conf, its error log t<n>.err and its
+# output t<n>.out (allow_log(..., file => qr/^t<n>\./) names them).
 sub nginx_t {
     my ($self, $conf, %o) = @_;
     if ($o{http_body}) {
@@ -463,8 +492,11 @@ sub nginx_t {
         '-c', $file, '-e', "$self->{tmp}/t$n.err";
     my $out = `$cmd 2>&1`;
     my $rc = $? >> 8;
+    # kept for the log check: what nginx -t printed (a sanitizer report
+    # goes there, not to the error log)
+    if (open my $o, '>', "$self->{tmp}/t$n.out") { print $o $out; close $o }
     $out .= _slurp("$self->{tmp}/t$n.err");
-    return ($rc, $out);
+    return ($rc, $out, $n);
 }
 
 # ---------------------------------------------------------------- HTTP
@@ -901,6 +933,7 @@ sub _kill_nginx {
     delete $ALL_PIDS{$pid};
 }
 
+# Stops the environment's servers, then checks its nginx logs (once).
 sub cleanup {
     my ($self) = @_;
     local ($?, $!, $@);
@@ -910,9 +943,102 @@ sub cleanup {
         kill 'CONT', $pid;
         $self->_kill_wait($pid, 'KILL', 5);
     }
+    delete $LIVE{ refaddr $self };
+    $self->_log_check unless $self->{log_checked}++;
 }
 
 sub DESTROY { $_[0]->cleanup }
+
+# ---------------------------------------------------------------- log check
+
+# what nginx-tests (Test::Nginx) fail a test file on, plus the sanitizers'
+# reports (t/quality.mk runs the suite under ASan/UBSan and valgrind)
+our $LOG_BAD = qr/\[(?:alert|crit|emerg)\]|exited on signal|AddressSanitizer|LeakSanitizer
+                 |UndefinedBehaviorSanitizer|runtime\ error:/x;
+
+# $env->allow_log(qr/.../, %o): a line of the logs that matches $LOG_BAD
+# and this pattern is expected, because the test provokes it. Options:
+#   file  => qr/.../  only in log files whose name matches (error.log,
+#                     nginx.out, t<n>.err and t<n>.out of nginx_t)
+#   maybe => 1        the line may not appear (timing); without it an
+#                     allowance that matched no line fails the check too,
+#                     so that no allowance outlives what the test provokes
+sub allow_log {
+    my ($self, $re, %o) = @_;
+    croak 'allow_log takes a qr//' unless ref $re eq 'Regexp';
+    my ($file, $line) = (caller)[1, 2];
+    push @{ $self->{allow} }, { re => $re, file => $o{file}, maybe => $o{maybe},
+                                at => "$file line $line", used => 0 };
+    return $self;
+}
+
+# the nginx logs this environment wrote: error.log (all starts, reloads and
+# restarts append to it), nginx.out (nginx's own stdout/stderr), t<n>.err
+# and t<n>.out (each nginx -t), any other *.log or *.err nginx wrote in %TMP%
+sub log_files {
+    my ($self) = @_;
+    opendir my $d, $self->{tmp} or return;
+    my @f = sort grep { /^(?:error.*\.log|nginx\.out|t\d+\.(?:err|out)|.*\.err)\z/
+                        && -f "$self->{tmp}/$_" } readdir $d;
+    return map { "$self->{tmp}/$_" } @f;
+}
+
+# lines that fail the log check (not allowed), "file:line: text"
+sub log_problems {
+    my ($self) = @_;
+    my @bad;
+    $_->{used} = 0 for @{ $self->{allow} };
+    for my $path ($self->log_files) {
+        (my $base = $path) =~ s{.*/}{};
+        open my $fh, '<', $path or next;
+        while (my $l = <$fh>) {
+            next unless $l =~ $LOG_BAD;
+            $l =~ s/\r?\n\z//;
+            my ($a) = grep { $l =~ $_->{re} && (!$_->{file} || $base =~ $_->{file}) }
+                      @{ $self->{allow} };
+            if ($a) { $a->{used}++; next }
+            push @bad, "$base:$.: $l";
+        }
+        close $fh;
+    }
+    for my $a (grep { !$_->{used} && !$_->{maybe} } @{ $self->{allow} }) {
+        push @bad, "allow_log($a->{re}) at $a->{at} matched no line: the test does not provoke it (any more)";
+    }
+    return @bad;
+}
+
+sub _log_check {
+    my ($self) = @_;
+    my @bad = $self->log_problems;
+    my $name = "nginx logs of the environment created at $self->{created_at}: "
+        . 'no [alert], [crit], [emerg], crash or sanitizer report';
+    my $diag = join "\n", "in $self->{tmp}" . ($ENV{SD_KEEP} ? '' : ' (SD_KEEP=1 keeps it)') . ':',
+        (@bad > 40 ? (@bad[0 .. 39], '... ' . (@bad - 40) . ' more') : @bad);
+    my $hub = Test2::API::test2_stack()->root;
+    # a file with a fixed plan (plan tests => N) counts its tests itself:
+    # there the check is a test only when it fails
+    my $plan = $hub ? $hub->plan : undef;
+    my $fixed = defined $plan && $plan =~ /^\d+\z/;
+    if ($hub && !$hub->ended) {
+        if (@bad || !$fixed) { Test::More::ok(!@bad, $name) or Test::More::diag($diag) }
+    } elsif (@bad) {
+        # the test has ended (plan sent): say it, and fail the exit status
+        print STDERR "# not ok (after the end of the test): $name\n",
+            map { "# $_\n" } split /\n/, $diag;
+        $LATE_FAILURE = 1;
+    }
+}
+
+# every environment still alive: stopped and checked
+sub _cleanup_all {
+    my @live = sort { $a->{n} <=> $b->{n} } grep { defined } values %LIVE;
+    $_->cleanup for @live;
+}
+
+# done_testing (or the end of a test without it): the hub runs its
+# follow-ups before it counts the tests and prints the plan, so the log
+# checks of the environments still alive are tests of the plan
+Test2::API::test2_stack()->top->follow_up(sub { _cleanup_all() if $$ == $OWNER });
 
 # a test killed by a signal (Ctrl-C, prove piped into head, timeout) still
 # stops its servers: turn the signal into exit, which runs END
@@ -927,6 +1053,12 @@ for my $sig (qw(INT TERM HUP PIPE)) {
 }
 
 END {
+    my $exit = $?;
+    {
+        local ($?, $!, $@);
+        _cleanup_all() if $$ == $OWNER;
+    }
+    $? = $exit || 255 if $LATE_FAILURE && $$ == $OWNER;
     local ($?, $!, $@);
     if ($$ == $OWNER) {
         for my $pid (grep { $ALL_PIDS{$_} =~ /nginx/ } keys %ALL_PIDS) {

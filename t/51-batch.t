@@ -219,7 +219,7 @@ $env->invariants_ok('acme');
 
 # ---------------------------------------------------------------- whole-request errors
 my $one = { externalId => 'w1', email => 'w1@acme.com', name => 'W One' };
-refused('body is an array', 400, ['VALIDATION_ERROR', 'INVALID_JSON'], sub { batch([$one]) });
+refused('body is an array', 400, 'INVALID_JSON', sub { batch([$one]) }, { message => 'body must be a JSON object' });
 refused('no customers key', 400, 'VALIDATION_ERROR', sub { batch({}) }, 'customers');
 refused('customers is an object', 400, 'VALIDATION_ERROR', sub { batch({ customers => $one }) }, 'customers');
 refused('customers is a string', 400, 'VALIDATION_ERROR', sub { batch({ customers => 'x' }) }, 'customers');

@@ -62,8 +62,8 @@ use Test2::API ();
 use Redis;
 use SupportDesk::Invariants;
 
-our @EXPORT_OK = qw(envelope_ok fields_ok json_encode json_decode wait_until
-                    repo_root module_path nginx_bin pct);
+our @EXPORT_OK = qw(envelope_ok error_ok fields_ok json_encode json_decode
+                    wait_until repo_root module_path nginx_bin pct);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
@@ -694,8 +694,49 @@ sub parallel {
 
 # ---------------------------------------------------------------- asserts
 
+# The message of each error code that has one message only (the module's
+# status table, ngx_http_supportdesk_envelope.c, and its explicit ones):
+# envelope_ok() and refused() check it whenever they are given the code.
+our %MESSAGE = (
+    UNAUTHORIZED           => 'missing or unknown API key',
+    METHOD_NOT_ALLOWED     => 'method not allowed on this route',
+    UNSUPPORTED_MEDIA_TYPE => 'Content-Type must be application/json',
+    SERVICE_UNAVAILABLE    => 'storage is unavailable',
+    GATEWAY_TIMEOUT        => 'storage did not answer in time',
+    CUSTOMER_NOT_FOUND     => 'no customer with that externalId in this app',
+    NOTE_NOT_FOUND         => 'no such note on that customer',
+    CUSTOMER_EMAIL_EXISTS  => 'another customer of this app has that email',
+    REQUEST_TIMEOUT        => 'the request body did not arrive within client_body_timeout',
+    RATE_LIMITED           => 'too many requests for this app, retry later',
+);
+# The message of a VALIDATION_ERROR with details: its first violation,
+# "<field> <message>", cut to 512 bytes on a UTF-8 boundary of the field
+sub first_violation_message {
+    my ($d) = @_;
+    my ($f, $m) = ($d->{field} // '', $d->{message} // '');
+    utf8::encode($f) if utf8::is_utf8($f);
+    utf8::encode($m) if utf8::is_utf8($m);
+    my $len = length $f;
+    my $max = 511 - length $m;
+    if ($len > $max) {
+        $len = $max;
+        $len-- while $len > 0 && (ord(substr($f, $len, 1)) & 0xc0) == 0x80;
+    }
+    my $t = substr($f, 0, $len) . ' ' . $m;
+    utf8::decode($t);
+    return $t;
+}
+
+sub _same_text {
+    my ($got, $want) = @_;
+    return 0 unless defined $got && !ref $got;
+    return ref $want eq 'Regexp' ? $got =~ $want : $got eq $want;
+}
+
+# $message: undef = the code's own (%MESSAGE, or the first violation's
+# for a VALIDATION_ERROR with details), a string or a qr//
 sub _envelope_problems {
-    my ($res, $status, $code) = @_;
+    my ($res, $status, $code, $message) = @_;
     my @p;
     push @p, "status $res->{status}, want $status" if $res->{status} != $status;
     my $ct = $res->{headers}{'content-type'} // '<none>';
@@ -714,9 +755,11 @@ sub _envelope_problems {
     push @p, "timestamp missing or malformed"
         unless defined $j->{timestamp} && !ref $j->{timestamp}
             && $j->{timestamp} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+    my @keys = sort keys %$j;
+    my @want_keys = sort('success', 'timestamp', $want_success ? 'data' : 'error');
+    push @p, "envelope members are @keys, want @want_keys" if "@keys" ne "@want_keys";
     if ($want_success) {
         push @p, "data is not an object" unless ref $j->{data} eq 'HASH';
-        push @p, "error present in a success" if exists $j->{error};
     } else {
         my $e = $j->{error};
         if (ref $e ne 'HASH') {
@@ -724,69 +767,162 @@ sub _envelope_problems {
         } else {
             push @p, "error.code is " . ($e->{code} // 'undef') . ", want $code"
                 if defined $code && (!defined $e->{code} || $e->{code} ne $code);
-            push @p, "error.message empty"
-                unless defined $e->{message} && !ref $e->{message} && length $e->{message};
-            push @p, "error.details is not an array"
-                if exists $e->{details} && ref $e->{details} ne 'ARRAY';
+            my @extra = grep { !/^(code|message|details)\z/ } sort keys %$e;
+            push @p, "error has members @extra" if @extra;
+            if (!defined $e->{message} || ref $e->{message} || !length $e->{message}) {
+                push @p, "error.message empty";
+            } else {
+                my $want = $message;
+                my $d = ref $e->{details} eq 'ARRAY' ? $e->{details} : [];
+                $want //= first_violation_message($d->[0])
+                    if defined $code && $code eq 'VALIDATION_ERROR' && ref $d->[0] eq 'HASH';
+                $want //= $MESSAGE{$code} if defined $code;
+                push @p, "error.message is '$e->{message}', want "
+                        . (ref $want ? "$want" : "'$want'")
+                    if defined $want && !_same_text($e->{message}, $want);
+            }
+            if (exists $e->{details}) {
+                if (ref $e->{details} ne 'ARRAY') {
+                    push @p, "error.details is not an array";
+                } elsif (!@{ $e->{details} }) {
+                    push @p, "error.details is an empty array (omitted when there is none)";
+                }
+            }
         }
-        push @p, "data present in an error" if exists $j->{data};
     }
     return @p;
 }
 
-# envelope_ok($res, $status, $code, $name); callable as a method too
+sub _response_diag {
+    my ($res) = @_;
+    return "response: $res->{status} "
+        . join(', ', map { "$_: " . (ref $res->{headers}{$_} ? join('|', @{$res->{headers}{$_}}) : $res->{headers}{$_}) } sort keys %{ $res->{headers} })
+        . "\n" . substr($res->{body} // '', 0, 2000)
+        . ($res->{error} ? "\nerror: " . substr($res->{error}, 0, 2000) : '');
+}
+
+# envelope_ok($res, $status, $code, $name): the envelope, with that status
+# and (for an error) that code and the code's message where it has one
+# (%MESSAGE; a VALIDATION_ERROR with details: its first violation).
+# Callable as a method too.
 sub envelope_ok {
     shift if ref $_[0] && eval { $_[0]->isa(__PACKAGE__) };
     my ($res, $status, $code, $name) = @_;
     $name //= "$status" . (defined $code ? " $code" : '') . " envelope";
     my @p = _envelope_problems($res, $status, $code);
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    Test::More::ok(!@p, $name) or Test::More::diag(
-        join("\n", @p) . "\nresponse: $res->{status} "
-        . join(', ', map { "$_: " . (ref $res->{headers}{$_} ? join('|', @{$res->{headers}{$_}}) : $res->{headers}{$_}) } sort keys %{ $res->{headers} })
-        . "\n" . substr($res->{body} // '', 0, 2000)
-        . ($res->{error} ? "\nerror: " . substr($res->{error}, 0, 2000) : ''));
+    Test::More::ok(!@p, $name) or Test::More::diag(join("\n", @p) . "\n" . _response_diag($res));
     return !@p;
 }
 
-# fields named in error.details
-# the error's details name every field of @$want
-sub fields_ok {
-    my ($res, $want, $name) = @_;
+# error_ok($res, $status, $code, $message, $name): an error envelope with
+# exactly that status, code and message (a string or a qr//; undef: the
+# code's own, as envelope_ok). Callable as a method too.
+sub error_ok {
+    shift if ref $_[0] && eval { $_[0]->isa(__PACKAGE__) };
+    my ($res, $status, $code, $message, $name) = @_;
+    croak 'error_ok needs a code' unless defined $code;
+    $name //= "$status $code envelope";
+    my @p = _envelope_problems($res, $status, $code, $message);
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    my %got = map { $_ => 1 } detail_fields($res);
-    my @missing = grep { !$got{$_} } @$want;
-    Test::More::ok(!@missing, "$name: details name " . join(', ', @$want))
-        or Test::More::diag("missing @missing; details: "
-                            . json_encode($res->{json}{error}{details} // 'none'));
+    Test::More::ok(!@p, $name) or Test::More::diag(join("\n", @p) . "\n" . _response_diag($res));
+    return !@p;
 }
 
-# A refused request: the envelope with $status and $code (or one of the codes
-# in an array ref), details naming @fields, and Redis byte-for-byte unchanged.
+# the details of an error response (a list of hashes)
+sub details_of {
+    my ($res) = @_;
+    my $d = eval { $res->{json}{error}{details} };
+    return ref $d eq 'ARRAY' ? @$d : ();
+}
+
+sub _fmt_detail {
+    my ($d) = @_;
+    return ref $d eq 'HASH'
+        ? json_encode({ map { $_ => $d->{$_} } grep { defined $d->{$_} } keys %$d })
+        : json_encode([$d]);
+}
+
+# What is wrong with the details of an error against @$want: each element
+# a field name, or [field => message] (message a string or qr//). Exactly
+# those details, no other; order-insensitive unless ordered => 1.
+sub details_problems {
+    my ($details, $want, %o) = @_;
+    my @got = ref $details eq 'ARRAY' ? @$details : ();
+    my @p;
+    for my $i (0 .. $#got) {
+        my $g = $got[$i];
+        push @p, "detail $i is not {field, message} with a non-empty message: " . _fmt_detail($g)
+            unless ref $g eq 'HASH' && defined $g->{field} && !ref $g->{field}
+                && defined $g->{message} && !ref $g->{message} && length $g->{message}
+                && keys %$g == 2;
+    }
+    my @w = map { ref $_ ? { field => $_->[0], message => $_->[1] } : { field => $_ } } @$want;
+    my $match = sub {
+        my ($g, $x) = @_;
+        return ref $g eq 'HASH' && defined $g->{field} && $g->{field} eq $x->{field}
+            && (!defined $x->{message} || _same_text($g->{message}, $x->{message}));
+    };
+    my $show = sub { my $x = shift; defined $x->{message} ? "$x->{field}: $x->{message}" : $x->{field} };
+    if ($o{ordered}) {
+        my $n = @w > @got ? @w : @got;
+        for my $i (0 .. $n - 1) {
+            if ($i > $#w) { push @p, "extra detail $i: " . _fmt_detail($got[$i]) }
+            elsif ($i > $#got) { push @p, "missing detail $i: " . $show->($w[$i]) }
+            elsif (!$match->($got[$i], $w[$i])) {
+                push @p, "detail $i is " . _fmt_detail($got[$i]) . ", want " . $show->($w[$i]);
+            }
+        }
+    } else {
+        my @left = @got;
+        my @missing;
+        # the wants with a message first: they are the more specific
+        for my $x (sort { (defined $b->{message} ? 1 : 0) <=> (defined $a->{message} ? 1 : 0) } @w) {
+            my ($i) = grep { $match->($left[$_], $x) } 0 .. $#left;
+            if (defined $i) { splice @left, $i, 1 } else { push @missing, $show->($x) }
+        }
+        push @p, 'missing: ' . join('; ', @missing) if @missing;
+        push @p, 'not expected: ' . join('; ', map { _fmt_detail($_) } @left) if @left;
+    }
+    return @p;
+}
+
+# fields_ok($res, \@want, $name, %o): error.details holds exactly @$want
+# (field names or [field => message]), see details_problems. An empty
+# @$want: no details at all.
+sub fields_ok {
+    my ($res, $want, $name, %o) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $e = eval { $res->{json}{error} };
+    my @p = details_problems(ref $e eq 'HASH' ? $e->{details} : undef, $want, %o);
+    my $label = @$want ? join(', ', map { ref $_ ? $_->[0] : $_ } @$want) : 'nothing';
+    Test::More::ok(!@p, "$name: details are exactly $label")
+        or Test::More::diag(join("\n", @p) . "\ndetails: "
+                            . json_encode(ref $e eq 'HASH' ? $e->{details} // 'none' : 'none'));
+    return !@p;
+}
+
+# A refused request: $do's response is the error envelope with $status and
+# $code (and the code's message, as envelope_ok), its details are exactly
+# @fields (field names or [field => message]; none: no details), and the
+# whole Redis database is byte-for-byte unchanged. A hash ref among @fields
+# holds options: message => the exact message (string or qr//), ordered => 1
+# (the details in that order).
 sub refused {
     my ($self, $name, $status, $code, $do, @fields) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my %o = map { %$_ } grep { ref $_ eq 'HASH' } @fields;
+    @fields = grep { ref $_ ne 'HASH' } @fields;
+    croak "refused: one code, not @$code" if ref $code;
     my $before = $self->snapshot;
     my $res = $do->();
-    if (ref $code eq 'ARRAY') {
-        my $got = eval { $res->{json}{error}{code} } // '';
-        envelope_ok($res, $status, undef, $name);
-        Test::More::ok((grep { $_ eq $got } @$code), "$name: code is one of @$code")
-            or Test::More::diag("code $got");
-    } else {
-        envelope_ok($res, $status, $code, $name);
-    }
-    fields_ok($res, \@fields, $name) if @fields;
+    error_ok($res, $status, $code, $o{message}, $name);
+    fields_ok($res, \@fields, $name, ordered => $o{ordered});
     Test::More::is_deeply($self->snapshot, $before, "$name: Redis unchanged");
     return $res;
 }
 
-sub detail_fields {
-    my ($res) = @_;
-    my $d = eval { $res->{json}{error}{details} };
-    return () unless ref $d eq 'ARRAY';
-    return map { ref $_ eq 'HASH' && defined $_->{field} ? $_->{field} : '<no field>' } @$d;
-}
+sub detail_fields { map { ref $_ eq 'HASH' && defined $_->{field} ? $_->{field} : '<no field>' } details_of($_[0]) }
 
 # ---------------------------------------------------------------- listing, seeding
 

@@ -4,7 +4,7 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(sleep);
-use SupportDesk::Test qw(envelope_ok);
+use SupportDesk::Test qw(envelope_ok error_ok fields_ok);
 
 my $env = SupportDesk::Test->new(
     http_conf => 'supportdesk_key_cache_ttl 2s; supportdesk_key_cache_negative_ttl 1s;',
@@ -36,7 +36,7 @@ ok(!defined $r->{headers}{'x-app'} || $r->{headers}{'x-app'} eq '',
 # presence, key lookup (an unknown key never has its body parsed), the
 # route's body limit, Content-Type, JSON and rules
 $r = $env->request('GET', '/api/v1/nope');
-envelope_ok($r, 404, 'NOT_FOUND', 'unknown route without a key: 404 first');
+error_ok($r, 404, 'NOT_FOUND', 'no such route', 'unknown route without a key: 404 first');
 $r = $env->api('PATCH', 'user_1', undef, '{"email":');
 envelope_ok($r, 401, 'UNAUTHORIZED', 'missing key is checked before the body');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{"email":');
@@ -50,6 +50,20 @@ $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{' . ('x' x 1_100_000) 
 envelope_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'a body over every limit of the location is refused first');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', { email => 'bad', name => 'x' });
 envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the field rules');
+# and with a valid key, the same body reaches the rules
+my $keyV = $env->create_key('acme', 'order of checks');
+$r = $env->api('PATCH', 'user_1', $keyV, '{' . ('x' x 70000) . '}');
+error_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'body is over the limit of 65536 bytes',
+         "a known key: the route's body limit (413) before Content-Type and JSON");
+$r = $env->api('PATCH', 'user_1', $keyV, { email => 'a@b.co', name => 'x' },
+               headers => { 'Content-Type' => 'text/plain' });
+envelope_ok($r, 415, 'UNSUPPORTED_MEDIA_TYPE', 'a known key: Content-Type (415) before the JSON');
+$r = $env->api('PATCH', 'user_1', $keyV, '{"email":');
+error_ok($r, 400, 'INVALID_JSON', 'body is not valid JSON', 'a known key: the JSON (400) before the rules');
+$r = $env->api('PATCH', 'user_1', $keyV, { email => 'bad', name => 'x' });
+envelope_ok($r, 400, 'VALIDATION_ERROR', 'a known key: the rules');
+fields_ok($r, [[email => 'must be a valid email address']], 'a known key: the rules');
+$env->revoke_key($keyV);
 
 is_deeply([grep { !/^sd:apikey:/ } keys %{ $env->snapshot }], [],
           'no customer data written by refused requests');
@@ -95,7 +109,8 @@ envelope_ok($r, 200, undef, 'newly provisioned key works after the negative ttl'
     my $before = $env->redis->info('stats');
     my @res = map { $env->api('GET', 'user_1', $bad) } 1 .. 30;    # one after the other
     my $after = $env->redis->info('stats');
-    is(scalar(grep { $_->{status} == 401 } @res), 30, '30 requests with a bad key: all 401');
+    is(scalar(grep { !SupportDesk::Test::_envelope_problems($_, 401, 'UNAUTHORIZED') } @res), 30,
+       '30 requests with a bad key: all the 401 envelope');
     my $delta = $after->{total_commands_processed} - $before->{total_commands_processed};
     cmp_ok($delta, '<=', 8, "30 bad-key requests cost at most a few Redis commands (got $delta)");
 }

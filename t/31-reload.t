@@ -40,12 +40,14 @@ sub in_flight_requests {
                            body => { email => "fl_${tag}_$_\@example.com", name => 'F' }) } 1 .. $n ];
 }
 sub strip { my $x = shift; +{ map { $_ => $x->{$_} } qw(status headers body error) } }
+# Every request in flight is answered 200: Redis is paused for 1 s, well
+# within supportdesk_redis_timeout (3 s), and the old workers finish what
+# they have before they exit (neither 503 nor 504 is acceptable here)
 sub answered_ok {
     my ($res, $name) = @_;
     for my $x (@$res) {
         $x->{json} = json_decode($x->{body}) if length($x->{body} // '');
-        my $ok = grep { $x->{status} == $_ } 200, 503, 504;
-        envelope_ok($x, $ok ? $x->{status} : 200, undef, "$name: complete envelope answer");
+        envelope_ok($x, 200, undef, "$name: answered 200");
     }
     diag "$name: statuses " . join ' ', map { $_->{status} } @$res;
 }

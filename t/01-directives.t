@@ -1,5 +1,9 @@
 # Every directive: a valid value passes `nginx -t`, a bad value fails with a
 # message naming the directive.
+# Configuration: no nginx runs; `nginx -t` of the harness template with
+# each case's directives in http{}, server{} and location /api/v1/ {}.
+# Log allowances: each failing `nginx -t` may log the [emerg] naming its
+# directive, in its own t<n>.err / t<n>.out only.
 use strict;
 use warnings;
 use Test::More;

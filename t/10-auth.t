@@ -1,5 +1,8 @@
 # X-API-Key: missing / empty / unknown / revoked, key cache, tenant isolation,
 # $supportdesk_app.
+# Configuration: http{} supportdesk_key_cache_ttl 2s and
+# supportdesk_key_cache_negative_ttl 1s; location /api/v1/ adds
+# `add_header X-App $supportdesk_app always`.
 use strict;
 use warnings;
 use Test::More;

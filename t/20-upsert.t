@@ -2,6 +2,8 @@
 # clearing, every validation rule at its boundaries, JSON / media type /
 # size errors, externalId decoding. After every refused request the whole
 # Redis database must be unchanged.
+# Configuration: the harness's default, plus location /api/small/ with
+# supportdesk_max_body_size 1k.
 use strict;
 use warnings;
 use utf8;

@@ -1,5 +1,6 @@
 # Emails are unique per app, case-insensitively; 409 changes nothing; the
 # check and the write are atomic under concurrency.
+# Configuration: worker_processes 2, supportdesk_redis_connections 4.
 use strict;
 use warnings;
 use Test::More;

@@ -1,4 +1,5 @@
 # GET / DELETE one customer, routing (404 / 405), the legacy location.
+# Configuration: the harness's default configuration.
 use strict;
 use warnings;
 use Test::More;

@@ -1,5 +1,6 @@
 # Reload (HUP) and graceful stop (QUIT) with requests in flight: no crash,
 # no dropped request, no "open socket left", new workers serve, old ones exit.
+# Configuration: worker_processes 2, supportdesk_redis_timeout 3s.
 use strict;
 use warnings;
 use Test::More;

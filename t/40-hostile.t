@@ -5,6 +5,8 @@
 # changes no key at all (whole database snapshot before/after) and one that
 # is accepted changes only its own customer; redis/sd-check finds both apps
 # consistent after every scenario; no worker crashes.
+# Configuration: the harness's default, plus client_body_timeout 1s in
+# location /api/v1/ (the stalled bodies).
 use strict;
 use warnings;
 use Test::More;

@@ -3,6 +3,8 @@
 # (supportdesk_list_scan_limit: short and empty pages with a cursor in a big
 # app), tenant isolation, and pagination while another process creates and
 # deletes customers. Listing never changes Redis.
+# Configuration: the harness's default, plus locations /api/s10/, /api/s20/
+# and /api/s100/ with supportdesk_list_scan_limit 10, 20 and 100.
 use strict;
 use warnings;
 use utf8;

@@ -4,6 +4,8 @@
 # (items behave as if sent one after the other); failing items change
 # nothing. Whole-request errors (shape, JSON, media type, size, key) change
 # nothing at all. Tenant isolation.
+# Configuration: the harness's default, plus location /api/b2k/ with
+# supportdesk_batch_max_body_size 2k.
 use strict;
 use warnings;
 use utf8;

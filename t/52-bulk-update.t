@@ -4,6 +4,11 @@
 # 415, tenant isolation, and a 20,000-customer job that finishes while the
 # worker running it is SIGKILLed mid-job (another worker takes over after the
 # lease): matched == updated == the matching count, nobody else touched.
+# Configuration: worker_processes 2, supportdesk_redis_timeout 3s,
+# supportdesk_job_chunk_size 200.
+# Log allowances: the SIGKILLed worker's "worker process <pid> exited on
+# signal 9" and, if it held a lock, "shared memory zone ... was locked by
+# <pid>" (the killed pids only).
 use strict;
 use warnings;
 use Test::More;

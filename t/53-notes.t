@@ -3,6 +3,8 @@
 # 401 / 404 / 415, note ids unique within the app and never reused,
 # deleting a customer deletes its notes, the Redis layout (notes hash,
 # notez zset, noteseq), tenant isolation.
+# Configuration: the harness's default, plus location /api/big/ with
+# supportdesk_max_body_size 256k (notes at the 65535-byte limit).
 use strict;
 use warnings;
 use utf8;
@@ -192,7 +194,9 @@ refused('DELETE a note without a key', 401, 'UNAUTHORIZED', sub { del('n1', $n1[
 refused('DELETE a note with an unknown key', 401, 'UNAUTHORIZED', sub { del('n1', $n1[0], 'sdk_nope') });
 
 # every note of n2 deleted: its keys go away
-for my $id (grep { $made{$_} && $R->hexists('sd:{acme}:notes:n2', num($_)) } keys %made) {
+my @n2ids = sort grep { $made{$_} && $R->hexists('sd:{acme}:notes:n2', num($_)) } keys %made;
+is(scalar @n2ids, 4, 'n2 has its 4 notes (2 plain, 2 at the size limit)');
+for my $id (@n2ids) {
     envelope_ok(del('n2', $id), 200, undef, "DELETE n2 $id");
 }
 ok(!$R->exists('sd:{acme}:notes:n2') && !$R->exists('sd:{acme}:notez:n2'), 'Redis: no notes keys for n2 once empty');

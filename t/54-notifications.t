@@ -3,6 +3,7 @@
 # non-boolean named in details), 404 CUSTOMER_NOT_FOUND, 401, 415, the Redis
 # hash (newTicket/newComment/ticketReassigned "0"|"1"), deletion with the
 # customer, tenant isolation.
+# Configuration: the harness's default configuration.
 use strict;
 use warnings;
 use Test::More;

@@ -4,6 +4,7 @@
 # inside its segment), all in the envelope and changing nothing. Then every
 # route with Redis paused (504 GATEWAY_TIMEOUT) and stopped (503
 # SERVICE_UNAVAILABLE), and service back afterwards.
+# Configuration: the harness's default with supportdesk_redis_timeout 500ms.
 use strict;
 use warnings;
 use Test::More;

@@ -9,6 +9,7 @@ package SupportDesk::Test;
 #       http_conf        => '...',      # extra directives in http {}
 #       server_conf      => '...',      # extra directives in server {}
 #       location_conf    => '...',      # extra directives in location /api/v1/ {}
+#       main_conf        => '...',      # extra directives at the top level
 #       http_block       => '...',      # replaces everything the harness puts
 #                                       # in http {} except temp paths/logs;
 #                                       # %PORT% %REDIS_PORT% %REDIS_SOCK% %TMP%
@@ -30,7 +31,8 @@ package SupportDesk::Test;
 # $env->allow_log(qr/.../, file => qr/.../, maybe => 1) (see t/README.md).
 #
 # Environment: SD_MODULE (path of the .so), SD_NGINX (nginx binary),
-# SD_REDIS_SERVER (redis-server binary), SD_KEEP=1 keeps the temp dir.
+# SD_REDIS_SERVER (redis-server binary), SD_KEEP=1 keeps the temp dir,
+# SD_SHOW_CONF=1 prints each nginx.conf as it is started (t/README.md).
 # For t/quality.mk (sanitizer and valgrind runs, where SD_NGINX is a wrapper):
 # SD_MASTER_PROCESS=off runs nginx with "master_process off" (one process;
 # worker_pids() then returns that process), SD_START_TIMEOUT (default 10 s)
@@ -396,7 +398,7 @@ sub nginx_conf {
 EOF
     }
     my $main = $self->_subst($self->{main_conf} // '');
-    return $self->main_conf_prefix . $main
+    return $self->main_conf_prefix . $main . "\n"
         . "events { worker_connections 1024; }\n"
         . "http {\n" . $self->http_common . $http . "}\n";
 }
@@ -409,6 +411,8 @@ sub start_nginx {
     open my $fh, '>', $conf or croak "$conf: $!";
     print $fh $self->nginx_conf;
     close $fh;
+    Test::More::diag("SD_SHOW_CONF: $conf of the environment created at $self->{created_at}:\n"
+                     . $self->nginx_conf) if $ENV{SD_SHOW_CONF};
 
     $self->{nginx_pid} = $self->_spawn("$tmp/nginx.out", nginx_bin(),
         '-p', "$tmp/", '-c', $conf, '-e', "$tmp/error.log");

@@ -1,8 +1,9 @@
 # X-API-Key: missing / empty / unknown / revoked, key cache, tenant isolation,
-# $supportdesk_app.
+# $supportdesk_app (also as limit_req's key: 429 RATE_LIMITED).
 # Configuration: http{} supportdesk_key_cache_ttl 2s and
 # supportdesk_key_cache_negative_ttl 1s; location /api/v1/ adds
-# `add_header X-App $supportdesk_app always`.
+# `add_header X-App $supportdesk_app always`; a second environment with
+# limit_req keyed on $supportdesk_app (1r/m, burst 1, limit_req_status 429).
 use strict;
 use warnings;
 use Test::More;
@@ -147,5 +148,23 @@ is_deeply(\@stray, [], 'every customer key carries its {app} tag') or diag "@str
 
 $env->invariants_ok('acme');
 $env->invariants_ok('globex');
+
+# ---- $supportdesk_app keys limit_req (README): 429 RATE_LIMITED in the
+# envelope, per app; requests without a valid key are not counted
+{
+    my $rl = SupportDesk::Test->new(
+        http_conf     => 'limit_req_zone $supportdesk_app zone=per_app:1m rate=1r/m;',
+        location_conf => 'limit_req zone=per_app burst=1 nodelay; limit_req_status 429;',
+    );
+    my $ka = $rl->create_key('acme', 'rate limited');
+    my $kb = $rl->create_key('globex', 'rate limited too');
+    envelope_ok($rl->api('GET', 'nobody', $ka), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: 1st request of acme passes');
+    envelope_ok($rl->api('GET', 'nobody', $ka), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: 2nd (the burst) passes');
+    $r = $rl->refused('limit_req: 3rd request of acme within the minute', 429, 'RATE_LIMITED',
+                      sub { $rl->api('PATCH', 'rl1', $ka, { email => 'rl@acme.com', name => 'RL' }) });
+    envelope_ok($rl->api('GET', 'nobody', $kb), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: another app has its own count');
+    envelope_ok($rl->api('GET', 'nobody', undef), 401, 'UNAUTHORIZED', "limit_req: no key is 401, not 429 ($_)")
+        for 1 .. 3;
+}
 
 done_testing;

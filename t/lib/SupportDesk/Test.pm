@@ -30,6 +30,10 @@ package SupportDesk::Test;
 # lines quoted. A test that provokes such a line on purpose says so with
 # $env->allow_log(qr/.../, file => qr/.../, maybe => 1) (see t/README.md).
 #
+# Assertions: envelope_ok (with the code's own message), error_ok (an exact
+# message), fields_ok (the exact details), refused (those + Redis unchanged);
+# t/README.md describes them, the configuration template and the log check.
+#
 # Environment: SD_MODULE (path of the .so), SD_NGINX (nginx binary),
 # SD_REDIS_SERVER (redis-server binary), SD_KEEP=1 keeps the temp dir,
 # SD_SHOW_CONF=1 prints each nginx.conf as it is started (t/README.md).

@@ -1097,8 +1097,11 @@ sub DESTROY { $_[0]->cleanup }
 
 # what nginx-tests (Test::Nginx) fail a test file on, plus the sanitizers'
 # reports (t/quality.mk runs the suite under ASan/UBSan and valgrind)
-our $LOG_BAD = qr/\[(?:alert|crit|emerg)\]|exited on signal|AddressSanitizer|LeakSanitizer
-                 |UndefinedBehaviorSanitizer|runtime\ error:/x;
+our $LOG_BAD = do {
+    my $any = join '|', map { quotemeta } '[alert]', '[crit]', '[emerg]', 'exited on signal',
+        'AddressSanitizer', 'LeakSanitizer', 'UndefinedBehaviorSanitizer', 'runtime error:';
+    qr/$any/;
+};
 
 # $env->allow_log(qr/.../, %o): a line of the logs that matches $LOG_BAD
 # and this pattern is expected, because the test provokes it. Options:

@@ -51,7 +51,10 @@ envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the Content-
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{' . ('x' x 70000) . '}');
 envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the route\'s body limit');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{' . ('x' x 1_100_000) . '}');
-envelope_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'a body over every limit of the location is refused first');
+# KNOWN FAILING (module bug): the message names the location's largest
+# limit (1048576) instead of this route's (65536), see 20-upsert.t
+error_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'body is over the limit of 65536 bytes',
+         "a body over every limit of the location is refused first, naming the route's limit");
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', { email => 'bad', name => 'x' });
 envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the field rules');
 # and with a valid key, the same body reaches the rules

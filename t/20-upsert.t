@@ -377,8 +377,13 @@ sub chunked_bytes {
             sub { patch(fresh(), '{' . ('x' x 65536)) }, $OVER);
 
     my $huge = exact_body(2_500_000, valid());
-    refused('body over client_max_body_size (2.5 MB)', 413, 'PAYLOAD_TOO_LARGE',
-            sub { patch(fresh(), $huge) });
+    # KNOWN FAILING (module bug, see the commit): a Content-Length over the
+    # location's largest limit is refused by nginx before the module has
+    # routed, and the message names that limit (1048576, the batch route's)
+    # instead of this route's 65536; SPEC 3: "the message names the limit
+    # that applies"
+    refused('body over client_max_body_size (2.5 MB): the message names the route\'s limit', 413,
+            'PAYLOAD_TOO_LARGE', sub { patch(fresh(), $huge) }, $OVER);
 
     created_ok('chunked body of 65536 bytes passes',
                $env->raw_request(chunked_bytes(fresh(), exact_body(65536, valid()), 8000)));

@@ -252,11 +252,14 @@ sub exact_body {
     refused('65536 bytes, metadata over 16 KiB', 400, 'VALIDATION_ERROR',
         patch_raw('u1', exact_body(65536, { metadata => { pad => 'p' x 30000 } })),
         [metadata => 'must be at most 16384 bytes as compact JSON']);
-    refused('Content-Length over the limit, no body sent', 413, 'PAYLOAD_TOO_LARGE', sub {
+    # KNOWN FAILING (module bug): the message names the location's largest
+    # limit (1048576) instead of this route's (65536), see 20-upsert.t
+    refused('Content-Length over the limit, no body sent: the message names the route\'s limit', 413,
+        'PAYLOAD_TOO_LARGE', sub {
         $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
             . "X-API-Key: $key\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n",
             timeout => 15)
-    });
+    }, $OVER);
     refused('negative Content-Length', 400, 'VALIDATION_ERROR', sub {
         $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
             . "X-API-Key: $key\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n{}",

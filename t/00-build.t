@@ -1,4 +1,7 @@
 # The module is built and loads into the installed nginx.
+# Configuration: `nginx -t` of the SPEC's deployment example and of a config
+# with no directive at all (harness template, t/README.md), then the
+# harness's default configuration.
 use strict;
 use warnings;
 use Test::More;

@@ -1,10 +1,14 @@
 # X-API-Key: missing / empty / unknown / revoked, key cache, tenant isolation,
-# $supportdesk_app.
+# $supportdesk_app (also as limit_req's key: 429 RATE_LIMITED).
+# Configuration: http{} supportdesk_key_cache_ttl 2s and
+# supportdesk_key_cache_negative_ttl 1s; location /api/v1/ adds
+# `add_header X-App $supportdesk_app always`; a second environment with
+# limit_req keyed on $supportdesk_app (1r/m, burst 1, limit_req_status 429).
 use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(sleep);
-use SupportDesk::Test qw(envelope_ok);
+use SupportDesk::Test qw(envelope_ok error_ok fields_ok);
 
 my $env = SupportDesk::Test->new(
     http_conf => 'supportdesk_key_cache_ttl 2s; supportdesk_key_cache_negative_ttl 1s;',
@@ -36,7 +40,7 @@ ok(!defined $r->{headers}{'x-app'} || $r->{headers}{'x-app'} eq '',
 # presence, key lookup (an unknown key never has its body parsed), the
 # route's body limit, Content-Type, JSON and rules
 $r = $env->request('GET', '/api/v1/nope');
-envelope_ok($r, 404, 'NOT_FOUND', 'unknown route without a key: 404 first');
+error_ok($r, 404, 'NOT_FOUND', 'no such route', 'unknown route without a key: 404 first');
 $r = $env->api('PATCH', 'user_1', undef, '{"email":');
 envelope_ok($r, 401, 'UNAUTHORIZED', 'missing key is checked before the body');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{"email":');
@@ -47,9 +51,26 @@ envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the Content-
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{' . ('x' x 70000) . '}');
 envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the route\'s body limit');
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', '{' . ('x' x 1_100_000) . '}');
-envelope_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'a body over every limit of the location is refused first');
+# KNOWN FAILING (module bug): the message names the location's largest
+# limit (1048576) instead of this route's (65536), see 20-upsert.t
+error_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'body is over the limit of 65536 bytes',
+         "a body over every limit of the location is refused first, naming the route's limit");
 $r = $env->api('PATCH', 'user_1', 'sdk_does_not_exist', { email => 'bad', name => 'x' });
 envelope_ok($r, 401, 'UNAUTHORIZED', 'unknown key is refused before the field rules');
+# and with a valid key, the same body reaches the rules
+my $keyV = $env->create_key('acme', 'order of checks');
+$r = $env->api('PATCH', 'user_1', $keyV, '{' . ('x' x 70000) . '}');
+error_ok($r, 413, 'PAYLOAD_TOO_LARGE', 'body is over the limit of 65536 bytes',
+         "a known key: the route's body limit (413) before Content-Type and JSON");
+$r = $env->api('PATCH', 'user_1', $keyV, { email => 'a@b.co', name => 'x' },
+               headers => { 'Content-Type' => 'text/plain' });
+envelope_ok($r, 415, 'UNSUPPORTED_MEDIA_TYPE', 'a known key: Content-Type (415) before the JSON');
+$r = $env->api('PATCH', 'user_1', $keyV, '{"email":');
+error_ok($r, 400, 'INVALID_JSON', 'body is not valid JSON', 'a known key: the JSON (400) before the rules');
+$r = $env->api('PATCH', 'user_1', $keyV, { email => 'bad', name => 'x' });
+envelope_ok($r, 400, 'VALIDATION_ERROR', 'a known key: the rules');
+fields_ok($r, [[email => 'must be a valid email address']], 'a known key: the rules');
+$env->revoke_key($keyV);
 
 is_deeply([grep { !/^sd:apikey:/ } keys %{ $env->snapshot }], [],
           'no customer data written by refused requests');
@@ -95,7 +116,8 @@ envelope_ok($r, 200, undef, 'newly provisioned key works after the negative ttl'
     my $before = $env->redis->info('stats');
     my @res = map { $env->api('GET', 'user_1', $bad) } 1 .. 30;    # one after the other
     my $after = $env->redis->info('stats');
-    is(scalar(grep { $_->{status} == 401 } @res), 30, '30 requests with a bad key: all 401');
+    is(scalar(grep { !SupportDesk::Test::_envelope_problems($_, 401, 'UNAUTHORIZED') } @res), 30,
+       '30 requests with a bad key: all the 401 envelope');
     my $delta = $after->{total_commands_processed} - $before->{total_commands_processed};
     cmp_ok($delta, '<=', 8, "30 bad-key requests cost at most a few Redis commands (got $delta)");
 }
@@ -129,5 +151,23 @@ is_deeply(\@stray, [], 'every customer key carries its {app} tag') or diag "@str
 
 $env->invariants_ok('acme');
 $env->invariants_ok('globex');
+
+# ---- $supportdesk_app keys limit_req (README): 429 RATE_LIMITED in the
+# envelope, per app; requests without a valid key are not counted
+{
+    my $rl = SupportDesk::Test->new(
+        http_conf     => 'limit_req_zone $supportdesk_app zone=per_app:1m rate=1r/m;',
+        location_conf => 'limit_req zone=per_app burst=1 nodelay; limit_req_status 429;',
+    );
+    my $ka = $rl->create_key('acme', 'rate limited');
+    my $kb = $rl->create_key('globex', 'rate limited too');
+    envelope_ok($rl->api('GET', 'nobody', $ka), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: 1st request of acme passes');
+    envelope_ok($rl->api('GET', 'nobody', $ka), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: 2nd (the burst) passes');
+    $r = $rl->refused('limit_req: 3rd request of acme within the minute', 429, 'RATE_LIMITED',
+                      sub { $rl->api('PATCH', 'rl1', $ka, { email => 'rl@acme.com', name => 'RL' }) });
+    envelope_ok($rl->api('GET', 'nobody', $kb), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: another app has its own count');
+    envelope_ok($rl->api('GET', 'nobody', undef), 401, 'UNAUTHORIZED', "limit_req: no key is 401, not 429 ($_)")
+        for 1 .. 3;
+}
 
 done_testing;

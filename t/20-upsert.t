@@ -2,12 +2,14 @@
 # clearing, every validation rule at its boundaries, JSON / media type /
 # size errors, externalId decoding. After every refused request the whole
 # Redis database must be unchanged.
+# Configuration: the harness's default, plus location /api/small/ with
+# supportdesk_max_body_size 1k.
 use strict;
 use warnings;
 use utf8;
 use Test::More;
 use POSIX qw(strftime);
-use SupportDesk::Test qw(envelope_ok fields_ok json_encode json_decode);
+use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_encode json_decode);
 
 my $env = SupportDesk::Test->new(
     server_conf => 'location /api/small/ { supportdesk; supportdesk_max_body_size 1k; }',
@@ -56,6 +58,7 @@ is_deeply([sort keys %$c1],
 
 my $h = hash_of('user_42');
 like($h->{s} // '', qr/^\d+$/, 'Redis: s is an integer');
+is($c1->{id}, 'cus_' . ($h->{s} // ''), 'id is cus_<s> (README)');
 is($h->{e}, 'John@Acme.com', 'Redis: e as sent');
 is($h->{n}, 'John Doe', 'Redis: n');
 is($h->{p}, '+1 (555) 123-4567', 'Redis: p');
@@ -142,19 +145,27 @@ $env->invariants_ok('acme');
 created_ok('old email reusable', patch('user_43', { email => 'john@acme.com', name => 'Other' }));
 
 # null is not allowed for required fields
-refused('email null on update', 400, 'VALIDATION_ERROR', sub { patch('user_42', { email => undef }) }, 'email');
-refused('name null on update', 400, 'VALIDATION_ERROR', sub { patch('user_42', { name => undef }) }, 'name');
-refused('bad phone on update', 400, 'VALIDATION_ERROR', sub { patch('user_42', { phone => 'x' x 33 }) }, 'phone');
+refused('email null on update', 400, 'VALIDATION_ERROR', sub { patch('user_42', { email => undef }) },
+        [email => 'cannot be null']);
+refused('name null on update', 400, 'VALIDATION_ERROR', sub { patch('user_42', { name => undef }) },
+        [name => 'cannot be null']);
+refused('bad phone on update', 400, 'VALIDATION_ERROR', sub { patch('user_42', { phone => 'x' x 33 }) },
+        [phone => 'must be at most 32 characters']);
 
 # ---------------------------------------------------------------- required on create
+# (checked by upsert.lua, which knows whether the customer exists)
+my $REQ = 'is required on create';
 refused('create without email and name', 400, 'VALIDATION_ERROR',
-        sub { patch(fresh(), {}) }, 'email', 'name');
+        sub { patch(fresh(), {}) }, [email => $REQ], [name => $REQ]);
 refused('create with only a phone', 400, 'VALIDATION_ERROR',
-        sub { patch(fresh(), { phone => '123' }) }, 'email', 'name');
+        sub { patch(fresh(), { phone => '123' }) }, [email => $REQ], [name => $REQ]);
 refused('create without name', 400, 'VALIDATION_ERROR',
-        sub { patch(fresh(), { email => 'only@example.com' }) }, 'name');
+        sub { patch(fresh(), { email => 'only@example.com' }) }, [name => $REQ],
+        { message => 'name is required on create' });
+# the README's example, word for word
 refused('create without email', 400, 'VALIDATION_ERROR',
-        sub { patch(fresh(), { name => 'Only Name' }) }, 'email');
+        sub { patch(fresh(), { name => 'Only Name' }) }, [email => $REQ],
+        { message => 'email is required on create' });
 
 # ---------------------------------------------------------------- rules
 sub ok_create { my ($name, $body) = @_; created_ok($name, patch(fresh(), $body)) }
@@ -169,49 +180,59 @@ my $e255 = ('a' x 64) . '@' . ('b' x 61) . '.' . ('c' x 61) . '.' . ('d' x 62) .
 is(length $e254, 254, 'email fixture is 254 chars');
 $r = ok_create('email of 254 characters', valid(email => $e254));
 is($r->{json}{data}{customer}{email}, $e254, 'email 254 stored');
-bad_create('email of 255 characters', valid(email => $e255), 'email');
-bad_create("email '$_->[0]'", valid(email => $_->[1]), 'email') for
-    ['without @', 'plainaddress'], ['without dot in domain', 'a@localhost'],
-    ['with a space', 'a b@example.com'], ['with a tab', "a\t\@example.com"],
-    ['empty local part', '@example.com'], ['empty domain', 'a@'], ['empty', ''];
-bad_create('email as a number', valid(email => 123), 'email');
-bad_create('email as an object', valid(email => { a => 1 }), 'email');
+bad_create('email of 255 characters', valid(email => $e255), [email => 'must be at most 254 characters']);
+bad_create("email '$_->[0]'", valid(email => $_->[1]), [email => $_->[2]]) for
+    ['without @', 'plainaddress', 'must be a valid email address'],
+    ['without dot in domain', 'a@localhost', 'must be a valid email address'],
+    ['with a space', 'a b@example.com', 'must not contain white space or control characters'],
+    ['with a tab', "a\t\@example.com", 'must not contain white space or control characters'],
+    ['empty local part', '@example.com', 'must be a valid email address'],
+    ['empty domain', 'a@', 'must be a valid email address'],
+    ['empty', '', 'must be a valid email address'];
+bad_create('email as a number', valid(email => 123), [email => 'must be a string']);
+bad_create('email as an object', valid(email => { a => 1 }), [email => 'must be a string']);
 
 # name
 $r = ok_create('name of 255 characters after trim', valid(name => '  ' . ('n' x 255) . '  '));
 is($r->{json}{data}{customer}{name}, 'n' x 255, 'name 255 stored trimmed');
-bad_create('name of 256 characters', valid(name => 'n' x 256), 'name');
+bad_create('name of 256 characters', valid(name => 'n' x 256), [name => 'must be at most 255 characters']);
 $r = ok_create('name of 255 two-byte characters', valid(name => 'é' x 255));
 is($r->{json}{data}{customer}{name}, 'é' x 255, 'name of 255 characters (510 bytes) kept');
-bad_create('name of 256 two-byte characters', valid(name => 'é' x 256), 'name');
-bad_create('empty name', valid(name => ''), 'name');
-bad_create('blank name', valid(name => "   \t "), 'name');
-bad_create('name as a number', valid(name => 42), 'name');
-bad_create('name as an array', valid(name => ['x']), 'name');
+bad_create('name of 256 two-byte characters', valid(name => 'é' x 256), [name => 'must be at most 255 characters']);
+bad_create('empty name', valid(name => ''), [name => 'must not be empty']);
+bad_create('blank name', valid(name => "   \t "), [name => 'must not be empty']);
+bad_create('name as a number', valid(name => 42), [name => 'must be a string']);
+bad_create('name as an array', valid(name => ['x']), [name => 'must be a string']);
 
 # phone
 ok_create('phone of 32 characters', valid(phone => '+' . ('1' x 31)));
-bad_create('phone of 33 characters', valid(phone => '+' . ('1' x 32)), 'phone');
+bad_create('phone of 33 characters', valid(phone => '+' . ('1' x 32)), [phone => 'must be at most 32 characters']);
 ok_create('phone with every allowed character', valid(phone => '+1 (555) 123-45.67'));
-bad_create('phone with letters', valid(phone => '555-CALL-NOW'), 'phone');
-bad_create('phone without a digit', valid(phone => '+-() .'), 'phone');
-bad_create('empty phone', valid(phone => ''), 'phone');
-bad_create('phone as a number', valid(phone => 5551234), 'phone');
+bad_create('phone with letters', valid(phone => '555-CALL-NOW'), [phone => 'must contain only digits, spaces and + - ( ) .']);
+bad_create('phone without a digit', valid(phone => '+-() .'), [phone => 'must contain at least one digit']);
+bad_create('empty phone', valid(phone => ''), [phone => 'must contain at least one digit']);
+bad_create('phone as a number', valid(phone => 5551234), [phone => 'must be a string']);
 
 # avatarUrl
 my $u = 'https://cdn.example.com/';
 ok_create('avatarUrl of 2048 characters', valid(avatarUrl => $u . ('a' x (2048 - length $u))));
-bad_create('avatarUrl of 2049 characters', valid(avatarUrl => $u . ('a' x (2049 - length $u))), 'avatarUrl');
+bad_create('avatarUrl of 2049 characters', valid(avatarUrl => $u . ('a' x (2049 - length $u))),
+           [avatarUrl => 'must be at most 2048 characters']);
 ok_create('http avatarUrl', valid(avatarUrl => 'http://a.io/x.png'));
-bad_create("avatarUrl '$_'", valid(avatarUrl => $_), 'avatarUrl') for
-    'ftp://example.com/a.png', 'example.com/a.png', '/a.png', 'https://', 'http:///a.png',
-    'javascript:alert(1)', '';
-bad_create('avatarUrl as a number', valid(avatarUrl => 42), 'avatarUrl');
+bad_create("avatarUrl '$_->[0]'", valid(avatarUrl => $_->[0]), [avatarUrl => $_->[1]]) for
+    ['ftp://example.com/a.png', 'must be an absolute http or https URL'],
+    ['example.com/a.png', 'must be an absolute http or https URL'],
+    ['/a.png', 'must be an absolute http or https URL'],
+    ['https://', 'must have a host'], ['http:///a.png', 'must have a host'],
+    ['javascript:alert(1)', 'must be an absolute http or https URL'],
+    ['', 'must be an absolute http or https URL'];
+bad_create('avatarUrl as a number', valid(avatarUrl => 42), [avatarUrl => 'must be a string']);
 
 # metadata: size of the compact serialization
 ok_create('metadata of 16384 bytes compact', valid(metadata => { k => 'x' x 16376 }));
 is(length json_encode({ k => 'x' x 16376 }), 16384, 'fixture: 16384 bytes compact');
-bad_create('metadata of 16385 bytes compact', valid(metadata => { k => 'x' x 16377 }), 'metadata');
+bad_create('metadata of 16385 bytes compact', valid(metadata => { k => 'x' x 16377 }),
+           [metadata => 'must be at most 16384 bytes as compact JSON']);
 {
     # sent with lots of white space: the compact size (16384) is what counts
     my $i = ++$n;
@@ -222,49 +243,59 @@ bad_create('metadata of 16385 bytes compact', valid(metadata => { k => 'x' x 163
 sub nest { my $d = shift; my $o = {}; $o = { a => $o } for 2 .. $d; return $o }
 sub nest_arrays { my $d = shift; my $o = []; $o = [$o] for 3 .. $d; return { a => $o } }
 ok_create('metadata of depth 8', valid(metadata => nest(8)));
-bad_create('metadata of depth 9', valid(metadata => nest(9)), 'metadata');
+bad_create('metadata of depth 9', valid(metadata => nest(9)), [metadata => 'must not nest deeper than 8 levels']);
 ok_create('metadata of depth 8 with arrays', valid(metadata => nest_arrays(8)));
-bad_create('metadata of depth 9 with arrays', valid(metadata => nest_arrays(9)), 'metadata');
-bad_create("metadata as $_->[0]", valid(metadata => $_->[1]), 'metadata') for
+bad_create('metadata of depth 9 with arrays', valid(metadata => nest_arrays(9)),
+           [metadata => 'must not nest deeper than 8 levels']);
+bad_create("metadata as $_->[0]", valid(metadata => $_->[1]), [metadata => 'must be an object']) for
     ['an array', [1, 2]], ['a string', 'x'], ['a number', 5], ['true', JSON::PP::true];
 
 # unknown and read-only fields
 bad_create('unknown and read-only fields',
     valid(nickname => 'x', id => '123', createdAt => '2020-01-01T00:00:00Z',
           updatedAt => '2020-01-01T00:00:00Z'),
-    qw(nickname id createdAt updatedAt));
+    [nickname => 'is not a known field'], [id => 'is read-only'], [createdAt => 'is read-only'],
+    [updatedAt => 'is read-only']);
 refused('read-only id on update', 400, 'VALIDATION_ERROR',
-        sub { patch('user_42', { id => 'x' }) }, 'id');
+        sub { patch('user_42', { id => 'x' }) }, [id => 'is read-only']);
+refused('externalId in the body of a single upsert is read-only', 400, 'VALIDATION_ERROR',
+        sub { patch('user_42', { externalId => 'user_42' }) }, [externalId => 'is read-only']);
 
-# several violations at once
-$r = bad_create('several violations',
-    { email => 'not-an-email', name => '', phone => 'abc', avatarUrl => 'ftp://x.com/a',
-      metadata => [1], bogus => 1 },
-    qw(email name phone avatarUrl metadata bogus));
-cmp_ok(scalar(SupportDesk::Test::detail_fields($r)), '>=', 6, 'one detail per violation');
-for my $d (@{ $r->{json}{error}{details} || [] }) {
-    ok(defined $d->{message} && length $d->{message}, "detail for $d->{field} has a message");
-}
+# several violations at once: one detail per violation, nothing else, in
+# the order of the body (the message quotes the first)
+bad_create('several violations',
+    '{"email":"not-an-email","name":"","phone":"abc","avatarUrl":"ftp://x.com/a",'
+    . '"metadata":[1],"bogus":1}',
+    [email => 'must be a valid email address'], [name => 'must not be empty'],
+    [phone => 'must contain only digits, spaces and + - ( ) .'],
+    [avatarUrl => 'must be an absolute http or https URL'], [metadata => 'must be an object'],
+    [bogus => 'is not a known field'],
+    { ordered => 1, message => 'email must be a valid email address' });
 
 # ---------------------------------------------------------------- INVALID_JSON
+# [case, body, the message (ngx_http_supportdesk_parse_object)]
+my $NOT_JSON = 'body is not valid JSON';
+my $NOT_OBJECT = 'body must be a JSON object';
 my @bad_json = (
-    ['malformed', '{"email":'],
-    ['truncated', '{"email":"t@example.com","name":"T"'],
-    ['array body', '[{"email":"t@example.com","name":"T"}]'],
-    ['null body', 'null'],
-    ['string body', '"hello"'],
-    ['number body', '42'],
-    ['empty body', ''],
-    ['trailing garbage', '{"email":"t@example.com","name":"T"} {}'],
-    ['invalid UTF-8', qq({"email":"t\@example.com","name":"T\xff\xfe"})],
-    ['overlong UTF-8', qq({"email":"t\@example.com","name":"T\xc0\xaf"})],
-    ['\\u0000 in a string', '{"email":"t@example.com","name":"a\u0000b"}'],
-    ['single quotes', q({'email':'t@example.com'})],
+    ['malformed', '{"email":', $NOT_JSON],
+    ['truncated', '{"email":"t@example.com","name":"T"', $NOT_JSON],
+    ['array body', '[{"email":"t@example.com","name":"T"}]', $NOT_OBJECT],
+    ['null body', 'null', $NOT_OBJECT],
+    ['string body', '"hello"', $NOT_OBJECT],
+    ['number body', '42', $NOT_OBJECT],
+    ['empty body', '', 'body is empty'],
+    ['trailing garbage', '{"email":"t@example.com","name":"T"} {}', $NOT_JSON],
+    ['invalid UTF-8', qq({"email":"t\@example.com","name":"T\xff\xfe"}), 'body is not valid UTF-8'],
+    ['overlong UTF-8', qq({"email":"t\@example.com","name":"T\xc0\xaf"}), 'body is not valid UTF-8'],
+    ['\\u0000 in a string', '{"email":"t@example.com","name":"a\u0000b"}', 'body must not contain \\u0000'],
+    ['duplicate key', '{"email":"t@example.com","name":"T","name":"U"}', 'body has a duplicate key'],
+    ['single quotes', q({'email':'t@example.com'}), $NOT_JSON],
 );
 for my $b (@bad_json) {
-    refused("INVALID_JSON: $b->[0]", 400, 'INVALID_JSON', sub { patch(fresh(), $b->[1]) });
+    refused("INVALID_JSON: $b->[0]", 400, 'INVALID_JSON', sub { patch(fresh(), $b->[1]) }, { message => $b->[2] });
 }
-refused('INVALID_JSON on an existing customer', 400, 'INVALID_JSON', sub { patch('user_42', '{"name":') });
+refused('INVALID_JSON on an existing customer', 400, 'INVALID_JSON', sub { patch('user_42', '{"name":') },
+        { message => $NOT_JSON });
 
 # ---------------------------------------------------------------- media type
 refused('text/plain body', 415, 'UNSUPPORTED_MEDIA_TYPE', sub {
@@ -282,21 +313,26 @@ created_ok('application/json;charset=UTF-8',
     patch(fresh(), valid(), headers => { 'Content-Type' => 'application/json;charset=UTF-8' }));
 
 # ---------------------------------------------------------------- externalId
-refused('externalId with %2F', 400, 'VALIDATION_ERROR', sub { patch('a%2Fb', valid()) }, 'externalId');
-refused('externalId with %2f', 400, 'VALIDATION_ERROR', sub { patch('a%2fb', valid()) }, 'externalId');
-refused('externalId of 256 bytes', 400, 'VALIDATION_ERROR', sub { patch('x' x 256, valid()) }, 'externalId');
-refused('externalId with %01', 400, 'VALIDATION_ERROR', sub { patch('a%01b', valid()) }, 'externalId');
-refused('externalId with %7F', 400, 'VALIDATION_ERROR', sub { patch('a%7Fb', valid()) }, 'externalId');
+my $SLASH = [externalId => "must not contain '/'"];
+my $LEN = [externalId => 'must be 1-255 bytes'];
+my $CTL = [externalId => 'must not contain control characters'];
+refused('externalId with %2F', 400, 'VALIDATION_ERROR', sub { patch('a%2Fb', valid()) }, $SLASH);
+refused('externalId with %2f', 400, 'VALIDATION_ERROR', sub { patch('a%2fb', valid()) }, $SLASH);
+refused('externalId of 256 bytes', 400, 'VALIDATION_ERROR', sub { patch('x' x 256, valid()) }, $LEN);
+refused('externalId with %01', 400, 'VALIDATION_ERROR', sub { patch('a%01b', valid()) }, $CTL);
+refused('externalId with %7F', 400, 'VALIDATION_ERROR', sub { patch('a%7Fb', valid()) }, $CTL);
 refused('externalId of 254 bytes + 2-byte char (256 bytes decoded)', 400, 'VALIDATION_ERROR',
-        sub { patch(('x' x 254) . '%C3%A9', valid()) }, 'externalId');
-{
-    # nginx itself refuses %00 while parsing the request line
-    my $b4 = $env->snapshot;
-    my $r0 = patch('a%00b', valid());
-    is($r0->{status}, 400, 'externalId with %00: 400');
-    is_deeply($env->snapshot, $b4, 'externalId with %00: Redis unchanged');
-    envelope_ok($r0, 400, undef, 'externalId with %00: answered with the envelope');
-}
+        sub { patch(('x' x 254) . '%C3%A9', valid()) }, $LEN);
+refused('externalId %FF (not UTF-8)', 400, 'VALIDATION_ERROR', sub { patch('a%FFb', valid()) },
+        [externalId => 'must be valid UTF-8']);
+refused('an externalId error and body errors together', 400, 'VALIDATION_ERROR',
+        sub { patch('a%2Fb', { email => 'x', bogus => 1 }) },
+        $SLASH, [bogus => 'is not a known field'], [email => 'must be a valid email address'],
+        { ordered => 1 });    # the path first, then the body's keys (canonical JSON: sorted)
+# nginx itself refuses %00 while parsing the request line: its 400, in the
+# envelope (the error filter), without details
+refused('externalId with %00', 400, 'VALIDATION_ERROR', sub { patch('a%00b', valid()) },
+        { message => 'the request is malformed' });
 $r = created_ok('externalId of 255 bytes', patch('x' x 255, valid()));
 is($r->{json}{data}{customer}{externalId}, 'x' x 255, 'externalId 255 returned');
 ok($R->exists('sd:{acme}:c:' . ('x' x 255)), 'Redis: 255-byte externalId key');
@@ -335,20 +371,26 @@ sub chunked_bytes {
     created_ok('body of exactly 65536 bytes passes', patch(fresh(), $b65536));
 
     my $b65537 = exact_body(65537, valid());
-    refused('body of 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', sub { patch(fresh(), $b65537) });
+    my $OVER = { message => 'body is over the limit of 65536 bytes' };
+    refused('body of 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', sub { patch(fresh(), $b65537) }, $OVER);
     refused('65537 bytes of broken JSON: 413 before 400', 413, 'PAYLOAD_TOO_LARGE',
-            sub { patch(fresh(), '{' . ('x' x 65536)) });
+            sub { patch(fresh(), '{' . ('x' x 65536)) }, $OVER);
 
     my $huge = exact_body(2_500_000, valid());
-    refused('body over client_max_body_size (2.5 MB)', 413, 'PAYLOAD_TOO_LARGE',
-            sub { patch(fresh(), $huge) });
+    # KNOWN FAILING (module bug, see the commit): a Content-Length over the
+    # location's largest limit is refused by nginx before the module has
+    # routed, and the message names that limit (1048576, the batch route's)
+    # instead of this route's 65536; SPEC 3: "the message names the limit
+    # that applies"
+    refused('body over client_max_body_size (2.5 MB): the message names the route\'s limit', 413,
+            'PAYLOAD_TOO_LARGE', sub { patch(fresh(), $huge) }, $OVER);
 
     created_ok('chunked body of 65536 bytes passes',
                $env->raw_request(chunked_bytes(fresh(), exact_body(65536, valid()), 8000)));
     refused('chunked body over the limit (70000 bytes)', 413, 'PAYLOAD_TOO_LARGE',
-            sub { $env->raw_request(chunked_bytes(fresh(), exact_body(70000, valid()), 8000)) });
+            sub { $env->raw_request(chunked_bytes(fresh(), exact_body(70000, valid()), 8000)) }, $OVER);
     refused('chunked body of 2.5 MB', 413, 'PAYLOAD_TOO_LARGE',
-            sub { $env->raw_request(chunked_bytes(fresh(), $huge, 65536)) });
+            sub { $env->raw_request(chunked_bytes(fresh(), $huge, 65536)) }, $OVER);
     created_ok('small chunked body', $env->raw_request(chunked_bytes(fresh(), json_encode(valid()), 7)));
 
     # a valid body bigger than client_body_buffer_size (spilled to a file),
@@ -366,7 +408,8 @@ sub chunked_bytes {
     created_ok('1k limit: 1024 bytes pass',
                $env->api('PATCH', '/api/small/customers/' . fresh(), $key, $b1024));
     refused('1k limit: 1025 bytes', 413, 'PAYLOAD_TOO_LARGE', sub {
-        $env->api('PATCH', '/api/small/customers/' . fresh(), $key, exact_body(1025, valid())) });
+        $env->api('PATCH', '/api/small/customers/' . fresh(), $key, exact_body(1025, valid())) },
+        { message => 'body is over the limit of 1024 bytes' });
 }
 
 $env->invariants_ok('acme');

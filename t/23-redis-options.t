@@ -1,5 +1,9 @@
 # supportdesk_redis over a unix socket, supportdesk_redis_password (password
 # and ACL user + password), supportdesk_redis_db.
+# Configuration: three environments: Redis on a unix socket
+# (supportdesk_redis unix:...); Redis with requirepass and
+# supportdesk_redis_password + supportdesk_redis_db 3; an ACL user
+# (supportdesk_redis_password sdgw gwpass).
 use strict;
 use warnings;
 use Test::More;

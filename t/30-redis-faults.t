@@ -1,6 +1,8 @@
 # Redis down (503 at once, back without reload), Redis paused (504 after the
 # timeout), a dying Redis connection fails every request waiting on it (503),
 # clients that disconnect while their reply is pending: no crash, no leak.
+# Configuration: the harness's default (supportdesk_redis_timeout 1s); a
+# second environment with supportdesk_redis_timeout 10s.
 use strict;
 use warnings;
 use Test::More;

@@ -5,12 +5,14 @@
 # changes no key at all (whole database snapshot before/after) and one that
 # is accepted changes only its own customer; redis/sd-check finds both apps
 # consistent after every scenario; no worker crashes.
+# Configuration: the harness's default, plus client_body_timeout 1s in
+# location /api/v1/ (the stalled bodies).
 use strict;
 use warnings;
 use Test::More;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
-use SupportDesk::Test qw(envelope_ok json_encode json_decode);
+use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_encode json_decode);
 
 # client_body_timeout: the slow-body scenario
 my $env = SupportDesk::Test->new(location_conf => 'client_body_timeout 1s;');
@@ -39,12 +41,18 @@ sub changed {
     return sort grep { json_encode($a->{$_} // []) ne json_encode($b->{$_} // []) } keys %k;
 }
 
-# a request that must be refused with the envelope and change nothing
+# a request that must be refused with the envelope and change nothing: the
+# status, code and message (error_ok: the code's own message unless
+# { message => ... } is given), exactly the details @fields (field names or
+# [field => message]; none given: no details), no key changed
 sub refused {
-    my ($name, $status, $code, $do) = @_;
+    my ($name, $status, $code, $do, @fields) = @_;
+    my %o = map { %$_ } grep { ref $_ eq 'HASH' } @fields;
+    @fields = grep { ref $_ ne 'HASH' } @fields;
     my $before = $env->snapshot;
     my $r = $do->();
-    envelope_ok($r, $status, $code, $name);
+    error_ok($r, $status, $code, $o{message}, $name);
+    fields_ok($r, \@fields, $name, ordered => $o{ordered});
     my @c = changed($before, $env->snapshot);
     ok(!@c, "$name: no key changed") or diag "changed: @c";
     sd_check_ok($name);
@@ -70,7 +78,20 @@ sub accepted {
 my @INDEX = ('sd:{acme}:emails', 'sd:{acme}:seq', qr/^sd:\{acme\}:order(:[0-9n]+)?\z/);
 
 sub patch_raw { my ($ext, $bytes, %o) = @_; sub { api('PATCH', $ext, $bytes, %o) } }
-sub fields { my $r = shift; join ',', SupportDesk::Test::detail_fields($r) }
+# INVALID_JSON's reasons (ngx_http_supportdesk_parse_object)
+my %BODY = (
+    json     => { message => 'body is not valid JSON' },
+    object   => { message => 'body must be a JSON object' },
+    empty    => { message => 'body is empty' },
+    utf8     => { message => 'body is not valid UTF-8' },
+    nul      => { message => 'body must not contain \\u0000' },
+    dup      => { message => 'body has a duplicate key' },
+    deep     => { message => 'body is nested too deeply' },
+    range    => { message => 'body has a number out of range' },
+);
+# what nginx itself answers (its 400, its 414), in the envelope
+my $MALFORMED = { message => 'the request is malformed' };
+my $OVER = { message => 'body is over the limit of 65536 bytes' };
 
 # ---------------------------------------------------------------- malformed JSON
 my @malformed = (
@@ -94,65 +115,66 @@ my @malformed = (
     ['Infinity', '{"metadata":{"n":Infinity}}'],
     ['leading zero', '{"metadata":{"n":01}}'],
     ['hex number', '{"metadata":{"n":0x10}}'],
-    ['body is an array', '[{"name":"x"}]'],
-    ['body is a string', '"x"'],
-    ['body is a number', '42'],
-    ['body is null', 'null'],
-    ['whitespace only', " \r\n\t "],
+    ['body is an array', '[{"name":"x"}]', 'object'],
+    ['body is a string', '"x"', 'object'],
+    ['body is a number', '42', 'object'],
+    ['body is null', 'null', 'object'],
+    ['whitespace only', " \r\n\t ", 'empty'],
     ['BOM before the object', "\xef\xbb\xbf{\"name\":\"x\"}"],
 );
 for my $m (@malformed) {
-    refused("malformed: $m->[0]", 400, 'INVALID_JSON', patch_raw('u1', $m->[1]));
+    refused("malformed: $m->[0]", 400, 'INVALID_JSON', patch_raw('u1', $m->[1]), $BODY{ $m->[2] // 'json' });
 }
 refused('empty body with Content-Length: 0', 400, 'INVALID_JSON', sub {
     $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         . "X-API-Key: $key\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n", timeout => 15)
-});
+}, $BODY{empty});
 refused('no body at all', 400, 'INVALID_JSON', sub {
     $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         . "X-API-Key: $key\r\nContent-Type: application/json\r\n\r\n", timeout => 15)
-});
+}, $BODY{empty});
 
 # every truncation of a valid body
 my $full = json_encode({ email => 'trunc@example.com', name => 'T', metadata => { a => [1, { b => 'c' }] } });
 for my $len (1 .. length($full) - 1) {
     my $before = $env->snapshot;
     my $r = api('PATCH', 'u1', substr($full, 0, $len));
-    my $ok = $r->{status} == 400 && ($r->{json}{error}{code} // '') eq 'INVALID_JSON'
-        && !changed($before, $env->snapshot);
-    ok($ok, "truncated to $len of " . length($full) . " bytes: 400 INVALID_JSON, nothing changed")
-        or diag "$r->{status} $r->{body}";
+    my @p = SupportDesk::Test::_envelope_problems($r, 400, 'INVALID_JSON', $BODY{json}{message});
+    push @p, 'details present' if SupportDesk::Test::details_of($r);
+    push @p, 'keys changed: ' . join(' ', changed($before, $env->snapshot)) if changed($before, $env->snapshot);
+    ok(!@p, "truncated to $len of " . length($full) . " bytes: 400 INVALID_JSON '$BODY{json}{message}', nothing changed")
+        or diag join("\n", @p) . "\n$r->{status} $r->{body}";
 }
 sd_check_ok('truncations');
 
 # ---------------------------------------------------------------- nesting
 for my $depth (10_000, 32_000) {
     refused("arrays nested $depth deep in metadata", 400, 'INVALID_JSON',
-        patch_raw('u1', '{"metadata":' . ('[' x $depth) . (']' x $depth) . '}'));
+        patch_raw('u1', '{"metadata":' . ('[' x $depth) . (']' x $depth) . '}'), $BODY{deep});
 }
 refused("objects nested 10000 deep", 400, 'INVALID_JSON',
-    patch_raw('u1', ('{"a":' x 10_000) . '1' . ('}' x 10_000)));
-refused('unbalanced: 20000 opening brackets', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":' . ('[' x 20_000)));
+    patch_raw('u1', ('{"a":' x 10_000) . '1' . ('}' x 10_000)), $BODY{deep});
+refused('unbalanced: 20000 opening brackets', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":' . ('[' x 20_000)),
+    $BODY{deep});
 {
     # within jansson's limit, over the metadata rule (depth 8)
     my $m = '{"x":1}';
     $m = "{\"x\":$m}" for 1 .. 8;    # depth 9
-    my $r = refused('metadata nested 9 levels', 400, 'VALIDATION_ERROR', patch_raw('u1', "{\"metadata\":$m}"));
-    is(fields($r), 'metadata', 'metadata nested 9 levels: details name metadata');
+    refused('metadata nested 9 levels', 400, 'VALIDATION_ERROR', patch_raw('u1', "{\"metadata\":$m}"),
+        [metadata => 'must not nest deeper than 8 levels']);
 }
 
 # ---------------------------------------------------------------- numbers
 for my $n ('1e400', '-1e400', '123456789012345678901234567890', '-99999999999999999999') {
-    refused("number $n", 400, 'INVALID_JSON', patch_raw('u1', "{\"metadata\":{\"n\":$n}}"));
+    refused("number $n", 400, 'INVALID_JSON', patch_raw('u1', "{\"metadata\":{\"n\":$n}}"), $BODY{range});
 }
-{
-    my $r = refused('a number where a string is required', 400, 'VALIDATION_ERROR',
-        patch_raw('u1', '{"phone":15550100,"name":1e308}'));
-    is(fields($r), 'phone,name', 'number fields: details name phone and name') or diag $r->{body};
-}
+refused('a number where a string is required', 400, 'VALIDATION_ERROR',
+    patch_raw('u1', '{"phone":15550100,"name":1e308}'),
+    [phone => 'must be a string'], [name => 'must be a string'], { ordered => 1 });
 {
     my $digits = '9' x 60000;
-    refused('a 60000-digit number', 400, 'INVALID_JSON', patch_raw('u1', "{\"metadata\":{\"n\":$digits}}"));
+    refused('a 60000-digit number', 400, 'INVALID_JSON', patch_raw('u1', "{\"metadata\":{\"n\":$digits}}"),
+        $BODY{range});
 }
 
 # ---------------------------------------------------------------- UTF-8
@@ -168,35 +190,38 @@ my @bad_utf8 = (
 );
 for my $b (@bad_utf8) {
     refused("invalid UTF-8 in a value: $b->[0]", 400, 'INVALID_JSON',
-        patch_raw('u1', "{\"name\":\"a$b->[1]b\"}"));
+        patch_raw('u1', "{\"name\":\"a$b->[1]b\"}"), $BODY{utf8});
     refused("invalid UTF-8 in a key: $b->[0]", 400, 'INVALID_JSON',
-        patch_raw('u1', "{\"na$b->[1]me\":\"x\"}"));
+        patch_raw('u1', "{\"na$b->[1]me\":\"x\"}"), $BODY{utf8});
 }
-refused('Latin-1 body', 400, 'INVALID_JSON', patch_raw('u1', "{\"name\":\"Jos\xe9\"}"));
-refused('UTF-16 body', 400, 'INVALID_JSON', patch_raw('u1', "\xff\xfe{\x00}\x00"));
+refused('Latin-1 body', 400, 'INVALID_JSON', patch_raw('u1', "{\"name\":\"Jos\xe9\"}"), $BODY{utf8});
+refused('UTF-16 body', 400, 'INVALID_JSON', patch_raw('u1', "\xff\xfe{\x00}\x00"), $BODY{utf8});
 
 # ---------------------------------------------------------------- NUL, duplicates
-refused('\u0000 in a value', 400, 'INVALID_JSON', patch_raw('u1', '{"name":"a\u0000b"}'));
-refused('\u0000 in a key', 400, 'INVALID_JSON', patch_raw('u1', '{"na\u0000me":"x"}'));
-refused('\u0000 in metadata', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":{"k":"\u0000"}}'));
-refused('\u0000 in a metadata key', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":{"\u0000":1}}'));
+refused('\u0000 in a value', 400, 'INVALID_JSON', patch_raw('u1', '{"name":"a\u0000b"}'), $BODY{nul});
+refused('\u0000 in a key', 400, 'INVALID_JSON', patch_raw('u1', '{"na\u0000me":"x"}'), $BODY{nul});
+refused('\u0000 in metadata', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":{"k":"\u0000"}}'), $BODY{nul});
+refused('\u0000 in a metadata key', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":{"\u0000":1}}'), $BODY{nul});
 refused('duplicate key', 400, 'INVALID_JSON',
-    patch_raw('u1', '{"email":"a@example.com","email":"b@example.com","name":"x"}'));
-refused('duplicate key in metadata', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":{"a":1,"a":2}}'));
+    patch_raw('u1', '{"email":"a@example.com","email":"b@example.com","name":"x"}'), $BODY{dup});
+refused('duplicate key in metadata', 400, 'INVALID_JSON', patch_raw('u1', '{"metadata":{"a":1,"a":2}}'), $BODY{dup});
 refused('duplicate key spelled with an escape', 400, 'INVALID_JSON',
-    patch_raw('u1', '{"name":"x","n\u0061me":"y"}'));
+    patch_raw('u1', '{"name":"x","n\u0061me":"y"}'), $BODY{dup});
 
 # ---------------------------------------------------------------- many / long fields
 {
+    # details are bounded: the first 32 violations
+    # (NGX_HTTP_SUPPORTDESK_MAX_VIOLATIONS), in the body's order
     my $body = '{' . join(',', map { "\"f$_\":1" } 1 .. 6000) . '}';
-    my $r = refused('6000 unknown fields', 400, 'VALIDATION_ERROR', patch_raw('u1', $body));
-    my $d = $r->{json}{error}{details} // [];
-    ok(@$d >= 1 && @$d <= 1000, '6000 unknown fields: details are bounded (' . scalar(@$d) . ')');
+    refused('6000 unknown fields', 400, 'VALIDATION_ERROR', patch_raw('u1', $body),
+        (map { ["f$_" => 'is not a known field'] } 1 .. 32), { ordered => 1 });
 }
 {
+    # named in full in details; the message (checked by error_ok) quotes
+    # it cut to 512 bytes
     my $long = 'k' x 60000;
-    my $r = refused('a 60000-byte unknown field name', 400, 'VALIDATION_ERROR', patch_raw('u1', "{\"$long\":1}"));
-    is(fields($r), $long, 'the long field is named in details');
+    refused('a 60000-byte unknown field name', 400, 'VALIDATION_ERROR', patch_raw('u1', "{\"$long\":1}"),
+        [$long => 'is not a known field']);
 }
 
 {
@@ -204,8 +229,9 @@ refused('duplicate key spelled with an escape', 400, 'INVALID_JSON',
     # the middle of a UTF-8 sequence (the body must stay UTF-8 JSON)
     for my $pre (0 .. 2) {
         my $f = ('a' x $pre) . ("\xc3\xa9" x 300);
+        (my $chars = $f) =~ s/\xc3\xa9/\x{e9}/g;
         my $r = refused("a 600-byte multibyte unknown field name (+$pre)", 400, 'VALIDATION_ERROR',
-            patch_raw('u1', "{\"$f\":1}"));
+            patch_raw('u1', "{\"$f\":1}"), [$chars => 'is not a known field']);
         my $copy = $r->{body};
         ok(utf8::decode($copy), "multibyte field name (+$pre): the error body is valid UTF-8");
     }
@@ -222,19 +248,23 @@ sub exact_body {
     is(length $b, 65536, 'fixture: 65536 bytes');
     accepted('a body of exactly 65536 bytes is processed', 200, patch_raw('u1', $b), 'sd:{acme}:c:u1');
     is($R->hget('sd:{acme}:c:u1', 'n'), 'Sixty Four', '65536-byte body: the update is stored');
-    refused('a body of 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', patch_raw('u1', exact_body(65537, { name => 'x' })));
+    refused('a body of 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', patch_raw('u1', exact_body(65537, { name => 'x' })), $OVER);
     refused('65536 bytes, metadata over 16 KiB', 400, 'VALIDATION_ERROR',
-        patch_raw('u1', exact_body(65536, { metadata => { pad => 'p' x 30000 } })));
-    refused('Content-Length over the limit, no body sent', 413, 'PAYLOAD_TOO_LARGE', sub {
+        patch_raw('u1', exact_body(65536, { metadata => { pad => 'p' x 30000 } })),
+        [metadata => 'must be at most 16384 bytes as compact JSON']);
+    # KNOWN FAILING (module bug): the message names the location's largest
+    # limit (1048576) instead of this route's (65536), see 20-upsert.t
+    refused('Content-Length over the limit, no body sent: the message names the route\'s limit', 413,
+        'PAYLOAD_TOO_LARGE', sub {
         $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
             . "X-API-Key: $key\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n",
             timeout => 15)
-    });
-    refused('negative Content-Length', 400, undef, sub {
+    }, $OVER);
+    refused('negative Content-Length', 400, 'VALIDATION_ERROR', sub {
         $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
             . "X-API-Key: $key\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n{}",
             timeout => 15)
-    });
+    }, $MALFORMED);
 }
 
 # ---------------------------------------------------------------- chunked
@@ -260,26 +290,35 @@ accepted('chunked 40000-byte body (temp file)', 200,
 is($R->hget('sd:{acme}:c:u1', 'n'), 'Spilled', 'chunked body spilled to a temp file: stored');
 accepted('chunked 65536 bytes in 1000-byte chunks', 200,
     chunked('u1', exact_body(65536, { name => 'Chunk 64k' }), 1000), 'sd:{acme}:c:u1');
-refused('chunked 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', chunked('u1', exact_body(65537, { name => 'x' }), 1000));
-refused('chunked invalid JSON', 400, 'INVALID_JSON', chunked('u1', '{"name":', 2));
-refused('chunked empty body', 400, 'INVALID_JSON', chunked('u1', '', 1));
-refused('chunked, bad chunk size', 400, undef, sub {
+refused('chunked 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', chunked('u1', exact_body(65537, { name => 'x' }), 1000), $OVER);
+refused('chunked invalid JSON', 400, 'INVALID_JSON', chunked('u1', '{"name":', 2), $BODY{json});
+refused('chunked empty body', 400, 'INVALID_JSON', chunked('u1', '', 1), $BODY{empty});
+refused('chunked, bad chunk size', 400, 'VALIDATION_ERROR', sub {
     $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         . "X-API-Key: $key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         . "zz\r\n{}\r\n0\r\n\r\n", timeout => 15)
-});
-refused('chunked, chunk size overflow', 400, undef, sub {
+}, $MALFORMED);
+refused('chunked, chunk size overflow', 400, 'VALIDATION_ERROR', sub {
     $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         . "X-API-Key: $key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         . "ffffffffffffffffff\r\n{}\r\n0\r\n\r\n", timeout => 15)
-});
-refused('Transfer-Encoding and Content-Length together', 400, undef, sub {
+}, $MALFORMED);
+refused('Transfer-Encoding and Content-Length together', 400, 'VALIDATION_ERROR', sub {
     $env->raw_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         . "X-API-Key: $key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
         . "Content-Length: 5\r\n\r\n2\r\n{}\r\n0\r\n\r\n", timeout => 15)
-});
+}, $MALFORMED);
 
 # ---------------------------------------------------------------- slow bodies
+# the bytes slow_request() read as a response (status, headers, json)
+sub response_of {
+    my ($in) = @_;
+    my $res = SupportDesk::Test::_parse_response($in, 1) || { status => 0, error => "no response: '$in'" };
+    $res->{headers} ||= {};
+    $res->{json} = json_decode($res->{body}) if length($res->{body} // '');
+    return $res;
+}
+
 # raw socket: send @parts with $gap seconds between them, then read the answer
 sub slow_request {
     my ($head, $gap, @parts) = @_;
@@ -308,27 +347,28 @@ sub slow_request {
     my $before = $env->snapshot;
     # a body that stops: client_body_timeout 1s
     my ($in, $t) = slow_request($head, 0, substr($body, 0, 5));
-    my ($b) = $in =~ /\r\n\r\n(.*)\z/s;
-    my $j = json_decode($b // '');
-    like($in, qr{^HTTP/1\.1 408 }, 'stalled body: answered 408') or diag $in;
-    ok(ref $j eq 'HASH' && ($j->{error}{code} // '') eq 'REQUEST_TIMEOUT',
-       'stalled body: envelope REQUEST_TIMEOUT') or diag $in;
+    my $res = response_of($in);
+    error_ok($res, 408, 'REQUEST_TIMEOUT', 'the request body did not arrive within client_body_timeout',
+             'stalled body: the 408 envelope');
+    fields_ok($res, [], 'stalled body');
     ok($t >= 0.9 && $t < 5, sprintf 'stalled body: given up after client_body_timeout (%.1fs)', $t);
     ok(!changed($before, $env->snapshot), 'stalled body: no key changed');
     # chunked, stalled between two chunks
     my ($in2, $t2) = slow_request("PATCH /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         . "X-API-Key: $key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         . "5\r\n{\"nam\r\n", 0);
-    like($in2, qr{^HTTP/1\.1 408 .*"REQUEST_TIMEOUT"}s, sprintf 'stalled chunked body: envelope 408 (%.1fs)', $t2)
-        or diag "got: '$in2'";
+    error_ok(response_of($in2), 408, 'REQUEST_TIMEOUT', undef,
+             sprintf 'stalled chunked body: the 408 envelope (%.1fs)', $t2);
     ok(!changed($before, $env->snapshot), 'stalled chunked body: no key changed');
     sd_check_ok('stalled body');
 
     # slow but within the timeout between reads: served
     my @parts = map { substr($body, $_ * 8, 8) } 0 .. int((length($body) - 1) / 8);
     ($in, $t) = slow_request($head, 0.3, @parts);
-    like($in, qr{^HTTP/1\.1 200 }, sprintf 'slow body (%d pieces, 0.3s apart, %.1fs in all) is served', scalar @parts, $t)
-        or diag $in;
+    $res = response_of($in);
+    envelope_ok($res, 200, undef, sprintf 'slow body (%d pieces, 0.3s apart, %.1fs in all) is served', scalar @parts, $t);
+    is_deeply([$res->{json}{data}{wasCreated}, $res->{json}{data}{customer}{name}], [JSON::PP::false, 'Slow but steady'],
+              'slow body: the update is answered');
     is($R->hget('sd:{acme}:c:u1', 'n'), 'Slow but steady', 'slow body: stored');
     sd_check_ok('slow body');
     my $r = api('GET', 'u1');
@@ -339,10 +379,10 @@ sub slow_request {
 for my $ext ('abc%0d%0aSet-Cookie:%20evil=1', 'abc%0aX-Injected:%201', 'abc%0d', '%0d%0a%0d%0a<html>') {
     for my $m ('PATCH', 'GET', 'DELETE') {
         my $r = refused("externalId $ext ($m)", 400, 'VALIDATION_ERROR',
-            sub { api($m, $ext, $m eq 'PATCH' ? { name => 'x' } : undef) });
+            sub { api($m, $ext, $m eq 'PATCH' ? { name => 'x' } : undef) },
+            [externalId => 'must not contain control characters']);
         ok(!exists $r->{headers}{'set-cookie'} && !exists $r->{headers}{'x-injected'},
             "externalId $ext ($m): no injected header");
-        is(fields($r), 'externalId', "externalId $ext ($m): details name externalId");
     }
 }
 
@@ -388,12 +428,18 @@ refused("another app's customer is not found", 404, 'CUSTOMER_NOT_FOUND', sub { 
 refused("another app's customer is not deleted", 404, 'CUSTOMER_NOT_FOUND', sub { api('DELETE', 'o1') });
 refused('{other}:c:o1 is not the other app', 404, 'CUSTOMER_NOT_FOUND', sub { api('GET', '%7Bother%7D:c:o1') });
 
-for my $bad (['%00', '%00'], ['a%00b', 'a%00b'], ['%2F', '%2F'], ['a%2Fb', 'a%2Fb'], ['%7f', '%7f'],
-             ['%c2%80 (C1 control)', '%c2%80'], ['%ff (not UTF-8)', '%ff'], ['%zz', '%zz'], ['%4', 'a%4'],
-             ['%', 'a%']) {
+# [case, path segment, what answers]: %00 and a bad %-escape never reach
+# the module: nginx refuses the request line itself (its 400, no details);
+# the others are the module's externalId rule
+my $SLASH = [externalId => "must not contain '/'"];
+my $CTL   = [externalId => 'must not contain control characters'];
+for my $bad (['%00', '%00', $MALFORMED], ['a%00b', 'a%00b', $MALFORMED], ['%2F', '%2F', $SLASH],
+             ['a%2Fb', 'a%2Fb', $SLASH], ['%7f', '%7f', $CTL], ['%c2%80 (C1 control)', '%c2%80', $CTL],
+             ['%ff (not UTF-8)', '%ff', [externalId => 'must be valid UTF-8']],
+             ['%zz', '%zz', $MALFORMED], ['%4', 'a%4', $MALFORMED], ['%', 'a%', $MALFORMED]) {
     for my $m ('PATCH', 'GET', 'DELETE') {
-        refused("externalId $bad->[0] ($m)", 400, undef,
-            sub { api($m, $bad->[1], $m eq 'PATCH' ? { name => 'x' } : undef) });
+        refused("externalId $bad->[0] ($m)", 400, 'VALIDATION_ERROR',
+            sub { api($m, $bad->[1], $m eq 'PATCH' ? { name => 'x' } : undef) }, $bad->[2]);
     }
 }
 
@@ -407,24 +453,32 @@ for my $bad (['%00', '%00'], ['a%00b', 'a%00b'], ['%2F', '%2F'], ['a%2Fb', 'a%2F
     accepted('externalId of 255 bytes: delete', 200, sub { api('DELETE', $p255) },
         "sd:{acme}:c:$e255", @INDEX);
     for my $m ('PATCH', 'GET', 'DELETE') {
-        my $r = refused("externalId of 256 bytes ($m)", 400, 'VALIDATION_ERROR',
-            sub { api($m, ('a' x 256), $m eq 'PATCH' ? { name => 'x' } : undef) });
-        is(fields($r), 'externalId', "externalId of 256 bytes ($m): details name externalId");
+        refused("externalId of 256 bytes ($m)", 400, 'VALIDATION_ERROR',
+            sub { api($m, ('a' x 256), $m eq 'PATCH' ? { name => 'x' } : undef) },
+            [externalId => 'must be 1-255 bytes']);
         refused("externalId of 7000 bytes ($m)", 400, 'VALIDATION_ERROR',
-            sub { api($m, ('a' x 7000), $m eq 'PATCH' ? { name => 'x' } : undef) });
-        refused("externalId of 20000 bytes ($m): URI too long", 414, undef,
-            sub { api($m, ('a' x 20000), $m eq 'PATCH' ? { name => 'x' } : undef) });
+            sub { api($m, ('a' x 7000), $m eq 'PATCH' ? { name => 'x' } : undef) },
+            [externalId => 'must be 1-255 bytes']);
+        # over large_client_header_buffers: nginx's 414, in the envelope
+        refused("externalId of 20000 bytes ($m): URI too long", 414, 'VALIDATION_ERROR',
+            sub { api($m, ('a' x 20000), $m eq 'PATCH' ? { name => 'x' } : undef) },
+            { message => 'request URI is too long' });
     }
 }
 
 # ---------------------------------------------------------------- another app smuggled in
-for my $f (['app', '"other"'], ['appId', '"other"'], ['tenant', '"other"'], ['externalId', '"o1"'],
-           ['id', '"cus_1"'], ['createdAt', '0'], ['sd:{other}:c:o1', '{}'], ['{other}', '1']) {
-    my $r = refused("payload field $f->[0] is refused", 400, 'VALIDATION_ERROR',
-        patch_raw('u1', "{\"name\":\"x\",\"$f->[0]\":$f->[1]}"));
-    is(fields($r), $f->[0], "payload field $f->[0]: named in details");
+# externalId of a single upsert comes from the path: in the body it is
+# read-only, like the server-generated fields
+my $UNKNOWN = 'is not a known field';
+my $RO = 'is read-only';
+for my $f (['app', '"other"', $UNKNOWN], ['appId', '"other"', $UNKNOWN], ['tenant', '"other"', $UNKNOWN],
+           ['externalId', '"o1"', $RO], ['id', '"cus_1"', $RO], ['createdAt', '0', $RO],
+           ['sd:{other}:c:o1', '{}', $UNKNOWN], ['{other}', '1', $UNKNOWN]) {
+    refused("payload field $f->[0] is refused", 400, 'VALIDATION_ERROR',
+        patch_raw('u1', "{\"name\":\"x\",\"$f->[0]\":$f->[1]}"), [$f->[0] => $f->[2]]);
     refused("payload field $f->[0] on create is refused", 400, 'VALIDATION_ERROR',
-        patch_raw('newbie', "{\"email\":\"newbie\@example.com\",\"name\":\"x\",\"$f->[0]\":$f->[1]}"));
+        patch_raw('newbie', "{\"email\":\"newbie\@example.com\",\"name\":\"x\",\"$f->[0]\":$f->[1]}"),
+        [$f->[0] => $f->[2]]);
 }
 refused('X-API-Key of one app, header naming another', 404, 'CUSTOMER_NOT_FOUND',
     sub { api('GET', 'o1', undef, headers => { 'X-App' => 'other', 'X-App-Id' => 'other' }) });

@@ -2,6 +2,7 @@
 # kind of broken invariant is found (a checker never seen failing proves
 # nothing).  Each corruption is made on a copy of a clean app, checked, and
 # undone.
+# Configuration: the harness's default configuration.
 use strict;
 use warnings;
 use Test::More;

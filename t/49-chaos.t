@@ -18,6 +18,8 @@
 #     delete lost.
 # Environment: CHAOS_SOAK (requests, 1000000), CHAOS_ROUNDS (fault rounds, 3),
 # CHAOS_CONNS (wrk connections, 32), CHAOS_RSS_MB (allowed RSS growth, 8).
+# Configuration: worker_processes 2, supportdesk_redis_timeout 1s,
+# error_log level warn; Redis with --appendonly yes --appendfsync always.
 use strict;
 use warnings;
 use Test::More;

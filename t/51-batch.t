@@ -4,6 +4,8 @@
 # (items behave as if sent one after the other); failing items change
 # nothing. Whole-request errors (shape, JSON, media type, size, key) change
 # nothing at all. Tenant isolation.
+# Configuration: the harness's default, plus location /api/b2k/ with
+# supportdesk_batch_max_body_size 2k.
 use strict;
 use warnings;
 use utf8;
@@ -28,6 +30,20 @@ sub results { my $x = $_[0]{json}{data}{results}; ref $x eq 'ARRAY' ? $x : [] }
 sub refused { $env->refused(@_) }
 sub hash_of { my ($ext, $app) = @_; return { $R->hgetall('sd:{' . ($app // 'acme') . "}:c:$ext") } }
 sub bytes { my $s = shift; utf8::encode($s); $s }
+# what is wrong with a failed item's error: exactly {code, message[, details]}
+# with that code and message, and exactly the details @$details
+sub item_error_problems {
+    my ($item, $code, $message, $details) = @_;
+    my $e = ref $item eq 'HASH' ? $item->{error} : undef;
+    return ('no error object') unless ref $e eq 'HASH';
+    my @p;
+    push @p, 'error members ' . join(',', sort keys %$e)
+        unless join(',', sort keys %$e) eq join(',', sort('code', 'message', @$details ? 'details' : ()));
+    push @p, 'code ' . ($e->{code} // 'undef') . " want $code" unless ($e->{code} // '') eq $code;
+    push @p, 'message ' . ($e->{message} // 'undef') . " want $message" unless ($e->{message} // '') eq $message;
+    push @p, SupportDesk::Test::details_problems($e->{details}, $details);
+    return @p;
+}
 
 # ---------------------------------------------------------------- small batch
 for my $i (1 .. 5) {
@@ -49,10 +65,9 @@ is_deeply($res->[0], { externalId => 's1', success => JSON::PP::true, wasCreated
 is_deeply($res->[1], { externalId => 'exist_2', success => JSON::PP::true, wasCreated => JSON::PP::false }, 'item 1: updated');
 is($res->[2]{externalId}, 's2', 'item 2: externalId echoed');
 is($res->[2]{success}, JSON::PP::false, 'item 2: failed');
-is($res->[2]{error}{code}, 'VALIDATION_ERROR', 'item 2: VALIDATION_ERROR');
-ok(length($res->[2]{error}{message} // ''), 'item 2: a message');
-ok((grep { ($_->{field} // '') =~ /(^|\.)email$/ } @{ $res->[2]{error}{details} || [] }), 'item 2: details name email')
-    or diag json_encode($res->[2]);
+my @ip = item_error_problems($res->[2], 'VALIDATION_ERROR', 'email must not contain white space or control characters',
+                             [[email => 'must not contain white space or control characters']]);
+ok(!@ip, 'item 2: VALIDATION_ERROR, its message, exactly the email detail') or diag join("\n", @ip), "\n", json_encode($res->[2]);
 is_deeply([sort keys %{ $res->[2] }], [qw(error externalId success)], 'a failed item has externalId, success, error');
 is_deeply($res->[3], { externalId => 'üñí 3', success => JSON::PP::true, wasCreated => JSON::PP::true },
           'item 3: UTF-8 externalId, not percent-decoded');
@@ -91,21 +106,22 @@ for my $bext ($env->order_of('acme')) {
 }
 my %orig = map { $_ => { %{ hash_of($_) } } } qw(exist_1 exist_3 exist_5);
 
-my @invalid = (    # [item, field, externalId in the result]
-    sub { my $i = shift; ({ externalId => "b_$i", email => 'not-an-email', name => "Batch $i" }, 'email', "b_$i") },
-    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example" }, 'name', "b_$i") },
-    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => "B $i", phone => 'abc' }, 'phone', "b_$i") },
-    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => "B $i", bogus => 1 }, 'bogus', "b_$i") },
-    sub { my $i = shift; ({ externalId => "b/$i", email => "b$i\@batch.example", name => "B $i" }, 'externalId', ["b/$i"]) },
-    sub { my $i = shift; ({ email => "b$i\@batch.example", name => "B $i" }, 'externalId', undef) },
-    sub { my $i = shift; ({ externalId => 'x' x 256, email => "b$i\@batch.example", name => "B $i" }, 'externalId', ['x' x 256]) },
-    sub { my $i = shift; (42, undef, undef) },
-    sub { my $i = shift; ({ externalId => 7, email => "b$i\@batch.example", name => "B $i" }, 'externalId', undef) },
-    sub { my $i = shift; ({ externalId => '', email => "b$i\@batch.example", name => "B $i" }, 'externalId', ['']) },
-    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => '   ' }, 'name', "b_$i") },
-    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => "B $i", metadata => [1] }, 'metadata', "b_$i") },
-    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => "B $i", id => 'cus_1' }, 'id', "b_$i") },
-    sub { my $i = shift; ({ externalId => "exist_3", phone => 'not a phone' }, 'phone', 'exist_3') },
+my $PHONE = 'must contain only digits, spaces and + - ( ) .';
+my @invalid = (    # [item, [field => message] of its one detail, externalId in the result]
+    sub { my $i = shift; ({ externalId => "b_$i", email => 'not-an-email', name => "Batch $i" }, [email => 'must be a valid email address'], "b_$i") },
+    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example" }, [name => 'is required on create'], "b_$i") },
+    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => "B $i", phone => 'abc' }, [phone => $PHONE], "b_$i") },
+    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => "B $i", bogus => 1 }, [bogus => 'is not a known field'], "b_$i") },
+    sub { my $i = shift; ({ externalId => "b/$i", email => "b$i\@batch.example", name => "B $i" }, [externalId => "must not contain '/'"], ["b/$i"]) },
+    sub { my $i = shift; ({ email => "b$i\@batch.example", name => "B $i" }, [externalId => 'is required'], undef) },
+    sub { my $i = shift; ({ externalId => 'x' x 256, email => "b$i\@batch.example", name => "B $i" }, [externalId => 'must be 1-255 bytes'], ['x' x 256]) },
+    sub { my $i = shift; (42, [customers => 'items must be objects'], undef) },
+    sub { my $i = shift; ({ externalId => 7, email => "b$i\@batch.example", name => "B $i" }, [externalId => 'must be a string'], undef) },
+    sub { my $i = shift; ({ externalId => '', email => "b$i\@batch.example", name => "B $i" }, [externalId => 'must be 1-255 bytes'], ['']) },
+    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => '   ' }, [name => 'must not be empty'], "b_$i") },
+    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => "B $i", metadata => [1] }, [metadata => 'must be an object'], "b_$i") },
+    sub { my $i = shift; ({ externalId => "b_$i", email => "b$i\@batch.example", name => "B $i", id => 'cus_1' }, [id => 'is read-only'], "b_$i") },
+    sub { my $i = shift; ({ externalId => "exist_3", phone => 'not a phone' }, [phone => $PHONE], 'exist_3') },
 );
 my (@items, @want);
 my $nv = 0;
@@ -128,7 +144,7 @@ for my $i (1 .. 1000) {
     push @items, $item;
 
     if ($invalid) {
-        push @want, { ext => $rid, code => 'VALIDATION_ERROR', field => $bad_field };
+        push @want, { ext => $rid, code => 'VALIDATION_ERROR', detail => $bad_field };
         next;
     }
     my $ext = $item->{externalId};
@@ -150,8 +166,9 @@ for my $i (1 .. 1000) {
 my %codes;
 $codes{ $_->{code} // 'ok' }++ for @want;
 diag 'expected: ' . join ', ', map { "$_ $codes{$_}" } sort keys %codes;
-cmp_ok($codes{CUSTOMER_EMAIL_EXISTS} // 0, '>=', 100, 'fixture: many 409s');
-cmp_ok($codes{VALIDATION_ERROR} // 0, '>=', 100, 'fixture: many validation errors');
+is($codes{CUSTOMER_EMAIL_EXISTS}, 113, 'fixture: 113 items the model expects to be 409s');
+is($codes{VALIDATION_ERROR}, 100, 'fixture: 100 invalid items');
+is($codes{ok}, 787, 'fixture: 787 items the model expects to succeed');
 
 my $body = json_encode({ customers => \@items });
 cmp_ok(length $body, '>', 65536, 'the 1000-item body is over 64 KiB (the batch limit applies, not max_body_size)');
@@ -171,21 +188,22 @@ for my $i (0 .. 999) {
     } else {
         push @p, 'externalId ' . ($g->{externalId} // 'undef') unless ($g->{externalId} // "\0") eq $w->{ext};
     }
+    my $members = join ',', sort keys %$g;
     if ($w->{code}) {
         push @p, 'success should be false' unless JSON::PP::is_bool($g->{success}) && !$g->{success};
-        push @p, 'code ' . ($g->{error}{code} // 'undef') . " want $w->{code}"
-            unless ($g->{error}{code} // '') eq $w->{code};
-        push @p, 'no message' unless length($g->{error}{message} // '');
-        push @p, 'unexpected wasCreated' if exists $g->{wasCreated};
-        if ($w->{field}) {
-            push @p, "details do not name $w->{field}"
-                unless grep { ($_->{field} // '') =~ /(^|\.)\Q$w->{field}\E$/ } @{ $g->{error}{details} || [] };
+        push @p, "members $members" unless $members eq 'error,externalId,success';
+        if ($w->{code} eq 'VALIDATION_ERROR') {
+            # one violation per invalid item: the message quotes it
+            push @p, item_error_problems($g, $w->{code}, "$w->{detail}[0] $w->{detail}[1]", [$w->{detail}]);
+        } else {
+            # an email taken: the code and message, no details
+            push @p, item_error_problems($g, $w->{code}, $SupportDesk::Test::MESSAGE{$w->{code}}, []);
         }
     } else {
         push @p, 'success should be true' unless JSON::PP::is_bool($g->{success}) && $g->{success};
+        push @p, "members $members" unless $members eq 'externalId,success,wasCreated';
         push @p, 'wasCreated ' . json_encode([$g->{wasCreated}]) . " want $w->{created}"
             unless JSON::PP::is_bool($g->{wasCreated}) && ($g->{wasCreated} ? 1 : 0) == $w->{created};
-        push @p, 'unexpected error' if exists $g->{error};
     }
     push @wrong, "item $i: " . join('; ', @p) . ' -- got ' . json_encode($g) if @p;
 }
@@ -219,37 +237,40 @@ $env->invariants_ok('acme');
 
 # ---------------------------------------------------------------- whole-request errors
 my $one = { externalId => 'w1', email => 'w1@acme.com', name => 'W One' };
-refused('body is an array', 400, ['VALIDATION_ERROR', 'INVALID_JSON'], sub { batch([$one]) });
-refused('no customers key', 400, 'VALIDATION_ERROR', sub { batch({}) }, 'customers');
-refused('customers is an object', 400, 'VALIDATION_ERROR', sub { batch({ customers => $one }) }, 'customers');
-refused('customers is a string', 400, 'VALIDATION_ERROR', sub { batch({ customers => 'x' }) }, 'customers');
-refused('customers is null', 400, 'VALIDATION_ERROR', sub { batch({ customers => undef }) }, 'customers');
-refused('no items', 400, 'VALIDATION_ERROR', sub { batch({ customers => [] }) }, 'customers');
+refused('body is an array', 400, 'INVALID_JSON', sub { batch([$one]) }, { message => 'body must be a JSON object' });
+my $ARRAY = [customers => 'must be an array'];
+my $ITEMS = [customers => 'must hold 1 to 1000 items'];
+refused('no customers key', 400, 'VALIDATION_ERROR', sub { batch({}) }, [customers => 'is required']);
+refused('customers is an object', 400, 'VALIDATION_ERROR', sub { batch({ customers => $one }) }, $ARRAY);
+refused('customers is a string', 400, 'VALIDATION_ERROR', sub { batch({ customers => 'x' }) }, $ARRAY);
+refused('customers is null', 400, 'VALIDATION_ERROR', sub { batch({ customers => undef }) }, $ARRAY);
+refused('no items', 400, 'VALIDATION_ERROR', sub { batch({ customers => [] }) }, $ITEMS);
 refused('1001 items', 400, 'VALIDATION_ERROR', sub {
     batch({ customers => [ map { { externalId => "m$_", email => "m$_\@acme.com", name => 'M' } } 1 .. 1001 ] }) },
-    'customers');
-refused('extra top-level key', 400, 'VALIDATION_ERROR', sub { batch({ customers => [$one], dryRun => 1 }) }, 'dryRun');
-refused('malformed JSON', 400, 'INVALID_JSON', sub { batch('{"customers": [') });
-refused('empty body', 400, 'INVALID_JSON', sub { batch('') });
-refused('invalid UTF-8', 400, 'INVALID_JSON', sub { batch(qq({"customers":[{"externalId":"w1","email":"w1\@acme.com","name":"\xff"}]})) });
+    $ITEMS);
+refused('extra top-level key', 400, 'VALIDATION_ERROR', sub { batch({ customers => [$one], dryRun => 1 }) },
+        [dryRun => 'is not a known field']);
+refused('malformed JSON', 400, 'INVALID_JSON', sub { batch('{"customers": [') }, { message => 'body is not valid JSON' });
+refused('empty body', 400, 'INVALID_JSON', sub { batch('') }, { message => 'body is empty' });
+refused('invalid UTF-8', 400, 'INVALID_JSON', sub { batch(qq({"customers":[{"externalId":"w1","email":"w1\@acme.com","name":"\xff"}]})) },
+        { message => 'body is not valid UTF-8' });
 refused('duplicate key in an item', 400, 'INVALID_JSON', sub {
-    batch('{"customers":[{"externalId":"w1","email":"w1@acme.com","name":"A","name":"B"}]}') });
+    batch('{"customers":[{"externalId":"w1","email":"w1@acme.com","name":"A","name":"B"}]}') },
+    { message => 'body has a duplicate key' });
 refused('text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE', sub {
     batch({ customers => [$one] }, headers => { 'Content-Type' => 'text/plain' }) });
 refused('no key', 401, 'UNAUTHORIZED', sub { batch({ customers => [$one] }, key => undef) });
 refused('unknown key', 401, 'UNAUTHORIZED', sub { batch({ customers => [$one] }, key => 'sdk_nope') });
 refused('no key and a broken body: 401 first', 401, 'UNAUTHORIZED', sub { batch('{', key => undef) });
-$r = refused('body over 1m', 413, 'PAYLOAD_TOO_LARGE', sub {
-    batch(json_encode({ customers => [$one] }) . (' ' x (1024 * 1024))) });
-is($r->{json}{error}{message}, 'body is over the limit of 1048576 bytes',
-   'body over 1m: the message names the batch limit');
+refused('body over 1m: the message names the batch limit', 413, 'PAYLOAD_TOO_LARGE', sub {
+    batch(json_encode({ customers => [$one] }) . (' ' x (1024 * 1024))) },
+    { message => 'body is over the limit of 1048576 bytes' });
 {
     my $j = json_encode({ customers => [$one] });
     my $b2048 = $j . (' ' x (2048 - length $j));
-    $r = refused('supportdesk_batch_max_body_size 2k: 2049 bytes', 413,
-                 'PAYLOAD_TOO_LARGE', sub { batch($b2048 . ' ', loc => 'b2k') });
-    is($r->{json}{error}{message}, 'body is over the limit of 2048 bytes',
-       'supportdesk_batch_max_body_size 2k: the message names 2048');
+    refused('supportdesk_batch_max_body_size 2k: 2049 bytes, the message names 2048', 413,
+            'PAYLOAD_TOO_LARGE', sub { batch($b2048 . ' ', loc => 'b2k') },
+            { message => 'body is over the limit of 2048 bytes' });
     $r = batch($b2048, loc => 'b2k');
     envelope_ok($r, 200, undef, 'supportdesk_batch_max_body_size 2k: 2048 bytes pass');
     is_deeply(results($r), [{ externalId => 'w1', success => JSON::PP::true, wasCreated => JSON::PP::true }], '... and w1 is created');

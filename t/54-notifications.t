@@ -3,6 +3,7 @@
 # non-boolean named in details), 404 CUSTOMER_NOT_FOUND, 401, 415, the Redis
 # hash (newTicket/newComment/ticketReassigned "0"|"1"), deletion with the
 # customer, tenant isolation.
+# Configuration: the harness's default configuration.
 use strict;
 use warnings;
 use Test::More;
@@ -65,20 +66,25 @@ settings_ok(npatch('u2', '{"newComment":false}', headers => { 'Content-Type' => 
             { %on, newComment => 0 }, 'Content-Type with charset');
 
 # ---------------------------------------------------------------- errors
-refused('a string "false"', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => 'false' }) }, 'newTicket');
-refused('newTicket 0', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => 0 }) }, 'newTicket');
-refused('newComment 1', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newComment => 1 }) }, 'newComment');
-refused('ticketReassigned null', 400, 'VALIDATION_ERROR', sub { npatch('u1', { ticketReassigned => undef }) }, 'ticketReassigned');
-refused('an object', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => { on => $T } }) }, 'newTicket');
-refused('unknown key', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTickets => $T }) }, 'newTickets');
-refused('wrong case', 400, 'VALIDATION_ERROR', sub { npatch('u1', { NewTicket => $T }) }, 'NewTicket');
+my $BOOL = 'must be true or false';
+my $UNKNOWN = 'is not a known setting';
+refused('a string "false"', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => 'false' }) }, [newTicket => $BOOL]);
+refused('newTicket 0', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => 0 }) }, [newTicket => $BOOL]);
+refused('newComment 1', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newComment => 1 }) }, [newComment => $BOOL]);
+refused('ticketReassigned null', 400, 'VALIDATION_ERROR', sub { npatch('u1', { ticketReassigned => undef }) },
+        [ticketReassigned => $BOOL]);
+refused('an object', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTicket => { on => $T } }) }, [newTicket => $BOOL]);
+refused('unknown key', 400, 'VALIDATION_ERROR', sub { npatch('u1', { newTickets => $T }) }, [newTickets => $UNKNOWN]);
+refused('wrong case', 400, 'VALIDATION_ERROR', sub { npatch('u1', { NewTicket => $T }) }, [NewTicket => $UNKNOWN]);
 refused('one good, one unknown: nothing changes', 400, 'VALIDATION_ERROR',
-        sub { npatch('u1', { newTicket => $F, email => $F }) }, 'email');
-refused('every violation named', 400, 'VALIDATION_ERROR',
-        sub { npatch('u1', { newTicket => 'yes', newComment => 0, foo => $T }) }, qw(newTicket newComment foo));
-refused('malformed JSON', 400, 'INVALID_JSON', sub { npatch('u1', '{"newTicket":') });
-refused('array body', 400, 'INVALID_JSON', sub { npatch('u1', '[true]') });
-refused('duplicate key', 400, 'INVALID_JSON', sub { npatch('u1', '{"newTicket":true,"newTicket":false}') });
+        sub { npatch('u1', { newTicket => $F, email => $F }) }, [email => $UNKNOWN]);
+refused('every violation named, in body order', 400, 'VALIDATION_ERROR',
+        sub { npatch('u1', '{"newTicket":"yes","newComment":0,"foo":true}') },
+        [newTicket => $BOOL], [newComment => $BOOL], [foo => $UNKNOWN], { ordered => 1 });
+refused('malformed JSON', 400, 'INVALID_JSON', sub { npatch('u1', '{"newTicket":') }, { message => 'body is not valid JSON' });
+refused('array body', 400, 'INVALID_JSON', sub { npatch('u1', '[true]') }, { message => 'body must be a JSON object' });
+refused('duplicate key', 400, 'INVALID_JSON', sub { npatch('u1', '{"newTicket":true,"newTicket":false}') },
+        { message => 'body has a duplicate key' });
 refused('text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE', sub { npatch('u1', { newTicket => $F }, headers => { 'Content-Type' => 'text/plain' }) });
 refused('PATCH without a key', 401, 'UNAUTHORIZED', sub { npatch('u1', { newTicket => $F }, key => undef) });
 refused('PATCH with an unknown key', 401, 'UNAUTHORIZED', sub { npatch('u1', { newTicket => $F }, key => 'sdk_nope') });
@@ -88,9 +94,10 @@ refused('GET unknown customer', 404, 'CUSTOMER_NOT_FOUND', sub { nget('nobody') 
 refused('PATCH unknown customer: no settings created', 404, 'CUSTOMER_NOT_FOUND', sub { npatch('nobody', { newTicket => $F }) });
 ok(!$R->exists('sd:{acme}:notif:nobody'), 'Redis: no notif key for an unknown customer');
 refused('PATCH unknown customer with a bad body: 400 first', 400, 'VALIDATION_ERROR',
-        sub { npatch('nobody', { newTicket => 'x' }) }, 'newTicket');
-refused('externalId with %2F', 400, 'VALIDATION_ERROR', sub { nget('a%2Fb') }, 'externalId');
-refused('body over 64k', 413, 'PAYLOAD_TOO_LARGE', sub { npatch('u1', '{"newTicket":true}' . (' ' x 65536)) });
+        sub { npatch('nobody', { newTicket => 'x' }) }, [newTicket => $BOOL]);
+refused('externalId with %2F', 400, 'VALIDATION_ERROR', sub { nget('a%2Fb') }, [externalId => "must not contain '/'"]);
+refused('body over 64k', 413, 'PAYLOAD_TOO_LARGE', sub { npatch('u1', '{"newTicket":true}' . (' ' x 65536)) },
+        { message => 'body is over the limit of 65536 bytes' });
 settings_ok(nget('u1'), { newTicket => 1, newComment => 1, ticketReassigned => 0 }, 'u1 as it was after all the refusals');
 
 # ---------------------------------------------------------------- tenant isolation

@@ -4,11 +4,12 @@
 # inside its segment), all in the envelope and changing nothing. Then every
 # route with Redis paused (504 GATEWAY_TIMEOUT) and stopped (503
 # SERVICE_UNAVAILABLE), and service back afterwards.
+# Configuration: the harness's default with supportdesk_redis_timeout 500ms.
 use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use SupportDesk::Test qw(envelope_ok json_encode json_decode wait_until);
+use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_encode json_decode wait_until);
 
 my $env = SupportDesk::Test->new(redis_timeout => '500ms');
 my $key = $env->create_key('acme', 'routing tests');
@@ -22,11 +23,6 @@ sub snapshot_same {
     is_deeply($env->snapshot, $before, "$name: Redis unchanged");
     return $res;
 }
-sub allow_set {
-    my $a = $_[0]{headers}{allow} // '';
-    $a = join ',', @$a if ref $a;
-    return join ',', sort grep { $_ ne 'HEAD' && $_ ne 'OPTIONS' } map { uc } split /\s*,\s*/, $a;
-}
 
 envelope_ok($env->api('PATCH', 'r1', $key, { email => 'r1@example.com', name => 'R One' }), 200, undef, 'setup r1');
 $r = $env->api('POST', '/api/v1/customers/r1/notes', $key, { note => 'first' });
@@ -35,7 +31,8 @@ my $note = $r->{json}{data}{note}{id} // 'note_1';
 $r = $env->api('POST', '/api/v1/customers/bulk-update', $key, { filter => { externalId => ['r1'] }, set => { phone => '123' } });
 envelope_ok($r, 202, undef, 'setup: a job');
 my $job = $r->{json}{data}{jobId} // 'job_1';
-wait_until(sub { ($env->api('GET', "/api/v1/jobs/$job", $key)->{json}{data}{job}{status} // '') eq 'done' }, 20, 0.1);
+ok(wait_until(sub { ($env->api('GET', "/api/v1/jobs/$job", $key)->{json}{data}{job}{status} // '') eq 'done' }, 20, 0.1),
+   'setup: the job is done');
 
 # route, allowed methods, and a request per allowed method that succeeds
 my @routes = (
@@ -55,31 +52,37 @@ my @routes = (
 );
 
 # ---------------------------------------------------------------- each route answers
+my @jobs;
 for my $rt (@routes) {
     my ($path, $methods, $ok) = @$rt;
     for my $m (sort keys %$ok) {
         my ($status, $body) = @{ $ok->{$m} };
         $r = $env->api($m, $path, $key, $body);
         envelope_ok($r, $status, undef, "$m $path: $status");
+        push @jobs, $r->{json}{data}{jobId} if $status == 202;
     }
 }
-# the POST above queued a bulk-update job: it must be done before the checks
-# below compare Redis snapshots, or its runner changes Redis under them
-ok(wait_until(sub { !$env->redis->exists('sd:jobs') }, 20, 0.05),
-   'the bulk-update job queued above has finished');
+# the job just accepted runs in the background: done before the snapshots
+# below (its key and sd:jobs change when it finishes)
+for my $j (@jobs) {
+    ok(wait_until(sub { ($env->api('GET', "/api/v1/jobs/$j", $key)->{json}{data}{job}{status} // '') eq 'done' }, 20, 0.1),
+       "the job $j accepted above is done");
+}
 
 # ---------------------------------------------------------------- 405
 for my $rt (@routes) {
     my ($path, $methods) = @$rt;
     my %allowed = map { $_ => 1 } @$methods;
-    my $want = join ',', sort @$methods;
+    # one Allow header, the route's methods in the order of the route table
+    my $want = join ', ', @$methods;
     for my $m (grep { !$allowed{$_} } qw(GET POST PUT PATCH DELETE)) {
         $r = snapshot_same("$m $path", sub {
             $env->api($m, $path, $key, ($m =~ /^(POST|PUT|PATCH)$/ ? { name => 'x' } : undef)) });
         envelope_ok($r, 405, 'METHOD_NOT_ALLOWED', "$m $path: 405");
-        is(allow_set($r), $want, "$m $path: Allow: $want") or diag 'Allow: ' . ($r->{headers}{allow} // '<none>');
+        is($r->{headers}{allow}, $want, "$m $path: Allow: $want");
         $r = $env->request($m, $path);
         envelope_ok($r, 405, 'METHOD_NOT_ALLOWED', "$m $path without a key: 405 before 401");
+        is($r->{headers}{allow}, $want, "$m $path without a key: Allow: $want");
     }
 }
 
@@ -95,17 +98,16 @@ for my $case (
 ) {
     my ($m, $p) = @$case;
     $r = snapshot_same("$m $p", sub { $env->api($m, $p, $key, ($m =~ /^(POST|PATCH)$/ ? {} : undef)) });
-    envelope_ok($r, 404, 'NOT_FOUND', "$m $p: 404 NOT_FOUND");
-    envelope_ok($env->request($m, $p), 404, 'NOT_FOUND', "$m $p without a key: 404 before 401");
+    error_ok($r, 404, 'NOT_FOUND', 'no such route', "$m $p: 404 NOT_FOUND");
+    error_ok($env->request($m, $p), 404, 'NOT_FOUND', 'no such route', "$m $p without a key: 404 before 401");
 }
 
 # ---------------------------------------------------------------- raw path
-$r = $env->api('GET', '/api/v1/customers/r1%2Fnotes', $key);
-envelope_ok($r, 400, 'VALIDATION_ERROR', '%2F stays in the externalId: GET /customers/r1%2Fnotes is 400');
-$r = $env->api('GET', '/api/v1/customers/a%2Fb/notes', $key);
-envelope_ok($r, 400, 'VALIDATION_ERROR', 'GET /customers/a%2Fb/notes is 400');
-$r = $env->api('GET', '/api/v1/customers/r1%2Fnotifications', $key);
-envelope_ok($r, 400, 'VALIDATION_ERROR', 'GET /customers/r1%2Fnotifications is 400');
+for my $p ('/api/v1/customers/r1%2Fnotes', '/api/v1/customers/a%2Fb/notes', '/api/v1/customers/r1%2Fnotifications') {
+    $r = $env->api('GET', $p, $key);
+    envelope_ok($r, 400, 'VALIDATION_ERROR', "%2F stays in the externalId: GET $p is 400");
+    fields_ok($r, [[externalId => "must not contain '/'"]], "GET $p");
+}
 $r = $env->api('GET', '/api/v1/customers?limit=1', $key);
 envelope_ok($r, 200, undef, 'a query string does not change the route');
 is(scalar @{ $r->{json}{data}{customers} || [] }, 1, '... and is read');
@@ -129,19 +131,23 @@ my @fault = (
     ['PATCH', '/api/v1/customers/r3/notifications', { newTicket => JSON::PP::false }],
     ["GET", "/api/v1/jobs/$job"],
 );
+# $batch_item: how the batch route answers: 'item' = 200 with the one item
+# failing with $status $code (Redis took the items and did not answer),
+# 'whole' = the whole request is $status $code (no connection to send on)
 sub fault_round {
-    my ($what, $status, $code) = @_;
+    my ($what, $status, $code, $batch_item) = @_;
     my @res = $env->parallel([ map { $env->http_bytes($_->[0], $_->[1], headers => { 'X-API-Key' => $key },
                                                       (defined $_->[2] ? (body => $_->[2]) : ())) } @fault ],
                              timeout => 10);
     for my $i (0 .. $#fault) {
         my ($m, $p) = @{ $fault[$i] };
         my $x = $res[$i];
-        if ($m eq 'PATCH' && $p eq '/api/v1/customers' && $x->{status} == 200) {
-            # the batch may answer per item
-            envelope_ok($x, 200, undef, "$what: $m $p answers");
-            my $items = $x->{json}{data}{results} || [];
-            is_deeply([map { $_->{error}{code} // 'success' } @$items], [$code], "$what: $m $p: the item fails with $code");
+        if ($m eq 'PATCH' && $p eq '/api/v1/customers' && $batch_item eq 'item') {
+            envelope_ok($x, 200, undef, "$what: $m $p answers per item");
+            is_deeply($x->{json}{data}{results},
+                      [{ externalId => 'f1', success => JSON::PP::false,
+                         error => { code => $code, message => $SupportDesk::Test::MESSAGE{$code} } }],
+                      "$what: $m $p: the item fails with $code and its message");
         } else {
             envelope_ok($x, $status, $code, "$what: $m $p is $status $code");
         }
@@ -149,12 +155,18 @@ sub fault_round {
     }
 }
 $env->pause_redis;
-fault_round('Redis paused', 504, 'GATEWAY_TIMEOUT');
+fault_round('Redis paused', 504, 'GATEWAY_TIMEOUT', 'item');
 $env->resume_redis;
 ok(wait_until(sub { $env->api('GET', '/api/v1/customers', $key)->{status} == 200 }, 5, 0.1), 'service back after the pause');
 sleep 0.3;
 $env->stop_redis;    # SAVE + TERM
-fault_round('Redis stopped', 503, 'SERVICE_UNAVAILABLE');
+# once the worker has seen its connection close (a request answered 503),
+# no connection is up: every request, the batch too, is refused whole at
+# once (before that, a batch queued on the dying connection would answer
+# 200 with its item failing 503)
+ok(wait_until(sub { $env->api('GET', '/api/v1/customers/r3', $key)->{status} == 503 }, 5, 0.05),
+   'Redis stopped: the worker has seen it (503)');
+fault_round('Redis stopped', 503, 'SERVICE_UNAVAILABLE', 'whole');
 $env->start_redis;
 ok(wait_until(sub { $env->api('GET', '/api/v1/customers/r3', $key)->{status} == 200 }, 5, 0.1), 'service back after a restart');
 $r = $env->api('GET', '/api/v1/customers/r3/notifications', $key);

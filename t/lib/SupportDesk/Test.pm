@@ -9,6 +9,7 @@ package SupportDesk::Test;
 #       http_conf        => '...',      # extra directives in http {}
 #       server_conf      => '...',      # extra directives in server {}
 #       location_conf    => '...',      # extra directives in location /api/v1/ {}
+#       main_conf        => '...',      # extra directives at the top level
 #       http_block       => '...',      # replaces everything the harness puts
 #                                       # in http {} except temp paths/logs;
 #                                       # %PORT% %REDIS_PORT% %REDIS_SOCK% %TMP%
@@ -21,8 +22,21 @@ package SupportDesk::Test;
 #       start_nginx      => 1,
 #   );
 #
+# Log check: when an environment is cleaned up (it goes out of scope, at
+# done_testing, or at END) its nginx is stopped and every log it wrote
+# (error.log across restarts and reloads, nginx.out, each `nginx -t`'s
+# t<n>.err and t<n>.out) is searched for [alert], [crit], [emerg], "exited
+# on signal" and sanitizer reports; that is one more test, failing with the
+# lines quoted. A test that provokes such a line on purpose says so with
+# $env->allow_log(qr/.../, file => qr/.../, maybe => 1) (see t/README.md).
+#
+# Assertions: envelope_ok (with the code's own message), error_ok (an exact
+# message), fields_ok (the exact details), refused (those + Redis unchanged);
+# t/README.md describes them, the configuration template and the log check.
+#
 # Environment: SD_MODULE (path of the .so), SD_NGINX (nginx binary),
-# SD_REDIS_SERVER (redis-server binary), SD_KEEP=1 keeps the temp dir.
+# SD_REDIS_SERVER (redis-server binary), SD_KEEP=1 keeps the temp dir,
+# SD_SHOW_CONF=1 prints each nginx.conf as it is started (t/README.md).
 # For t/quality.mk (sanitizer and valgrind runs, where SD_NGINX is a wrapper):
 # SD_MASTER_PROCESS=off runs nginx with "master_process off" (one process;
 # worker_pids() then returns that process), SD_START_TIMEOUT (default 10 s)
@@ -45,21 +59,29 @@ use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(WNOHANG);
+use Scalar::Util qw(weaken refaddr);
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(time sleep);
 use Test::More ();
+use Test2::API ();
 
 use Redis;
 use SupportDesk::Invariants;
 
-our @EXPORT_OK = qw(envelope_ok fields_ok json_encode json_decode wait_until
-                    repo_root module_path nginx_bin pct);
+our @EXPORT_OK = qw(envelope_ok error_ok fields_ok json_encode json_decode
+                    wait_until repo_root module_path nginx_bin pct);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
 # every process started by any environment, killed at END in the owner
 my %ALL_PIDS;
 my $OWNER = $$;
+
+# environments not cleaned up yet (weak references), in creation order
+my %LIVE;
+my $ENV_N = 0;
+# a log check that failed once no test could be emitted any more
+my $LATE_FAILURE = 0;
 
 sub repo_root { abs_path(File::Spec->catdir(dirname(__FILE__), '..', '..', '..')) }
 
@@ -112,7 +134,18 @@ sub new {
         redis_db         => 0,
         %o,
         owner => $$,
+        n     => ++$ENV_N,
+        allow => [],
     }, $class;
+    my ($file, $line);
+    for my $i (0 .. 5) {
+        my @c = caller $i or last;
+        ($file, $line) = @c[1, 2];
+        last unless $c[0] =~ /^SupportDesk::/;
+    }
+    $self->{created_at} = "$file line $line";
+    $LIVE{ refaddr $self } = $self;
+    weaken $LIVE{ refaddr $self };
 
     my $keep = $ENV{SD_KEEP} ? 1 : 0;
     $self->{tmp} = tempdir('sd-test-XXXXXX', TMPDIR => 1, CLEANUP => !$keep);
@@ -369,7 +402,7 @@ sub nginx_conf {
 EOF
     }
     my $main = $self->_subst($self->{main_conf} // '');
-    return $self->main_conf_prefix . $main
+    return $self->main_conf_prefix . $main . "\n"
         . "events { worker_connections 1024; }\n"
         . "http {\n" . $self->http_common . $http . "}\n";
 }
@@ -382,6 +415,8 @@ sub start_nginx {
     open my $fh, '>', $conf or croak "$conf: $!";
     print $fh $self->nginx_conf;
     close $fh;
+    Test::More::diag("SD_SHOW_CONF: $conf of the environment created at $self->{created_at}:\n"
+                     . $self->nginx_conf) if $ENV{SD_SHOW_CONF};
 
     $self->{nginx_pid} = $self->_spawn("$tmp/nginx.out", nginx_bin(),
         '-p', "$tmp/", '-c', $conf, '-e', "$tmp/error.log");
@@ -445,8 +480,10 @@ sub worker_pids {
 
 sub nginx_error_log { _slurp("$_[0]{tmp}/error.log") }
 
-# (exit code, output) of `nginx -t` for a whole config text; %TMP% etc. are
-# substituted. With http_body => '...' the harness wraps it in a full config.
+# (exit code, output, n) of `nginx -t` for a whole config text; %TMP% etc.
+# are substituted. With http_body => '...' the harness wraps it in a full
+# config. Its files are %TMP%/t<n>.conf, its error log t<n>.err and its
+# output t<n>.out (allow_log(..., file => qr/^t<n>\./) names them).
 sub nginx_t {
     my ($self, $conf, %o) = @_;
     if ($o{http_body}) {
@@ -463,8 +500,11 @@ sub nginx_t {
         '-c', $file, '-e', "$self->{tmp}/t$n.err";
     my $out = `$cmd 2>&1`;
     my $rc = $? >> 8;
+    # kept for the log check: what nginx -t printed (a sanitizer report
+    # goes there, not to the error log)
+    if (open my $o, '>', "$self->{tmp}/t$n.out") { print $o $out; close $o }
     $out .= _slurp("$self->{tmp}/t$n.err");
-    return ($rc, $out);
+    return ($rc, $out, $n);
 }
 
 # ---------------------------------------------------------------- HTTP
@@ -662,8 +702,49 @@ sub parallel {
 
 # ---------------------------------------------------------------- asserts
 
+# The message of each error code that has one message only (the module's
+# status table, ngx_http_supportdesk_envelope.c, and its explicit ones):
+# envelope_ok() and refused() check it whenever they are given the code.
+our %MESSAGE = (
+    UNAUTHORIZED           => 'missing or unknown API key',
+    METHOD_NOT_ALLOWED     => 'method not allowed on this route',
+    UNSUPPORTED_MEDIA_TYPE => 'Content-Type must be application/json',
+    SERVICE_UNAVAILABLE    => 'storage is unavailable',
+    GATEWAY_TIMEOUT        => 'storage did not answer in time',
+    CUSTOMER_NOT_FOUND     => 'no customer with that externalId in this app',
+    NOTE_NOT_FOUND         => 'no such note on that customer',
+    CUSTOMER_EMAIL_EXISTS  => 'another customer of this app has that email',
+    REQUEST_TIMEOUT        => 'the request body did not arrive within client_body_timeout',
+    RATE_LIMITED           => 'too many requests for this app, retry later',
+);
+# The message of a VALIDATION_ERROR with details: its first violation,
+# "<field> <message>", cut to 512 bytes on a UTF-8 boundary of the field
+sub first_violation_message {
+    my ($d) = @_;
+    my ($f, $m) = ($d->{field} // '', $d->{message} // '');
+    utf8::encode($f) if utf8::is_utf8($f);
+    utf8::encode($m) if utf8::is_utf8($m);
+    my $len = length $f;
+    my $max = 511 - length $m;
+    if ($len > $max) {
+        $len = $max;
+        $len-- while $len > 0 && (ord(substr($f, $len, 1)) & 0xc0) == 0x80;
+    }
+    my $t = substr($f, 0, $len) . ' ' . $m;
+    utf8::decode($t);
+    return $t;
+}
+
+sub _same_text {
+    my ($got, $want) = @_;
+    return 0 unless defined $got && !ref $got;
+    return ref $want eq 'Regexp' ? $got =~ $want : $got eq $want;
+}
+
+# $message: undef = the code's own (%MESSAGE, or the first violation's
+# for a VALIDATION_ERROR with details), a string or a qr//
 sub _envelope_problems {
-    my ($res, $status, $code) = @_;
+    my ($res, $status, $code, $message) = @_;
     my @p;
     push @p, "status $res->{status}, want $status" if $res->{status} != $status;
     my $ct = $res->{headers}{'content-type'} // '<none>';
@@ -682,9 +763,11 @@ sub _envelope_problems {
     push @p, "timestamp missing or malformed"
         unless defined $j->{timestamp} && !ref $j->{timestamp}
             && $j->{timestamp} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+    my @keys = sort keys %$j;
+    my @want_keys = sort('success', 'timestamp', $want_success ? 'data' : 'error');
+    push @p, "envelope members are @keys, want @want_keys" if "@keys" ne "@want_keys";
     if ($want_success) {
         push @p, "data is not an object" unless ref $j->{data} eq 'HASH';
-        push @p, "error present in a success" if exists $j->{error};
     } else {
         my $e = $j->{error};
         if (ref $e ne 'HASH') {
@@ -692,69 +775,162 @@ sub _envelope_problems {
         } else {
             push @p, "error.code is " . ($e->{code} // 'undef') . ", want $code"
                 if defined $code && (!defined $e->{code} || $e->{code} ne $code);
-            push @p, "error.message empty"
-                unless defined $e->{message} && !ref $e->{message} && length $e->{message};
-            push @p, "error.details is not an array"
-                if exists $e->{details} && ref $e->{details} ne 'ARRAY';
+            my @extra = grep { !/^(code|message|details)\z/ } sort keys %$e;
+            push @p, "error has members @extra" if @extra;
+            if (!defined $e->{message} || ref $e->{message} || !length $e->{message}) {
+                push @p, "error.message empty";
+            } else {
+                my $want = $message;
+                my $d = ref $e->{details} eq 'ARRAY' ? $e->{details} : [];
+                $want //= first_violation_message($d->[0])
+                    if defined $code && $code eq 'VALIDATION_ERROR' && ref $d->[0] eq 'HASH';
+                $want //= $MESSAGE{$code} if defined $code;
+                push @p, "error.message is '$e->{message}', want "
+                        . (ref $want ? "$want" : "'$want'")
+                    if defined $want && !_same_text($e->{message}, $want);
+            }
+            if (exists $e->{details}) {
+                if (ref $e->{details} ne 'ARRAY') {
+                    push @p, "error.details is not an array";
+                } elsif (!@{ $e->{details} }) {
+                    push @p, "error.details is an empty array (omitted when there is none)";
+                }
+            }
         }
-        push @p, "data present in an error" if exists $j->{data};
     }
     return @p;
 }
 
-# envelope_ok($res, $status, $code, $name); callable as a method too
+sub _response_diag {
+    my ($res) = @_;
+    return "response: $res->{status} "
+        . join(', ', map { "$_: " . (ref $res->{headers}{$_} ? join('|', @{$res->{headers}{$_}}) : $res->{headers}{$_}) } sort keys %{ $res->{headers} })
+        . "\n" . substr($res->{body} // '', 0, 2000)
+        . ($res->{error} ? "\nerror: " . substr($res->{error}, 0, 2000) : '');
+}
+
+# envelope_ok($res, $status, $code, $name): the envelope, with that status
+# and (for an error) that code and the code's message where it has one
+# (%MESSAGE; a VALIDATION_ERROR with details: its first violation).
+# Callable as a method too.
 sub envelope_ok {
     shift if ref $_[0] && eval { $_[0]->isa(__PACKAGE__) };
     my ($res, $status, $code, $name) = @_;
     $name //= "$status" . (defined $code ? " $code" : '') . " envelope";
     my @p = _envelope_problems($res, $status, $code);
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    Test::More::ok(!@p, $name) or Test::More::diag(
-        join("\n", @p) . "\nresponse: $res->{status} "
-        . join(', ', map { "$_: " . (ref $res->{headers}{$_} ? join('|', @{$res->{headers}{$_}}) : $res->{headers}{$_}) } sort keys %{ $res->{headers} })
-        . "\n" . substr($res->{body} // '', 0, 2000)
-        . ($res->{error} ? "\nerror: " . substr($res->{error}, 0, 2000) : ''));
+    Test::More::ok(!@p, $name) or Test::More::diag(join("\n", @p) . "\n" . _response_diag($res));
     return !@p;
 }
 
-# fields named in error.details
-# the error's details name every field of @$want
-sub fields_ok {
-    my ($res, $want, $name) = @_;
+# error_ok($res, $status, $code, $message, $name): an error envelope with
+# exactly that status, code and message (a string or a qr//; undef: the
+# code's own, as envelope_ok). Callable as a method too.
+sub error_ok {
+    shift if ref $_[0] && eval { $_[0]->isa(__PACKAGE__) };
+    my ($res, $status, $code, $message, $name) = @_;
+    croak 'error_ok needs a code' unless defined $code;
+    $name //= "$status $code envelope";
+    my @p = _envelope_problems($res, $status, $code, $message);
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    my %got = map { $_ => 1 } detail_fields($res);
-    my @missing = grep { !$got{$_} } @$want;
-    Test::More::ok(!@missing, "$name: details name " . join(', ', @$want))
-        or Test::More::diag("missing @missing; details: "
-                            . json_encode($res->{json}{error}{details} // 'none'));
+    Test::More::ok(!@p, $name) or Test::More::diag(join("\n", @p) . "\n" . _response_diag($res));
+    return !@p;
 }
 
-# A refused request: the envelope with $status and $code (or one of the codes
-# in an array ref), details naming @fields, and Redis byte-for-byte unchanged.
+# the details of an error response (a list of hashes)
+sub details_of {
+    my ($res) = @_;
+    my $d = eval { $res->{json}{error}{details} };
+    return ref $d eq 'ARRAY' ? @$d : ();
+}
+
+sub _fmt_detail {
+    my ($d) = @_;
+    return ref $d eq 'HASH'
+        ? json_encode({ map { $_ => $d->{$_} } grep { defined $d->{$_} } keys %$d })
+        : json_encode([$d]);
+}
+
+# What is wrong with the details of an error against @$want: each element
+# a field name, or [field => message] (message a string or qr//). Exactly
+# those details, no other; order-insensitive unless ordered => 1.
+sub details_problems {
+    my ($details, $want, %o) = @_;
+    my @got = ref $details eq 'ARRAY' ? @$details : ();
+    my @p;
+    for my $i (0 .. $#got) {
+        my $g = $got[$i];
+        push @p, "detail $i is not {field, message} with a non-empty message: " . _fmt_detail($g)
+            unless ref $g eq 'HASH' && defined $g->{field} && !ref $g->{field}
+                && defined $g->{message} && !ref $g->{message} && length $g->{message}
+                && keys %$g == 2;
+    }
+    my @w = map { ref $_ ? { field => $_->[0], message => $_->[1] } : { field => $_ } } @$want;
+    my $match = sub {
+        my ($g, $x) = @_;
+        return ref $g eq 'HASH' && defined $g->{field} && $g->{field} eq $x->{field}
+            && (!defined $x->{message} || _same_text($g->{message}, $x->{message}));
+    };
+    my $show = sub { my $x = shift; defined $x->{message} ? "$x->{field}: $x->{message}" : $x->{field} };
+    if ($o{ordered}) {
+        my $n = @w > @got ? @w : @got;
+        for my $i (0 .. $n - 1) {
+            if ($i > $#w) { push @p, "extra detail $i: " . _fmt_detail($got[$i]) }
+            elsif ($i > $#got) { push @p, "missing detail $i: " . $show->($w[$i]) }
+            elsif (!$match->($got[$i], $w[$i])) {
+                push @p, "detail $i is " . _fmt_detail($got[$i]) . ", want " . $show->($w[$i]);
+            }
+        }
+    } else {
+        my @left = @got;
+        my @missing;
+        # the wants with a message first: they are the more specific
+        for my $x (sort { (defined $b->{message} ? 1 : 0) <=> (defined $a->{message} ? 1 : 0) } @w) {
+            my ($i) = grep { $match->($left[$_], $x) } 0 .. $#left;
+            if (defined $i) { splice @left, $i, 1 } else { push @missing, $show->($x) }
+        }
+        push @p, 'missing: ' . join('; ', @missing) if @missing;
+        push @p, 'not expected: ' . join('; ', map { _fmt_detail($_) } @left) if @left;
+    }
+    return @p;
+}
+
+# fields_ok($res, \@want, $name, %o): error.details holds exactly @$want
+# (field names or [field => message]), see details_problems. An empty
+# @$want: no details at all.
+sub fields_ok {
+    my ($res, $want, $name, %o) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $e = eval { $res->{json}{error} };
+    my @p = details_problems(ref $e eq 'HASH' ? $e->{details} : undef, $want, %o);
+    my $label = @$want ? join(', ', map { ref $_ ? $_->[0] : $_ } @$want) : 'nothing';
+    Test::More::ok(!@p, "$name: details are exactly $label")
+        or Test::More::diag(join("\n", @p) . "\ndetails: "
+                            . json_encode(ref $e eq 'HASH' ? $e->{details} // 'none' : 'none'));
+    return !@p;
+}
+
+# A refused request: $do's response is the error envelope with $status and
+# $code (and the code's message, as envelope_ok), its details are exactly
+# @fields (field names or [field => message]; none: no details), and the
+# whole Redis database is byte-for-byte unchanged. A hash ref among @fields
+# holds options: message => the exact message (string or qr//), ordered => 1
+# (the details in that order).
 sub refused {
     my ($self, $name, $status, $code, $do, @fields) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my %o = map { %$_ } grep { ref $_ eq 'HASH' } @fields;
+    @fields = grep { ref $_ ne 'HASH' } @fields;
+    croak "refused: one code, not @$code" if ref $code;
     my $before = $self->snapshot;
     my $res = $do->();
-    if (ref $code eq 'ARRAY') {
-        my $got = eval { $res->{json}{error}{code} } // '';
-        envelope_ok($res, $status, undef, $name);
-        Test::More::ok((grep { $_ eq $got } @$code), "$name: code is one of @$code")
-            or Test::More::diag("code $got");
-    } else {
-        envelope_ok($res, $status, $code, $name);
-    }
-    fields_ok($res, \@fields, $name) if @fields;
+    error_ok($res, $status, $code, $o{message}, $name);
+    fields_ok($res, \@fields, $name, ordered => $o{ordered});
     Test::More::is_deeply($self->snapshot, $before, "$name: Redis unchanged");
     return $res;
 }
 
-sub detail_fields {
-    my ($res) = @_;
-    my $d = eval { $res->{json}{error}{details} };
-    return () unless ref $d eq 'ARRAY';
-    return map { ref $_ eq 'HASH' && defined $_->{field} ? $_->{field} : '<no field>' } @$d;
-}
+sub detail_fields { map { ref $_ eq 'HASH' && defined $_->{field} ? $_->{field} : '<no field>' } details_of($_[0]) }
 
 # ---------------------------------------------------------------- listing, seeding
 
@@ -901,6 +1077,7 @@ sub _kill_nginx {
     delete $ALL_PIDS{$pid};
 }
 
+# Stops the environment's servers, then checks its nginx logs (once).
 sub cleanup {
     my ($self) = @_;
     local ($?, $!, $@);
@@ -910,9 +1087,105 @@ sub cleanup {
         kill 'CONT', $pid;
         $self->_kill_wait($pid, 'KILL', 5);
     }
+    delete $LIVE{ refaddr $self };
+    $self->_log_check unless $self->{log_checked}++;
 }
 
 sub DESTROY { $_[0]->cleanup }
+
+# ---------------------------------------------------------------- log check
+
+# what nginx-tests (Test::Nginx) fail a test file on, plus the sanitizers'
+# reports (t/quality.mk runs the suite under ASan/UBSan and valgrind)
+our $LOG_BAD = do {
+    my $any = join '|', map { quotemeta } '[alert]', '[crit]', '[emerg]', 'exited on signal',
+        'AddressSanitizer', 'LeakSanitizer', 'UndefinedBehaviorSanitizer', 'runtime error:';
+    qr/$any/;
+};
+
+# $env->allow_log(qr/.../, %o): a line of the logs that matches $LOG_BAD
+# and this pattern is expected, because the test provokes it. Options:
+#   file  => qr/.../  only in log files whose name matches (error.log,
+#                     nginx.out, t<n>.err and t<n>.out of nginx_t)
+#   maybe => 1        the line may not appear (timing); without it an
+#                     allowance that matched no line fails the check too,
+#                     so that no allowance outlives what the test provokes
+sub allow_log {
+    my ($self, $re, %o) = @_;
+    croak 'allow_log takes a qr//' unless ref $re eq 'Regexp';
+    my ($file, $line) = (caller)[1, 2];
+    push @{ $self->{allow} }, { re => $re, file => $o{file}, maybe => $o{maybe},
+                                at => "$file line $line", used => 0 };
+    return $self;
+}
+
+# the nginx logs this environment wrote: error.log (all starts, reloads and
+# restarts append to it), nginx.out (nginx's own stdout/stderr), t<n>.err
+# and t<n>.out (each nginx -t), any other *.log or *.err nginx wrote in %TMP%
+sub log_files {
+    my ($self) = @_;
+    opendir my $d, $self->{tmp} or return;
+    my @f = sort grep { /^(?:error.*\.log|nginx\.out|t\d+\.(?:err|out)|.*\.err)\z/
+                        && -f "$self->{tmp}/$_" } readdir $d;
+    return map { "$self->{tmp}/$_" } @f;
+}
+
+# lines that fail the log check (not allowed), "file:line: text"
+sub log_problems {
+    my ($self) = @_;
+    my @bad;
+    $_->{used} = 0 for @{ $self->{allow} };
+    for my $path ($self->log_files) {
+        (my $base = $path) =~ s{.*/}{};
+        open my $fh, '<', $path or next;
+        while (my $l = <$fh>) {
+            next unless $l =~ $LOG_BAD;
+            $l =~ s/\r?\n\z//;
+            my ($a) = grep { $l =~ $_->{re} && (!$_->{file} || $base =~ $_->{file}) }
+                      @{ $self->{allow} };
+            if ($a) { $a->{used}++; next }
+            push @bad, "$base:$.: $l";
+        }
+        close $fh;
+    }
+    for my $a (grep { !$_->{used} && !$_->{maybe} } @{ $self->{allow} }) {
+        push @bad, "allow_log($a->{re}) at $a->{at} matched no line: the test does not provoke it (any more)";
+    }
+    return @bad;
+}
+
+sub _log_check {
+    my ($self) = @_;
+    my @bad = $self->log_problems;
+    my $name = "nginx logs of the environment created at $self->{created_at}: "
+        . 'no [alert], [crit], [emerg], crash or sanitizer report';
+    my $diag = join "\n", "in $self->{tmp}" . ($ENV{SD_KEEP} ? '' : ' (SD_KEEP=1 keeps it)') . ':',
+        (@bad > 40 ? (@bad[0 .. 39], '... ' . (@bad - 40) . ' more') : @bad);
+    my $hub = Test2::API::test2_stack()->root;
+    # a file with a fixed plan (plan tests => N) counts its tests itself:
+    # there the check is a test only when it fails
+    my $plan = $hub ? $hub->plan : undef;
+    my $fixed = defined $plan && $plan =~ /^\d+\z/;
+    if ($hub && !$hub->ended) {
+        if (@bad || !$fixed) { Test::More::ok(!@bad, $name) or Test::More::diag($diag) }
+    } elsif (@bad) {
+        # the test has ended (plan sent): say it, and fail the exit status
+        print STDERR "# not ok (after the end of the test): $name\n",
+            map { "# $_\n" } split /\n/, $diag;
+        $LATE_FAILURE = 1;
+    }
+}
+
+# every environment still alive: stopped and checked
+sub _cleanup_all {
+    my @live = sort { $a->{n} <=> $b->{n} } grep { defined } values %LIVE;
+    $_->cleanup for @live;
+}
+
+# done_testing (or the end of a test without it): the hub runs its
+# follow-ups before it counts the tests and prints the plan, so the log
+# checks of the environments still alive are tests of the plan
+Test2::API::test2_stack()->top->follow_up(sub { _cleanup_all() if $$ == $OWNER });
 
 # a test killed by a signal (Ctrl-C, prove piped into head, timeout) still
 # stops its servers: turn the signal into exit, which runs END
@@ -927,6 +1200,12 @@ for my $sig (qw(INT TERM HUP PIPE)) {
 }
 
 END {
+    my $exit = $?;
+    {
+        local ($?, $!, $@);
+        _cleanup_all() if $$ == $OWNER;
+    }
+    $? = $exit || 255 if $LATE_FAILURE && $$ == $OWNER;
     local ($?, $!, $@);
     if ($$ == $OWNER) {
         for my $pid (grep { $ALL_PIDS{$_} =~ /nginx/ } keys %ALL_PIDS) {

@@ -127,6 +127,8 @@ struct ngx_http_supportdesk_ctx_s {
     ngx_uint_t                           status;
     /* the route's body limit, once routed */
     size_t                               body_limit;
+    /* the route's methods, for the Allow header of a 405 */
+    ngx_str_t                            allow;
 
     json_t                              *body;
     /* every violation found before storage work; set once routed and the

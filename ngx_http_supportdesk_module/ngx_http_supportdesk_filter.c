@@ -12,6 +12,7 @@
 
 #include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_filter.h"
+#include "ngx_http_supportdesk_router.h"
 #include "ngx_http_supportdesk_envelope.h"
 
 
@@ -76,8 +77,15 @@ ngx_http_supportdesk_header_filter(ngx_http_request_t *r)
     message = NULL;
 
     if (r->headers_out.status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
-        /* the route's own limit once it is known, else the one nginx
-           applied: the location's largest */
+        /*
+         * nginx refuses a Content-Length over the location's largest limit
+         * before the rewrite phase routed the request: route it here, for
+         * the limit of its route.  No route: the limit nginx applied.
+         */
+        if (ctx->action == NULL && slcf->enabled) {
+            (void) ngx_http_supportdesk_route_request(r, ctx, slcf);
+        }
+
         message = ngx_http_supportdesk_too_large_message(r->pool,
                                  ctx->body_limit
                                  ? ctx->body_limit

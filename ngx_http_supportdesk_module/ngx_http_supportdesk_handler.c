@@ -43,12 +43,10 @@ static ngx_str_t  ngx_http_supportdesk_key_header = ngx_string("X-API-Key");
 ngx_int_t
 ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
 {
-    u_char                           *q;
     ngx_int_t                         rc;
-    ngx_str_t                         path;
     ngx_uint_t                        i;
     ngx_list_part_t                  *part;
-    ngx_table_elt_t                  *h;
+    ngx_table_elt_t                  *h, *allow;
     ngx_http_supportdesk_ctx_t       *ctx;
     ngx_http_supportdesk_loc_conf_t  *slcf;
 
@@ -70,32 +68,23 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* routes match the raw path: %2F stays inside its segment */
-    path = r->unparsed_uri;
-    q = ngx_strlchr(path.data, path.data + path.len, '?');
-    if (q != NULL) {
-        path.len = q - path.data;
+    rc = ngx_http_supportdesk_route_request(r, ctx, slcf);
+
+    if (rc == NGX_HTTP_NOT_ALLOWED) {
+        allow = ngx_list_push(&r->headers_out.headers);
+        if (allow == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        allow->hash = 1;
+        ngx_str_set(&allow->key, "Allow");
+        allow->value = ctx->allow;
     }
 
-    if (path.len < slcf->prefix.len
-        || ngx_strncmp(path.data, slcf->prefix.data, slcf->prefix.len) != 0)
-    {
-        ctx->status = NGX_HTTP_NOT_FOUND;
-        return NGX_DECLINED;
-    }
-
-    path.data += slcf->prefix.len;
-    path.len -= slcf->prefix.len;
-
-    rc = ngx_http_supportdesk_route(r, ctx, &path);
     if (rc != NGX_OK) {
         ctx->status = rc;
         return NGX_DECLINED;
     }
-
-    /* the batch route takes bigger bodies; nginx enforces the larger */
-    ctx->body_limit = ctx->action->batch_body ? slcf->batch_max_body_size
-                                              : slcf->max_body_size;
 
     part = &r->headers_in.headers.part;
     h = part->elts;

@@ -113,13 +113,49 @@ static ngx_http_supportdesk_route_t  ngx_http_supportdesk_routes[] = {
 
 
 ngx_int_t
+ngx_http_supportdesk_route_request(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_loc_conf_t *slcf)
+{
+    u_char     *q;
+    ngx_int_t   rc;
+    ngx_str_t   path;
+
+    /* routes match the raw path: %2F stays inside its segment */
+    path = r->unparsed_uri;
+    q = ngx_strlchr(path.data, path.data + path.len, '?');
+    if (q != NULL) {
+        path.len = q - path.data;
+    }
+
+    if (path.len < slcf->prefix.len
+        || ngx_strncmp(path.data, slcf->prefix.data, slcf->prefix.len) != 0)
+    {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    path.data += slcf->prefix.len;
+    path.len -= slcf->prefix.len;
+
+    rc = ngx_http_supportdesk_route(r, ctx, &path);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the batch route takes bigger bodies; nginx enforces the larger */
+    ctx->body_limit = ctx->action->batch_body ? slcf->batch_max_body_size
+                                              : slcf->max_body_size;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_supportdesk_route(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *path)
 {
     u_char                         *p, *end, *start;
     ngx_str_t                       seg[NGX_HTTP_SUPPORTDESK_MAX_SEGMENTS];
     ngx_uint_t                      n, i, nparams;
-    ngx_table_elt_t                *allow;
     ngx_http_supportdesk_route_t   *route;
     ngx_http_supportdesk_action_t  *action;
 
@@ -194,14 +230,7 @@ ngx_http_supportdesk_route(ngx_http_request_t *r,
         }
     }
 
-    allow = ngx_list_push(&r->headers_out.headers);
-    if (allow == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    allow->hash = 1;
-    ngx_str_set(&allow->key, "Allow");
-    allow->value = route->allow;
+    ctx->allow = route->allow;
 
     return NGX_HTTP_NOT_ALLOWED;
 }

@@ -16,9 +16,14 @@
 
 
 /*
- * NGX_OK with ctx->action and ctx->params set, NGX_HTTP_NOT_FOUND, or
- * NGX_HTTP_NOT_ALLOWED with an Allow header added to the response.
+ * The request's raw path below the location's prefix, routed: NGX_OK with
+ * ctx->action, ctx->params and ctx->body_limit set, NGX_HTTP_NOT_FOUND, or
+ * NGX_HTTP_NOT_ALLOWED with ctx->allow set.
  */
+ngx_int_t ngx_http_supportdesk_route_request(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_loc_conf_t *slcf);
+
+/* a path already below the prefix: as above, ctx->body_limit aside */
 ngx_int_t ngx_http_supportdesk_route(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *path);
 

@@ -1,20 +1,25 @@
 -- Run one bounded chunk of a bulk-update job.
 --
--- KEYS[1] sd:{app}:job:<n>, KEYS[2] sd:{app}:order (bucket prefix),
--- KEYS[3] sd:jobs
--- ARGV[1] key prefix "sd:{app}:", ARGV[2] the worker's token,
--- ARGV[3] now (unix seconds), ARGV[4] now (ms), ARGV[5] lease (ms),
--- ARGV[6] chunk size, ARGV[7] the job's sd:jobs member
+-- KEYS[1..3], ARGV[1..5]: the change feed and idempotency (lib.lua)
+-- KEYS[4] sd:{app}:job:<n>, KEYS[5] sd:{app}:order (bucket prefix),
+-- KEYS[6] sd:jobs
+-- ARGV[6] key prefix "sd:{app}:", ARGV[7] the worker's token,
+-- ARGV[8] now (ms), ARGV[9] lease (ms), ARGV[10] chunk size,
+-- ARGV[11] the job's sd:jobs member
 --
--- The customers of the chunk and the job's cursor change in this one atomic
--- step: a worker that dies between chunks leaves nothing half done, and the
--- next one goes on from the cursor, so nobody is updated twice or skipped.
+-- The customers of the chunk, their change events and the job's cursor
+-- change in this one atomic step: a worker that dies between chunks leaves
+-- nothing half done, and the next one goes on from the cursor, so nobody
+-- is updated twice or skipped.  A matching customer the change leaves as
+-- it was counts as matched, not updated, and emits nothing.
 -- Returns "running", "done", or "lost" (another worker holds the lease).
 
-local job, order, queue = KEYS[1], KEYS[2], KEYS[3]
-local prefix, token = ARGV[1], ARGV[2]
-local now, now_ms, lease = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local chunk = tonumber(ARGV[6])
+local w = sd.writer()
+local job, order, queue = KEYS[4], KEYS[5], KEYS[6]
+local prefix, token = ARGV[6], ARGV[7]
+local now, now_ms, lease = w.now, tonumber(ARGV[8]), tonumber(ARGV[9])
+local chunk = tonumber(ARGV[10])
+local member = ARGV[11]
 
 local j = redis.call('HMGET', job, 'lease', 'status', 'cursor', 'max',
                      'filter', 'set', 'matched', 'updated')
@@ -27,7 +32,7 @@ local ok, filter = pcall(cjson.decode, j[5])
 local ok2, changes = pcall(cjson.decode, j[6])
 if not ok or not ok2 then
     redis.call('HSET', job, 'status', 'failed', 'u', now)
-    redis.call('ZREM', queue, ARGV[7])
+    redis.call('ZREM', queue, member)
     return 'done'
 end
 
@@ -48,21 +53,6 @@ if filter.ids then
     for _, id in ipairs(filter.ids) do ids[id] = true end
 end
 
--- EVAL scripts cannot share code: this and matches() follow list.lua's
--- filters; change both together.
-local function scalar_text(v)
-    local t = type(v)
-    if t == 'string' then return v end
-    if t == 'boolean' then return v and 'true' or 'false' end
-    if t == 'number' then
-        if v == math.floor(v) and math.abs(v) < 1e15 then
-            return string.format('%d', v)
-        end
-        return tostring(v)
-    end
-    return nil
-end
-
 local function matches(xid, e, n, m)
     if filter.ids and not ids[xid] then return false end
     if filter.email and not string.find(string.lower(e or ''),
@@ -78,7 +68,7 @@ local function matches(xid, e, n, m)
         local okm, md = pcall(cjson.decode, m)
         if not okm or type(md) ~= 'table' then return false end
         for _, kv in ipairs(filter.meta) do
-            if scalar_text(md[kv[1]]) ~= kv[2] then return false end
+            if sd.scalar_text(md[kv[1]]) ~= kv[2] then return false end
         end
     end
     return true
@@ -98,14 +88,27 @@ while cursor < stop do
     for i, xid in ipairs(xids) do
         if xid then
             local key = prefix .. 'c:' .. xid
-            local h = redis.call('HMGET', key, 'e', 'n', 'm')
+            local h = redis.call('HMGET', key, 'e', 'n', 'm', 'p', 'a')
             if h[1] and matches(xid, h[1], h[2], h[3]) then
                 matched = matched + 1
-                if #clear > 0 then
-                    redis.call('HDEL', key, unpack(clear))
+                local old = {n = h[2], m = h[3], p = h[4], a = h[5]}
+                local changed = {}
+                for k = 1, #changes, 2 do
+                    local f, v = changes[k], changes[k + 1]
+                    if (v == '' and old[f]) or (v ~= '' and v ~= old[f]) then
+                        changed[#changed + 1] = sd.field_names[f]
+                    end
                 end
-                redis.call('HSET', key, unpack(set))
-                updated = updated + 1
+                if #changed > 0 then
+                    if #clear > 0 then
+                        redis.call('HDEL', key, unpack(clear))
+                    end
+                    redis.call('HSET', key, unpack(set))
+                    redis.call('HINCRBY', key, 'v', 1)
+                    sd.customer_event(w, 'customer.updated', xid, key,
+                                      changed)
+                    updated = updated + 1
+                end
             end
         end
     end
@@ -120,7 +123,7 @@ redis.call('HSET', job, 'cursor', cursor, 'matched', matched,
 if done then
     redis.call('HSET', job, 'status', 'done')
     redis.call('HDEL', job, 'lease', 'lease_until')
-    redis.call('ZREM', queue, ARGV[7])
+    redis.call('ZREM', queue, member)
     return 'done'
 end
 

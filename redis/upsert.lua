@@ -1,27 +1,54 @@
--- Upsert one customer, atomically with its email index and creation order.
+-- Upsert one customer, atomically with its email index, its creation
+-- order, its change event and its idempotency record.
 --
--- KEYS[1] sd:{app}:c:<externalId>  customer hash
--- KEYS[2] sd:{app}:emails          lowercase email -> externalId
--- KEYS[3] sd:{app}:order           creation order: the prefix of its buckets
+-- KEYS[1..3], ARGV[1..5]: the change feed and idempotency (lib.lua)
+-- KEYS[4] sd:{app}:c:<externalId>  customer hash
+-- KEYS[5] sd:{app}:emails          lowercase email -> externalId
+-- KEYS[6] sd:{app}:order           creation order: the prefix of its buckets
 --                                  sd:{app}:order:<s div 128> (s -> externalId)
 --                                  and of the customer count sd:{app}:order:n
--- KEYS[4] sd:{app}:seq             creation sequence counter
--- ARGV[1] now (unix seconds), ARGV[2] externalId,
--- ARGV[3..] field/value pairs, already validated by the gateway:
+-- KEYS[7] sd:{app}:seq             creation sequence counter
+-- KEYS[8] a batch's idempotency record, when ARGV[9] is not ""
+-- ARGV[6] externalId, ARGV[7] If-Match ("", "*" or ETags), ARGV[8]
+-- If-None-Match ("" or "*"), ARGV[9] the batch's token ("": not a batch
+-- item), ARGV[10..] field/value pairs, already validated by the gateway:
 --   e email, n name, p phone, a avatarUrl, m metadata (compact JSON);
 --   an empty value clears the field (only p, a and m can be empty).
 --
 -- Returns {wasCreated (0|1), HGETALL of the customer} or one of the errors
--- SD_REQUIRED <field>... (create without email/name) and SD_EMAIL_EXISTS
--- <field>: each error starts with its code, as Redis expects.
--- Nothing is written before every check has passed.
+-- SD_REQUIRED <field>... (create without email/name), SD_EMAIL_EXISTS,
+-- SD_PRECONDITION_FAILED, SD_BATCH_GONE: each starts with its code, as
+-- Redis expects.  Nothing is written before every check has passed; an
+-- update that changes nothing writes nothing and emits no event.
 
-local customer, emails, order, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local now, xid = ARGV[1], ARGV[2]
+local w = sd.writer()
+local customer, emails, order, seq = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local xid, if_match, if_none, token = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local now = w.now
 
-local exists = redis.call('EXISTS', customer) == 1
+-- a batch item runs only while its batch holds its idempotency record
+if token ~= '' and redis.call('HGET', KEYS[8], 'busy') ~= token then
+    return redis.error_reply('SD_BATCH_GONE Idempotency-Key')
+end
+
+local replay = sd.replay(w)
+if replay then
+    return replay
+end
+
+local cur = redis.call('HMGET', customer, 's', 'v', 'e', 'n', 'p', 'a', 'm')
+local exists = cur[1] ~= false
+
+if not sd.precondition(exists, exists and sd.etag(cur[1], cur[2]),
+                       if_match, if_none)
+then
+    return redis.error_reply('SD_PRECONDITION_FAILED '
+                             .. (if_none == '*' and 'If-None-Match'
+                                 or 'If-Match'))
+end
+
 local sent = {}
-for i = 3, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
     sent[ARGV[i]] = ARGV[i + 1]
 end
 
@@ -43,47 +70,68 @@ if sent.e ~= nil then
     if owner and owner ~= xid then
         return redis.error_reply('SD_EMAIL_EXISTS email')
     end
-    if exists then
-        local old = redis.call('HGET', customer, 'e')
-        if old then old_email = string.lower(old) end
+    if exists and cur[3] then
+        old_email = string.lower(cur[3])
     end
 end
 
-if next(sent) ~= nil then
-    local set, clear = {}, {}
-    for field, value in pairs(sent) do
-        if value == '' then
-            clear[#clear + 1] = field
-        else
-            set[#set + 1] = field
-            set[#set + 1] = value
-        end
+-- what an update changes, in the API's names and order
+local old = {e = cur[3], n = cur[4], p = cur[5], a = cur[6], m = cur[7]}
+local changed = {}
+for _, f in ipairs({'e', 'n', 'p', 'a', 'm'}) do
+    local v = sent[f]
+    if v ~= nil and ((v == '' and old[f]) or (v ~= '' and v ~= old[f])) then
+        changed[#changed + 1] = sd.field_names[f]
     end
+end
 
-    if not exists then
-        local s = redis.call('INCR', seq)
-        set[#set + 1] = 's'
-        set[#set + 1] = s
-        set[#set + 1] = 'c'
-        set[#set + 1] = now
-        redis.call('HSET', order .. ':' .. math.floor(s / 128), s, xid)
-        redis.call('INCR', order .. ':n')
+if exists and #changed == 0 then
+    return sd.record(w, {0, redis.call('HGETALL', customer)})
+end
+
+local set, clear = {}, {}
+for field, value in pairs(sent) do
+    if value == '' then
+        clear[#clear + 1] = field
+    else
+        set[#set + 1] = field
+        set[#set + 1] = value
     end
+end
 
-    set[#set + 1] = 'u'
+if not exists then
+    local s = redis.call('INCR', seq)
+    set[#set + 1] = 's'
+    set[#set + 1] = s
+    set[#set + 1] = 'c'
     set[#set + 1] = now
-
-    if #clear > 0 then
-        redis.call('HDEL', customer, unpack(clear))
-    end
-    redis.call('HSET', customer, unpack(set))
-
-    if new_email and new_email ~= old_email then
-        if old_email then
-            redis.call('HDEL', emails, old_email)
-        end
-        redis.call('HSET', emails, new_email, xid)
-    end
+    set[#set + 1] = 'v'
+    set[#set + 1] = 1
+    redis.call('HSET', order .. ':' .. math.floor(s / 128), s, xid)
+    redis.call('INCR', order .. ':n')
+else
+    redis.call('HINCRBY', customer, 'v', 1)
 end
 
-return {exists and 0 or 1, redis.call('HGETALL', customer)}
+set[#set + 1] = 'u'
+set[#set + 1] = now
+
+if #clear > 0 then
+    redis.call('HDEL', customer, unpack(clear))
+end
+redis.call('HSET', customer, unpack(set))
+
+if new_email and new_email ~= old_email then
+    if old_email then
+        redis.call('HDEL', emails, old_email)
+    end
+    redis.call('HSET', emails, new_email, xid)
+end
+
+if exists then
+    sd.customer_event(w, 'customer.updated', xid, customer, changed)
+else
+    sd.customer_event(w, 'customer.created', xid, customer, nil)
+end
+
+return sd.record(w, {exists and 0 or 1, redis.call('HGETALL', customer)})

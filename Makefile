@@ -82,26 +82,8 @@ print-deps:
 
 # --- deps -------------------------------------------------------------------
 
-define DEPS_SCRIPT
-missing=
-for p in $(DEB_PACKAGES); do
-    dpkg -s "$$p" 2>/dev/null | grep -qx 'Status: install ok installed' \
-        || missing="$$missing $$p"
-done
-if [ -z "$$missing" ]; then
-    echo "deps: all required Debian packages are installed"
-    exit 0
-fi
-sudo=
-[ "$$(id -u)" = 0 ] || sudo=sudo
-echo "deps: installing$$missing"
-$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update
-$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y$$missing
-endef
-export DEPS_SCRIPT
-
 deps:
-	@bash -euo pipefail -c "$$DEPS_SCRIPT"
+	@util/deps.sh $(DEB_PACKAGES)
 
 
 # --- build ------------------------------------------------------------------

@@ -28,7 +28,7 @@ QUALITY_PACKAGES := clang-14 libclang-rt-14-dev valgrind wrk
 
 quality-deps:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(QUALITY_PACKAGES)"
+	@util/deps.sh $(QUALITY_PACKAGES)
 
 
 # --- make test-asan ---------------------------------------------------------

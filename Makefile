@@ -1,5 +1,7 @@
 # ngx_http_supportdesk_module: build, test and local run.  `make help` lists
-# the targets.  GNU make; the recipes are bash.
+# the targets.  GNU make (4.2 or later: $(file <)); the recipes' shell is in
+# util/*.sh, each saying what it does and what it takes, called with the
+# make variables it needs as arguments or environment variables.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -20,11 +22,8 @@ NGX_INPUTS  := $(BUILD)/configure.inputs
 
 NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat -Werror=format-security \
                -fPIC -D_FORTIFY_SOURCE=2
-# The module's own warnings.  Not in --with-cc-opt: configure compiles its
-# feature tests with it, and under -Wextra -Werror some of them fail
-# (pwrite(), strerrordesc_np() "not found"), so ngx_auto_config.h would no
-# longer describe the installed nginx.  `make modules` compiles only our
-# sources: the flags are appended to objs/Makefile's CFLAGS after configure.
+# The module's own warnings.  Not in --with-cc-opt: util/configure.sh
+# appends them to objs/Makefile's CFLAGS after configure (it says why).
 MOD_CFLAGS  := -Wall -Wextra -Werror
 NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 
@@ -88,112 +87,65 @@ deps:
 
 # --- build ------------------------------------------------------------------
 #
-# $(NGX_INPUTS) is remade on every run but only rewritten when what
-# configure depends on (besides `config` and the .lua files) changed: the
-# nginx-dev version, the flags, the set of headers and scripts.  A new
-# nginx-dev version also gets a fresh copy of its sources.  configure
-# embeds redis/*.lua into objs/ngx_http_supportdesk_scripts.c, so editing a
-# script re-runs configure; editing C sources only re-runs `make modules`.
+# build/nginx-src/objs/Makefile (configure) is remade when config,
+# config.make or util/configure.sh change, or $(NGX_INPUTS): what else
+# configure depends on, the nginx-dev version (a new one also gets a fresh
+# copy of its sources), the flags, the list of headers and the list of
+# redis/*.lua (config.make reads it).  The contents of the scripts are not
+# in it: objs/Makefile regenerates objs/ngx_http_supportdesk_scripts.c from
+# them (the rule config.make adds), so editing a script, like editing C
+# sources, only re-runs `make modules`.
 #
 # Several people (or make test and make run) may build in one checkout at
 # the same time: each step that writes build/nginx-src holds build/.lock,
 # or two configures mix their autotests and logs (seen: "C99 variadic
 # macros ... found but is not working", then a .so that needs a function
-# ngx_log_error, which nginx does not have, and cannot be loaded).
+# ngx_log_error, which nginx does not have, and cannot be loaded).  Two
+# builds that both found the tree stale configure one after the other.
 
-LOCKED := flock $(BUILD)/.lock bash -euo pipefail -c
+NGX_DEV_VERSION := $(shell . ./util/lib.sh && nginx_dev_version $(NGINX_DIST))
 
-define INPUTS_SCRIPT
-if [ ! -f $(NGINX_DIST)/configure ] || [ ! -f $(NGINX_DIST)/conf_flags ]; then
-    echo "$(NGINX_DIST) not found: install nginx-dev first (make deps)" >&2
-    exit 1
-fi
-ver=$$(dpkg-query -W -f='$${Version}' nginx-dev 2>/dev/null || true)
-[ -n "$$ver" ] || ver=$$(cat $(NGINX_DIST)/src/core/nginx.h $(NGINX_DIST)/conf_flags | sha256sum | cut -c1-16)
-if [ ! -f $(NGX_TREE)/configure ] || [ "$$(cat $(BUILD)/nginx-src.version 2>/dev/null)" != "$$ver" ]; then
-    echo "build: copying $(NGINX_DIST) (nginx-dev $$ver) to build/nginx-src"
-    rm -rf $(NGX_TREE) $(BUILD)/nginx-src.version
-    cp -a $(NGINX_DIST) $(NGX_TREE)
-    echo "$$ver" > $(BUILD)/nginx-src.version
-fi
-{
-    echo "nginx-dev $$ver"
-    echo "cc-opt $(NGX_CC_OPT)"
-    echo "ld-opt $(NGX_LD_OPT)"
-    echo "module cflags $(MOD_CFLAGS)"
-    cd $(CURDIR) && ls -1 $(MODULE)/*.h redis/*.lua 2>/dev/null || true
-} > $(NGX_INPUTS).tmp
-if cmp -s $(NGX_INPUTS).tmp $(NGX_INPUTS); then
-    rm -f $(NGX_INPUTS).tmp
-else
-    mv -f $(NGX_INPUTS).tmp $(NGX_INPUTS)
-fi
-endef
-export INPUTS_SCRIPT
+# $(call ngx_inputs,MODULE_DIR,EXTRA_CFLAGS,EXTRA_LDFLAGS): the text of an
+# inputs file (t/quality.mk uses it for the sanitizer build)
+ngx_inputs = $(strip nginx-dev $(NGX_DEV_VERSION); module $1; \
+    cc-opt $(NGX_CC_OPT); ld-opt $(NGX_LD_OPT); cflags $(MOD_CFLAGS) $2; \
+    ldflags $3; headers $(notdir $(wildcard $1/$(MODULE)/*.h)); \
+    scripts $(notdir $(wildcard $1/redis/*.lua)))
 
-# arguments: the prerequisites; a build that held the lock before us may
-# have configured already
-define CONFIGURE_SCRIPT
-cd $(NGX_TREE)
-if [ -f objs/Makefile ]; then
-    fresh=1
-    for f in "$$@"; do
-        case $$f in /*) ;; *) f=$(CURDIR)/$$f ;; esac
-        [ objs/Makefile -nt "$$f" ] || fresh=0
-    done
-    [ $$fresh = 0 ] || exit 0
-fi
-rm -f objs/Makefile
-source ./conf_flags
-echo "build: configuring nginx $$(cat $(BUILD)/nginx-src.version) + $(MODULE) (log: build/configure.log)"
-if ! ./configure "$${NGX_CONF_FLAGS[@]}" \
-        --add-dynamic-module=$(CURDIR) \
-        --with-cc-opt='$(NGX_CC_OPT)' \
-        --with-ld-opt='$(NGX_LD_OPT)' > $(BUILD)/configure.log 2>&1
-then
-    cat $(BUILD)/configure.log >&2
-    rm -f objs/Makefile
-    echo "build: nginx ./configure failed (log: build/configure.log)" >&2
-    exit 1
-fi
-# the module's own warnings, for `make modules` only (see MOD_CFLAGS)
-sed -i 's/^CFLAGS = .*/& $(MOD_CFLAGS)/' objs/Makefile
-grep -a -E '^ \+ supportdesk|^   \+ ' $(BUILD)/configure.log || true
-endef
-export CONFIGURE_SCRIPT
+# make -n: print, run nothing, write nothing
+DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
 
-# compile, then check that the installed nginx can load the result (dlopen
-# resolves every symbol now, not at the first request) before it replaces
-# build/$(MODULE).so: with install + mv, as a new inode, never overwriting
-# the file in place, which a running nginx has mapped
-define MODULES_SCRIPT
-$(MAKE) -C $(NGX_TREE) -f objs/Makefile modules
-install -m 0755 $(NGX_TREE)/objs/$(MODULE).so $(SO).tmp
-mkdir -p $(BUILD)/loadcheck
-printf 'pid %s/nginx.pid;\nload_module %s;\nevents {}\n' \
-    $(BUILD)/loadcheck $(SO).tmp > $(BUILD)/loadcheck/nginx.conf
-if ! out=$$($(NGINX) -p $(BUILD)/loadcheck/ -c $(BUILD)/loadcheck/nginx.conf -e stderr -t 2>&1); then
-    echo "$$out" >&2
-    rm -f $(SO).tmp
-    echo "build: $(NGINX) cannot load the module" >&2
-    exit 1
-fi
-mv -f $(SO).tmp $(SO)
-echo "build: $(SO)"
-endef
-export MODULES_SCRIPT
-
+# rewritten (and then newer than objs/Makefile) only when its text changed
+NGX_INPUTS_TEXT := $(call ngx_inputs,$(CURDIR))
+ifneq ($(NGX_INPUTS_TEXT),$(strip $(file <$(NGX_INPUTS))))
 $(NGX_INPUTS): FORCE
-	@mkdir -p $(BUILD)
-	@$(LOCKED) "$$INPUTS_SCRIPT"
+endif
+$(NGX_INPUTS): | $(BUILD)
+	$(if $(DRY_RUN),,$(file >$@,$(NGX_INPUTS_TEXT)))
 
-$(NGX_MAKEFILE): $(NGX_INPUTS) config $(LUA_SCRIPTS)
-	@$(LOCKED) "$$CONFIGURE_SCRIPT" configure $^
+# what util/configure.sh takes besides MODULE_DIR
+CONFIGURE_ENV = NGINX_DIST='$(NGINX_DIST)' NGX_CC_OPT='$(NGX_CC_OPT)' \
+    NGX_LD_OPT='$(NGX_LD_OPT)' MOD_CFLAGS='$(MOD_CFLAGS)'
 
-$(SO): $(NGX_MAKEFILE) $(MOD_SOURCES)
-	@+$(LOCKED) "$$MODULES_SCRIPT"
+$(NGX_MAKEFILE): $(NGX_INPUTS) config config.make util/configure.sh
+	@$(CONFIGURE_ENV) MODULE_DIR='$(CURDIR)' flock $(BUILD)/.lock \
+	    util/configure.sh $(NGX_TREE) $(BUILD)/configure.log
+
+# "+" (run as a recursive make): the nginx make gets our jobserver (make -j);
+# but make -n only prints (so no $(MAKE) in those lines: it alone would mark
+# them recursive, to be run by make -n too)
+SUBMAKE  = $(if $(DRY_RUN),,+)
+MAKE_CMD = $(MAKE)
+
+$(SO): $(NGX_MAKEFILE) $(MOD_SOURCES) $(LUA_SCRIPTS) util/embed-scripts.sh \
+       util/build-module.sh
+	@$(SUBMAKE)MAKE='$(MAKE_CMD)' flock $(BUILD)/.lock \
+	    util/build-module.sh $(NGX_TREE) $@ $(NGINX)
 
 build: $(SO)
+
+$(BUILD):
+	@mkdir -p $@
 
 FORCE:
 

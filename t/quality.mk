@@ -1,10 +1,11 @@
 # Sanitizers, valgrind and fuzzing: `make test-asan`, `make test-valgrind`,
 # `make fuzz` (issue 5).  Included by the top Makefile (-include t/quality.mk);
-# uses its BUILD, MODULE, NGINX_DIST, NGX_CC_OPT, NGX_LD_OPT, MOD_CFLAGS,
-# NGX_TREE and NGX_MAKEFILE.  Outputs go to build/asan, build/valgrind and
-# build/fuzz; nothing here touches build/nginx-src or build/$(MODULE).so
-# (besides configuring build/nginx-src through the top Makefile's own rule,
-# which the fuzz targets need for ngx_auto_config.h).
+# uses its BUILD, MODULE, SO, NGX_TREE, NGX_MAKEFILE, ngx_inputs and
+# CONFIGURE_ENV.  The recipes' shell is in util/*.sh (each says what it
+# takes).  Outputs go to build/asan, build/valgrind and build/fuzz; nothing
+# here touches build/nginx-src or build/$(MODULE).so (besides configuring
+# build/nginx-src through the top Makefile's own rule, which the fuzz
+# targets need for ngx_auto_config.h).
 #
 #   make test-asan      t/ against an ASan+UBSan build (ASAN_TESTS=... for a subset)
 #   make test-valgrind  a representative t/ under memcheck (VG_TESTS=...)
@@ -33,176 +34,82 @@ quality-deps:
 
 # --- make test-asan ---------------------------------------------------------
 #
-# A second nginx tree, build/asan/nginx-src, configured exactly like
-# build/nginx-src (Debian's conf_flags, NGX_CC_OPT, NGX_LD_OPT: the same
-# ngx_auto_config.h, so the module's structs match the installed nginx),
-# then built with the sanitizers added to objs/Makefile's CFLAGS and LINK
-# only.  Not through --with-cc-opt/--with-ld-opt: configure compiles, links
-# and *runs* its feature tests with those flags, and an instrumented test
-# program that leaks or trips UBSan "fails", which changes
-# ngx_auto_config.h (the same trap as -Werror, see MOD_CFLAGS).
+# A second nginx tree, build/asan/nginx-src, configured by the same
+# util/configure.sh as build/nginx-src (Debian's conf_flags, NGX_CC_OPT,
+# NGX_LD_OPT: the same ngx_auto_config.h, so the module's structs match the
+# installed nginx), with the sanitizers added to objs/Makefile's CFLAGS and
+# LINK only (util/configure.sh says why not to configure's own flags), and
+# remade on the same inputs as the top Makefile's (here: Q_SRC's).
 # -O1 and -U_FORTIFY_SOURCE: ASan intercepts memcpy() & co, not the
 # __memcpy_chk() that fortified code calls.
 #
 # The module then needs the ASan runtime first in the process: Debian's
-# nginx is not instrumented, so build/asan/nginx (a wrapper) LD_PRELOADs
-# gcc's libasan (the compiler that builds the module) and execs the real
-# nginx.  Every malloc of nginx, jansson, hiredis is then ASan's, so LSan
-# sees the whole process at exit; t/lib/lsan.supp lists the few leaks that
-# are nginx's own (each line says why).  Reports go to build/asan/reports/
-# (log_path), never only to a terminal; the error logs of every test
-# environment are kept (SD_KEEP=1 in a private TMPDIR) and searched as well.
+# nginx is not instrumented, so build/asan/nginx (a wrapper written by
+# util/asan-nginx.sh) LD_PRELOADs gcc's libasan (the compiler that builds the
+# module) and execs the real nginx.  Every malloc of nginx, jansson, hiredis
+# is then ASan's, so LSan sees the whole process at exit; t/lib/lsan.supp
+# lists the few leaks that are nginx's own (each line says why).  Reports go
+# to build/asan/reports/ (log_path), never only to a terminal; the error
+# logs of every test environment are kept (SD_KEEP=1 in a private TMPDIR)
+# and searched as well (util/test-asan.sh).
 
-ASAN_DIR     := $(BUILD)/asan
-ASAN_TREE    := $(ASAN_DIR)/nginx-src
-ASAN_SO      := $(ASAN_DIR)/$(MODULE).so
-ASAN_NGINX   := $(ASAN_DIR)/nginx
-ASAN_REPORTS := $(ASAN_DIR)/reports
-ASAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -O1 -U_FORTIFY_SOURCE
-ASAN_LDFLAGS := -fsanitize=address,undefined
-ASAN_CC      ?= gcc
-LSAN_SUPP    := $(CURDIR)/t/lib/lsan.supp
+ASAN_DIR      := $(BUILD)/asan
+ASAN_TREE     := $(ASAN_DIR)/nginx-src
+ASAN_MAKEFILE := $(ASAN_TREE)/objs/Makefile
+ASAN_INPUTS   := $(ASAN_DIR)/configure.inputs
+ASAN_SO       := $(ASAN_DIR)/$(MODULE).so
+ASAN_NGINX    := $(ASAN_DIR)/nginx
+ASAN_REPORTS  := $(ASAN_DIR)/reports
+ASAN_CFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -O1 -U_FORTIFY_SOURCE
+ASAN_LDFLAGS  := -fsanitize=address,undefined
+ASAN_CC       ?= gcc
+ASAN_TESTS    ?= t/
+LSAN_SUPP     := $(CURDIR)/t/lib/lsan.supp
 
-define ASAN_BUILD_SCRIPT
-ver=$$(dpkg-query -W -f='$${Version}' nginx-dev 2>/dev/null || echo unknown)
-if [ ! -f $(ASAN_TREE)/configure ] || [ "$$(cat $(ASAN_DIR)/nginx-src.version 2>/dev/null)" != "$$ver" ]; then
-    echo "asan: copying $(NGINX_DIST) to build/asan/nginx-src"
-    rm -rf $(ASAN_TREE)
-    cp -a $(NGINX_DIST) $(ASAN_TREE)
-    echo "$$ver" > $(ASAN_DIR)/nginx-src.version
-fi
-{
-    echo "nginx-dev $$ver"; echo "src $(Q_SRC)"
-    echo "cc-opt $(NGX_CC_OPT)"; echo "ld-opt $(NGX_LD_OPT)"
-    echo "cflags $(MOD_CFLAGS) $(ASAN_CFLAGS)"; echo "ldflags $(ASAN_LDFLAGS)"
-    cd $(Q_SRC) && ls -1 config $(MODULE)/*.h $(MODULE)/*.c redis/*.lua 2>/dev/null || true
-} > $(ASAN_DIR)/inputs.tmp
-fresh=0
-if [ -f $(ASAN_TREE)/objs/Makefile ] && cmp -s $(ASAN_DIR)/inputs.tmp $(ASAN_DIR)/inputs; then
-    fresh=1
-    for f in $(Q_SRC)/config $(Q_SRC)/redis/*.lua; do
-        [ -e "$$f" ] || continue
-        [ $(ASAN_TREE)/objs/Makefile -nt "$$f" ] || fresh=0
-    done
-fi
-if [ $$fresh = 0 ]; then
-    rm -f $(ASAN_TREE)/objs/Makefile
-    cd $(ASAN_TREE)
-    source ./conf_flags
-    echo "asan: configuring build/asan/nginx-src + $(Q_SRC) (log: build/asan/configure.log)"
-    if ! ./configure "$${NGX_CONF_FLAGS[@]}" \
-            --add-dynamic-module=$(Q_SRC) \
-            --with-cc-opt='$(NGX_CC_OPT)' \
-            --with-ld-opt='$(NGX_LD_OPT)' > $(ASAN_DIR)/configure.log 2>&1
-    then
-        cat $(ASAN_DIR)/configure.log >&2
-        rm -f objs/Makefile
-        echo "asan: configure failed" >&2
-        exit 1
-    fi
-    sed -i -e 's/^CFLAGS = .*/& $(MOD_CFLAGS) $(ASAN_CFLAGS)/' \
-           -e 's/^LINK = .*/& $(ASAN_LDFLAGS)/' objs/Makefile
-    mv -f $(ASAN_DIR)/inputs.tmp $(ASAN_DIR)/inputs
-fi
-rm -f $(ASAN_DIR)/inputs.tmp
-$(MAKE) -C $(ASAN_TREE) -f objs/Makefile modules CC=$(ASAN_CC) >$(ASAN_DIR)/make.log 2>&1 \
-    || { tail -n 40 $(ASAN_DIR)/make.log >&2; echo "asan: build failed (log: build/asan/make.log)" >&2; exit 1; }
-install -m 0755 $(ASAN_TREE)/objs/$(MODULE).so $(ASAN_SO).tmp
-mv -f $(ASAN_SO).tmp $(ASAN_SO)
+# Q_SRC's module sources and scripts; its config.make and generator, if it
+# has them (an older checkout embeds its scripts at configure time)
+Q_MOD_SOURCES := $(wildcard $(Q_SRC)/$(MODULE)/*.c $(Q_SRC)/$(MODULE)/*.h)
+Q_LUA_SCRIPTS := $(wildcard $(Q_SRC)/redis/*.lua)
+Q_CONFIG      := $(Q_SRC)/config $(wildcard $(Q_SRC)/config.make)
+Q_EMBED       := $(wildcard $(Q_SRC)/util/embed-scripts.sh)
 
-# the wrapper the harness runs as SD_NGINX
-asan_rt=$$($(ASAN_CC) -print-file-name=libasan.so)
-ubsan_rt=$$($(ASAN_CC) -print-file-name=libubsan.so)
-asan_rt=$$(readlink -f "$$asan_rt"); ubsan_rt=$$(readlink -f "$$ubsan_rt")
-[ -f "$$asan_rt" ] || { echo "asan: no libasan for $(ASAN_CC)" >&2; exit 1; }
-mkdir -p $(ASAN_REPORTS)
-chmod 1777 $(ASAN_REPORTS)   # workers run as nobody when nginx starts as root
-cat > $(ASAN_NGINX).tmp <<END
-#!/bin/sh
-# generated by t/quality.mk: Debian's nginx with the ASan+UBSan runtime
-# preloaded, for SD_MODULE=$(ASAN_SO)
-export LD_PRELOAD="$$asan_rt $$ubsan_rt\$${LD_PRELOAD:+ \$$LD_PRELOAD}"
-export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=30:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:log_path=$(ASAN_REPORTS)/asan:log_exe_name=1\$${SD_ASAN_OPTIONS:+:\$$SD_ASAN_OPTIONS}"
-export LSAN_OPTIONS="suppressions=$(LSAN_SUPP):print_suppressions=0"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$(ASAN_REPORTS)/ubsan"
-# nginx -t returns from main() without destroying its cycle pool (a
-# 16 KiB NGX_CYCLE_POOL_SIZE block, nginx's own): no leak check there; the
-# same configuration code runs, leak-checked, in every real start
-for a in "\$$@"; do
-    case "\$$a" in -t|-T) export ASAN_OPTIONS="\$$ASAN_OPTIONS:detect_leaks=0" ;; esac
-done
-exec $(Q_NGINX) "\$$@"
-END
-chmod 0755 $(ASAN_NGINX).tmp
-mv -f $(ASAN_NGINX).tmp $(ASAN_NGINX)
+# rewritten (and then newer than objs/Makefile) only when its text changed
+ASAN_INPUTS_TEXT := $(call ngx_inputs,$(Q_SRC),$(ASAN_CFLAGS),$(ASAN_LDFLAGS))
+ifneq ($(ASAN_INPUTS_TEXT),$(strip $(file <$(ASAN_INPUTS))))
+$(ASAN_INPUTS): FORCE
+endif
+$(ASAN_INPUTS): | $(ASAN_DIR)
+	$(if $(DRY_RUN),,$(file >$@,$(ASAN_INPUTS_TEXT)))
 
-# the runtime, the wrapper and the .so load together
-mkdir -p $(ASAN_DIR)/loadcheck
-printf 'pid %s/nginx.pid;\nerror_log stderr;\nload_module %s;\nevents {}\n' \
-    $(ASAN_DIR)/loadcheck $(ASAN_SO) > $(ASAN_DIR)/loadcheck/nginx.conf
-if ! out=$$($(ASAN_NGINX) -p $(ASAN_DIR)/loadcheck/ -c $(ASAN_DIR)/loadcheck/nginx.conf -e stderr -t 2>&1); then
-    echo "$$out" >&2
-    echo "asan: nginx cannot load $(ASAN_SO) with the ASan runtime" >&2
-    exit 1
-fi
-echo "asan: $(ASAN_SO) (nginx wrapper: $(ASAN_NGINX))"
-endef
-export ASAN_BUILD_SCRIPT
+$(ASAN_DIR):
+	@mkdir -p $@
 
-# prints every sanitizer report and every crash of a run; fails if any
-# $1: directory of the kept test environments
-define SANITIZER_SCAN
-found=0
-pat='AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|ERROR: .*Sanitizer|exited on signal (?!9\b)'
-for f in $(ASAN_REPORTS)/*; do
-    [ -f "$$f" ] || continue
-    echo "=== sanitizer report $$f"; cat "$$f"; found=1
-done
-for f in $$1/*/error.log $$1/*/nginx.out $$1/*/t*.err; do
-    [ -f "$$f" ] || continue
-    # a worker that died on a signal, but SIGKILL: only tests send that
-    if grep -aP "$$pat" "$$f" >/dev/null; then
-        echo "=== $$f"
-        grep -aP -B2 -A30 "$$pat" "$$f" | head -n 200
-        found=1
-    fi
-done
-exit $$found
-endef
-export SANITIZER_SCAN
+$(ASAN_MAKEFILE): $(ASAN_INPUTS) $(Q_CONFIG) util/configure.sh
+	@$(CONFIGURE_ENV) MODULE_DIR='$(Q_SRC)' flock $(ASAN_DIR)/.lock \
+	    util/configure.sh $(ASAN_TREE) $(ASAN_DIR)/configure.log \
+	    '$(ASAN_CFLAGS)' '$(ASAN_LDFLAGS)'
 
-define TEST_ASAN_SCRIPT
-rm -rf $(ASAN_REPORTS)
-mkdir -p $(ASAN_REPORTS)
-chmod 1777 $(ASAN_REPORTS)
-run=$$(mktemp -d /tmp/sd-asan.XXXXXX)
-chmod 0755 $$run
-echo "test-asan: SD_MODULE=$(ASAN_SO) SD_NGINX=$(ASAN_NGINX), environments kept in $$run"
-rc=0
-TMPDIR=$$run SD_KEEP=1 SD_MODULE=$(ASAN_SO) SD_NGINX=$(ASAN_NGINX) \
-    prove -I t/lib --timer $(Q_PROVE_ARGS) $${ASAN_TESTS:-t/} || rc=$$?
-envs=$$(find $$run -mindepth 1 -maxdepth 1 -type d | wc -l)
-scan=0
-bash -c "$$SANITIZER_SCAN" scan $$run || scan=1
-reports=$$(find $(ASAN_REPORTS) -type f | wc -l)
-echo "test-asan: prove exit $$rc, $$envs nginx environments, $$reports sanitizer report file(s)"
-if [ $$rc != 0 ] || [ $$scan != 0 ]; then
-    echo "test-asan: FAILED (environments kept in $$run, reports in $(ASAN_REPORTS))" >&2
-    exit 1
-fi
-rm -rf $$run
-echo "test-asan: PASS: no ASan/UBSan/LSan report, no crash"
-endef
-export TEST_ASAN_SCRIPT
+# rewritten at every build (the libasan path comes from ASAN_CC)
+$(ASAN_NGINX): FORCE | $(ASAN_DIR)
+	@ASAN_CC='$(ASAN_CC)' ASAN_SO='$(ASAN_SO)' ASAN_REPORTS='$(ASAN_REPORTS)' \
+	    LSAN_SUPP='$(LSAN_SUPP)' Q_NGINX='$(Q_NGINX)' util/asan-nginx.sh $@
+
+# the load check runs the wrapper: the runtime, the wrapper and the .so
+# load together
+$(ASAN_SO): $(ASAN_MAKEFILE) $(Q_MOD_SOURCES) $(Q_LUA_SCRIPTS) $(Q_EMBED) \
+            util/build-module.sh | $(ASAN_NGINX)
+	@$(SUBMAKE)MAKE='$(MAKE_CMD)' MAKE_LOG='$(ASAN_DIR)/make.log' flock $(ASAN_DIR)/.lock \
+	    util/build-module.sh $(ASAN_TREE) $@ $(ASAN_NGINX) CC=$(ASAN_CC)
 
 asan-build: quality-deps
-	@mkdir -p $(ASAN_DIR)
-	@flock $(ASAN_DIR)/.lock bash -euo pipefail -c "$$ASAN_BUILD_SCRIPT"
+	@$(MAKE) --no-print-directory $(ASAN_SO)
+	@echo "asan: $(ASAN_SO) (nginx wrapper: $(ASAN_NGINX))"
 
 # the unit tests are ASan/UBSan builds already (t/unit/unit.mk)
 test-asan: asan-build
 	@$(MAKE) --no-print-directory unit
-	@bash -uo pipefail -c "$$TEST_ASAN_SCRIPT"
+	@ASAN_SO='$(ASAN_SO)' ASAN_NGINX='$(ASAN_NGINX)' ASAN_REPORTS='$(ASAN_REPORTS)' \
+	    ASAN_TESTS='$(ASAN_TESTS)' Q_PROVE_ARGS='$(Q_PROVE_ARGS)' util/test-asan.sh
 
 
 # --- make test-valgrind -----------------------------------------------------

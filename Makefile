@@ -41,7 +41,6 @@ REDIS_SERVER ?= redis-server
 REDIS_CLI   ?= redis-cli
 RUN_PORT    ?= 8080
 REDIS_PORT  ?= 6390
-RUN_NGINX_CONF := $(VAR)/nginx/nginx.conf
 
 PROVE_ARGS  ?=
 
@@ -176,164 +175,15 @@ test:
 
 # --- run / stop -------------------------------------------------------------
 
-define SH_HELPERS
-# alive PIDFILE NAME: the pid in PIDFILE is a running NAME process
-alive() {
-    local pid
-    [ -s "$$1" ] || return 1
-    pid=$$(cat "$$1")
-    kill -0 "$$pid" 2>/dev/null || return 1
-    tr '\0' ' ' < /proc/$$pid/cmdline 2>/dev/null | grep -q -- "$$2"
-}
-# stop_pidfile PIDFILE NAME SIGNAL: signal, wait up to 15 s, then SIGKILL
-stop_pidfile() {
-    local pid i
-    if ! alive "$$1" "$$2"; then
-        rm -f "$$1"
-        return 1
-    fi
-    pid=$$(cat "$$1")
-    kill -"$$3" "$$pid"
-    for i in $$(seq 150); do
-        kill -0 "$$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$$pid" 2>/dev/null; then
-        echo "$$2 (pid $$pid) did not exit in 15 s: SIGKILL" >&2
-        kill -KILL "$$pid" 2>/dev/null || true
-    fi
-    rm -f "$$1"
-}
-redis_ping() {
-    [ "$$($(REDIS_CLI) -h 127.0.0.1 -p $(REDIS_PORT) ping 2>/dev/null)" = PONG ]
-}
-# port_open PORT: something accepts connections on 127.0.0.1:PORT
-port_open() {
-    (exec 3<>/dev/tcp/127.0.0.1/$$1) 2>/dev/null
-}
-endef
-
-define RUN_SCRIPT
-$(SH_HELPERS)
-mkdir -p $(VAR)/redis $(VAR)/nginx/logs $(VAR)/nginx/tmp
-
-# redis: reuse the one a previous `make run` started
-if alive $(VAR)/redis.pid redis-server; then
-    for i in $$(seq 100); do redis_ping && break; sleep 0.1; done
-    if ! redis_ping; then
-        echo "run: redis-server (pid $$(cat $(VAR)/redis.pid)) does not answer on 127.0.0.1:$(REDIS_PORT)" >&2
-        exit 1
-    fi
-    echo "run: redis-server already running (pid $$(cat $(VAR)/redis.pid))"
-else
-    if port_open $(REDIS_PORT); then
-        echo "run: 127.0.0.1:$(REDIS_PORT) is in use (not by make run); stop that or pick REDIS_PORT=..." >&2
-        exit 1
-    fi
-    $(REDIS_SERVER) $(CURDIR)/redis/redis.conf \
-        --port $(REDIS_PORT) --bind 127.0.0.1 \
-        --dir $(VAR)/redis --logfile $(VAR)/redis/redis.log \
-        --pidfile $(VAR)/redis.pid --daemonize yes
-    for i in $$(seq 100); do redis_ping && break; sleep 0.1; done
-    if ! redis_ping; then
-        tail -n 20 $(VAR)/redis/redis.log >&2 || true
-        echo "run: redis-server did not come up on 127.0.0.1:$(REDIS_PORT)" >&2
-        exit 1
-    fi
-    echo "run: redis-server started on 127.0.0.1:$(REDIS_PORT) (pid $$(cat $(VAR)/redis.pid))"
-fi
-
-# nginx: as root, nginx would run its workers as "nobody", who may be unable
-# to reach var/ of this checkout (e.g. under /root) for temp files of request
-# bodies; so when root, the workers keep the invoking identity, exactly like
-# a non-root run, where nginx ignores "user" (and warns): the line is omitted
-if [ "$$(id -u)" = 0 ]; then
-    user_directive="user $$(id -un) $$(id -gn);"
-else
-    user_directive="# no \"user\": not started as root, workers run as $$(id -un)"
-fi
-sed -e "s|@USER_DIRECTIVE@|$$user_directive|" \
-    -e "s|@MODULE_SO@|$(SO)|g" \
-    -e "s|@PREFIX@|$(VAR)/nginx|g" \
-    -e "s|@LISTEN@|127.0.0.1:$(RUN_PORT)|g" \
-    -e "s|@REDIS@|127.0.0.1:$(REDIS_PORT)|g" \
-    $(CURDIR)/conf/nginx-run.conf.in > $(RUN_NGINX_CONF).tmp
-mv -f $(RUN_NGINX_CONF).tmp $(RUN_NGINX_CONF)
-$(NGINX) -p $(VAR)/nginx/ -c $(RUN_NGINX_CONF) -e stderr -t -q
-# restart rather than reload, so a rebuilt .so is loaded for sure
-if stop_pidfile $(VAR)/nginx/nginx.pid nginx QUIT; then
-    echo "run: stopped the previous nginx"
-fi
-if port_open $(RUN_PORT); then
-    echo "run: 127.0.0.1:$(RUN_PORT) is in use (not by make run); stop that or pick RUN_PORT=..." >&2
-    exit 1
-fi
-$(NGINX) -p $(VAR)/nginx/ -c $(RUN_NGINX_CONF) -e stderr
-url=http://127.0.0.1:$(RUN_PORT)
-for i in $$(seq 100); do
-    code=$$(curl -s -o /dev/null -m 1 -w '%{http_code}' $$url/api/v1/ || true)
-    [ "$$code" != 000 ] && [ -n "$$code" ] && break
-    sleep 0.1
-done
-if [ "$$code" = 000 ] || [ -z "$$code" ]; then
-    tail -n 20 $(VAR)/nginx/logs/error.log >&2 || true
-    echo "run: nginx does not answer on $$url" >&2
-    exit 1
-fi
-echo "run: nginx started on $$url (pid $$(cat $(VAR)/nginx/nginx.pid))"
-
-# demo key: reuse the one of a previous run while redis still knows it
-keyfile=$(VAR)/demo-api-key
-key=
-if [ -s $$keyfile ]; then
-    key=$$(cat $$keyfile)
-    hash=$$(printf '%s' "$$key" | sha256sum | cut -c1-64)
-    app=$$($(REDIS_CLI) -h 127.0.0.1 -p $(REDIS_PORT) hget sd:apikey:$$hash app)
-    [ "$$app" = demo ] || key=
-fi
-if [ -z "$$key" ]; then
-    key=$$($(CURDIR)/redis/sd-key -h 127.0.0.1 -p $(REDIS_PORT) create demo "make run demo key")
-    (umask 077 && printf '%s\n' "$$key" > $$keyfile)
-fi
-
-cat <<END
-
-SupportDesk gateway is running
-  API       $$url/api/v1/   (nginx: var/nginx/nginx.conf, logs in var/nginx/logs/)
-  redis     127.0.0.1:$(REDIS_PORT)       (data and AOF in var/redis/)
-  API key   $$key   (app "demo"; more keys: redis/sd-key -p $(REDIS_PORT) create <app>)
-
-Try:
-  curl -X PATCH $$url/api/v1/customers/user_42 -H "X-API-Key: $$key" -H "Content-Type: application/json" -d '{"email":"john@acme.com","name":"John Doe","phone":"+1 555 0100","metadata":{"plan":"premium","companyName":"Acme"}}'
-  curl $$url/api/v1/customers/user_42 -H "X-API-Key: $$key"
-
-Stop with: make stop
-END
-endef
-export RUN_SCRIPT
-
-define STOP_SCRIPT
-$(SH_HELPERS)
-if stop_pidfile $(VAR)/nginx/nginx.pid nginx QUIT; then
-    echo "stop: nginx stopped"
-else
-    echo "stop: nginx was not running"
-fi
-if stop_pidfile $(VAR)/redis.pid redis-server TERM; then
-    echo "stop: redis-server stopped"
-else
-    echo "stop: redis-server was not running"
-fi
-endef
-export STOP_SCRIPT
-
 run:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory build
-	@bash -euo pipefail -c "$$RUN_SCRIPT"
+	@SRC_DIR='$(CURDIR)' VAR='$(VAR)' SO='$(SO)' NGINX_BIN='$(NGINX)' \
+	    REDIS_SERVER='$(REDIS_SERVER)' REDIS_CLI='$(REDIS_CLI)' \
+	    RUN_PORT='$(RUN_PORT)' REDIS_PORT='$(REDIS_PORT)' util/run.sh
 
 stop:
-	@bash -euo pipefail -c "$$STOP_SCRIPT"
+	@VAR='$(VAR)' util/stop.sh
 
 clean: stop
 	rm -rf $(BUILD) $(VAR)

@@ -9,23 +9,8 @@ BENCH_TOOLS := wrk:wrk valgrind:valgrind callgrind_control:valgrind perf:linux-p
 
 .PHONY: bench bench-instr bench-deps
 
-define BENCH_DEPS_SCRIPT
-missing=
-for tp in $(BENCH_TOOLS); do
-    command -v "$${tp%%:*}" >/dev/null 2>&1 || missing="$$missing $${tp#*:}"
-done
-[ -n "$$missing" ] || exit 0
-missing=$$(printf '%s\n' $$missing | sort -u | tr '\n' ' ')
-sudo=
-[ "$$(id -u)" = 0 ] || sudo=sudo
-echo "bench-deps: installing $$missing"
-$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update
-$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing
-endef
-export BENCH_DEPS_SCRIPT
-
 bench-deps:
-	@bash -euo pipefail -c "$$BENCH_DEPS_SCRIPT"
+	@util/deps.sh $(BENCH_TOOLS)
 
 # one step after the other, also under make -j: the project's packages, the
 # benchmark tools, the module (the top Makefile's build), then the run

@@ -1,9 +1,11 @@
 
 /*
- * Server-side Lua scripts, embedded at configure time by the addon
- * `config` file: it turns every redis/<name>.lua into one entry of
- * ngx_http_supportdesk_scripts[] (alphabetical order, file name without
- * ".lua" as the name), written to $NGX_OBJS/ngx_http_supportdesk_scripts.c.
+ * Server-side Lua scripts, embedded at build time: the objs/Makefile rule
+ * that config.make adds runs util/embed-scripts.sh, which turns every
+ * redis/<name>.lua into one entry of ngx_http_supportdesk_scripts[]
+ * (alphabetical order, file name without ".lua" as the name), written to
+ * $NGX_OBJS/ngx_http_supportdesk_scripts.c.  The registry
+ * (ngx_http_supportdesk_script.c) picks them from there by name.
  */
 
 #ifndef _NGX_HTTP_SUPPORTDESK_SCRIPTS_H_INCLUDED_

@@ -196,8 +196,10 @@ for my $i (0 .. 999) {
             # one violation per invalid item: the message quotes it
             push @p, item_error_problems($g, $w->{code}, "$w->{detail}[0] $w->{detail}[1]", [$w->{detail}]);
         } else {
-            # an email taken: the code and message, no details
-            push @p, item_error_problems($g, $w->{code}, $SupportDesk::Test::MESSAGE{$w->{code}}, []);
+            # an email taken: the code and message, and the email named in
+            # details, as a single upsert's 409 does
+            push @p, item_error_problems($g, $w->{code}, $SupportDesk::Test::MESSAGE{$w->{code}},
+                                         [['email', 'is already used by another customer']]);
         }
     } else {
         push @p, 'success should be true' unless JSON::PP::is_bool($g->{success}) && $g->{success};

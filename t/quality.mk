@@ -1,10 +1,11 @@
 # Sanitizers, valgrind and fuzzing: `make test-asan`, `make test-valgrind`,
 # `make fuzz` (issue 5).  Included by the top Makefile (-include t/quality.mk);
-# uses its BUILD, MODULE, NGINX_DIST, NGX_CC_OPT, NGX_LD_OPT, MOD_CFLAGS,
-# NGX_TREE and NGX_MAKEFILE.  Outputs go to build/asan, build/valgrind and
-# build/fuzz; nothing here touches build/nginx-src or build/$(MODULE).so
-# (besides configuring build/nginx-src through the top Makefile's own rule,
-# which the fuzz targets need for ngx_auto_config.h).
+# uses its BUILD, MODULE, SO, NGX_TREE, NGX_MAKEFILE, ngx_inputs and
+# CONFIGURE_ENV.  The recipes' shell is in util/*.sh (each says what it
+# takes).  Outputs go to build/asan, build/valgrind and build/fuzz; nothing
+# here touches build/nginx-src or build/$(MODULE).so (besides configuring
+# build/nginx-src through the top Makefile's own rule, which the fuzz
+# targets need for ngx_auto_config.h).
 #
 #   make test-asan      t/ against an ASan+UBSan build (ASAN_TESTS=... for a subset)
 #   make test-valgrind  a representative t/ under memcheck (VG_TESTS=...)
@@ -28,181 +29,87 @@ QUALITY_PACKAGES := clang-14 libclang-rt-14-dev valgrind wrk
 
 quality-deps:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(QUALITY_PACKAGES)"
+	@util/deps.sh $(QUALITY_PACKAGES)
 
 
 # --- make test-asan ---------------------------------------------------------
 #
-# A second nginx tree, build/asan/nginx-src, configured exactly like
-# build/nginx-src (Debian's conf_flags, NGX_CC_OPT, NGX_LD_OPT: the same
-# ngx_auto_config.h, so the module's structs match the installed nginx),
-# then built with the sanitizers added to objs/Makefile's CFLAGS and LINK
-# only.  Not through --with-cc-opt/--with-ld-opt: configure compiles, links
-# and *runs* its feature tests with those flags, and an instrumented test
-# program that leaks or trips UBSan "fails", which changes
-# ngx_auto_config.h (the same trap as -Werror, see MOD_CFLAGS).
+# A second nginx tree, build/asan/nginx-src, configured by the same
+# util/configure.sh as build/nginx-src (Debian's conf_flags, NGX_CC_OPT,
+# NGX_LD_OPT: the same ngx_auto_config.h, so the module's structs match the
+# installed nginx), with the sanitizers added to objs/Makefile's CFLAGS and
+# LINK only (util/configure.sh says why not to configure's own flags), and
+# remade on the same inputs as the top Makefile's (here: Q_SRC's).
 # -O1 and -U_FORTIFY_SOURCE: ASan intercepts memcpy() & co, not the
 # __memcpy_chk() that fortified code calls.
 #
 # The module then needs the ASan runtime first in the process: Debian's
-# nginx is not instrumented, so build/asan/nginx (a wrapper) LD_PRELOADs
-# gcc's libasan (the compiler that builds the module) and execs the real
-# nginx.  Every malloc of nginx, jansson, hiredis is then ASan's, so LSan
-# sees the whole process at exit; t/lib/lsan.supp lists the few leaks that
-# are nginx's own (each line says why).  Reports go to build/asan/reports/
-# (log_path), never only to a terminal; the error logs of every test
-# environment are kept (SD_KEEP=1 in a private TMPDIR) and searched as well.
+# nginx is not instrumented, so build/asan/nginx (a wrapper written by
+# util/asan-nginx.sh) LD_PRELOADs gcc's libasan (the compiler that builds the
+# module) and execs the real nginx.  Every malloc of nginx, jansson, hiredis
+# is then ASan's, so LSan sees the whole process at exit; t/lib/lsan.supp
+# lists the few leaks that are nginx's own (each line says why).  Reports go
+# to build/asan/reports/ (log_path), never only to a terminal; the error
+# logs of every test environment are kept (SD_KEEP=1 in a private TMPDIR)
+# and searched as well (util/test-asan.sh).
 
-ASAN_DIR     := $(BUILD)/asan
-ASAN_TREE    := $(ASAN_DIR)/nginx-src
-ASAN_SO      := $(ASAN_DIR)/$(MODULE).so
-ASAN_NGINX   := $(ASAN_DIR)/nginx
-ASAN_REPORTS := $(ASAN_DIR)/reports
-ASAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -O1 -U_FORTIFY_SOURCE
-ASAN_LDFLAGS := -fsanitize=address,undefined
-ASAN_CC      ?= gcc
-LSAN_SUPP    := $(CURDIR)/t/lib/lsan.supp
+ASAN_DIR      := $(BUILD)/asan
+ASAN_TREE     := $(ASAN_DIR)/nginx-src
+ASAN_MAKEFILE := $(ASAN_TREE)/objs/Makefile
+ASAN_INPUTS   := $(ASAN_DIR)/configure.inputs
+ASAN_SO       := $(ASAN_DIR)/$(MODULE).so
+ASAN_NGINX    := $(ASAN_DIR)/nginx
+ASAN_REPORTS  := $(ASAN_DIR)/reports
+ASAN_CFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -O1 -U_FORTIFY_SOURCE
+ASAN_LDFLAGS  := -fsanitize=address,undefined
+ASAN_CC       ?= gcc
+ASAN_TESTS    ?= t/
+LSAN_SUPP     := $(CURDIR)/t/lib/lsan.supp
 
-define ASAN_BUILD_SCRIPT
-ver=$$(dpkg-query -W -f='$${Version}' nginx-dev 2>/dev/null || echo unknown)
-if [ ! -f $(ASAN_TREE)/configure ] || [ "$$(cat $(ASAN_DIR)/nginx-src.version 2>/dev/null)" != "$$ver" ]; then
-    echo "asan: copying $(NGINX_DIST) to build/asan/nginx-src"
-    rm -rf $(ASAN_TREE)
-    cp -a $(NGINX_DIST) $(ASAN_TREE)
-    echo "$$ver" > $(ASAN_DIR)/nginx-src.version
-fi
-{
-    echo "nginx-dev $$ver"; echo "src $(Q_SRC)"
-    echo "cc-opt $(NGX_CC_OPT)"; echo "ld-opt $(NGX_LD_OPT)"
-    echo "cflags $(MOD_CFLAGS) $(ASAN_CFLAGS)"; echo "ldflags $(ASAN_LDFLAGS)"
-    cd $(Q_SRC) && ls -1 config $(MODULE)/*.h $(MODULE)/*.c redis/*.lua 2>/dev/null || true
-} > $(ASAN_DIR)/inputs.tmp
-fresh=0
-if [ -f $(ASAN_TREE)/objs/Makefile ] && cmp -s $(ASAN_DIR)/inputs.tmp $(ASAN_DIR)/inputs; then
-    fresh=1
-    for f in $(Q_SRC)/config $(Q_SRC)/redis/*.lua; do
-        [ -e "$$f" ] || continue
-        [ $(ASAN_TREE)/objs/Makefile -nt "$$f" ] || fresh=0
-    done
-fi
-if [ $$fresh = 0 ]; then
-    rm -f $(ASAN_TREE)/objs/Makefile
-    cd $(ASAN_TREE)
-    source ./conf_flags
-    echo "asan: configuring build/asan/nginx-src + $(Q_SRC) (log: build/asan/configure.log)"
-    if ! ./configure "$${NGX_CONF_FLAGS[@]}" \
-            --add-dynamic-module=$(Q_SRC) \
-            --with-cc-opt='$(NGX_CC_OPT)' \
-            --with-ld-opt='$(NGX_LD_OPT)' > $(ASAN_DIR)/configure.log 2>&1
-    then
-        cat $(ASAN_DIR)/configure.log >&2
-        rm -f objs/Makefile
-        echo "asan: configure failed" >&2
-        exit 1
-    fi
-    sed -i -e 's/^CFLAGS = .*/& $(MOD_CFLAGS) $(ASAN_CFLAGS)/' \
-           -e 's/^LINK = .*/& $(ASAN_LDFLAGS)/' objs/Makefile
-    mv -f $(ASAN_DIR)/inputs.tmp $(ASAN_DIR)/inputs
-fi
-rm -f $(ASAN_DIR)/inputs.tmp
-$(MAKE) -C $(ASAN_TREE) -f objs/Makefile modules CC=$(ASAN_CC) >$(ASAN_DIR)/make.log 2>&1 \
-    || { tail -n 40 $(ASAN_DIR)/make.log >&2; echo "asan: build failed (log: build/asan/make.log)" >&2; exit 1; }
-install -m 0755 $(ASAN_TREE)/objs/$(MODULE).so $(ASAN_SO).tmp
-mv -f $(ASAN_SO).tmp $(ASAN_SO)
+# Q_SRC's module sources and scripts; its config.make and generator, if it
+# has them (an older checkout embeds its scripts at configure time)
+Q_MOD_SOURCES := $(wildcard $(Q_SRC)/$(MODULE)/*.c $(Q_SRC)/$(MODULE)/*.h)
+Q_LUA_SCRIPTS := $(wildcard $(Q_SRC)/redis/*.lua)
+Q_CONFIG      := $(Q_SRC)/config $(wildcard $(Q_SRC)/config.make)
+Q_EMBED       := $(wildcard $(Q_SRC)/util/embed-scripts.sh)
 
-# the wrapper the harness runs as SD_NGINX
-asan_rt=$$($(ASAN_CC) -print-file-name=libasan.so)
-ubsan_rt=$$($(ASAN_CC) -print-file-name=libubsan.so)
-asan_rt=$$(readlink -f "$$asan_rt"); ubsan_rt=$$(readlink -f "$$ubsan_rt")
-[ -f "$$asan_rt" ] || { echo "asan: no libasan for $(ASAN_CC)" >&2; exit 1; }
-mkdir -p $(ASAN_REPORTS)
-chmod 1777 $(ASAN_REPORTS)   # workers run as nobody when nginx starts as root
-cat > $(ASAN_NGINX).tmp <<END
-#!/bin/sh
-# generated by t/quality.mk: Debian's nginx with the ASan+UBSan runtime
-# preloaded, for SD_MODULE=$(ASAN_SO)
-export LD_PRELOAD="$$asan_rt $$ubsan_rt\$${LD_PRELOAD:+ \$$LD_PRELOAD}"
-export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=30:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:log_path=$(ASAN_REPORTS)/asan:log_exe_name=1\$${SD_ASAN_OPTIONS:+:\$$SD_ASAN_OPTIONS}"
-export LSAN_OPTIONS="suppressions=$(LSAN_SUPP):print_suppressions=0"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$(ASAN_REPORTS)/ubsan"
-# nginx -t returns from main() without destroying its cycle pool (a
-# 16 KiB NGX_CYCLE_POOL_SIZE block, nginx's own): no leak check there; the
-# same configuration code runs, leak-checked, in every real start
-for a in "\$$@"; do
-    case "\$$a" in -t|-T) export ASAN_OPTIONS="\$$ASAN_OPTIONS:detect_leaks=0" ;; esac
-done
-exec $(Q_NGINX) "\$$@"
-END
-chmod 0755 $(ASAN_NGINX).tmp
-mv -f $(ASAN_NGINX).tmp $(ASAN_NGINX)
+# rewritten (and then newer than objs/Makefile) only when its text changed
+ASAN_INPUTS_TEXT := $(call ngx_inputs,$(Q_SRC),$(ASAN_CFLAGS),$(ASAN_LDFLAGS))
+ifneq ($(ASAN_INPUTS_TEXT),$(strip $(file <$(ASAN_INPUTS))))
+$(ASAN_INPUTS): FORCE
+endif
+$(ASAN_INPUTS): | $(ASAN_DIR)
+	$(if $(DRY_RUN),,$(file >$@,$(ASAN_INPUTS_TEXT)))
 
-# the runtime, the wrapper and the .so load together
-mkdir -p $(ASAN_DIR)/loadcheck
-printf 'pid %s/nginx.pid;\nerror_log stderr;\nload_module %s;\nevents {}\n' \
-    $(ASAN_DIR)/loadcheck $(ASAN_SO) > $(ASAN_DIR)/loadcheck/nginx.conf
-if ! out=$$($(ASAN_NGINX) -p $(ASAN_DIR)/loadcheck/ -c $(ASAN_DIR)/loadcheck/nginx.conf -e stderr -t 2>&1); then
-    echo "$$out" >&2
-    echo "asan: nginx cannot load $(ASAN_SO) with the ASan runtime" >&2
-    exit 1
-fi
-echo "asan: $(ASAN_SO) (nginx wrapper: $(ASAN_NGINX))"
-endef
-export ASAN_BUILD_SCRIPT
+$(ASAN_DIR):
+	@mkdir -p $@
 
-# prints every sanitizer report and every crash of a run; fails if any
-# $1: directory of the kept test environments
-define SANITIZER_SCAN
-found=0
-pat='AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|ERROR: .*Sanitizer|exited on signal (?!9\b)'
-for f in $(ASAN_REPORTS)/*; do
-    [ -f "$$f" ] || continue
-    echo "=== sanitizer report $$f"; cat "$$f"; found=1
-done
-for f in $$1/*/error.log $$1/*/nginx.out $$1/*/t*.err; do
-    [ -f "$$f" ] || continue
-    # a worker that died on a signal, but SIGKILL: only tests send that
-    if grep -aP "$$pat" "$$f" >/dev/null; then
-        echo "=== $$f"
-        grep -aP -B2 -A30 "$$pat" "$$f" | head -n 200
-        found=1
-    fi
-done
-exit $$found
-endef
-export SANITIZER_SCAN
+$(ASAN_MAKEFILE): $(ASAN_INPUTS) $(Q_CONFIG) util/configure.sh
+	@$(CONFIGURE_ENV) MODULE_DIR='$(Q_SRC)' flock $(ASAN_DIR)/.lock \
+	    util/configure.sh $(ASAN_TREE) $(ASAN_DIR)/configure.log \
+	    '$(ASAN_CFLAGS)' '$(ASAN_LDFLAGS)'
 
-define TEST_ASAN_SCRIPT
-rm -rf $(ASAN_REPORTS)
-mkdir -p $(ASAN_REPORTS)
-chmod 1777 $(ASAN_REPORTS)
-run=$$(mktemp -d /tmp/sd-asan.XXXXXX)
-chmod 0755 $$run
-echo "test-asan: SD_MODULE=$(ASAN_SO) SD_NGINX=$(ASAN_NGINX), environments kept in $$run"
-rc=0
-TMPDIR=$$run SD_KEEP=1 SD_MODULE=$(ASAN_SO) SD_NGINX=$(ASAN_NGINX) \
-    prove -I t/lib --timer $(Q_PROVE_ARGS) $${ASAN_TESTS:-t/} || rc=$$?
-envs=$$(find $$run -mindepth 1 -maxdepth 1 -type d | wc -l)
-scan=0
-bash -c "$$SANITIZER_SCAN" scan $$run || scan=1
-reports=$$(find $(ASAN_REPORTS) -type f | wc -l)
-echo "test-asan: prove exit $$rc, $$envs nginx environments, $$reports sanitizer report file(s)"
-if [ $$rc != 0 ] || [ $$scan != 0 ]; then
-    echo "test-asan: FAILED (environments kept in $$run, reports in $(ASAN_REPORTS))" >&2
-    exit 1
-fi
-rm -rf $$run
-echo "test-asan: PASS: no ASan/UBSan/LSan report, no crash"
-endef
-export TEST_ASAN_SCRIPT
+# rewritten at every build (the libasan path comes from ASAN_CC)
+$(ASAN_NGINX): FORCE | $(ASAN_DIR)
+	@ASAN_CC='$(ASAN_CC)' ASAN_SO='$(ASAN_SO)' ASAN_REPORTS='$(ASAN_REPORTS)' \
+	    LSAN_SUPP='$(LSAN_SUPP)' Q_NGINX='$(Q_NGINX)' util/asan-nginx.sh $@
+
+# the load check runs the wrapper: the runtime, the wrapper and the .so
+# load together
+$(ASAN_SO): $(ASAN_MAKEFILE) $(Q_MOD_SOURCES) $(Q_LUA_SCRIPTS) $(Q_EMBED) \
+            util/build-module.sh | $(ASAN_NGINX)
+	@$(SUBMAKE)MAKE='$(MAKE_CMD)' MAKE_LOG='$(ASAN_DIR)/make.log' flock $(ASAN_DIR)/.lock \
+	    util/build-module.sh $(ASAN_TREE) $@ $(ASAN_NGINX) CC=$(ASAN_CC)
 
 asan-build: quality-deps
-	@mkdir -p $(ASAN_DIR)
-	@flock $(ASAN_DIR)/.lock bash -euo pipefail -c "$$ASAN_BUILD_SCRIPT"
+	@$(MAKE) --no-print-directory $(ASAN_SO)
+	@echo "asan: $(ASAN_SO) (nginx wrapper: $(ASAN_NGINX))"
 
 # the unit tests are ASan/UBSan builds already (t/unit/unit.mk)
 test-asan: asan-build
 	@$(MAKE) --no-print-directory unit
-	@bash -uo pipefail -c "$$TEST_ASAN_SCRIPT"
+	@ASAN_SO='$(ASAN_SO)' ASAN_NGINX='$(ASAN_NGINX)' ASAN_REPORTS='$(ASAN_REPORTS)' \
+	    ASAN_TESTS='$(ASAN_TESTS)' Q_PROVE_ARGS='$(Q_PROVE_ARGS)' util/test-asan.sh
 
 
 # --- make test-valgrind -----------------------------------------------------
@@ -233,65 +140,13 @@ VG_ARGS   ?= --tool=memcheck --leak-check=full --show-leak-kinds=definite \
              --errors-for-leak-kinds=definite --error-exitcode=99 --num-callers=40 \
              --track-fds=no --child-silent-after-fork=yes
 
-define TEST_VALGRIND_SCRIPT
-command -v $(VALGRIND) >/dev/null || { echo "test-valgrind: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
-rm -rf $(VG_LOGS)
-mkdir -p $(VG_LOGS)
-cat > $(VG_NGINX).tmp <<END
-#!/bin/sh
-# generated by t/quality.mk: Debian's nginx under memcheck, for
-# SD_MASTER_PROCESS=off; nginx -t runs as it is
-for a in "\$$@"; do
-    case "\$$a" in -t|-T) exec $(Q_NGINX) "\$$@" ;; esac
-done
-exec $(VALGRIND) $(VG_ARGS) --suppressions=$(VG_SUPP) \
-    --log-file=$(VG_LOGS)/vg.%p.log $(Q_NGINX) "\$$@"
-END
-chmod 0755 $(VG_NGINX).tmp
-mv -f $(VG_NGINX).tmp $(VG_NGINX)
-run=$$(mktemp -d /tmp/sd-valgrind.XXXXXX)
-chmod 0755 $$run
-echo "test-valgrind: SD_NGINX=$(VG_NGINX) SD_MASTER_PROCESS=off, logs in $(VG_LOGS)"
-rc=0
-TMPDIR=$$run SD_KEEP=1 SD_MASTER_PROCESS=off SD_START_TIMEOUT=60 SD_STOP_TIMEOUT=60 \
-    SD_NGINX=$(VG_NGINX) SD_MODULE=$${SD_MODULE:-$(SO)} \
-    prove -I t/lib --timer $(Q_PROVE_ARGS) $(VG_TESTS) || rc=$$?
-bad=0; n=0; errors=0; lost=0
-for f in $(VG_LOGS)/vg.*.log; do
-    [ -f "$$f" ] || continue
-    n=$$((n + 1))
-    s=$$(grep -a 'ERROR SUMMARY:' "$$f" | tail -n 1)
-    if [ -z "$$s" ]; then
-        echo "=== $$f: no ERROR SUMMARY (nginx killed before valgrind finished?)"; tail -n 20 "$$f"; bad=1; continue
-    fi
-    e=$$(echo "$$s" | sed -E 's/.*ERROR SUMMARY: ([0-9]+) errors.*/\1/')
-    d=$$(grep -a 'definitely lost:' "$$f" | tail -n 1 | sed -E 's/.*definitely lost: ([0-9,]+) bytes.*/\1/' | tr -d ,)
-    errors=$$((errors + e)); lost=$$((lost + $${d:-0}))
-    if [ "$$e" != 0 ] || [ "$${d:-0}" != 0 ]; then
-        echo "=== $$f: $$e errors, $${d:-0} bytes definitely lost"; cat "$$f"; bad=1
-    fi
-done
-for f in $$run/*/error.log; do
-    [ -f "$$f" ] || continue
-    if grep -aP 'exited on signal (?!9\b)|\[alert\](?!.*exited on signal 9\b)' "$$f" >/dev/null; then
-        echo "=== $$f"; grep -aP 'exited on signal (?!9\b)|\[alert\](?!.*exited on signal 9\b)' "$$f"; bad=1
-    fi
-done
-[ $$n -gt 0 ] || { echo "test-valgrind: no valgrind log at all" >&2; bad=1; }
-echo "test-valgrind: prove exit $$rc, $$n nginx processes under memcheck, $$errors errors, $$lost bytes definitely lost"
-if [ $$rc != 0 ] || [ $$bad != 0 ]; then
-    echo "test-valgrind: FAILED (environments kept in $$run)" >&2
-    exit 1
-fi
-rm -rf $$run
-echo "test-valgrind: PASS"
-endef
-export TEST_VALGRIND_SCRIPT
-
 test-valgrind: quality-deps
 	@$(MAKE) --no-print-directory build
 	@mkdir -p $(VG_DIR)
-	@bash -uo pipefail -c "$$TEST_VALGRIND_SCRIPT"
+	@VALGRIND='$(VALGRIND)' VG_ARGS='$(VG_ARGS)' VG_SUPP='$(VG_SUPP)' \
+	    VG_NGINX='$(VG_NGINX)' VG_LOGS='$(VG_LOGS)' VG_TESTS='$(VG_TESTS)' \
+	    Q_NGINX='$(Q_NGINX)' SD_MODULE='$(or $(SD_MODULE),$(SO))' \
+	    Q_PROVE_ARGS='$(Q_PROVE_ARGS)' util/test-valgrind.sh
 
 
 # --- make fuzz --------------------------------------------------------------
@@ -330,98 +185,20 @@ FUZZ_INCS    := -I $(NGX_TREE)/src/core -I $(NGX_TREE)/src/event \
                 -I $(NGX_TREE)/src/http/modules -I $(NGX_TREE)/src/http/v2 \
                 -I $(Q_SRC)/$(MODULE) -I $(CURDIR)/t/fuzz
 
-define FUZZ_BUILD_SCRIPT
-command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) not found (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }
-srcs_for() {
-    case $$1 in
-        payload|external_id|fields) echo validate ;;
-        router) echo router ;;
-        reply) echo record envelope validate ;;
-        error) echo envelope validate ;;
-        query) echo query validate ;;
-        *) echo "fuzz: unknown target $$1" >&2; exit 1 ;;
-    esac
-}
-for t in $(FUZZ_TARGETS); do
-    o=$(FUZZ_DIR)/obj/$$t
-    rm -rf $$o; mkdir -p $$o
-    for s in $$(srcs_for $$t); do
-        $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_INCS) \
-            -c $(Q_SRC)/$(MODULE)/ngx_http_supportdesk_$$s.c -o $$o/$$s.o
-    done
-    $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_INCS) -c t/fuzz/fuzz_$$t.c -o $$o/harness.o
-    $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INCS) -c t/fuzz/ngx_shim.c -o $$o/shim.o
-    # every nginx symbol nobody defines: a zero-filled, non-executable stub
-    nm -u $$o/*.o | awk '$$1 == "U" { print $$2 }' | grep '^ngx_' | sort -u > $$o/undef
-    nm --defined-only $$o/*.o | awk '{ print $$NF }' | sort -u > $$o/def
-    comm -23 $$o/undef $$o/def \
-        | awk '{ printf "char %s[4096] __attribute__((aligned(64)));\n", $$1 }' > $$o/stubs.c
-    $(FUZZ_CC) -c $$o/stubs.c -o $$o/stubs.o
-    $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $$o/*.o -o $(FUZZ_DIR)/fuzz_$$t \
-        -ljansson -lhiredis -lcrypto
-    echo "fuzz: built build/fuzz/fuzz_$$t ($$(wc -l < $$o/stubs.c) nginx symbols stubbed)"
-done
-endef
-export FUZZ_BUILD_SCRIPT
-
-define FUZZ_RUN_SCRIPT
-fail=0
-summary=
-for t in $(FUZZ_TARGETS); do
-    mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/crashes/$$t t/fuzz/corpus/$$t
-    dict=; [ -f t/fuzz/$$t.dict ] && dict=-dict=t/fuzz/$$t.dict
-    echo "fuzz: $$t for $(FUZZ_TIME)s (log: build/fuzz/$$t.log)"
-    rc=0
-    $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/$$t/ $$dict $(FUZZ_ARGS) \
-        $(FUZZ_DIR)/corpus/$$t t/fuzz/corpus/$$t > $(FUZZ_DIR)/$$t.log 2>&1 || rc=$$?
-    execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_DIR)/$$t.log | tail -n 1)
-    cov=$$(grep -aoE 'cov: [0-9]+' $(FUZZ_DIR)/$$t.log | tail -n 1 | sed 's/cov: //')
-    corpus=$$(ls $(FUZZ_DIR)/corpus/$$t | wc -l)
-    crashes=$$(ls $(FUZZ_DIR)/crashes/$$t | wc -l)
-    line="$$t: $${execs:-?} executions, coverage $${cov:-?} edges, corpus $$corpus, exit $$rc, $$crashes crash file(s)"
-    summary="$$summary$$line"$$'\n'
-    echo "fuzz: $$line"
-    if [ $$rc != 0 ]; then
-        fail=1
-        grep -aE -A25 '==ERROR|fuzz: assertion|runtime error|deadly signal' $(FUZZ_DIR)/$$t.log | head -n 40
-        echo "fuzz: $$t: reproduce with build/fuzz/fuzz_$$t <crash file>; keep it in t/fuzz/regressions/$$t/"
-    fi
-done
-printf '%s' "$$summary" > $(FUZZ_DIR)/summary.txt
-echo "fuzz: summary (build/fuzz/summary.txt):"; cat $(FUZZ_DIR)/summary.txt
-exit $$fail
-endef
-export FUZZ_RUN_SCRIPT
-
-define FUZZ_REGRESS_SCRIPT
-fail=0
-for t in $(FUZZ_TARGETS); do
-    files=$$(find t/fuzz/corpus/$$t t/fuzz/regressions/$$t -type f 2>/dev/null | sort)
-    [ -n "$$files" ] || continue
-    n=$$(echo "$$files" | wc -l)
-    if $(FUZZ_DIR)/fuzz_$$t $$files > $(FUZZ_DIR)/$$t.regress.log 2>&1; then
-        echo "fuzz-regress: $$t: $$n inputs ok"
-    else
-        echo "fuzz-regress: $$t: FAILED (log: build/fuzz/$$t.regress.log)"
-        grep -aE -B2 -A20 '==ERROR|fuzz: assertion|runtime error|deadly signal' $(FUZZ_DIR)/$$t.regress.log | head -n 40
-        fail=1
-    fi
-done
-exit $$fail
-endef
-export FUZZ_REGRESS_SCRIPT
-
+# the fuzz target -> module sources table is at the top of util/fuzz-build.sh
 fuzz-build: quality-deps
 	@$(MAKE) --no-print-directory $(NGX_MAKEFILE)
 	@mkdir -p $(FUZZ_DIR)
-	@bash -euo pipefail -c "$$FUZZ_BUILD_SCRIPT"
+	@FUZZ_CC='$(FUZZ_CC)' FUZZ_CFLAGS='$(FUZZ_CFLAGS)' FUZZ_INCS='$(FUZZ_INCS)' \
+	    FUZZ_DIR='$(FUZZ_DIR)' FUZZ_TARGETS='$(FUZZ_TARGETS)' \
+	    MODULE_SRC='$(Q_SRC)/$(MODULE)' util/fuzz-build.sh
 
 fuzz: fuzz-build
-	@bash -uo pipefail -c "$$FUZZ_RUN_SCRIPT"
+	@FUZZ_DIR='$(FUZZ_DIR)' FUZZ_TARGETS='$(FUZZ_TARGETS)' FUZZ_TIME='$(FUZZ_TIME)' \
+	    FUZZ_ARGS='$(FUZZ_ARGS)' util/fuzz-run.sh
 
 fuzz-regress: fuzz-build
-	@bash -uo pipefail -c "$$FUZZ_REGRESS_SCRIPT"
+	@FUZZ_DIR='$(FUZZ_DIR)' FUZZ_TARGETS='$(FUZZ_TARGETS)' util/fuzz-regress.sh
 
 
 # --- make chaos -------------------------------------------------------------

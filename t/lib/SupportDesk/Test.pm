@@ -311,6 +311,7 @@ sub snapshot {
         elsif ($t eq 'string') { $v = $r->get($k) }
         elsif ($t eq 'set')    { $v = [ sort $r->smembers($k) ] }
         elsif ($t eq 'list')   { $v = [ $r->lrange($k, 0, -1) ] }
+        elsif ($t eq 'stream') { $v = [ map { [ $_->[0], @{ $_->[1] } ] } @{ $r->xrange($k, '-', '+') } ] }
         else                   { $v = "<$t>" }
         $snap{$k} = [ $t, $v ];
     }

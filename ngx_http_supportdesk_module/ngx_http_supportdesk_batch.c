@@ -390,7 +390,9 @@ ngx_http_supportdesk_batch_begun(void *data, ngx_int_t rc, redisReply *reply)
                 ctx->replayed = 1;
             }
 
-        } else if (reply->type != REDIS_REPLY_STATUS) {
+        } else if (replayed || reply->type != REDIS_REPLY_STRING
+                   || reply->len != 2 || ngx_strncmp(reply->str, "go", 2) != 0)
+        {
             batch->refused.status =
                                ngx_http_supportdesk_store_unexpected(r, reply);
         }

@@ -240,7 +240,11 @@ for my $round (1 .. 3) {
     $last = $r->{json}{data}{nextCursor};
 }
 
-{
+SKIP: {
+    # with master_process off (the valgrind run) a reload rebuilds the one
+    # process in place: no worker exits, so nothing ends the polls early
+    skip 'a reload has no old workers to exit with master_process off', 2
+        if ($ENV{SD_MASTER_PROCESS} // 'on') eq 'off';
     # a reload answers the waiting polls of the old workers at once
     my $t0 = time;
     my $pid = later(0.7, sub { $env->reload_nginx });

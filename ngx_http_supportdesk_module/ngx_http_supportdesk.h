@@ -66,6 +66,9 @@ typedef struct {
     /* the change feed's retention, per app */
     ngx_msec_t                           events_max_age;
     ngx_uint_t                           events_max_count;
+    /* as the write scripts take them: seconds, a count */
+    ngx_str_t                            events_max_age_text;
+    ngx_str_t                            events_max_count_text;
     ngx_flag_t                           used;
 } ngx_http_supportdesk_main_conf_t;
 
@@ -81,6 +84,8 @@ typedef struct {
     size_t                               batch_max_body_size;
     ngx_uint_t                           list_scan_limit;
     ngx_msec_t                           idempotency_ttl;
+    /* in seconds, as the write scripts take it */
+    ngx_str_t                            idempotency_ttl_text;
 
     /* the shared upstream these settings resolve to, set at merge time */
     ngx_http_supportdesk_redis_conf_t   *redis;

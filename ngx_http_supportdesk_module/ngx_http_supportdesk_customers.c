@@ -222,11 +222,9 @@ ngx_http_supportdesk_send_customer(ngx_http_request_t *r,
 
     ngx_http_supportdesk_json_literal(&json, "{\"customer\":");
 
-    if ((ctx->etag.len == 0
-         && ngx_http_supportdesk_record_etag(r->pool, hash, &ctx->etag)
-            != NGX_OK)
-        || ngx_http_supportdesk_record_render(&json, &ctx->external_id, hash)
-           != NGX_OK)
+    if (ngx_http_supportdesk_record_render(&json, &ctx->external_id, hash,
+                                           &ctx->etag)
+        != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "supportdesk: customer \"%V\" of app \"%V\" has a "

@@ -277,7 +277,7 @@ ngx_http_supportdesk_events_event(ngx_http_request_t *r,
     {
         ngx_http_supportdesk_json_literal(json, "\"customer\":");
 
-        if (ngx_http_supportdesk_record_render(json, &xid, fields)
+        if (ngx_http_supportdesk_record_render(json, &xid, fields, NULL)
             != NGX_OK)
         {
             ngx_http_supportdesk_json_literal(json, "null");

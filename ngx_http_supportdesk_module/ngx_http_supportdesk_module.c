@@ -52,6 +52,8 @@ static char *ngx_http_supportdesk_redis_password(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_check_bounds(ngx_conf_t *cf, void *post,
     void *data);
+static ngx_int_t ngx_http_supportdesk_text(ngx_conf_t *cf, ngx_uint_t n,
+    ngx_str_t *text);
 static char *ngx_http_supportdesk_check_zone_size(ngx_conf_t *cf,
     void *post, void *data);
 
@@ -409,6 +411,16 @@ ngx_http_supportdesk_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(smcf->events_max_age, 24 * 60 * 60 * 1000);
     ngx_conf_init_uint_value(smcf->events_max_count, 100000);
 
+    if (ngx_http_supportdesk_text(cf, smcf->events_max_age / 1000,
+                                  &smcf->events_max_age_text)
+        != NGX_OK
+        || ngx_http_supportdesk_text(cf, smcf->events_max_count,
+                                     &smcf->events_max_count_text)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -483,6 +495,13 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               1000);
     ngx_conf_merge_msec_value(conf->idempotency_ttl, prev->idempotency_ttl,
                               24 * 60 * 60 * 1000);
+
+    if (ngx_http_supportdesk_text(cf, conf->idempotency_ttl / 1000,
+                                  &conf->idempotency_ttl_text)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (!conf->enabled) {
         return NGX_CONF_OK;
@@ -650,6 +669,22 @@ ngx_http_supportdesk_redis_password(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a number the scripts take, formatted once here, not per request */
+
+static ngx_int_t
+ngx_http_supportdesk_text(ngx_conf_t *cf, ngx_uint_t n, ngx_str_t *text)
+{
+    text->data = ngx_pnalloc(cf->pool, NGX_INT_T_LEN);
+    if (text->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    text->len = ngx_sprintf(text->data, "%ui", n) - text->data;
+
+    return NGX_OK;
 }
 
 

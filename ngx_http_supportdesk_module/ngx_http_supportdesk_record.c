@@ -13,6 +13,10 @@
 #include "ngx_http_supportdesk_record.h"
 
 
+static ngx_int_t ngx_http_supportdesk_record_tag(ngx_pool_t *pool,
+    redisReply *seq, redisReply *version, ngx_str_t *etag);
+
+
 ngx_str_t  ngx_http_supportdesk_settings[] = {
     ngx_string("newTicket"),
     ngx_string("newComment"),
@@ -109,10 +113,9 @@ ngx_int_t
 ngx_http_supportdesk_record_etag(ngx_pool_t *pool, redisReply *hash,
     ngx_str_t *etag)
 {
-    u_char               *p;
-    redisReply           *v[3];
-    static ngx_str_t      names[] = { ngx_string("s"), ngx_string("v"),
-                                      ngx_null_string };
+    redisReply        *v[3];
+    static ngx_str_t   names[] = { ngx_string("s"), ngx_string("v"),
+                                   ngx_null_string };
 
     ngx_http_supportdesk_store_fields(hash, names, v);
 
@@ -120,18 +123,29 @@ ngx_http_supportdesk_record_etag(ngx_pool_t *pool, redisReply *hash,
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(pool, v[0]->len + 1 + (v[1] ? v[1]->len : 1));
+    return ngx_http_supportdesk_record_tag(pool, v[0], v[1], etag);
+}
+
+
+/* "<s>-<v>"; a customer from before versions: version 0 */
+
+static ngx_int_t
+ngx_http_supportdesk_record_tag(ngx_pool_t *pool, redisReply *seq,
+    redisReply *version, ngx_str_t *etag)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, seq->len + 1 + (version != NULL ? version->len : 1));
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     etag->data = p;
-    p = ngx_cpymem(p, v[0]->str, v[0]->len);
+    p = ngx_cpymem(p, seq->str, seq->len);
     *p++ = '-';
 
-    /* a customer from before versions: version 0 */
-    if (v[1] != NULL) {
-        p = ngx_cpymem(p, v[1]->str, v[1]->len);
+    if (version != NULL) {
+        p = ngx_cpymem(p, version->str, version->len);
 
     } else {
         *p++ = '0';
@@ -145,13 +159,14 @@ ngx_http_supportdesk_record_etag(ngx_pool_t *pool, redisReply *hash,
 
 ngx_int_t
 ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
-    ngx_str_t *external_id, redisReply *hash)
+    ngx_str_t *external_id, redisReply *hash, ngx_str_t *etag)
 {
     size_t       i;
     time_t       t;
     redisReply  *name, *value, *seq, *email, *cname, *phone, *avatar, *meta,
-                *created, *updated;
+                *created, *updated, *version;
 
+    version = NULL;
     seq = NULL;
     email = NULL;
     cname = NULL;
@@ -197,11 +212,21 @@ ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
         case 'u':
             updated = value;
             break;
+        case 'v':
+            version = value;
+            break;
         }
     }
 
     if (seq == NULL || email == NULL || cname == NULL || created == NULL
         || updated == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (etag != NULL && etag->len == 0
+        && ngx_http_supportdesk_record_tag(json->pool, seq, version, etag)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -47,10 +47,13 @@ ngx_int_t ngx_http_supportdesk_record_upsert_args(
 ngx_int_t ngx_http_supportdesk_record_etag(ngx_pool_t *pool,
     redisReply *hash, ngx_str_t *etag);
 
-/* an HGETALL of a customer hash as {"id":...}; NGX_ERROR if malformed */
+/*
+ * An HGETALL of a customer hash as {"id":...}; NGX_ERROR if malformed.
+ * etag not NULL and still empty: its ETag too, from the same pass.
+ */
 ngx_int_t ngx_http_supportdesk_record_render(
     ngx_http_supportdesk_json_t *json, ngx_str_t *external_id,
-    redisReply *hash);
+    redisReply *hash, ngx_str_t *etag);
 
 #define NGX_HTTP_SUPPORTDESK_SETTINGS  3
 

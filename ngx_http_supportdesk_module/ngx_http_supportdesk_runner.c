@@ -191,7 +191,7 @@ ngx_http_supportdesk_runner_tick(ngx_event_t *ev)
                                               NULL);
         ngx_http_supportdesk_args_literal(&args,
                                           NGX_HTTP_SUPPORTDESK_JOBS_QUEUE);
-        ngx_http_supportdesk_args_feed_argv(&args, &none, 1000,
+        ngx_http_supportdesk_args_feed_argv(&args, &none, &none,
                                             runner->smcf);
         ngx_http_supportdesk_args_key_literal(&args, &runner->app, "", NULL);
         ngx_http_supportdesk_args_add(&args, runner->token, runner->token_len);

@@ -159,7 +159,8 @@ ngx_http_supportdesk_args_uint(ngx_http_supportdesk_args_t *args,
         return;
     }
 
-    ngx_http_supportdesk_args_add(args, p, ngx_sprintf(p, "%ui", n) - p);
+    ngx_http_supportdesk_args_add(args, p,
+                                  ngx_http_supportdesk_decimal(p, n) - p);
 }
 
 
@@ -175,7 +176,8 @@ ngx_http_supportdesk_args_time(ngx_http_supportdesk_args_t *args)
     }
 
     ngx_http_supportdesk_args_add(args, p,
-                                  ngx_sprintf(p, "%T", ngx_time()) - p);
+                                  ngx_http_supportdesk_decimal(p, ngx_time())
+                                  - p);
 }
 
 
@@ -244,14 +246,14 @@ ngx_http_supportdesk_args_feed_keys(ngx_http_supportdesk_args_t *args,
 
 void
 ngx_http_supportdesk_args_feed_argv(ngx_http_supportdesk_args_t *args,
-    ngx_str_t *fp, ngx_msec_t idempotency_ttl,
+    ngx_str_t *fp, ngx_str_t *idempotency_ttl,
     ngx_http_supportdesk_main_conf_t *smcf)
 {
     ngx_http_supportdesk_args_time(args);
     ngx_http_supportdesk_args_str(args, fp);
-    ngx_http_supportdesk_args_uint(args, idempotency_ttl / 1000);
-    ngx_http_supportdesk_args_uint(args, smcf->events_max_count);
-    ngx_http_supportdesk_args_uint(args, smcf->events_max_age / 1000);
+    ngx_http_supportdesk_args_str(args, idempotency_ttl);
+    ngx_http_supportdesk_args_str(args, &smcf->events_max_count_text);
+    ngx_http_supportdesk_args_str(args, &smcf->events_max_age_text);
 }
 
 
@@ -260,7 +262,7 @@ ngx_http_supportdesk_args_write_argv(ngx_http_supportdesk_args_t *args,
     ngx_http_request_t *r, ngx_http_supportdesk_ctx_t *ctx)
 {
     ngx_http_supportdesk_args_feed_argv(args, &ctx->fingerprint,
-                                  ctx->conf->idempotency_ttl,
+                                  &ctx->conf->idempotency_ttl_text,
                                   ngx_http_get_module_main_conf(r,
                                                 ngx_http_supportdesk_module));
 }

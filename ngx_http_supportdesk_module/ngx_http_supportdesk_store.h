@@ -65,7 +65,7 @@ void ngx_http_supportdesk_args_key(ngx_http_supportdesk_args_t *args,
 void ngx_http_supportdesk_args_feed_keys(ngx_http_supportdesk_args_t *args,
     ngx_str_t *app, ngx_str_t *idem, ngx_int_t item);
 void ngx_http_supportdesk_args_feed_argv(ngx_http_supportdesk_args_t *args,
-    ngx_str_t *fp, ngx_msec_t idempotency_ttl,
+    ngx_str_t *fp, ngx_str_t *idempotency_ttl,
     ngx_http_supportdesk_main_conf_t *smcf);
 
 /* the same for a request's write, from its context */

@@ -467,6 +467,34 @@ ngx_http_supportdesk_parse_etags(ngx_str_t *value, u_char *dst,
 }
 
 
+u_char *
+ngx_http_supportdesk_decimal(u_char *p, uint64_t n)
+{
+    u_char  buf[NGX_INT64_LEN], *d;
+
+    /* the lengths of most arguments */
+    if (n < 10) {
+        *p++ = (u_char) ('0' + n);
+        return p;
+    }
+
+    if (n < 100) {
+        *p++ = (u_char) ('0' + n / 10);
+        *p++ = (u_char) ('0' + n % 10);
+        return p;
+    }
+
+    d = buf + sizeof(buf);
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, buf + sizeof(buf) - d);
+}
+
+
 ngx_uint_t
 ngx_http_supportdesk_valid_app(u_char *p, size_t len)
 {

@@ -5,15 +5,15 @@
 -- ARGV[1] the cursor: the last event seen ("" for the oldest retained),
 -- ARGV[2] page size
 --
--- Returns {the newest event id ever ("0-0" when none), entries...}, an
--- entry being {id, {field, value, ...}}; or SD_CURSOR_EXPIRED when events
+-- Returns {where the feed stands, entries...}, an entry being {id,
+-- {field, value, ...}}: where it stands is the newest event id ever when
+-- there is no cursor and nothing to return ("0-0" without any event), else
+-- "0-0" (unused); or SD_CURSOR_EXPIRED when events
 -- after the cursor were trimmed away (or the feed never had that event),
 -- SD_BAD_CURSOR when the cursor names no event of this feed.
 
 local after, limit = ARGV[1], tonumber(ARGV[2])
-local last = redis.call('HMGET', KEYS[2], 'ms', 'n')
-local last_n = tonumber(last[2] or '0')
-local newest = (last[1] or '0') .. '-' .. last_n
+local last_n = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
 
 local start = '-'
 
@@ -47,8 +47,21 @@ if after ~= '' then
     start = '(' .. after
 end
 
-local out = {newest}
 local entries = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', limit)
+
+-- where the feed stands, for a client that sent no cursor and got nothing:
+-- the feed is empty then (all trimmed, or never written), cheap to ask
+local newest = '0-0'
+if after == '' and #entries == 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+    local info = redis.call('XINFO', 'STREAM', KEYS[1])
+    for i = 1, #info, 2 do
+        if info[i] == 'last-generated-id' then
+            newest = info[i + 1]
+        end
+    end
+end
+
+local out = {newest}
 for i = 1, #entries do
     out[#out + 1] = entries[i]
 end

@@ -47,6 +47,9 @@ for i = 1, #changes, 2 do
 end
 set[#set + 1] = 'u'
 set[#set + 1] = now
+-- the version, set per customer below
+set[#set + 1] = 'v'
+set[#set + 1] = 0
 
 local ids = {}
 if filter.ids then
@@ -88,24 +91,28 @@ while cursor < stop do
     for i, xid in ipairs(xids) do
         if xid then
             local key = prefix .. 'c:' .. xid
-            local h = redis.call('HMGET', key, 'e', 'n', 'm', 'p', 'a')
-            if h[1] and matches(xid, h[1], h[2], h[3]) then
+            local r = redis.call('HMGET', key, unpack(sd.customer_fields))
+            local h = {}
+            for k, f in ipairs(sd.customer_fields) do h[f] = r[k] or nil end
+            if h.e and matches(xid, h.e, h.n, h.m) then
                 matched = matched + 1
-                local old = {n = h[2], m = h[3], p = h[4], a = h[5]}
                 local changed = {}
                 for k = 1, #changes, 2 do
                     local f, v = changes[k], changes[k + 1]
-                    if (v == '' and old[f]) or (v ~= '' and v ~= old[f]) then
+                    if (v == '' and h[f]) or (v ~= '' and v ~= h[f]) then
                         changed[#changed + 1] = sd.field_names[f]
                     end
+                    h[f] = v ~= '' and v or nil
                 end
                 if #changed > 0 then
+                    h.u, h.v = now, (tonumber(h.v) or 0) + 1
+                    set[#set] = h.v
                     if #clear > 0 then
                         redis.call('HDEL', key, unpack(clear))
                     end
                     redis.call('HSET', key, unpack(set))
-                    redis.call('HINCRBY', key, 'v', 1)
-                    sd.customer_event(w, 'customer.updated', xid, key,
+                    sd.customer_event(w, 'customer.updated', xid,
+                                      sd.pairs(h, sd.customer_fields),
                                       changed)
                     updated = updated + 1
                 end

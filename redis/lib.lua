@@ -5,8 +5,7 @@
 --
 -- Every write script opens with the same keys and arguments:
 --   KEYS[1] sd:{app}:events     the change feed (a stream)
---   KEYS[2] sd:{app}:eventseq   the feed's counter: n (events ever added),
---                               ms (the newest event's time)
+--   KEYS[2] sd:{app}:eventseq   the feed's counter: n, events ever added
 --   KEYS[3] sd:{app}:idem:<Idempotency-Key>, or sd:{app}:idem: when none
 --   ARGV[1] now (unix seconds)
 --   ARGV[2] the request's fingerprint ("" without an Idempotency-Key)
@@ -19,10 +18,15 @@ local sd = {}
 sd.KEYS, sd.ARGV = 4, 6
 
 function sd.writer()
+    local max = tonumber(ARGV[4])
+
     return {
         events = KEYS[1], eventseq = KEYS[2], idem = KEYS[3],
         now = ARGV[1], fp = ARGV[2], ttl = tonumber(ARGV[3]),
-        max = tonumber(ARGV[4]), age = tonumber(ARGV[5])
+        max = max, age = tonumber(ARGV[5]),
+        -- the feed may grow past its length bound by this many events (an
+        -- eighth of it, at most 64) before it is trimmed back
+        every = math.max(1, math.min(64, math.floor(max / 8)))
     }
 end
 
@@ -71,44 +75,41 @@ sd.id_parts = id_parts
 -- Appends one event: fields are field/value pairs, "t" (type) and "x"
 -- (externalId) first.  Its id is <ms>-<n>: the time it was added and its
 -- number in the app's feed (1, 2, 3...), so a cursor tells exactly whether
--- events after it were trimmed away.  Old events go as new ones come:
--- beyond the length bound, or older than the age bound.
+-- events after it were trimmed away.  Old events go as new ones come: the
+-- XADD itself drops those older than the age bound; the length bound is
+-- applied every w.every-th event, as a trim that finds nothing still costs
+-- a call (sd.writer).
 function sd.emit(w, fields)
     local t = redis.call('TIME')
     local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local last = tonumber(redis.call('HGET', w.eventseq, 'ms') or '0')
     local n = redis.call('HINCRBY', w.eventseq, 'n', 1)
-
-    -- a clock that went back must not break the order of the ids
-    if ms < last then
-        ms = last
-    end
-
     local id = string.format('%.0f-%d', ms, n)
-    local ok = redis.pcall('XADD', w.events, 'MAXLEN', '~', w.max, id,
+    local cutoff = string.format('%.0f-0', math.max(0, ms - w.age * 1000))
+
+    local ok = redis.pcall('XADD', w.events, 'MINID', '~', cutoff, id,
                            unpack(fields))
 
     if type(ok) == 'table' and ok.err then
-        -- the counter was lost (a partial restore): go on after the feed
+        -- the clock went back, or the counter was lost (a partial
+        -- restore): go on right after the feed's newest id
         local info = redis.call('XINFO', 'STREAM', w.events)
         for i = 1, #info, 2 do
             if info[i] == 'last-generated-id' then
                 local lms, ln = id_parts(info[i + 1])
-                n = ln + 1
+                if n <= ln then
+                    n = ln + 1
+                    redis.call('HSET', w.eventseq, 'n', n)
+                end
                 if ms < lms then ms = lms end
             end
         end
-        redis.call('HSET', w.eventseq, 'n', n)
         id = string.format('%.0f-%d', ms, n)
-        redis.call('XADD', w.events, 'MAXLEN', '~', w.max, id,
+        redis.call('XADD', w.events, 'MINID', '~', cutoff, id,
                    unpack(fields))
     end
 
-    redis.call('HSET', w.eventseq, 'ms', string.format('%.0f', ms))
-
-    if ms > w.age * 1000 then
-        redis.call('XTRIM', w.events, 'MINID', '~',
-                   string.format('%.0f-0', ms - w.age * 1000))
+    if n % w.every == 0 then
+        redis.call('XTRIM', w.events, 'MAXLEN', '~', w.max)
     end
 
     return id
@@ -147,19 +148,35 @@ function sd.precondition(exists, etag, if_match, if_none)
     return false
 end
 
--- the event fields of a customer hash as it is now (HGETALL), after t, x
-function sd.customer_event(w, kind, xid, key, changed)
+-- the event of a customer as it is after the change: h is its hash as
+-- field/value pairs (what HGETALL would answer)
+function sd.customer_event(w, kind, xid, h, changed)
     local fields = {'t', kind, 'x', xid}
     if changed then
         fields[#fields + 1] = 'ch'
         fields[#fields + 1] = table.concat(changed, ',')
     end
-    local h = redis.call('HGETALL', key)
     for i = 1, #h do
         fields[#fields + 1] = h[i]
     end
     return sd.emit(w, fields)
 end
+
+-- field/value pairs of the fields of t that are set, in the order of names;
+-- values as strings, as HGETALL answers them (a Lua number would reach the
+-- module as an integer reply)
+function sd.pairs(t, names)
+    local h = {}
+    for _, f in ipairs(names) do
+        if t[f] then
+            h[#h + 1] = f
+            h[#h + 1] = tostring(t[f])
+        end
+    end
+    return h
+end
+
+sd.customer_fields = {'s', 'e', 'n', 'p', 'a', 'm', 'c', 'u', 'v'}
 
 -- The API names of the customer fields, for "changed"
 sd.field_names = {e = 'email', n = 'name', p = 'phone', a = 'avatarUrl',

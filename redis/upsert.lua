@@ -15,7 +15,8 @@
 --   e email, n name, p phone, a avatarUrl, m metadata (compact JSON);
 --   an empty value clears the field (only p, a and m can be empty).
 --
--- Returns {wasCreated (0|1), HGETALL of the customer} or one of the errors
+-- Returns {wasCreated (0|1), the customer hash as field/value pairs} or one
+-- of the errors
 -- SD_REQUIRED <field>... (create without email/name), SD_EMAIL_EXISTS,
 -- SD_PRECONDITION_FAILED, SD_BATCH_GONE: each starts with its code, as
 -- Redis expects.  Nothing is written before every check has passed; an
@@ -36,7 +37,8 @@ if replay then
     return replay
 end
 
-local cur = redis.call('HMGET', customer, 's', 'v', 'e', 'n', 'p', 'a', 'm')
+local cur = redis.call('HMGET', customer, 's', 'v', 'e', 'n', 'p', 'a', 'm',
+                      'c', 'u')
 local exists = cur[1] ~= false
 
 if not sd.precondition(exists, exists and sd.etag(cur[1], cur[2]),
@@ -66,55 +68,63 @@ end
 local new_email, old_email
 if sent.e ~= nil then
     new_email = string.lower(sent.e)
-    local owner = redis.call('HGET', emails, new_email)
-    if owner and owner ~= xid then
-        return redis.error_reply('SD_EMAIL_EXISTS email')
-    end
     if exists and cur[3] then
         old_email = string.lower(cur[3])
     end
+    if new_email ~= old_email then
+        local owner = redis.call('HGET', emails, new_email)
+        if owner and owner ~= xid then
+            return redis.error_reply('SD_EMAIL_EXISTS email')
+        end
+    end
 end
 
--- what an update changes, in the API's names and order
-local old = {e = cur[3], n = cur[4], p = cur[5], a = cur[6], m = cur[7]}
+-- the customer as it is (c: exists), then as it will be; what an update
+-- changes, in the API's names and order
+local h = {s = cur[1], v = cur[2], e = cur[3], n = cur[4], p = cur[5],
+           a = cur[6], m = cur[7], c = cur[8], u = cur[9]}
 local changed = {}
 for _, f in ipairs({'e', 'n', 'p', 'a', 'm'}) do
     local v = sent[f]
-    if v ~= nil and ((v == '' and old[f]) or (v ~= '' and v ~= old[f])) then
+    if v ~= nil and ((v == '' and h[f]) or (v ~= '' and v ~= h[f])) then
         changed[#changed + 1] = sd.field_names[f]
     end
 end
 
 if exists and #changed == 0 then
-    return sd.record(w, {0, redis.call('HGETALL', customer)})
+    return sd.record(w, {0, sd.pairs(h, sd.customer_fields)})
 end
 
 local set, clear = {}, {}
 for field, value in pairs(sent) do
     if value == '' then
         clear[#clear + 1] = field
+        h[field] = nil
     else
         set[#set + 1] = field
         set[#set + 1] = value
+        h[field] = value
     end
 end
 
 if not exists then
     local s = redis.call('INCR', seq)
+    h.s, h.c, h.v = s, now, 1
     set[#set + 1] = 's'
     set[#set + 1] = s
     set[#set + 1] = 'c'
     set[#set + 1] = now
-    set[#set + 1] = 'v'
-    set[#set + 1] = 1
     redis.call('HSET', order .. ':' .. math.floor(s / 128), s, xid)
     redis.call('INCR', order .. ':n')
 else
-    redis.call('HINCRBY', customer, 'v', 1)
+    h.v = (tonumber(h.v) or 0) + 1
 end
 
+h.u = now
 set[#set + 1] = 'u'
 set[#set + 1] = now
+set[#set + 1] = 'v'
+set[#set + 1] = h.v
 
 if #clear > 0 then
     redis.call('HDEL', customer, unpack(clear))
@@ -128,10 +138,12 @@ if new_email and new_email ~= old_email then
     redis.call('HSET', emails, new_email, xid)
 end
 
+local after = sd.pairs(h, sd.customer_fields)
+
 if exists then
-    sd.customer_event(w, 'customer.updated', xid, customer, changed)
+    sd.customer_event(w, 'customer.updated', xid, after, changed)
 else
-    sd.customer_event(w, 'customer.created', xid, customer, nil)
+    sd.customer_event(w, 'customer.created', xid, after, nil)
 end
 
-return sd.record(w, {exists and 0 or 1, redis.call('HGETALL', customer)})
+return sd.record(w, {exists and 0 or 1, after})

@@ -46,6 +46,7 @@
 #define NGX_HTTP_SUPPORTDESK_MAX_PARAMS     2
 /* bulk-update jobs: their ids, and the queue where runners find them */
 #define NGX_HTTP_SUPPORTDESK_JOB_PREFIX     "job_"
+#define NGX_HTTP_SUPPORTDESK_NOTE_PREFIX    "note_"
 #define NGX_HTTP_SUPPORTDESK_JOBS_QUEUE     "sd:jobs"
 /* how metadata is stored; the validator measures it the same way */
 #define NGX_HTTP_SUPPORTDESK_METADATA_FLAGS JSON_COMPACT
@@ -62,6 +63,12 @@ typedef struct {
     ngx_msec_t                           key_cache_negative_ttl;
     ngx_int_t                            request_id_index;
     ngx_uint_t                           job_chunk_size;
+    /* the change feed's retention, per app */
+    ngx_msec_t                           events_max_age;
+    ngx_uint_t                           events_max_count;
+    /* as the write scripts take them: seconds, a count */
+    ngx_str_t                            events_max_age_text;
+    ngx_str_t                            events_max_count_text;
     ngx_flag_t                           used;
 } ngx_http_supportdesk_main_conf_t;
 
@@ -76,6 +83,9 @@ typedef struct {
     size_t                               max_body_size;
     size_t                               batch_max_body_size;
     ngx_uint_t                           list_scan_limit;
+    ngx_msec_t                           idempotency_ttl;
+    /* in seconds, as the write scripts take it */
+    ngx_str_t                            idempotency_ttl_text;
 
     /* the shared upstream these settings resolve to, set at merge time */
     ngx_http_supportdesk_redis_conf_t   *redis;
@@ -88,7 +98,8 @@ typedef struct ngx_http_supportdesk_ctx_s  ngx_http_supportdesk_ctx_t;
 typedef ngx_int_t (*ngx_http_supportdesk_step_pt)(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx);
 
-/* reads a Redis reply of an expected type; returns like a step */
+/* reads a Redis reply of an expected type; returns like a step, or
+   NGX_AGAIN: not answered yet, the action goes on with the request */
 typedef ngx_int_t (*ngx_http_supportdesk_reply_pt)(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
 
@@ -101,6 +112,10 @@ typedef struct {
     unsigned                             batch_body:1;
     /* the first path parameter is an externalId, decoded before validate */
     unsigned                             external_id:1;
+    /* a write: takes an Idempotency-Key */
+    unsigned                             write:1;
+    /* takes If-Match / If-None-Match (one customer) */
+    unsigned                             conditional:1;
     /* the body's fields (ending with a null string), the others refused
        before validate; NULL: validate checks them itself */
     ngx_str_t                           *fields;
@@ -123,14 +138,35 @@ struct ngx_http_supportdesk_ctx_s {
     u_char           key_hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
     ngx_str_t                            app;
 
-    /* an answer decided before the content phase (404, 405, 401, 503) */
+    /* an answer decided before the content phase (404, 405, 401, 503),
+       with its message (NULL: the usual one) */
     ngx_uint_t                           status;
+    const char                          *status_message;
     /* the route's body limit, once routed */
     size_t                               body_limit;
     /* the route's methods, for the Allow header of a 405 */
     ngx_str_t                            allow;
 
     json_t                              *body;
+
+    /* the headers the API reads besides the key, as they came (NULL: not
+       sent), checked with the other rules; and sent twice */
+    ngx_table_elt_t                     *idempotency_header;
+    ngx_table_elt_t                     *if_match_header;
+    ngx_table_elt_t                     *if_none_match_header;
+    unsigned                             idempotency_twice:1;
+    unsigned                             if_match_twice:1;
+    unsigned                             if_none_match_twice:1;
+
+    /* a write's Idempotency-Key and the request's fingerprint (SHA-256 of
+       method, path and body, hex); len 0: none */
+    ngx_str_t                            idempotency_key;
+    ngx_str_t                            fingerprint;
+    /* as the scripts take them (redis/lib.lua); len 0: not sent */
+    ngx_str_t                            if_match;
+    ngx_str_t                            if_none_match;
+    /* the answer's ETag, set by the action */
+    ngx_str_t                            etag;
     /* every violation found before storage work; set once routed and the
        body is in, so validate steps need not check it */
     ngx_http_supportdesk_report_t       *report;
@@ -149,6 +185,8 @@ struct ngx_http_supportdesk_ctx_s {
     /* the body nginx answered with itself, turned into an envelope */
     ngx_str_t                            replacement;
 
+    /* the answer is one recorded under the Idempotency-Key */
+    unsigned                             replayed:1;
     /* our own envelope went out: the error filter leaves it alone */
     unsigned                             responded:1;
     unsigned                             replacing:1;

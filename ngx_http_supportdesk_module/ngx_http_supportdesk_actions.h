@@ -68,5 +68,11 @@ ngx_int_t ngx_http_supportdesk_job_validate(ngx_http_request_t *r,
 ngx_int_t ngx_http_supportdesk_job_get(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx);
 
+/* ngx_http_supportdesk_events.c: GET /events, the change feed */
+ngx_int_t ngx_http_supportdesk_events_validate(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+ngx_int_t ngx_http_supportdesk_events(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+
 
 #endif /* _NGX_HTTP_SUPPORTDESK_ACTIONS_H_INCLUDED_ */

@@ -6,6 +6,14 @@
  * connection in request order: every item is atomic on its own, a failing
  * item changes nothing, two items claiming one email behave as if sent one
  * after the other, and no single script runs long.
+ *
+ * Under an Idempotency-Key the items are not one atomic step, so the batch
+ * holds the key's record while they run: redis/batch_begin.lua takes it
+ * (or answers a replay, 409 while another request holds it, 422 for
+ * another body), pipelined right in front of the items, which run only
+ * while it is held and each record their own answer; redis/batch_end.lua
+ * then records the whole answer.  A batch cut off half-way, retried with
+ * the same key, replays the items already applied and applies the rest.
  */
 
 #include <ngx_config.h>
@@ -21,8 +29,10 @@
 #define NGX_HTTP_SUPPORTDESK_BATCH_MAX  1000
 
 
+typedef struct ngx_http_supportdesk_batch_s  ngx_http_supportdesk_batch_t;
+
 typedef struct {
-    ngx_http_request_t                 *request;
+    ngx_http_supportdesk_batch_t       *batch;
     ngx_http_supportdesk_redis_op_t    *op;
     ngx_str_t                           external_id;   /* len 0: none */
     /* the item's outcome; status 0: it succeeded */
@@ -32,20 +42,41 @@ typedef struct {
 } ngx_http_supportdesk_batch_item_t;
 
 
-typedef struct {
+struct ngx_http_supportdesk_batch_s {
+    ngx_http_request_t                 *request;
     ngx_http_supportdesk_batch_item_t  *items;
     ngx_uint_t                          nitems;
     /* replies still due; the answer goes out when none is */
     ngx_uint_t                          pending;
-} ngx_http_supportdesk_batch_t;
+
+    /* under an Idempotency-Key: the request's hold on the key's record */
+    ngx_str_t                           token;
+    ngx_http_supportdesk_redis_op_t    *hold;
+    /* what batch_begin.lua answered instead of "go" */
+    ngx_http_supportdesk_error_t        refused;
+    ngx_str_t                           replay;
+    /* the answer's data, once rendered */
+    ngx_str_t                           data;
+};
 
 
 static ngx_int_t ngx_http_supportdesk_batch_item(ngx_http_request_t *r,
-    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_batch_item_t *item,
-    json_t *obj);
+    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_batch_t *batch,
+    ngx_uint_t i, json_t *obj);
+static ngx_int_t ngx_http_supportdesk_batch_hold(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_batch_t *batch,
+    ngx_int_t script, ngx_str_t *data);
 static void ngx_http_supportdesk_batch_abandon(void *data);
+static void ngx_http_supportdesk_batch_begun(void *data, ngx_int_t rc,
+    redisReply *reply);
 static void ngx_http_supportdesk_batch_done(void *data, ngx_int_t rc,
     redisReply *reply);
+static void ngx_http_supportdesk_batch_ended(void *data, ngx_int_t rc,
+    redisReply *reply);
+static void ngx_http_supportdesk_batch_complete(
+    ngx_http_supportdesk_batch_t *batch);
+static ngx_int_t ngx_http_supportdesk_batch_render(ngx_http_request_t *r,
+    ngx_http_supportdesk_batch_t *batch);
 static ngx_int_t ngx_http_supportdesk_batch_send(ngx_http_request_t *r,
     ngx_http_supportdesk_batch_t *batch);
 
@@ -54,7 +85,7 @@ ngx_int_t
 ngx_http_supportdesk_batch_validate(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    size_t                          i, n;
+    size_t                          n;
     json_t                         *list;
     ngx_pool_cleanup_t             *cln;
     ngx_http_supportdesk_batch_t   *batch;
@@ -98,13 +129,50 @@ ngx_http_supportdesk_batch_validate(ngx_http_request_t *r,
     cln->handler = ngx_http_supportdesk_batch_abandon;
     cln->data = batch;
 
+    batch->request = r;
     batch->nitems = n;
     ctx->data = batch;
 
-    for (i = 0; i < n; i++) {
-        batch->items[i].request = r;
+    return NGX_OK;
+}
 
-        if (ngx_http_supportdesk_batch_item(r, ctx, &batch->items[i],
+
+/*
+ * The items' arguments are built once the request is known to be valid
+ * (the Idempotency-Key is checked with the other rules).
+ */
+
+ngx_int_t
+ngx_http_supportdesk_batch(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    u_char                             *p;
+    json_t                             *list;
+    ngx_int_t                           rc;
+    ngx_uint_t                          i;
+    ngx_http_supportdesk_batch_t       *batch;
+    ngx_http_supportdesk_redis_op_t    *prev;
+    ngx_http_supportdesk_batch_item_t  *item;
+
+    batch = ctx->data;
+    list = json_object_get(ctx->body, "customers");
+
+    if (ctx->idempotency_key.len) {
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN * 3 + 2);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* this request's hold, told apart from a retry's */
+        batch->token.data = p;
+        batch->token.len = ngx_sprintf(p, "%P:%uA:%08xD", ngx_pid,
+                                       r->connection->number,
+                                       (uint32_t) ngx_random())
+                           - p;
+    }
+
+    for (i = 0; i < batch->nitems; i++) {
+        if (ngx_http_supportdesk_batch_item(r, ctx, batch, i,
                                             json_array_get(list, i))
             != NGX_OK)
         {
@@ -112,67 +180,18 @@ ngx_http_supportdesk_batch_validate(ngx_http_request_t *r,
         }
     }
 
-    return NGX_OK;
-}
+    prev = NULL;
 
-
-/* NGX_OK also when the item is refused: that is its result, not ours */
-
-static ngx_int_t
-ngx_http_supportdesk_batch_item(ngx_http_request_t *r,
-    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_batch_item_t *item,
-    json_t *obj)
-{
-    json_t                                 *xid;
-    ngx_http_supportdesk_report_t          *rep;
-    ngx_http_supportdesk_customer_input_t   in;
-
-    rep = ngx_pcalloc(r->pool, sizeof(ngx_http_supportdesk_report_t));
-    if (rep == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (!json_is_object(obj)) {
-        ngx_http_supportdesk_report_add(rep, "customers", 9,
-                                        "items must be objects");
-
-    } else {
-        xid = json_object_get(obj, "externalId");
-
-        if (json_is_string(xid)) {
-            item->external_id.data = (u_char *) json_string_value(xid);
-            item->external_id.len = json_string_length(xid);
+    if (ctx->idempotency_key.len) {
+        rc = ngx_http_supportdesk_batch_hold(r, ctx, batch,
+                                        NGX_HTTP_SUPPORTDESK_SCRIPT_BATCH_BEGIN,
+                                        NULL);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
-        (void) ngx_http_supportdesk_validate_customer(obj,
-                                      NGX_HTTP_SUPPORTDESK_ALLOW_EXTERNAL_ID,
-                                      &in, rep);
+        prev = batch->hold;
     }
-
-    if (rep->n) {
-        item->error.status = NGX_HTTP_BAD_REQUEST;
-        item->error.code = "VALIDATION_ERROR";
-        item->error.report = rep;
-        return NGX_OK;
-    }
-
-    return ngx_http_supportdesk_record_upsert_args(&item->args, r->pool,
-                                                   &ctx->app,
-                                                   &item->external_id, &in);
-}
-
-
-ngx_int_t
-ngx_http_supportdesk_batch(ngx_http_request_t *r,
-    ngx_http_supportdesk_ctx_t *ctx)
-{
-    ngx_uint_t                          i;
-    ngx_http_supportdesk_batch_t       *batch;
-    ngx_http_supportdesk_redis_op_t    *prev;
-    ngx_http_supportdesk_batch_item_t  *item;
-
-    batch = ctx->data;
-    prev = NULL;
 
     for (i = 0; i < batch->nitems; i++) {
         item = &batch->items[i];
@@ -210,12 +229,119 @@ ngx_http_supportdesk_batch(ngx_http_request_t *r,
 }
 
 
+/* NGX_OK also when the item is refused: that is its result, not ours */
+
+static ngx_int_t
+ngx_http_supportdesk_batch_item(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_batch_t *batch,
+    ngx_uint_t i, json_t *obj)
+{
+    json_t                                 *xid;
+    ngx_str_t                               none;
+    ngx_http_supportdesk_upsert_t           up;
+    ngx_http_supportdesk_report_t          *rep;
+    ngx_http_supportdesk_batch_item_t      *item;
+    ngx_http_supportdesk_customer_input_t   in;
+
+    item = &batch->items[i];
+    item->batch = batch;
+
+    rep = ngx_pcalloc(r->pool, sizeof(ngx_http_supportdesk_report_t));
+    if (rep == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!json_is_object(obj)) {
+        ngx_http_supportdesk_report_add(rep, "customers", 9,
+                                        "items must be objects");
+
+    } else {
+        xid = json_object_get(obj, "externalId");
+
+        if (json_is_string(xid)) {
+            item->external_id.data = (u_char *) json_string_value(xid);
+            item->external_id.len = json_string_length(xid);
+        }
+
+        (void) ngx_http_supportdesk_validate_customer(obj,
+                                      NGX_HTTP_SUPPORTDESK_ALLOW_EXTERNAL_ID,
+                                      &in, rep);
+    }
+
+    if (rep->n) {
+        item->error.status = NGX_HTTP_BAD_REQUEST;
+        item->error.code = "VALIDATION_ERROR";
+        item->error.report = rep;
+        return NGX_OK;
+    }
+
+    ngx_str_null(&none);
+
+    up.external_id = &item->external_id;
+    up.if_match = &none;
+    up.if_none_match = &none;
+    up.item = ctx->idempotency_key.len ? (ngx_int_t) i : -1;
+    up.token = &batch->token;
+
+    return ngx_http_supportdesk_record_upsert_args(&item->args, r, ctx, &up,
+                                                   &in);
+}
+
+
+/*
+ * batch_begin.lua (takes the hold, data NULL) or batch_end.lua (records
+ * data, the answer): the writer's keys and arguments, then the token.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_batch_hold(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_batch_t *batch,
+    ngx_int_t script, ngx_str_t *data)
+{
+    ngx_http_supportdesk_args_t            args;
+    ngx_http_supportdesk_redis_handler_pt  handler;
+
+    ngx_http_supportdesk_args_init(&args, r->pool, 11);
+    ngx_http_supportdesk_args_literal(&args, "3");
+    ngx_http_supportdesk_args_write_keys(&args, ctx, -1);
+    ngx_http_supportdesk_args_write_argv(&args, r, ctx);
+    ngx_http_supportdesk_args_str(&args, &batch->token);
+
+    if (data == NULL) {
+        /* the items behind it answer within the timeout, or not at all */
+        ngx_http_supportdesk_args_uint(&args,
+                                       2 * ctx->conf->redis_settings.timeout);
+        handler = ngx_http_supportdesk_batch_begun;
+
+    } else {
+        ngx_http_supportdesk_args_str(&args, data);
+        handler = ngx_http_supportdesk_batch_ended;
+    }
+
+    batch->hold = ngx_http_supportdesk_store_queue(r, ctx, NULL, script,
+                                                   &args, handler, batch);
+    if (batch->hold == NULL) {
+        return args.failed ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                           : NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    batch->pending++;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_supportdesk_batch_abandon(void *data)
 {
     ngx_http_supportdesk_batch_t  *batch = data;
 
     ngx_uint_t  i;
+
+    if (batch->hold != NULL) {
+        ngx_http_supportdesk_redis_abandon(batch->hold);
+        batch->hold = NULL;
+    }
 
     for (i = 0; i < batch->nitems; i++) {
         if (batch->items[i].op != NULL) {
@@ -227,24 +353,76 @@ ngx_http_supportdesk_batch_abandon(void *data)
 
 
 static void
+ngx_http_supportdesk_batch_begun(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_supportdesk_batch_t  *batch = data;
+
+    ngx_uint_t                   replayed;
+    ngx_http_request_t          *r;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    r = batch->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+    batch->hold = NULL;
+
+    if (rc != NGX_OK) {
+        batch->refused.status = rc;
+
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        if (ngx_http_supportdesk_store_error(r, reply, &batch->refused)
+            != NGX_OK)
+        {
+            batch->refused.status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        reply = ngx_http_supportdesk_store_unwrap(reply, &replayed);
+
+        if (replayed && reply->type == REDIS_REPLY_STRING) {
+            /* the reply goes with this callback: keep the answer */
+            batch->replay.data = ngx_pnalloc(r->pool, reply->len);
+            if (batch->replay.data == NULL) {
+                batch->refused.status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+            } else {
+                batch->replay.len = reply->len;
+                ngx_memcpy(batch->replay.data, reply->str, reply->len);
+                ctx->replayed = 1;
+            }
+
+        } else if (replayed || reply->type != REDIS_REPLY_STRING
+                   || reply->len != 2 || ngx_strncmp(reply->str, "go", 2) != 0)
+        {
+            batch->refused.status =
+                               ngx_http_supportdesk_store_unexpected(r, reply);
+        }
+    }
+
+    ngx_http_supportdesk_batch_complete(batch);
+}
+
+
+static void
 ngx_http_supportdesk_batch_done(void *data, ngx_int_t rc, redisReply *reply)
 {
     ngx_http_supportdesk_batch_item_t  *item = data;
 
-    ngx_http_request_t            *r;
-    ngx_http_supportdesk_ctx_t    *ctx;
-    ngx_http_supportdesk_batch_t  *batch;
+    ngx_uint_t           replayed;
+    ngx_http_request_t  *r;
 
-    r = item->request;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
-    batch = ctx->data;
+    r = item->batch->request;
     item->op = NULL;
 
     if (rc != NGX_OK) {
         item->error.status = rc;
+        ngx_http_supportdesk_batch_complete(item->batch);
+        return;
+    }
 
-    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-               && reply->element[0]->type == REDIS_REPLY_INTEGER)
+    reply = ngx_http_supportdesk_store_unwrap(reply, &replayed);
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_INTEGER)
     {
         item->created = reply->element[0]->integer;
 
@@ -259,8 +437,64 @@ ngx_http_supportdesk_batch_done(void *data, ngx_int_t rc, redisReply *reply)
         item->error.status = ngx_http_supportdesk_store_unexpected(r, reply);
     }
 
+    ngx_http_supportdesk_batch_complete(item->batch);
+}
+
+
+static void
+ngx_http_supportdesk_batch_ended(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_supportdesk_batch_t  *batch = data;
+
+    batch->hold = NULL;
+
+    /*
+     * The items are applied and answered: that is the answer, recorded or
+     * not.  Not recorded (Redis went, the hold ran out), a retry replays
+     * the items one by one.
+     */
+    if (rc != NGX_OK || reply->type != REDIS_REPLY_INTEGER
+        || reply->integer != 1)
+    {
+        ngx_log_error(NGX_LOG_WARN, batch->request->connection->log, 0,
+                      "supportdesk: the answer of a batch was not recorded "
+                      "under its Idempotency-Key");
+    }
+
+    ngx_http_supportdesk_batch_complete(batch);
+}
+
+
+/* one reply less; with none left, the answer (or its record) goes out */
+
+static void
+ngx_http_supportdesk_batch_complete(ngx_http_supportdesk_batch_t *batch)
+{
+    ngx_int_t                    rc;
+    ngx_http_request_t          *r;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
     if (--batch->pending) {
         return;
+    }
+
+    r = batch->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (ctx->idempotency_key.len && batch->data.data == NULL
+        && batch->refused.status == 0 && batch->replay.data == NULL)
+    {
+        rc = ngx_http_supportdesk_batch_render(r, batch);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_supportdesk_batch_hold(r, ctx, batch,
+                                        NGX_HTTP_SUPPORTDESK_SCRIPT_BATCH_END,
+                                        &batch->data);
+        }
+
+        if (rc == NGX_OK) {
+            return;
+        }
     }
 
     ngx_http_supportdesk_finish(r, ngx_http_supportdesk_batch_send(r, batch));
@@ -271,16 +505,54 @@ static ngx_int_t
 ngx_http_supportdesk_batch_send(ngx_http_request_t *r,
     ngx_http_supportdesk_batch_t *batch)
 {
+    ngx_http_supportdesk_json_t  json;
+
+    if (batch->refused.status) {
+        return ngx_http_supportdesk_send_api_error(r, &batch->refused);
+    }
+
+    if (batch->replay.data == NULL && batch->data.data == NULL
+        && ngx_http_supportdesk_batch_render(r, batch) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_supportdesk_envelope_start(r, &json, 64) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (batch->replay.data != NULL) {
+        ngx_http_supportdesk_json_raw(&json, batch->replay.data,
+                                      batch->replay.len);
+
+    } else {
+        ngx_http_supportdesk_json_raw(&json, batch->data.data,
+                                      batch->data.len);
+    }
+
+    return ngx_http_supportdesk_envelope_send(r, NGX_HTTP_OK, &json);
+}
+
+
+/* {"results":[...]}: the answer's data, also what a replay answers */
+
+static ngx_int_t
+ngx_http_supportdesk_batch_render(ngx_http_request_t *r,
+    ngx_http_supportdesk_batch_t *batch)
+{
     ngx_uint_t                          i;
     ngx_http_supportdesk_json_t         json;
     ngx_http_supportdesk_batch_item_t  *item;
 
-    if (ngx_http_supportdesk_envelope_start(r, &json,
-                                            128 * batch->nitems + 64)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    json.pool = r->pool;
+    json.failed = 0;
+    json.start = ngx_pnalloc(r->pool, 128 * batch->nitems + 64);
+    if (json.start == NULL) {
+        return NGX_ERROR;
     }
+
+    json.pos = json.start;
+    json.end = json.start + 128 * batch->nitems + 64;
 
     ngx_http_supportdesk_json_literal(&json, "{\"results\":[");
 
@@ -323,5 +595,12 @@ ngx_http_supportdesk_batch_send(ngx_http_request_t *r,
 
     ngx_http_supportdesk_json_literal(&json, "]}");
 
-    return ngx_http_supportdesk_envelope_send(r, NGX_HTTP_OK, &json);
+    if (json.failed) {
+        return NGX_ERROR;
+    }
+
+    batch->data.data = json.start;
+    batch->data.len = json.pos - json.start;
+
+    return NGX_OK;
 }

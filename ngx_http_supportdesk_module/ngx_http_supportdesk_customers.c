@@ -51,10 +51,20 @@ ngx_int_t
 ngx_http_supportdesk_customer_upsert(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
-    ngx_http_supportdesk_args_t  args;
+    ngx_str_t                      none;
+    ngx_http_supportdesk_args_t    args;
+    ngx_http_supportdesk_upsert_t  up;
 
-    if (ngx_http_supportdesk_record_upsert_args(&args, r->pool, &ctx->app,
-                                                &ctx->external_id, ctx->data)
+    ngx_str_null(&none);
+
+    up.external_id = &ctx->external_id;
+    up.if_match = &ctx->if_match;
+    up.if_none_match = &ctx->if_none_match;
+    up.item = -1;
+    up.token = &none;
+
+    if (ngx_http_supportdesk_record_upsert_args(&args, r, ctx, &up,
+                                                ctx->data)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -94,19 +104,22 @@ ngx_http_supportdesk_customer_delete(ngx_http_request_t *r,
     ngx_str_t                    *xid;
     ngx_http_supportdesk_args_t   args;
 
-    ngx_http_supportdesk_args_init(&args, r->pool, 8);
+    ngx_http_supportdesk_args_init(&args, r->pool, 17);
 
     xid = &ctx->external_id;
 
     /* the customer, its indexes, then what it owns alone (redis/delete.lua) */
-    ngx_http_supportdesk_args_literal(&args, "6");
+    ngx_http_supportdesk_args_literal(&args, "9");
+    ngx_http_supportdesk_args_write_keys(&args, ctx, -1);
     ngx_http_supportdesk_args_app_key(&args, ctx, "c", xid);
     ngx_http_supportdesk_args_app_key(&args, ctx, "emails", NULL);
     ngx_http_supportdesk_args_app_key(&args, ctx, "order", NULL);
     ngx_http_supportdesk_args_app_key(&args, ctx, "notes", xid);
     ngx_http_supportdesk_args_app_key(&args, ctx, "notez", xid);
     ngx_http_supportdesk_args_app_key(&args, ctx, "notif", xid);
+    ngx_http_supportdesk_args_write_argv(&args, r, ctx);
     ngx_http_supportdesk_args_str(&args, xid);
+    ngx_http_supportdesk_args_str(&args, &ctx->if_match);
 
     return ngx_http_supportdesk_store_call(r, ctx,
                                            NGX_HTTP_SUPPORTDESK_SCRIPT_DELETE,
@@ -138,9 +151,44 @@ static ngx_int_t
 ngx_http_supportdesk_get_done(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
+    u_char      *p, *end, *tag;
+    ngx_str_t   *etag;
+
     if (reply->elements == 0) {
         return ngx_http_supportdesk_send_api_error(r,
                                     &ngx_http_supportdesk_customer_not_found);
+    }
+
+    if (ctx->if_none_match.len == 0
+        || ngx_http_supportdesk_record_etag(r->pool, reply, &ctx->etag)
+           != NGX_OK)
+    {
+        return ngx_http_supportdesk_send_customer(r, ctx, reply, -1);
+    }
+
+    /* weak comparison: the client's copy is the current one */
+    etag = &ctx->etag;
+    p = ctx->if_none_match.data;
+    end = p + ctx->if_none_match.len;
+
+    if (ctx->if_none_match.len == 1 && *p == '*') {
+        return ngx_http_supportdesk_send_not_modified(r);
+    }
+
+    while (p < end) {
+        tag = p;
+
+        while (p < end && *p != ' ') {
+            p++;
+        }
+
+        if ((size_t) (p - tag) == etag->len
+            && ngx_strncmp(tag, etag->data, etag->len) == 0)
+        {
+            return ngx_http_supportdesk_send_not_modified(r);
+        }
+
+        p++;
     }
 
     return ngx_http_supportdesk_send_customer(r, ctx, reply, -1);
@@ -174,7 +222,8 @@ ngx_http_supportdesk_send_customer(ngx_http_request_t *r,
 
     ngx_http_supportdesk_json_literal(&json, "{\"customer\":");
 
-    if (ngx_http_supportdesk_record_render(&json, &ctx->external_id, hash)
+    if (ngx_http_supportdesk_record_render(&json, &ctx->external_id, hash,
+                                           &ctx->etag)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -30,6 +30,7 @@ static u_char *ngx_http_supportdesk_digits(u_char *p, ngx_uint_t n,
     ngx_uint_t width);
 static void ngx_http_supportdesk_envelope_close(
     ngx_http_supportdesk_json_t *json);
+static ngx_int_t ngx_http_supportdesk_answer_headers(ngx_http_request_t *r);
 
 
 ngx_str_t  ngx_http_supportdesk_content_type =
@@ -55,6 +56,12 @@ static ngx_http_supportdesk_status_t  ngx_http_supportdesk_statuses[] = {
       "request URI is too long" },
     { NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE",
       "Content-Type must be application/json" },
+    { NGX_HTTP_SUPPORTDESK_GONE, "CURSOR_EXPIRED",
+      "events after this cursor are no longer retained" },
+    { NGX_HTTP_PRECONDITION_FAILED, "PRECONDITION_FAILED",
+      "a condition of the request does not hold" },
+    { NGX_HTTP_SUPPORTDESK_UNPROCESSABLE, "IDEMPOTENCY_KEY_REUSED",
+      "this Idempotency-Key was used with another request" },
     { NGX_HTTP_TOO_MANY_REQUESTS, "RATE_LIMITED",
       "too many requests for this app, retry later" },
     { NGX_HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE",
@@ -386,17 +393,99 @@ ngx_http_supportdesk_json_error(ngx_http_request_t *r,
 
 
 ngx_int_t
+ngx_http_supportdesk_send_not_modified(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_supportdesk_answer_headers(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
+    r->headers_out.content_length_n = -1;
+    r->header_only = 1;
+
+    rc = ngx_http_send_header(r);
+
+    return (rc == NGX_ERROR || rc > NGX_OK) ? rc : NGX_OK;
+}
+
+
+/*
+ * What every answer of the API carries besides its body: the ETag an
+ * action set, Idempotent-Replayed on a replay.  The conditions the
+ * request sent were evaluated by the API itself (in the write scripts):
+ * nginx's not-modified filter must not judge them again against the new
+ * ETag.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_answer_headers(ngx_http_request_t *r)
+{
+    u_char                      *p;
+    ngx_table_elt_t             *h;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    r->disable_not_modified = 1;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    ctx->responded = 1;
+
+    if (ctx->etag.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        p = ngx_pnalloc(r->pool, ctx->etag.len + 2);
+
+        if (h == NULL || p == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* a strong validator */
+        *p = '"';
+        ngx_memcpy(p + 1, ctx->etag.data, ctx->etag.len);
+        p[ctx->etag.len + 1] = '"';
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "ETag");
+        h->value.data = p;
+        h->value.len = ctx->etag.len + 2;
+        r->headers_out.etag = h;
+    }
+
+    if (ctx->replayed) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Idempotent-Replayed");
+        ngx_str_set(&h->value, "true");
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_supportdesk_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
-    ngx_int_t                    rc;
-    ngx_buf_t                   *b;
-    ngx_chain_t                  out;
-    ngx_http_supportdesk_ctx_t  *ctx;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
-    if (ctx != NULL) {
-        ctx->responded = 1;
+    if (ngx_http_supportdesk_answer_headers(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* nginx knows no reason phrase for it */
+    if (status == NGX_HTTP_SUPPORTDESK_UNPROCESSABLE) {
+        ngx_str_set(&r->headers_out.status_line,
+                    "422 Unprocessable Entity");
     }
 
     b = ngx_calloc_buf(r->pool);

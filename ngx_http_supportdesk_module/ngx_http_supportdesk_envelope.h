@@ -24,6 +24,11 @@ typedef struct {
 } ngx_http_supportdesk_json_t;
 
 
+/* statuses nginx has no name for */
+#define NGX_HTTP_SUPPORTDESK_GONE           410
+#define NGX_HTTP_SUPPORTDESK_UNPROCESSABLE  422
+
+
 /* an API error: code and message NULL mean the status's usual ones */
 typedef struct {
     ngx_uint_t                        status;
@@ -79,6 +84,9 @@ void ngx_http_supportdesk_json_error(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_supportdesk_send_body(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+
+/* 304 with the ETag (ctx->etag), no body */
+ngx_int_t ngx_http_supportdesk_send_not_modified(ngx_http_request_t *r);
 
 extern ngx_str_t  ngx_http_supportdesk_content_type;
 

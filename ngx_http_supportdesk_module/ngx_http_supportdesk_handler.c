@@ -21,6 +21,8 @@
 #include "ngx_http_supportdesk_auth.h"
 #include "ngx_http_supportdesk_store.h"
 #include "ngx_http_supportdesk_envelope.h"
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 
 static void ngx_http_supportdesk_body_handler(ngx_http_request_t *r);
@@ -31,22 +33,24 @@ static ngx_int_t ngx_http_supportdesk_send_too_large(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx);
 static ngx_int_t ngx_http_supportdesk_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_uint_t ngx_http_supportdesk_read_headers(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+static void ngx_http_supportdesk_check_headers(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+static ngx_int_t ngx_http_supportdesk_fingerprint(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *body);
 static ngx_uint_t ngx_http_supportdesk_is_json(ngx_http_request_t *r);
 static ngx_http_supportdesk_ctx_t *ngx_http_supportdesk_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_supportdesk_cleanup(void *data);
 
 
-static ngx_str_t  ngx_http_supportdesk_key_header = ngx_string("X-API-Key");
-
-
 ngx_int_t
 ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
-    ngx_uint_t                        i;
-    ngx_list_part_t                  *part;
-    ngx_table_elt_t                  *h, *allow;
+    ngx_uint_t                        api_key_twice;
+    ngx_table_elt_t                  *allow;
     ngx_http_supportdesk_ctx_t       *ctx;
     ngx_http_supportdesk_loc_conf_t  *slcf;
 
@@ -86,30 +90,12 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    api_key_twice = ngx_http_supportdesk_read_headers(r, ctx);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == ngx_http_supportdesk_key_header.len
-            && ngx_strncasecmp(h[i].key.data,
-                               ngx_http_supportdesk_key_header.data,
-                               h[i].key.len)
-               == 0)
-        {
-            ctx->api_key = h[i].value;
-            break;
-        }
+    if (api_key_twice) {
+        ctx->status = NGX_HTTP_UNAUTHORIZED;
+        ctx->status_message = "X-API-Key must be sent once";
+        return NGX_DECLINED;
     }
 
     if (ctx->api_key.len == 0) {
@@ -151,6 +137,67 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The headers the API reads, in one pass: X-API-Key (returns 1 when it
+ * came twice: a client error, never resolved by picking one), and those
+ * checked later with the other rules of the request.
+ */
+
+static ngx_uint_t
+ngx_http_supportdesk_read_headers(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    ngx_str_t        *key;
+    ngx_uint_t        i, twice;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    twice = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        key = &h[i].key;
+
+#define ngx_http_supportdesk_is_header(name)                                 \
+    (key->len == sizeof(name) - 1                                            \
+     && ngx_strncasecmp(key->data, (u_char *) name, key->len) == 0)
+
+        if (ngx_http_supportdesk_is_header("X-API-Key")) {
+            twice |= (ctx->api_key.data != NULL);
+            ctx->api_key = h[i].value;
+
+        } else if (ngx_http_supportdesk_is_header("Idempotency-Key")) {
+            ctx->idempotency_twice = (ctx->idempotency_header != NULL);
+            ctx->idempotency_header = &h[i];
+
+        } else if (ngx_http_supportdesk_is_header("If-Match")) {
+            ctx->if_match_twice = (ctx->if_match_header != NULL);
+            ctx->if_match_header = &h[i];
+
+        } else if (ngx_http_supportdesk_is_header("If-None-Match")) {
+            ctx->if_none_match_twice = (ctx->if_none_match_header != NULL);
+            ctx->if_none_match_header = &h[i];
+        }
+
+#undef ngx_http_supportdesk_is_header
+    }
+
+    return twice;
+}
+
+
 ngx_int_t
 ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
 {
@@ -179,8 +226,8 @@ ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_supportdesk_send_error(r, ctx->status, NULL, NULL,
-                                               NULL);
+        return ngx_http_supportdesk_send_error(r, ctx->status, NULL,
+                                               ctx->status_message, NULL);
     }
 
     if (ctx->action->has_body) {
@@ -292,6 +339,8 @@ ngx_http_supportdesk_proceed(ngx_http_request_t *r,
     ngx_int_t    rc;
     ngx_str_t    body;
 
+    ngx_str_set(&body, "");
+
     if (ctx->action->has_body) {
         if (ngx_http_supportdesk_read_body(r, &body) != NGX_OK) {
             ngx_http_supportdesk_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -335,6 +384,8 @@ ngx_http_supportdesk_proceed(ngx_http_request_t *r,
                                                        ctx->report);
     }
 
+    ngx_http_supportdesk_check_headers(r, ctx);
+
     if (ctx->action->fields != NULL) {
         ngx_http_supportdesk_report_unknown(ctx->body, ctx->action->fields,
                                             "is not a known field",
@@ -358,11 +409,150 @@ ngx_http_supportdesk_proceed(ngx_http_request_t *r,
         return;
     }
 
+    if (ctx->idempotency_key.len
+        && ngx_http_supportdesk_fingerprint(r, ctx, &body) != NGX_OK)
+    {
+        ngx_http_supportdesk_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     rc = ctx->action->run(r, ctx);
 
     if (rc != NGX_DONE) {
         ngx_http_supportdesk_finish(r, rc);
     }
+}
+
+
+/* Idempotency-Key, If-Match, If-None-Match where the route takes them */
+
+static void
+ngx_http_supportdesk_check_headers(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    u_char                         *dst;
+    ngx_str_t                      *v;
+    const char                     *msg;
+    ngx_http_supportdesk_report_t  *rep;
+
+    rep = ctx->report;
+
+#define ngx_http_supportdesk_refuse_header(name, message)                    \
+    ngx_http_supportdesk_report_add(rep, name, sizeof(name) - 1, message)
+
+    if (ctx->action->write && ctx->idempotency_header != NULL) {
+        v = &ctx->idempotency_header->value;
+        msg = ctx->idempotency_twice
+              ? "must be sent once"
+              : ngx_http_supportdesk_check_idempotency_key(v->data, v->len);
+
+        if (msg != NULL) {
+            ngx_http_supportdesk_refuse_header("Idempotency-Key", msg);
+
+        } else {
+            ctx->idempotency_key = *v;
+        }
+    }
+
+    if (!ctx->action->conditional) {
+        return;
+    }
+
+    if (ctx->if_match_header != NULL && r->method != NGX_HTTP_GET) {
+        v = &ctx->if_match_header->value;
+        dst = ngx_pnalloc(r->pool, v->len + 1);
+
+        if (dst == NULL) {
+            rep->n = NGX_HTTP_SUPPORTDESK_MAX_VIOLATIONS;
+
+        } else if (ctx->if_match_twice) {
+            ngx_http_supportdesk_refuse_header("If-Match",
+                                               "must be sent once");
+
+        } else if (ngx_http_supportdesk_parse_etags(v, dst, &ctx->if_match, 0)
+                   != NGX_OK)
+        {
+            ngx_http_supportdesk_refuse_header("If-Match",
+                                   "must be * or a list of entity tags");
+        }
+    }
+
+    if (ctx->if_none_match_header != NULL && r->method != NGX_HTTP_DELETE) {
+        v = &ctx->if_none_match_header->value;
+        dst = ngx_pnalloc(r->pool, v->len + 1);
+
+        if (dst == NULL) {
+            rep->n = NGX_HTTP_SUPPORTDESK_MAX_VIOLATIONS;
+
+        } else if (ctx->if_none_match_twice) {
+            ngx_http_supportdesk_refuse_header("If-None-Match",
+                                               "must be sent once");
+
+        } else if (ngx_http_supportdesk_parse_etags(v, dst,
+                                                    &ctx->if_none_match, 1)
+                   != NGX_OK)
+        {
+            ngx_http_supportdesk_refuse_header("If-None-Match",
+                                   "must be * or a list of entity tags");
+
+        } else if (r->method != NGX_HTTP_GET
+                   && !(ctx->if_none_match.len == 1
+                        && ctx->if_none_match.data[0] == '*'))
+        {
+            /* on a write only "create, never replace" makes sense */
+            ngx_http_supportdesk_refuse_header("If-None-Match",
+                                   "must be * on a write");
+        }
+    }
+
+#undef ngx_http_supportdesk_refuse_header
+}
+
+
+/*
+ * What makes a retry the same request: method, path and body, byte for
+ * byte, as the hex SHA-256 the scripts compare.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_fingerprint(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *body)
+{
+    u_char        *q, md[EVP_MAX_MD_SIZE];
+    ngx_int_t      rc;
+    ngx_str_t      path;
+    unsigned int   mdlen;
+    EVP_MD_CTX    *md_ctx;
+
+    path = r->unparsed_uri;
+    q = ngx_strlchr(path.data, path.data + path.len, '?');
+    if (q != NULL) {
+        path.len = q - path.data;
+    }
+
+    ctx->fingerprint.data = ngx_pnalloc(r->pool, 2 * SHA256_DIGEST_LENGTH);
+    md_ctx = EVP_MD_CTX_new();
+
+    rc = NGX_ERROR;
+
+    if (ctx->fingerprint.data != NULL && md_ctx != NULL
+        && EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL) == 1
+        && EVP_DigestUpdate(md_ctx, r->method_name.data,
+                            r->method_name.len) == 1
+        && EVP_DigestUpdate(md_ctx, " ", 1) == 1
+        && EVP_DigestUpdate(md_ctx, path.data, path.len) == 1
+        && EVP_DigestUpdate(md_ctx, "\n", 1) == 1
+        && EVP_DigestUpdate(md_ctx, body->data, body->len) == 1
+        && EVP_DigestFinal_ex(md_ctx, md, &mdlen) == 1)
+    {
+        ctx->fingerprint.len = ngx_hex_dump(ctx->fingerprint.data, md, mdlen)
+                               - ctx->fingerprint.data;
+        rc = NGX_OK;
+    }
+
+    EVP_MD_CTX_free(md_ctx);
+
+    return rc;
 }
 
 

@@ -359,15 +359,16 @@ ngx_http_supportdesk_bulk(ngx_http_request_t *r,
 
     bulk = ctx->data;
 
-    ngx_http_supportdesk_args_init(&args, r->pool, 9);
+    ngx_http_supportdesk_args_init(&args, r->pool, 16);
 
-    ngx_http_supportdesk_args_literal(&args, "3");
+    ngx_http_supportdesk_args_literal(&args, "6");
+    ngx_http_supportdesk_args_write_keys(&args, ctx, -1);
     ngx_http_supportdesk_args_app_key(&args, ctx, "seq", NULL);
     ngx_http_supportdesk_args_app_key(&args, ctx, "jobseq", NULL);
     ngx_http_supportdesk_args_literal(&args, NGX_HTTP_SUPPORTDESK_JOBS_QUEUE);
+    ngx_http_supportdesk_args_write_argv(&args, r, ctx);
     ngx_http_supportdesk_args_app_key(&args, ctx, "", NULL);
     ngx_http_supportdesk_args_str(&args, &ctx->app);
-    ngx_http_supportdesk_args_time(&args);
     ngx_http_supportdesk_args_str(&args, &bulk->filter);
     ngx_http_supportdesk_args_str(&args, &bulk->changes);
 

@@ -131,7 +131,7 @@ ngx_http_supportdesk_list_send(ngx_http_request_t *r,
         xid.len = e->len;
 
         if (ngx_http_supportdesk_record_render(&json, &xid,
-                                               reply->element[i + 1])
+                                               reply->element[i + 1], NULL)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

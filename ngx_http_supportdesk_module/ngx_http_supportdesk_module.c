@@ -52,6 +52,8 @@ static char *ngx_http_supportdesk_redis_password(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_check_bounds(ngx_conf_t *cf, void *post,
     void *data);
+static ngx_int_t ngx_http_supportdesk_text(ngx_conf_t *cf, ngx_uint_t n,
+    ngx_str_t *text);
 static char *ngx_http_supportdesk_check_zone_size(ngx_conf_t *cf,
     void *post, void *data);
 
@@ -86,6 +88,18 @@ static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_chunk_size_bounds
     = {
     ngx_http_supportdesk_check_bounds, 1, 10000,
     "must be between 1 and 10000"
+};
+
+/* Redis takes these in seconds */
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_seconds_bounds = {
+    ngx_http_supportdesk_check_bounds, 1000, NGX_MAX_INT32_VALUE,
+    "must be at least 1s"
+};
+
+static ngx_http_supportdesk_bounds_t
+    ngx_http_supportdesk_events_count_bounds = {
+    ngx_http_supportdesk_check_bounds, 1, 100000000,
+    "must be between 1 and 100000000"
 };
 
 static ngx_conf_post_handler_pt  ngx_http_supportdesk_zone_size_p =
@@ -165,6 +179,27 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_supportdesk_loc_conf_t, list_scan_limit),
       &ngx_http_supportdesk_scan_limit_bounds },
+
+    { ngx_string("supportdesk_idempotency_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, idempotency_ttl),
+      &ngx_http_supportdesk_seconds_bounds },
+
+    { ngx_string("supportdesk_events_max_age"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_main_conf_t, events_max_age),
+      &ngx_http_supportdesk_seconds_bounds },
+
+    { ngx_string("supportdesk_events_max_count"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_main_conf_t, events_max_count),
+      &ngx_http_supportdesk_events_count_bounds },
 
     { ngx_string("supportdesk_job_chunk_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -356,6 +391,8 @@ ngx_http_supportdesk_create_main_conf(ngx_conf_t *cf)
     smcf->key_cache_ttl = NGX_CONF_UNSET_MSEC;
     smcf->key_cache_negative_ttl = NGX_CONF_UNSET_MSEC;
     smcf->job_chunk_size = NGX_CONF_UNSET_UINT;
+    smcf->events_max_age = NGX_CONF_UNSET_MSEC;
+    smcf->events_max_count = NGX_CONF_UNSET_UINT;
     smcf->request_id_index = NGX_ERROR;
 
     return smcf;
@@ -371,6 +408,18 @@ ngx_http_supportdesk_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(smcf->key_cache_ttl, 10000);
     ngx_conf_init_msec_value(smcf->key_cache_negative_ttl, 2000);
     ngx_conf_init_uint_value(smcf->job_chunk_size, 500);
+    ngx_conf_init_msec_value(smcf->events_max_age, 24 * 60 * 60 * 1000);
+    ngx_conf_init_uint_value(smcf->events_max_count, 100000);
+
+    if (ngx_http_supportdesk_text(cf, smcf->events_max_age / 1000,
+                                  &smcf->events_max_age_text)
+        != NGX_OK
+        || ngx_http_supportdesk_text(cf, smcf->events_max_count,
+                                     &smcf->events_max_count_text)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -404,6 +453,7 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->batch_max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->list_scan_limit = NGX_CONF_UNSET_UINT;
+    slcf->idempotency_ttl = NGX_CONF_UNSET_MSEC;
 
     return slcf;
 }
@@ -443,6 +493,15 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->batch_max_body_size, 1024 * 1024);
     ngx_conf_merge_uint_value(conf->list_scan_limit, prev->list_scan_limit,
                               1000);
+    ngx_conf_merge_msec_value(conf->idempotency_ttl, prev->idempotency_ttl,
+                              24 * 60 * 60 * 1000);
+
+    if (ngx_http_supportdesk_text(cf, conf->idempotency_ttl / 1000,
+                                  &conf->idempotency_ttl_text)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (!conf->enabled) {
         return NGX_CONF_OK;
@@ -613,6 +672,22 @@ ngx_http_supportdesk_redis_password(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* a number the scripts take, formatted once here, not per request */
+
+static ngx_int_t
+ngx_http_supportdesk_text(ngx_conf_t *cf, ngx_uint_t n, ngx_str_t *text)
+{
+    text->data = ngx_pnalloc(cf->pool, NGX_INT_T_LEN);
+    if (text->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    text->len = ngx_sprintf(text->data, "%ui", n) - text->data;
+
+    return NGX_OK;
+}
+
+
 static char *
 ngx_http_supportdesk_check_bounds(ngx_conf_t *cf, void *post, void *data)
 {
@@ -644,7 +719,7 @@ ngx_http_supportdesk_check_zone_size(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_http_supportdesk_init_module(ngx_cycle_t *cycle)
 {
-    return ngx_http_supportdesk_script_init(cycle->log);
+    return ngx_http_supportdesk_script_init(cycle);
 }
 
 

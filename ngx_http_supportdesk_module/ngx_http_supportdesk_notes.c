@@ -12,11 +12,11 @@
 #include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_actions.h"
 #include "ngx_http_supportdesk_query.h"
+#include "ngx_http_supportdesk_record.h"
 #include "ngx_http_supportdesk_store.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_NOTE_MAX      65535
-#define NGX_HTTP_SUPPORTDESK_NOTE_PREFIX   "note_"
 
 
 static void ngx_http_supportdesk_note_keys(ngx_http_supportdesk_ctx_t *ctx,
@@ -27,8 +27,6 @@ static ngx_int_t ngx_http_supportdesk_note_listed(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_note_deleted(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
-static void ngx_http_supportdesk_note_json(ngx_http_supportdesk_json_t *json,
-    u_char *id, size_t id_len, time_t created, u_char *text, size_t len);
 
 
 ngx_int_t
@@ -66,21 +64,23 @@ ngx_http_supportdesk_note_add(ngx_http_request_t *r,
     json_t                       *note;
     ngx_http_supportdesk_args_t   args;
 
-    ngx_http_supportdesk_args_init(&args, r->pool, 7);
+    ngx_http_supportdesk_args_init(&args, r->pool, 15);
 
     note = json_object_get(ctx->body, "note");
 
-    ngx_http_supportdesk_args_literal(&args, "4");
+    ngx_http_supportdesk_args_literal(&args, "7");
+    ngx_http_supportdesk_args_write_keys(&args, ctx, -1);
     ngx_http_supportdesk_note_keys(ctx, &args);
     ngx_http_supportdesk_args_app_key(&args, ctx, "noteseq", NULL);
-    ngx_http_supportdesk_args_time(&args);
+    ngx_http_supportdesk_args_write_argv(&args, r, ctx);
+    ngx_http_supportdesk_args_str(&args, &ctx->external_id);
     ngx_http_supportdesk_args_add(&args, (u_char *) json_string_value(note),
                                   json_string_length(note));
 
     return ngx_http_supportdesk_store_call(r, ctx,
                                            NGX_HTTP_SUPPORTDESK_SCRIPT_NOTE_ADD,
                                            &args,
-                                           NGX_HTTP_SUPPORTDESK_REPLY_INTEGER,
+                                           NGX_HTTP_SUPPORTDESK_REPLY_ARRAY,
                                            ngx_http_supportdesk_note_added);
 }
 
@@ -140,10 +140,13 @@ ngx_http_supportdesk_note_delete(ngx_http_request_t *r,
 
     number = ctx->data;
 
-    ngx_http_supportdesk_args_init(&args, r->pool, 5);
+    ngx_http_supportdesk_args_init(&args, r->pool, 14);
 
-    ngx_http_supportdesk_args_literal(&args, "3");
+    ngx_http_supportdesk_args_literal(&args, "6");
+    ngx_http_supportdesk_args_write_keys(&args, ctx, -1);
     ngx_http_supportdesk_note_keys(ctx, &args);
+    ngx_http_supportdesk_args_write_argv(&args, r, ctx);
+    ngx_http_supportdesk_args_str(&args, &ctx->external_id);
     ngx_http_supportdesk_args_uint(&args, *number);
 
     return ngx_http_supportdesk_store_call(r, ctx,
@@ -171,9 +174,26 @@ static ngx_int_t
 ngx_http_supportdesk_note_added(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
-    u_char                        id[NGX_INT64_LEN];
+    u_char                        buf[NGX_INT64_LEN];
+    time_t                        created;
     json_t                       *note;
+    redisReply                   *id, *c;
     ngx_http_supportdesk_json_t   json;
+
+    /* {number, createdAt}: a replay answers the note as it was made */
+    if (reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || (reply->element[1]->type != REDIS_REPLY_STRING
+            && reply->element[1]->type != REDIS_REPLY_INTEGER))
+    {
+        return ngx_http_supportdesk_store_unexpected(r, reply);
+    }
+
+    id = reply->element[0];
+    c = reply->element[1];
+    created = (c->type == REDIS_REPLY_INTEGER)
+              ? (time_t) c->integer
+              : ngx_atotm((u_char *) c->str, c->len);
 
     note = json_object_get(ctx->body, "note");
 
@@ -185,9 +205,9 @@ ngx_http_supportdesk_note_added(ngx_http_request_t *r,
     }
 
     ngx_http_supportdesk_json_literal(&json, "{\"note\":");
-    ngx_http_supportdesk_note_json(&json, id,
-                                   ngx_sprintf(id, "%L", reply->integer) - id,
-                                   ngx_time(),
+    ngx_http_supportdesk_record_note(&json, buf,
+                                   ngx_sprintf(buf, "%L", id->integer) - buf,
+                                   created == NGX_ERROR ? 0 : created,
                                    (u_char *) json_string_value(note),
                                    json_string_length(note));
     ngx_http_supportdesk_json_literal(&json, "}");
@@ -239,7 +259,7 @@ ngx_http_supportdesk_note_listed(ngx_http_request_t *r,
 
         created = ngx_atotm((u_char *) c->str, c->len);
 
-        ngx_http_supportdesk_note_json(&json, (u_char *) id->str, id->len,
+        ngx_http_supportdesk_record_note(&json, (u_char *) id->str, id->len,
                                        created == NGX_ERROR ? 0 : created,
                                        (u_char *) text->str, text->len);
     }
@@ -275,22 +295,4 @@ ngx_http_supportdesk_note_deleted(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
     return ngx_http_supportdesk_send_deleted(r);
-}
-
-
-static void
-ngx_http_supportdesk_note_json(ngx_http_supportdesk_json_t *json, u_char *id,
-    size_t id_len, time_t created, u_char *text, size_t len)
-{
-    /* notes are never edited: updatedAt is createdAt */
-    ngx_http_supportdesk_json_literal(json,
-                               "{\"id\":\"" NGX_HTTP_SUPPORTDESK_NOTE_PREFIX);
-    ngx_http_supportdesk_json_raw(json, id, id_len);
-    ngx_http_supportdesk_json_literal(json, "\",\"text\":");
-    ngx_http_supportdesk_json_string(json, text, len);
-    ngx_http_supportdesk_json_literal(json, ",\"createdAt\":");
-    ngx_http_supportdesk_json_time(json, created);
-    ngx_http_supportdesk_json_literal(json, ",\"updatedAt\":");
-    ngx_http_supportdesk_json_time(json, created);
-    ngx_http_supportdesk_json_literal(json, "}");
 }

@@ -11,25 +11,16 @@
 
 #include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_actions.h"
+#include "ngx_http_supportdesk_record.h"
 #include "ngx_http_supportdesk_store.h"
 
 
-#define NGX_HTTP_SUPPORTDESK_SETTINGS    3
-/* numkeys, the customer, its settings, then a pair per setting */
-#define NGX_HTTP_SUPPORTDESK_NOTIF_ARGS  (3 + 2 * NGX_HTTP_SUPPORTDESK_SETTINGS)
+/* numkeys, 3 + 2 keys, 5 + 1 arguments, then a pair per setting */
+#define NGX_HTTP_SUPPORTDESK_NOTIF_ARGS  (12 + 2 * NGX_HTTP_SUPPORTDESK_SETTINGS)
 
 
 static ngx_int_t ngx_http_supportdesk_notif_done(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
-
-
-/* stored under the names clients use: a handful per customer */
-static ngx_str_t  ngx_http_supportdesk_settings[] = {
-    ngx_string("newTicket"),
-    ngx_string("newComment"),
-    ngx_string("ticketReassigned"),
-    ngx_null_string
-};
 
 
 ngx_int_t
@@ -77,9 +68,12 @@ ngx_http_supportdesk_notif(ngx_http_request_t *r,
     ngx_http_supportdesk_args_init(&args, r->pool,
                                        NGX_HTTP_SUPPORTDESK_NOTIF_ARGS);
 
-    ngx_http_supportdesk_args_literal(&args, "2");
+    ngx_http_supportdesk_args_literal(&args, "5");
+    ngx_http_supportdesk_args_write_keys(&args, ctx, -1);
     ngx_http_supportdesk_args_app_key(&args, ctx, "c", &ctx->external_id);
     ngx_http_supportdesk_args_app_key(&args, ctx, "notif", &ctx->external_id);
+    ngx_http_supportdesk_args_write_argv(&args, r, ctx);
+    ngx_http_supportdesk_args_str(&args, &ctx->external_id);
 
     for (s = ngx_http_supportdesk_settings; ctx->body && s->len; s++) {
         value = json_object_get(ctx->body, (const char *) s->data);
@@ -106,43 +100,21 @@ ngx_http_supportdesk_notif(ngx_http_request_t *r,
 }
 
 
-/* HGETALL of the settings: an unset one is on */
+/* HGETALL of the settings */
 
 static ngx_int_t
 ngx_http_supportdesk_notif_done(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
-    ngx_uint_t                    i;
-    redisReply                   *v[NGX_HTTP_SUPPORTDESK_SETTINGS];
-    ngx_http_supportdesk_json_t   json;
-
-    ngx_http_supportdesk_store_fields(reply, ngx_http_supportdesk_settings,
-                                      v);
+    ngx_http_supportdesk_json_t  json;
 
     if (ngx_http_supportdesk_envelope_start(r, &json, 256) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_supportdesk_json_literal(&json, "{\"notifications\":{");
-
-    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SETTINGS; i++) {
-        if (i) {
-            ngx_http_supportdesk_json_literal(&json, ",");
-        }
-
-        ngx_http_supportdesk_json_string(&json,
-                                         ngx_http_supportdesk_settings[i].data,
-                                         ngx_http_supportdesk_settings[i].len);
-
-        if (v[i] == NULL || (v[i]->len == 1 && v[i]->str[0] == '1')) {
-            ngx_http_supportdesk_json_literal(&json, ":true");
-
-        } else {
-            ngx_http_supportdesk_json_literal(&json, ":false");
-        }
-    }
-
-    ngx_http_supportdesk_json_literal(&json, "}}");
+    ngx_http_supportdesk_json_literal(&json, "{\"notifications\":");
+    ngx_http_supportdesk_record_settings(&json, reply);
+    ngx_http_supportdesk_json_literal(&json, "}");
 
     return ngx_http_supportdesk_envelope_send(r, NGX_HTTP_OK, &json);
 }

@@ -18,6 +18,9 @@
 #define NGX_HTTP_SUPPORTDESK_LIMIT_DEFAULT  20
 #define NGX_HTTP_SUPPORTDESK_LIMIT_MAX      100
 #define NGX_HTTP_SUPPORTDESK_CURSOR_MAX     20
+#define NGX_HTTP_SUPPORTDESK_EVENTS_DEFAULT 100
+#define NGX_HTTP_SUPPORTDESK_EVENTS_MAX     1000
+#define NGX_HTTP_SUPPORTDESK_WAIT_MAX       30
 
 
 static ngx_int_t ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
@@ -25,6 +28,7 @@ static ngx_int_t ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
     ngx_http_supportdesk_report_t *rep);
 static ngx_int_t ngx_http_supportdesk_query_string(ngx_http_request_t *r,
     ngx_str_t *raw, ngx_str_t *out);
+static ngx_int_t ngx_http_supportdesk_event_id(ngx_str_t *id);
 
 
 ngx_uint_t
@@ -102,12 +106,16 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
     u_char      *p, *end, *dst;
     ngx_str_t    rname, rvalue, name, value, *pair;
     ngx_int_t    n;
-    ngx_uint_t   notes;
+    ngx_uint_t   notes, events, max;
 
     notes = (route == NGX_HTTP_SUPPORTDESK_QUERY_NOTES);
+    events = (route == NGX_HTTP_SUPPORTDESK_QUERY_EVENTS);
 
     ngx_memzero(q, sizeof(ngx_http_supportdesk_query_t));
-    q->limit = NGX_HTTP_SUPPORTDESK_LIMIT_DEFAULT;
+    q->limit = events ? NGX_HTTP_SUPPORTDESK_EVENTS_DEFAULT
+                      : NGX_HTTP_SUPPORTDESK_LIMIT_DEFAULT;
+    max = events ? NGX_HTTP_SUPPORTDESK_EVENTS_MAX
+                 : NGX_HTTP_SUPPORTDESK_LIMIT_MAX;
 
     if (ngx_array_init(&q->metadata, r->pool, 2, sizeof(ngx_str_t))
         != NGX_OK)
@@ -140,11 +148,40 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
         if (name.len == 5 && ngx_strncmp(name.data, "limit", 5) == 0) {
             n = ngx_atoi(value.data, value.len);
 
-            if (n < 1 || n > NGX_HTTP_SUPPORTDESK_LIMIT_MAX) {
+            if (n < 1 || (ngx_uint_t) n > max) {
                 ngx_http_supportdesk_report_add(rep, "limit", 5,
-                                     "must be an integer from 1 to 100");
+                                     events
+                                     ? "must be an integer from 1 to 1000"
+                                     : "must be an integer from 1 to 100");
             } else {
                 q->limit = n;
+            }
+
+        } else if (events) {
+            if (name.len == 5 && ngx_strncmp(name.data, "after", 5) == 0) {
+                if (ngx_http_supportdesk_event_id(&value) != NGX_OK) {
+                    ngx_http_supportdesk_report_add(rep, "after", 5,
+                                     "is not an event id");
+                } else {
+                    q->after = value;
+                }
+
+            } else if (name.len == 4
+                       && ngx_strncmp(name.data, "wait", 4) == 0)
+            {
+                n = ngx_atoi(value.data, value.len);
+
+                if (n == NGX_ERROR || n > NGX_HTTP_SUPPORTDESK_WAIT_MAX) {
+                    ngx_http_supportdesk_report_add(rep, "wait", 4,
+                                     "must be an integer from 0 to 30");
+                } else {
+                    q->wait = n;
+                }
+
+            } else {
+                ngx_http_supportdesk_report_add(rep, (char *) name.data,
+                                                name.len,
+                                                "is not a known parameter");
             }
 
         } else if (name.len == 6 && ngx_strncmp(name.data, "cursor", 6) == 0)
@@ -212,6 +249,41 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
     }
 
     return NGX_OK;
+}
+
+
+/* "<ms>-<n>", each a number Redis can take (uint64) */
+
+static ngx_int_t
+ngx_http_supportdesk_event_id(ngx_str_t *id)
+{
+    u_char  *p, *end, *start;
+    size_t   i;
+
+    p = id->data;
+    end = p + id->len;
+
+    for (i = 0; i < 2; i++) {
+        start = p;
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+        if (p == start || p - start > NGX_HTTP_SUPPORTDESK_CURSOR_MAX - 1) {
+            return NGX_ERROR;
+        }
+
+        if (i == 0) {
+            if (p == end || *p != '-') {
+                return NGX_ERROR;
+            }
+
+            p++;
+        }
+    }
+
+    return (p == end) ? NGX_OK : NGX_ERROR;
 }
 
 

@@ -18,6 +18,7 @@
 /* which parameters a route takes */
 #define NGX_HTTP_SUPPORTDESK_QUERY_CUSTOMERS  0
 #define NGX_HTTP_SUPPORTDESK_QUERY_NOTES      1
+#define NGX_HTTP_SUPPORTDESK_QUERY_EVENTS     2
 
 
 typedef struct {
@@ -27,6 +28,9 @@ typedef struct {
     ngx_str_t                            name;       /* lowercase */
     ngx_str_t                            text;       /* lowercase */
     ngx_array_t                          metadata;   /* ngx_str_t pairs */
+    /* GET /events: the cursor (an event id, len 0: none), seconds */
+    ngx_str_t                            after;
+    ngx_uint_t                           wait;
     unsigned                             notes_count:1;
 } ngx_http_supportdesk_query_t;
 

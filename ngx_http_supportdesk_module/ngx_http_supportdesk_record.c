@@ -13,22 +13,55 @@
 #include "ngx_http_supportdesk_record.h"
 
 
+static ngx_int_t ngx_http_supportdesk_record_tag(ngx_pool_t *pool,
+    redisReply *seq, redisReply *version, ngx_str_t *etag);
+
+
+ngx_str_t  ngx_http_supportdesk_settings[] = {
+    ngx_string("newTicket"),
+    ngx_string("newComment"),
+    ngx_string("ticketReassigned"),
+    ngx_null_string
+};
+
+
 ngx_int_t
 ngx_http_supportdesk_record_upsert_args(ngx_http_supportdesk_args_t *args,
-    ngx_pool_t *pool, ngx_str_t *app, ngx_str_t *external_id,
+    ngx_http_request_t *r, ngx_http_supportdesk_ctx_t *ctx,
+    ngx_http_supportdesk_upsert_t *up,
     ngx_http_supportdesk_customer_input_t *in)
 {
-    u_char  *meta;
+    u_char      *meta;
+    ngx_pool_t  *pool;
+
+    pool = r->pool;
 
     ngx_http_supportdesk_args_init(args, pool,
                                    NGX_HTTP_SUPPORTDESK_UPSERT_ARGS);
-    ngx_http_supportdesk_args_literal(args, "4");
-    ngx_http_supportdesk_args_key_literal(args, app, "c", external_id);
-    ngx_http_supportdesk_args_key_literal(args, app, "emails", NULL);
-    ngx_http_supportdesk_args_key_literal(args, app, "order", NULL);
-    ngx_http_supportdesk_args_key_literal(args, app, "seq", NULL);
-    ngx_http_supportdesk_args_time(args);
-    ngx_http_supportdesk_args_str(args, external_id);
+
+    if (up->item < 0) {
+        ngx_http_supportdesk_args_literal(args, "7");
+
+    } else {
+        ngx_http_supportdesk_args_literal(args, "8");
+    }
+
+    ngx_http_supportdesk_args_write_keys(args, ctx, up->item);
+    ngx_http_supportdesk_args_app_key(args, ctx, "c", up->external_id);
+    ngx_http_supportdesk_args_app_key(args, ctx, "emails", NULL);
+    ngx_http_supportdesk_args_app_key(args, ctx, "order", NULL);
+    ngx_http_supportdesk_args_app_key(args, ctx, "seq", NULL);
+
+    if (up->item >= 0) {
+        ngx_http_supportdesk_args_app_key(args, ctx, "idem",
+                                          &ctx->idempotency_key);
+    }
+
+    ngx_http_supportdesk_args_write_argv(args, r, ctx);
+    ngx_http_supportdesk_args_str(args, up->external_id);
+    ngx_http_supportdesk_args_str(args, up->if_match);
+    ngx_http_supportdesk_args_str(args, up->if_none_match);
+    ngx_http_supportdesk_args_str(args, up->token);
 
     if (in->set_email) {
         ngx_http_supportdesk_args_literal(args, "e");
@@ -77,14 +110,63 @@ ngx_http_supportdesk_record_upsert_args(ngx_http_supportdesk_args_t *args,
 
 
 ngx_int_t
+ngx_http_supportdesk_record_etag(ngx_pool_t *pool, redisReply *hash,
+    ngx_str_t *etag)
+{
+    redisReply        *v[3];
+    static ngx_str_t   names[] = { ngx_string("s"), ngx_string("v"),
+                                   ngx_null_string };
+
+    ngx_http_supportdesk_store_fields(hash, names, v);
+
+    if (v[0] == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_supportdesk_record_tag(pool, v[0], v[1], etag);
+}
+
+
+/* "<s>-<v>"; a customer from before versions: version 0 */
+
+static ngx_int_t
+ngx_http_supportdesk_record_tag(ngx_pool_t *pool, redisReply *seq,
+    redisReply *version, ngx_str_t *etag)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, seq->len + 1 + (version != NULL ? version->len : 1));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    etag->data = p;
+    p = ngx_cpymem(p, seq->str, seq->len);
+    *p++ = '-';
+
+    if (version != NULL) {
+        p = ngx_cpymem(p, version->str, version->len);
+
+    } else {
+        *p++ = '0';
+    }
+
+    etag->len = p - etag->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
-    ngx_str_t *external_id, redisReply *hash)
+    ngx_str_t *external_id, redisReply *hash, ngx_str_t *etag)
 {
     size_t       i;
     time_t       t;
     redisReply  *name, *value, *seq, *email, *cname, *phone, *avatar, *meta,
-                *created, *updated;
+                *created, *updated, *version;
 
+    version = NULL;
     seq = NULL;
     email = NULL;
     cname = NULL;
@@ -130,11 +212,21 @@ ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
         case 'u':
             updated = value;
             break;
+        case 'v':
+            version = value;
+            break;
         }
     }
 
     if (seq == NULL || email == NULL || cname == NULL || created == NULL
         || updated == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (etag != NULL && etag->len == 0
+        && ngx_http_supportdesk_record_tag(json->pool, seq, version, etag)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -178,4 +270,54 @@ ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
     ngx_http_supportdesk_json_literal(json, "}");
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_supportdesk_record_note(ngx_http_supportdesk_json_t *json,
+    u_char *id, size_t id_len, time_t created, u_char *text, size_t len)
+{
+    /* notes are never edited: updatedAt is createdAt */
+    ngx_http_supportdesk_json_literal(json,
+                               "{\"id\":\"" NGX_HTTP_SUPPORTDESK_NOTE_PREFIX);
+    ngx_http_supportdesk_json_raw(json, id, id_len);
+    ngx_http_supportdesk_json_literal(json, "\",\"text\":");
+    ngx_http_supportdesk_json_string(json, text, len);
+    ngx_http_supportdesk_json_literal(json, ",\"createdAt\":");
+    ngx_http_supportdesk_json_time(json, created);
+    ngx_http_supportdesk_json_literal(json, ",\"updatedAt\":");
+    ngx_http_supportdesk_json_time(json, created);
+    ngx_http_supportdesk_json_literal(json, "}");
+}
+
+
+void
+ngx_http_supportdesk_record_settings(ngx_http_supportdesk_json_t *json,
+    redisReply *hash)
+{
+    ngx_uint_t   i;
+    redisReply  *v[NGX_HTTP_SUPPORTDESK_SETTINGS];
+
+    ngx_http_supportdesk_store_fields(hash, ngx_http_supportdesk_settings, v);
+
+    ngx_http_supportdesk_json_literal(json, "{");
+
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SETTINGS; i++) {
+        if (i) {
+            ngx_http_supportdesk_json_literal(json, ",");
+        }
+
+        ngx_http_supportdesk_json_string(json,
+                                         ngx_http_supportdesk_settings[i].data,
+                                         ngx_http_supportdesk_settings[i].len);
+
+        if (v[i] == NULL || (v[i]->len == 1 && v[i]->str[0] == '1')) {
+            ngx_http_supportdesk_json_literal(json, ":true");
+
+        } else {
+            ngx_http_supportdesk_json_literal(json, ":false");
+        }
+    }
+
+    ngx_http_supportdesk_json_literal(json, "}");
 }

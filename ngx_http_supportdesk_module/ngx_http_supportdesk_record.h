@@ -18,19 +18,55 @@
 #include "ngx_http_supportdesk_store.h"
 
 
-/* 4 keys + now + externalId + 5 field/value pairs, numkeys first */
-#define NGX_HTTP_SUPPORTDESK_UPSERT_ARGS  17
+/*
+ * numkeys, 3 + 5 keys (the writer's, the customer's, a batch's record),
+ * 5 + 4 arguments (the writer's, externalId, the conditions, a batch's
+ * token), 5 field/value pairs
+ */
+#define NGX_HTTP_SUPPORTDESK_UPSERT_ARGS  28
 
 
-/* the EVALSHA arguments of redis/upsert.lua for one customer of app */
+/* what redis/upsert.lua takes besides the payload */
+typedef struct {
+    ngx_str_t                           *external_id;
+    ngx_str_t                           *if_match;
+    ngx_str_t                           *if_none_match;
+    /* a batch item: its index, the batch's token; item -1: not one */
+    ngx_int_t                            item;
+    ngx_str_t                           *token;
+} ngx_http_supportdesk_upsert_t;
+
+
+/* the EVALSHA arguments of redis/upsert.lua for one customer */
 ngx_int_t ngx_http_supportdesk_record_upsert_args(
-    ngx_http_supportdesk_args_t *args, ngx_pool_t *pool, ngx_str_t *app,
-    ngx_str_t *external_id, ngx_http_supportdesk_customer_input_t *in);
+    ngx_http_supportdesk_args_t *args, ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_upsert_t *up,
+    ngx_http_supportdesk_customer_input_t *in);
 
-/* an HGETALL of a customer hash as {"id":...}; NGX_ERROR if malformed */
+/* a customer hash's ETag, "<s>-<v>" (without its quotes), in pool */
+ngx_int_t ngx_http_supportdesk_record_etag(ngx_pool_t *pool,
+    redisReply *hash, ngx_str_t *etag);
+
+/*
+ * An HGETALL of a customer hash as {"id":...}; NGX_ERROR if malformed.
+ * etag not NULL and still empty: its ETag too, from the same pass.
+ */
 ngx_int_t ngx_http_supportdesk_record_render(
     ngx_http_supportdesk_json_t *json, ngx_str_t *external_id,
+    redisReply *hash, ngx_str_t *etag);
+
+#define NGX_HTTP_SUPPORTDESK_SETTINGS  3
+
+/* the notification settings, stored under the names clients use */
+extern ngx_str_t  ngx_http_supportdesk_settings[];
+
+/* a settings hash (HGETALL) as {"newTicket":true,...}: unset ones are on */
+void ngx_http_supportdesk_record_settings(ngx_http_supportdesk_json_t *json,
     redisReply *hash);
+
+/* a note as {"id":"note_<id>",...} */
+void ngx_http_supportdesk_record_note(ngx_http_supportdesk_json_t *json,
+    u_char *id, size_t id_len, time_t created, u_char *text, size_t len);
 
 
 #endif /* _NGX_HTTP_SUPPORTDESK_RECORD_H_INCLUDED_ */

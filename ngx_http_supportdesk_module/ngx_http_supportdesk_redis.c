@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_supportdesk_redis.h"
+#include "ngx_http_supportdesk_validate.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN   50
@@ -1072,7 +1073,7 @@ ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
     int           i, total, nprefix;
     const char   *prefix[2];
     u_char       *p, *out;
-    size_t        need, size, pending;
+    size_t        need, size, pending, len;
     size_t        prefixlen[2];
 
     nprefix = 0;
@@ -1137,16 +1138,24 @@ ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
         conn->out_len = pending;
     }
 
-    p = ngx_sprintf(conn->out + conn->out_len, "*%d\r\n", total);
+    /* by hand: a header per argument, ngx_sprintf() was the cost */
+    p = conn->out + conn->out_len;
+    *p++ = '*';
+    p = ngx_http_supportdesk_decimal(p, total);
+    *p++ = CR;
+    *p++ = LF;
 
     for (i = 0; i < total; i++) {
-        if (i < nprefix) {
-            p = ngx_sprintf(p, "$%uz\r\n", prefixlen[i]);
-            p = ngx_cpymem(p, prefix[i], prefixlen[i]);
+        len = (i < nprefix) ? prefixlen[i] : argvlen[i - nprefix];
 
-        } else {
-            p = ngx_sprintf(p, "$%uz\r\n", argvlen[i - nprefix]);
-            p = ngx_cpymem(p, argv[i - nprefix], argvlen[i - nprefix]);
+        *p++ = '$';
+        p = ngx_http_supportdesk_decimal(p, len);
+        *p++ = CR;
+        *p++ = LF;
+
+        if (len) {
+            p = ngx_cpymem(p, (i < nprefix) ? prefix[i] : argv[i - nprefix],
+                           len);
         }
 
         *p++ = CR;

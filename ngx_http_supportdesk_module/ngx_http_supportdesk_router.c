@@ -49,64 +49,71 @@ static ngx_str_t  ngx_http_supportdesk_note_fields[] = {
 /*
  * Literal routes first: "bulk-update" is not a customer's externalId.
  * Per method: has a body, takes the batch body limit, params[0] is an
- * externalId (decoded and checked before validate), the body's fields,
- * validate, run.
+ * externalId (decoded and checked before validate), a write (takes an
+ * Idempotency-Key), conditional (takes If-Match / If-None-Match), the
+ * body's fields, validate, run.
  */
 static ngx_http_supportdesk_route_t  ngx_http_supportdesk_routes[] = {
 
     { { "customers" }, 1, ngx_string("GET, PATCH"),
       ngx_string("/customers"),
-      { { NGX_HTTP_GET, 0, 0, 0, NULL,
+      { { NGX_HTTP_GET, 0, 0, 0, 0, 0, NULL,
           ngx_http_supportdesk_list_validate,
           ngx_http_supportdesk_list },
-        { NGX_HTTP_PATCH, 1, 1, 0, ngx_http_supportdesk_batch_fields,
+        { NGX_HTTP_PATCH, 1, 1, 0, 1, 0, ngx_http_supportdesk_batch_fields,
           ngx_http_supportdesk_batch_validate,
           ngx_http_supportdesk_batch } } },
 
     { { "customers", "bulk-update" }, 2, ngx_string("POST"),
       ngx_string("/customers/bulk-update"),
-      { { NGX_HTTP_POST, 1, 0, 0, ngx_http_supportdesk_bulk_fields,
+      { { NGX_HTTP_POST, 1, 0, 0, 1, 0, ngx_http_supportdesk_bulk_fields,
           ngx_http_supportdesk_bulk_validate,
           ngx_http_supportdesk_bulk } } },
 
     { { "customers", "*" }, 2, ngx_string("GET, PATCH, DELETE"),
       ngx_string("/customers/{externalId}"),
-      { { NGX_HTTP_GET, 0, 0, 1, NULL, NULL,
+      { { NGX_HTTP_GET, 0, 0, 1, 0, 1, NULL, NULL,
           ngx_http_supportdesk_customer_get },
-        { NGX_HTTP_PATCH, 1, 0, 1, NULL,
+        { NGX_HTTP_PATCH, 1, 0, 1, 1, 1, NULL,
           ngx_http_supportdesk_customer_validate_upsert,
           ngx_http_supportdesk_customer_upsert },
-        { NGX_HTTP_DELETE, 0, 0, 1, NULL, NULL,
+        { NGX_HTTP_DELETE, 0, 0, 1, 1, 1, NULL, NULL,
           ngx_http_supportdesk_customer_delete } } },
 
     { { "customers", "*", "notes" }, 3, ngx_string("GET, POST"),
       ngx_string("/customers/{externalId}/notes"),
-      { { NGX_HTTP_GET, 0, 0, 1, NULL,
+      { { NGX_HTTP_GET, 0, 0, 1, 0, 0, NULL,
           ngx_http_supportdesk_note_validate_list,
           ngx_http_supportdesk_note_list },
-        { NGX_HTTP_POST, 1, 0, 1, ngx_http_supportdesk_note_fields,
+        { NGX_HTTP_POST, 1, 0, 1, 1, 0, ngx_http_supportdesk_note_fields,
           ngx_http_supportdesk_note_validate_add,
           ngx_http_supportdesk_note_add } } },
 
     { { "customers", "*", "notes", "*" }, 4, ngx_string("DELETE"),
       ngx_string("/customers/{externalId}/notes/{noteId}"),
-      { { NGX_HTTP_DELETE, 0, 0, 1, NULL,
+      { { NGX_HTTP_DELETE, 0, 0, 1, 1, 0, NULL,
           ngx_http_supportdesk_note_validate_delete,
           ngx_http_supportdesk_note_delete } } },
 
     { { "customers", "*", "notifications" }, 3, ngx_string("GET, PATCH"),
       ngx_string("/customers/{externalId}/notifications"),
-      { { NGX_HTTP_GET, 0, 0, 1, NULL, NULL,
+      { { NGX_HTTP_GET, 0, 0, 1, 0, 0, NULL, NULL,
           ngx_http_supportdesk_notif },
-        { NGX_HTTP_PATCH, 1, 0, 1, NULL,
+        { NGX_HTTP_PATCH, 1, 0, 1, 1, 0, NULL,
           ngx_http_supportdesk_notif_validate_patch,
           ngx_http_supportdesk_notif } } },
 
     { { "jobs", "*" }, 2, ngx_string("GET"),
       ngx_string("/jobs/{jobId}"),
-      { { NGX_HTTP_GET, 0, 0, 0, NULL,
+      { { NGX_HTTP_GET, 0, 0, 0, 0, 0, NULL,
           ngx_http_supportdesk_job_validate,
           ngx_http_supportdesk_job_get } } },
+
+    { { "events" }, 1, ngx_string("GET"),
+      ngx_string("/events"),
+      { { NGX_HTTP_GET, 0, 0, 0, 0, 0, NULL,
+          ngx_http_supportdesk_events_validate,
+          ngx_http_supportdesk_events } } },
 
     { { NULL }, 0, ngx_null_string, ngx_null_string, { { 0 } } }
 };

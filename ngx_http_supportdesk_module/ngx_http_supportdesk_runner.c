@@ -22,12 +22,13 @@
 #define NGX_HTTP_SUPPORTDESK_JOB_LEASE     3000
 #define NGX_HTTP_SUPPORTDESK_JOB_POLL      500
 #define NGX_HTTP_SUPPORTDESK_JOB_RETRY     1000
-#define NGX_HTTP_SUPPORTDESK_JOB_ARGS      11
+#define NGX_HTTP_SUPPORTDESK_JOB_ARGS      18
 
 
 /* one per worker and Redis server */
 typedef struct {
     ngx_http_supportdesk_redis_conf_t   *redis;
+    ngx_http_supportdesk_main_conf_t    *smcf;
     ngx_uint_t                           chunk_size;
     ngx_event_t                          timer;
     ngx_http_supportdesk_redis_op_t     *op;
@@ -97,6 +98,7 @@ ngx_http_supportdesk_runner_init_process(ngx_cycle_t *cycle)
         }
 
         runner->redis = rcfp[i];
+        runner->smcf = smcf;
         runner->chunk_size = smcf->job_chunk_size;
         runner->token_len = ngx_sprintf(runner->token, "%P:%T:%08xD",
                                         ngx_pid, ngx_time(),
@@ -150,6 +152,7 @@ ngx_http_supportdesk_runner_tick(ngx_event_t *ev)
     ngx_http_supportdesk_runner_t  *runner = ev->data;
 
     ngx_int_t                               script;
+    ngx_str_t                               none;
     ngx_http_supportdesk_args_t             args;
     ngx_http_supportdesk_redis_handler_pt   handler;
 
@@ -176,17 +179,22 @@ ngx_http_supportdesk_runner_tick(ngx_event_t *ev)
         handler = ngx_http_supportdesk_runner_claimed;
 
     } else {
-        /* 3 job order sd:jobs prefix token now now_ms lease chunk member */
-        ngx_http_supportdesk_args_literal(&args, "3");
+        /* the writer's keys, job order sd:jobs, the writer's arguments,
+           prefix token now_ms lease chunk member */
+        ngx_str_null(&none);
+
+        ngx_http_supportdesk_args_literal(&args, "6");
+        ngx_http_supportdesk_args_feed_keys(&args, &runner->app, &none, -1);
         ngx_http_supportdesk_args_key_literal(&args, &runner->app, "job",
                                               &runner->number);
         ngx_http_supportdesk_args_key_literal(&args, &runner->app, "order",
                                               NULL);
         ngx_http_supportdesk_args_literal(&args,
                                           NGX_HTTP_SUPPORTDESK_JOBS_QUEUE);
+        ngx_http_supportdesk_args_feed_argv(&args, &none, &none,
+                                            runner->smcf);
         ngx_http_supportdesk_args_key_literal(&args, &runner->app, "", NULL);
         ngx_http_supportdesk_args_add(&args, runner->token, runner->token_len);
-        ngx_http_supportdesk_args_time(&args);
         ngx_http_supportdesk_runner_now_ms(&args);
         ngx_http_supportdesk_args_uint(&args, NGX_HTTP_SUPPORTDESK_JOB_LEASE);
         ngx_http_supportdesk_args_uint(&args, runner->chunk_size);

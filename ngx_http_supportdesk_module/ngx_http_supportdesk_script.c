@@ -26,54 +26,108 @@ static ngx_str_t  ngx_http_supportdesk_script_names[] = {
     ngx_string("notifications"),
     ngx_string("job_create"),
     ngx_string("job_claim"),
-    ngx_string("job_chunk")
+    ngx_string("job_chunk"),
+    ngx_string("events_read"),
+    ngx_string("events_last"),
+    ngx_string("batch_begin"),
+    ngx_string("batch_end")
 };
+
+static ngx_str_t  ngx_http_supportdesk_script_lib = ngx_string("lib");
+
+
+static ngx_http_supportdesk_script_source_t *
+    ngx_http_supportdesk_script_find(ngx_str_t *name, ngx_log_t *log);
 
 
 ngx_int_t
-ngx_http_supportdesk_script_init(ngx_log_t *log)
+ngx_http_supportdesk_script_init(ngx_cycle_t *cycle)
 {
-    u_char                                 md[EVP_MAX_MD_SIZE];
+    u_char                                 md[EVP_MAX_MD_SIZE], *p, *nl;
+    size_t                                 shebang;
     unsigned int                           mdlen;
-    ngx_str_t                             *name;
-    ngx_uint_t                             i, j;
+    ngx_uint_t                             i;
     ngx_http_supportdesk_script_t         *script;
-    ngx_http_supportdesk_script_source_t  *s;
+    ngx_http_supportdesk_script_source_t  *s, *lib;
+
+    lib = ngx_http_supportdesk_script_find(&ngx_http_supportdesk_script_lib,
+                                           cycle->log);
+    if (lib == NULL) {
+        return NGX_ERROR;
+    }
 
     for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
-        name = &ngx_http_supportdesk_script_names[i];
         script = &ngx_http_supportdesk_script_table[i];
 
-        for (j = 0; j < ngx_http_supportdesk_nscripts; j++) {
-            s = &ngx_http_supportdesk_scripts[j];
-
-            if (s->name.len == name->len
-                && ngx_strncmp(s->name.data, name->data, name->len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j == ngx_http_supportdesk_nscripts) {
-            ngx_log_error(NGX_LOG_EMERG, log, 0,
-                          "supportdesk: script \"redis/%V.lua\" was not "
-                          "embedded at build time", name);
+        s = ngx_http_supportdesk_script_find(
+                                    &ngx_http_supportdesk_script_names[i],
+                                    cycle->log);
+        if (s == NULL) {
             return NGX_ERROR;
         }
 
-        if (EVP_Digest(s->source.data, s->source.len, md, &mdlen,
+        /* lives as long as the cycle: reloads build the table again */
+        p = ngx_pnalloc(cycle->pool, lib->source.len + s->source.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        script->name = s->name;
+        script->source.data = p;
+        script->source.len = lib->source.len + s->source.len;
+
+        /* a "#!lua flags=..." line must stay the script's first */
+        shebang = 0;
+
+        if (s->source.len > 2 && s->source.data[0] == '#'
+            && s->source.data[1] == '!')
+        {
+            nl = ngx_strlchr(s->source.data,
+                             s->source.data + s->source.len, '\n');
+            shebang = (nl != NULL) ? (size_t) (nl + 1 - s->source.data)
+                                   : s->source.len;
+        }
+
+        p = ngx_cpymem(p, s->source.data, shebang);
+        p = ngx_cpymem(p, lib->source.data, lib->source.len);
+        ngx_memcpy(p, s->source.data + shebang, s->source.len - shebang);
+
+        if (EVP_Digest(script->source.data, script->source.len, md, &mdlen,
                        EVP_sha1(), NULL)
             != 1)
         {
-            ngx_log_error(NGX_LOG_EMERG, log, 0,
-                          "supportdesk: SHA-1 of script \"%V\" failed", name);
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "supportdesk: SHA-1 of script \"%V\" failed",
+                          &s->name);
             return NGX_ERROR;
         }
 
-        script->name = *name;
-        script->source = s->source;
         ngx_hex_dump(script->sha, md, mdlen);
     }
 
     return NGX_OK;
+}
+
+
+static ngx_http_supportdesk_script_source_t *
+ngx_http_supportdesk_script_find(ngx_str_t *name, ngx_log_t *log)
+{
+    ngx_uint_t                             j;
+    ngx_http_supportdesk_script_source_t  *s;
+
+    for (j = 0; j < ngx_http_supportdesk_nscripts; j++) {
+        s = &ngx_http_supportdesk_scripts[j];
+
+        if (s->name.len == name->len
+            && ngx_strncmp(s->name.data, name->data, name->len) == 0)
+        {
+            return s;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, log, 0,
+                  "supportdesk: script \"redis/%V.lua\" was not embedded at "
+                  "build time", name);
+
+    return NULL;
 }

@@ -30,6 +30,10 @@ typedef enum {
     NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CREATE,
     NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CLAIM,
     NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CHUNK,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_EVENTS_READ,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_EVENTS_LAST,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_BATCH_BEGIN,
+    NGX_HTTP_SUPPORTDESK_SCRIPT_BATCH_END,
     NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT
 } ngx_http_supportdesk_script_e;
 
@@ -46,8 +50,12 @@ extern ngx_http_supportdesk_script_t
     ngx_http_supportdesk_script_table[NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT];
 
 
-/* a script missing from the build stops nginx here, not a request */
-ngx_int_t ngx_http_supportdesk_script_init(ngx_log_t *log);
+/*
+ * Each script's source is redis/lib.lua (the helpers every script shares)
+ * followed by the script's own file.  A script missing from the build
+ * stops nginx here, not a request.
+ */
+ngx_int_t ngx_http_supportdesk_script_init(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_SUPPORTDESK_SCRIPT_H_INCLUDED_ */

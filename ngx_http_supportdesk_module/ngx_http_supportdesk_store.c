@@ -53,6 +53,38 @@ static ngx_http_supportdesk_refusal_t  ngx_http_supportdesk_refusals[] = {
         "no such note on that customer", NULL },
       0, NULL },
 
+    { ngx_string("SD_PRECONDITION_FAILED "),
+      { NGX_HTTP_PRECONDITION_FAILED, "PRECONDITION_FAILED",
+        "the customer's current ETag does not satisfy the condition", NULL },
+      1, "does not hold" },
+
+    { ngx_string("SD_IDEMPOTENCY_KEY_REUSED "),
+      { NGX_HTTP_SUPPORTDESK_UNPROCESSABLE, "IDEMPOTENCY_KEY_REUSED",
+        "this Idempotency-Key was used with another method, route or body",
+        NULL },
+      0, NULL },
+
+    { ngx_string("SD_IDEMPOTENCY_KEY_IN_USE "),
+      { NGX_HTTP_CONFLICT, "IDEMPOTENCY_KEY_IN_USE",
+        "a request with this Idempotency-Key is still being applied", NULL },
+      0, NULL },
+
+    { ngx_string("SD_CURSOR_EXPIRED "),
+      { NGX_HTTP_SUPPORTDESK_GONE, "CURSOR_EXPIRED",
+        "events after this cursor are no longer retained: resynchronise "
+        "with GET /customers", NULL },
+      0, NULL },
+
+    { ngx_string("SD_BAD_CURSOR "),
+      { NGX_HTTP_BAD_REQUEST, "VALIDATION_ERROR", NULL, NULL },
+      1, "is not an event of this feed" },
+
+    { ngx_string("SD_BATCH_GONE "),
+      { NGX_HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE",
+        "the batch ran out of time: retry it with the same Idempotency-Key",
+        NULL },
+      0, NULL },
+
     { ngx_null_string, { 0, NULL, NULL, NULL }, 0, NULL }
 };
 
@@ -127,7 +159,8 @@ ngx_http_supportdesk_args_uint(ngx_http_supportdesk_args_t *args,
         return;
     }
 
-    ngx_http_supportdesk_args_add(args, p, ngx_sprintf(p, "%ui", n) - p);
+    ngx_http_supportdesk_args_add(args, p,
+                                  ngx_http_supportdesk_decimal(p, n) - p);
 }
 
 
@@ -143,7 +176,8 @@ ngx_http_supportdesk_args_time(ngx_http_supportdesk_args_t *args)
     }
 
     ngx_http_supportdesk_args_add(args, p,
-                                  ngx_sprintf(p, "%T", ngx_time()) - p);
+                                  ngx_http_supportdesk_decimal(p, ngx_time())
+                                  - p);
 }
 
 
@@ -173,6 +207,64 @@ ngx_http_supportdesk_args_key(ngx_http_supportdesk_args_t *args,
     }
 
     ngx_http_supportdesk_args_add(args, start, p - start);
+}
+
+
+void
+ngx_http_supportdesk_args_feed_keys(ngx_http_supportdesk_args_t *args,
+    ngx_str_t *app, ngx_str_t *idem, ngx_int_t item)
+{
+    u_char     *p;
+    ngx_str_t   suffix;
+
+    ngx_http_supportdesk_args_key_literal(args, app, "events", NULL);
+    ngx_http_supportdesk_args_key_literal(args, app, "eventseq", NULL);
+
+    if (idem->len == 0) {
+        ngx_http_supportdesk_args_key_literal(args, app, "idem:", NULL);
+        return;
+    }
+
+    if (item < 0) {
+        ngx_http_supportdesk_args_key_literal(args, app, "idem", idem);
+        return;
+    }
+
+    /* "idemitem:<item>:<key>": no key of its own can look like it */
+    p = ngx_pnalloc(args->pool, NGX_INT_T_LEN + 1 + idem->len);
+    if (p == NULL) {
+        args->failed = 1;
+        return;
+    }
+
+    suffix.data = p;
+    suffix.len = ngx_sprintf(p, "%i:%V", item, idem) - p;
+
+    ngx_http_supportdesk_args_key_literal(args, app, "idemitem", &suffix);
+}
+
+
+void
+ngx_http_supportdesk_args_feed_argv(ngx_http_supportdesk_args_t *args,
+    ngx_str_t *fp, ngx_str_t *idempotency_ttl,
+    ngx_http_supportdesk_main_conf_t *smcf)
+{
+    ngx_http_supportdesk_args_time(args);
+    ngx_http_supportdesk_args_str(args, fp);
+    ngx_http_supportdesk_args_str(args, idempotency_ttl);
+    ngx_http_supportdesk_args_str(args, &smcf->events_max_count_text);
+    ngx_http_supportdesk_args_str(args, &smcf->events_max_age_text);
+}
+
+
+void
+ngx_http_supportdesk_args_write_argv(ngx_http_supportdesk_args_t *args,
+    ngx_http_request_t *r, ngx_http_supportdesk_ctx_t *ctx)
+{
+    ngx_http_supportdesk_args_feed_argv(args, &ctx->fingerprint,
+                                  &ctx->conf->idempotency_ttl_text,
+                                  ngx_http_get_module_main_conf(r,
+                                                ngx_http_supportdesk_module));
 }
 
 
@@ -239,6 +331,7 @@ ngx_http_supportdesk_store_done(void *data, ngx_int_t rc, redisReply *reply)
 {
     ngx_http_request_t  *r = data;
 
+    ngx_uint_t                    replayed;
     ngx_connection_t             *c;
     ngx_http_supportdesk_ctx_t   *ctx;
 
@@ -250,11 +343,19 @@ ngx_http_supportdesk_store_done(void *data, ngx_int_t rc, redisReply *reply)
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                        "supportdesk: redis reply type %d", reply->type);
 
+        reply = ngx_http_supportdesk_store_unwrap(reply, &replayed);
+        ctx->replayed = replayed;
+
         rc = ngx_http_supportdesk_store_check(r, ctx, reply);
 
     } else {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                        "supportdesk: redis failed the command: %i", rc);
+    }
+
+    /* the action holds the request on (a long poll waits) */
+    if (rc == NGX_AGAIN) {
+        return;
     }
 
     if (ctx->reply_flags & NGX_HTTP_SUPPORTDESK_REPLY_RESUME) {
@@ -317,6 +418,33 @@ ngx_http_supportdesk_store_check(ngx_http_request_t *r,
     }
 
     return ctx->reply(r, ctx, reply);
+}
+
+
+redisReply *
+ngx_http_supportdesk_store_unwrap(redisReply *reply, ngx_uint_t *replayed)
+{
+    redisReply  *mark;
+
+    *replayed = 0;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        return reply;
+    }
+
+    mark = reply->element[0];
+
+    /* our scripts return no other status reply inside an array */
+    if (mark->type != REDIS_REPLY_STATUS
+        || mark->len != sizeof("SD_REPLAY") - 1
+        || ngx_strncmp(mark->str, "SD_REPLAY", mark->len) != 0)
+    {
+        return reply;
+    }
+
+    *replayed = 1;
+
+    return reply->element[1];
 }
 
 

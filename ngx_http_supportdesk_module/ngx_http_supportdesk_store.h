@@ -55,6 +55,26 @@ void ngx_http_supportdesk_args_time(ngx_http_supportdesk_args_t *args);
 void ngx_http_supportdesk_args_key(ngx_http_supportdesk_args_t *args,
     ngx_str_t *app, const u_char *type, size_t type_len, ngx_str_t *suffix);
 
+/*
+ * What every write script opens with (redis/lib.lua): right after numkeys,
+ * its three keys (the change feed, its counter, the idempotency record of
+ * idem, under item when item >= 0: a batch's items); right after the
+ * script's own keys, its five arguments.  fp is the request's fingerprint,
+ * len 0 without an Idempotency-Key.
+ */
+void ngx_http_supportdesk_args_feed_keys(ngx_http_supportdesk_args_t *args,
+    ngx_str_t *app, ngx_str_t *idem, ngx_int_t item);
+void ngx_http_supportdesk_args_feed_argv(ngx_http_supportdesk_args_t *args,
+    ngx_str_t *fp, ngx_str_t *idempotency_ttl,
+    ngx_http_supportdesk_main_conf_t *smcf);
+
+/* the same for a request's write, from its context */
+#define ngx_http_supportdesk_args_write_keys(args, ctx, item)                \
+    ngx_http_supportdesk_args_feed_keys(args, &(ctx)->app,                    \
+                                        &(ctx)->idempotency_key, item)
+void ngx_http_supportdesk_args_write_argv(ngx_http_supportdesk_args_t *args,
+    ngx_http_request_t *r, ngx_http_supportdesk_ctx_t *ctx);
+
 #define ngx_http_supportdesk_args_literal(args, text)                        \
     ngx_http_supportdesk_args_add(args, (u_char *) text, sizeof(text) - 1)
 #define ngx_http_supportdesk_args_str(args, s)                               \
@@ -91,6 +111,13 @@ ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_store_queue(
     ngx_http_supportdesk_redis_op_t *prev, ngx_int_t script,
     ngx_http_supportdesk_args_t *args,
     ngx_http_supportdesk_redis_handler_pt handler, void *data);
+
+/*
+ * A write script's answer recorded under an Idempotency-Key comes wrapped
+ * as {SD_REPLAY, answer}: the answer, with *replayed set; else reply.
+ */
+redisReply *ngx_http_supportdesk_store_unwrap(redisReply *reply,
+    ngx_uint_t *replayed);
 
 /*
  * An error reply as the API answers it: our scripts' SD_* refusals as

@@ -346,6 +346,155 @@ ngx_http_supportdesk_decode_external_id(ngx_str_t *raw, u_char *dst,
 }
 
 
+const char *
+ngx_http_supportdesk_check_idempotency_key(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > NGX_HTTP_SUPPORTDESK_IDEMPOTENCY_KEY_MAX) {
+        return "must be 1-255 characters";
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x21 || p[i] > 0x7e) {
+            return "must be visible ASCII characters only";
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_parse_etags(ngx_str_t *value, u_char *dst,
+    ngx_str_t *out, ngx_uint_t weak)
+{
+    u_char      *p, *end, *d, *tag;
+    ngx_uint_t   is_weak, n;
+
+    p = value->data;
+    end = p + value->len;
+    d = dst;
+    n = 0;
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if (end - p >= 1 && *p == '*') {
+        p++;
+
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p != end) {
+            return NGX_ERROR;
+        }
+
+        *d++ = '*';
+        out->data = dst;
+        out->len = 1;
+
+        return NGX_OK;
+    }
+
+    for ( ;; ) {
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        is_weak = 0;
+
+        if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
+            is_weak = 1;
+            p += 2;
+        }
+
+        if (p == end || *p != '"') {
+            return NGX_ERROR;
+        }
+
+        tag = ++p;
+
+        /* etagc: visible characters but the double quote, or obs-text */
+        while (p < end && *p != '"') {
+            if (*p < 0x21 || *p == 0x7f) {
+                return NGX_ERROR;
+            }
+
+            p++;
+        }
+
+        if (p == end) {
+            return NGX_ERROR;
+        }
+
+        if (!is_weak || weak) {
+            if (n++) {
+                *d++ = ' ';
+            }
+
+            d = ngx_cpymem(d, tag, p - tag);
+        }
+
+        p++;
+
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        if (*p != ',') {
+            return NGX_ERROR;
+        }
+
+        p++;
+    }
+
+    /* tags that can never match (weak ones only, or ""): still a list */
+    if (d == dst) {
+        *d++ = '!';
+    }
+
+    out->data = dst;
+    out->len = d - dst;
+
+    return NGX_OK;
+}
+
+
+u_char *
+ngx_http_supportdesk_decimal(u_char *p, uint64_t n)
+{
+    u_char  buf[NGX_INT64_LEN], *d;
+
+    /* the lengths of most arguments */
+    if (n < 10) {
+        *p++ = (u_char) ('0' + n);
+        return p;
+    }
+
+    if (n < 100) {
+        *p++ = (u_char) ('0' + n / 10);
+        *p++ = (u_char) ('0' + n % 10);
+        return p;
+    }
+
+    d = buf + sizeof(buf);
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, buf + sizeof(buf) - d);
+}
+
+
 ngx_uint_t
 ngx_http_supportdesk_valid_app(u_char *p, size_t len)
 {

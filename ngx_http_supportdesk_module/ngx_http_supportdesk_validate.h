@@ -114,6 +114,27 @@ ngx_int_t ngx_http_supportdesk_decode_external_id(ngx_str_t *raw, u_char *dst,
 void ngx_http_supportdesk_report_unknown(json_t *obj, ngx_str_t *known,
     const char *message, ngx_http_supportdesk_report_t *rep);
 
+#define NGX_HTTP_SUPPORTDESK_IDEMPOTENCY_KEY_MAX  255
+
+/* an Idempotency-Key: NULL when valid, else a static message */
+const char *ngx_http_supportdesk_check_idempotency_key(const u_char *p,
+    size_t len);
+
+/*
+ * An If-Match or If-None-Match value: "*", or entity tags separated by
+ * commas, each "..." or (weak) W/"...".  Into dst (capacity >= value->len)
+ * as "*" or the tags' contents separated by spaces: for If-Match (weak 0)
+ * without the weak ones, which never match strongly; for If-None-Match
+ * (weak 1) with them; "!" when no tag is left that could match.
+ * NGX_ERROR: not such a list.
+ */
+ngx_int_t ngx_http_supportdesk_parse_etags(ngx_str_t *value, u_char *dst,
+    ngx_str_t *out, ngx_uint_t weak);
+
+/* n in decimal at p, returns the end: cheaper than ngx_sprintf() on the
+   hot path (a RESP header per argument) */
+u_char *ngx_http_supportdesk_decimal(u_char *p, uint64_t n);
+
 /* an app id as API key records name it: [A-Za-z0-9_-]{1,64} */
 ngx_uint_t ngx_http_supportdesk_valid_app(u_char *p, size_t len);
 

@@ -1,20 +1,25 @@
 -- Run one bounded chunk of a bulk-update job.
 --
--- KEYS[1] sd:{app}:job:<n>, KEYS[2] sd:{app}:order (bucket prefix),
--- KEYS[3] sd:jobs
--- ARGV[1] key prefix "sd:{app}:", ARGV[2] the worker's token,
--- ARGV[3] now (unix seconds), ARGV[4] now (ms), ARGV[5] lease (ms),
--- ARGV[6] chunk size, ARGV[7] the job's sd:jobs member
+-- KEYS[1..3], ARGV[1..5]: the change feed and idempotency (lib.lua)
+-- KEYS[4] sd:{app}:job:<n>, KEYS[5] sd:{app}:order (bucket prefix),
+-- KEYS[6] sd:jobs
+-- ARGV[6] key prefix "sd:{app}:", ARGV[7] the worker's token,
+-- ARGV[8] now (ms), ARGV[9] lease (ms), ARGV[10] chunk size,
+-- ARGV[11] the job's sd:jobs member
 --
--- The customers of the chunk and the job's cursor change in this one atomic
--- step: a worker that dies between chunks leaves nothing half done, and the
--- next one goes on from the cursor, so nobody is updated twice or skipped.
+-- The customers of the chunk, their change events and the job's cursor
+-- change in this one atomic step: a worker that dies between chunks leaves
+-- nothing half done, and the next one goes on from the cursor, so nobody
+-- is updated twice or skipped.  A matching customer the change leaves as
+-- it was counts as matched, not updated, and emits nothing.
 -- Returns "running", "done", or "lost" (another worker holds the lease).
 
-local job, order, queue = KEYS[1], KEYS[2], KEYS[3]
-local prefix, token = ARGV[1], ARGV[2]
-local now, now_ms, lease = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local chunk = tonumber(ARGV[6])
+local w = sd.writer()
+local job, order, queue = KEYS[4], KEYS[5], KEYS[6]
+local prefix, token = ARGV[6], ARGV[7]
+local now, now_ms, lease = w.now, tonumber(ARGV[8]), tonumber(ARGV[9])
+local chunk = tonumber(ARGV[10])
+local member = ARGV[11]
 
 local j = redis.call('HMGET', job, 'lease', 'status', 'cursor', 'max',
                      'filter', 'set', 'matched', 'updated')
@@ -27,7 +32,7 @@ local ok, filter = pcall(cjson.decode, j[5])
 local ok2, changes = pcall(cjson.decode, j[6])
 if not ok or not ok2 then
     redis.call('HSET', job, 'status', 'failed', 'u', now)
-    redis.call('ZREM', queue, ARGV[7])
+    redis.call('ZREM', queue, member)
     return 'done'
 end
 
@@ -42,25 +47,13 @@ for i = 1, #changes, 2 do
 end
 set[#set + 1] = 'u'
 set[#set + 1] = now
+-- the version, set per customer below
+set[#set + 1] = 'v'
+set[#set + 1] = 0
 
 local ids = {}
 if filter.ids then
     for _, id in ipairs(filter.ids) do ids[id] = true end
-end
-
--- EVAL scripts cannot share code: this and matches() follow list.lua's
--- filters; change both together.
-local function scalar_text(v)
-    local t = type(v)
-    if t == 'string' then return v end
-    if t == 'boolean' then return v and 'true' or 'false' end
-    if t == 'number' then
-        if v == math.floor(v) and math.abs(v) < 1e15 then
-            return string.format('%d', v)
-        end
-        return tostring(v)
-    end
-    return nil
 end
 
 local function matches(xid, e, n, m)
@@ -78,7 +71,7 @@ local function matches(xid, e, n, m)
         local okm, md = pcall(cjson.decode, m)
         if not okm or type(md) ~= 'table' then return false end
         for _, kv in ipairs(filter.meta) do
-            if scalar_text(md[kv[1]]) ~= kv[2] then return false end
+            if sd.scalar_text(md[kv[1]]) ~= kv[2] then return false end
         end
     end
     return true
@@ -98,14 +91,31 @@ while cursor < stop do
     for i, xid in ipairs(xids) do
         if xid then
             local key = prefix .. 'c:' .. xid
-            local h = redis.call('HMGET', key, 'e', 'n', 'm')
-            if h[1] and matches(xid, h[1], h[2], h[3]) then
+            local r = redis.call('HMGET', key, unpack(sd.customer_fields))
+            local h = {}
+            for k, f in ipairs(sd.customer_fields) do h[f] = r[k] or nil end
+            if h.e and matches(xid, h.e, h.n, h.m) then
                 matched = matched + 1
-                if #clear > 0 then
-                    redis.call('HDEL', key, unpack(clear))
+                local changed = {}
+                for k = 1, #changes, 2 do
+                    local f, v = changes[k], changes[k + 1]
+                    if (v == '' and h[f]) or (v ~= '' and v ~= h[f]) then
+                        changed[#changed + 1] = sd.field_names[f]
+                    end
+                    h[f] = v ~= '' and v or nil
                 end
-                redis.call('HSET', key, unpack(set))
-                updated = updated + 1
+                if #changed > 0 then
+                    h.u, h.v = now, (tonumber(h.v) or 0) + 1
+                    set[#set] = h.v
+                    if #clear > 0 then
+                        redis.call('HDEL', key, unpack(clear))
+                    end
+                    redis.call('HSET', key, unpack(set))
+                    sd.customer_event(w, 'customer.updated', xid,
+                                      sd.pairs(h, sd.customer_fields),
+                                      changed)
+                    updated = updated + 1
+                end
             end
         end
     end
@@ -120,7 +130,7 @@ redis.call('HSET', job, 'cursor', cursor, 'matched', matched,
 if done then
     redis.call('HSET', job, 'status', 'done')
     redis.call('HDEL', job, 'lease', 'lease_until')
-    redis.call('ZREM', queue, ARGV[7])
+    redis.call('ZREM', queue, member)
     return 'done'
 end
 

@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 -- One page of an app's customers in creation order.
 --
 -- KEYS[1] sd:{app}:order (the prefix of its buckets, see upsert.lua)
@@ -22,21 +23,7 @@ for i = 8, #ARGV, 2 do
     meta[#meta + 1] = {ARGV[i], ARGV[i + 1]}
 end
 
--- EVAL scripts cannot share code: this and the filters below match
--- job_chunk.lua's; change both together.
-local function scalar_text(v)
-    local t = type(v)
-    if t == 'string' then return v end
-    if t == 'boolean' then return v and 'true' or 'false' end
-    if t == 'number' then
-        if v == math.floor(v) and math.abs(v) < 1e15 then
-            return string.format('%d', v)
-        end
-        return tostring(v)
-    end
-    return nil
-end
-
+-- the filters match job_chunk.lua's: change both together
 local function matches(h)
     if femail ~= '' then
         if not h.e or not string.find(string.lower(h.e), femail, 1, true) then
@@ -53,7 +40,7 @@ local function matches(h)
         local ok, m = pcall(cjson.decode, h.m)
         if not ok or type(m) ~= 'table' then return false end
         for _, kv in ipairs(meta) do
-            if scalar_text(m[kv[1]]) ~= kv[2] then return false end
+            if sd.scalar_text(m[kv[1]]) ~= kv[2] then return false end
         end
     end
     return true

@@ -1,16 +1,29 @@
--- Add a note to a customer.
+-- Add a note to a customer, with its event and its idempotency record.
 --
--- KEYS[1] sd:{app}:c:<externalId>, KEYS[2] sd:{app}:notes:<externalId>,
--- KEYS[3] sd:{app}:notez:<externalId>, KEYS[4] sd:{app}:noteseq
--- ARGV[1] now (unix seconds), ARGV[2] text (stored as sent)
+-- KEYS[1..3], ARGV[1..5]: the change feed and idempotency (lib.lua)
+-- KEYS[4] sd:{app}:c:<externalId>, KEYS[5] sd:{app}:notes:<externalId>,
+-- KEYS[6] sd:{app}:notez:<externalId>, KEYS[7] sd:{app}:noteseq
+-- ARGV[6] externalId, ARGV[7] text (stored as sent)
 --
--- Returns the note number (unique within the app) or SD_NO_CUSTOMER.
+-- Returns {the note number (unique within the app), createdAt} or
+-- SD_NO_CUSTOMER.
 
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local w = sd.writer()
+
+local replay = sd.replay(w)
+if replay then
+    return replay
+end
+
+if redis.call('EXISTS', KEYS[4]) == 0 then
     return redis.error_reply('SD_NO_CUSTOMER externalId')
 end
 
-local n = redis.call('INCR', KEYS[4])
-redis.call('HSET', KEYS[2], n, ARGV[1] .. ':' .. ARGV[2])
-redis.call('ZADD', KEYS[3], n, n)
-return n
+local n = redis.call('INCR', KEYS[7])
+redis.call('HSET', KEYS[5], n, w.now .. ':' .. ARGV[7])
+redis.call('ZADD', KEYS[6], n, n)
+
+sd.emit(w, {'t', 'note.created', 'x', ARGV[6], 'note', n, 'c', w.now,
+            'text', ARGV[7]})
+
+return sd.record(w, {n, w.now})

@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 -- One page of a customer's notes, newest first.
 --
 -- KEYS[1] sd:{app}:c:<externalId>, KEYS[2] sd:{app}:notes:<externalId>,

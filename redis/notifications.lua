@@ -1,17 +1,50 @@
--- Read, and optionally change, a customer's notification settings.
+-- Read, and optionally change, a customer's notification settings; a
+-- change comes with its event and its idempotency record.
 --
--- KEYS[1] sd:{app}:c:<externalId>, KEYS[2] sd:{app}:notif:<externalId>
--- ARGV: setting/value pairs to store ("0" or "1"), none to only read.
+-- KEYS[1..3], ARGV[1..5]: the change feed and idempotency (lib.lua)
+-- KEYS[4] sd:{app}:c:<externalId>, KEYS[5] sd:{app}:notif:<externalId>
+-- ARGV[6] externalId, ARGV[7..] setting/value pairs to store ("0" or
+-- "1"), none to only read.
 --
 -- Returns HGETALL of the settings (unset ones default to on, in the
 -- gateway), or SD_NO_CUSTOMER.
 
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local w = sd.writer()
+
+local replay = sd.replay(w)
+if replay then
+    return replay
+end
+
+if redis.call('EXISTS', KEYS[4]) == 0 then
     return redis.error_reply('SD_NO_CUSTOMER externalId')
 end
 
-if #ARGV > 0 then
-    redis.call('HSET', KEYS[2], unpack(ARGV))
+local changed = false
+for i = 7, #ARGV, 2 do
+    local was = redis.call('HGET', KEYS[5], ARGV[i]) or '1'
+    if was ~= ARGV[i + 1] then
+        changed = true
+    end
 end
 
-return redis.call('HGETALL', KEYS[2])
+if changed then
+    local set = {}
+    for i = 7, #ARGV do
+        set[#set + 1] = ARGV[i]
+    end
+    redis.call('HSET', KEYS[5], unpack(set))
+
+    local fields = {'t', 'notifications.updated', 'x', ARGV[6]}
+    local h = redis.call('HGETALL', KEYS[5])
+    for i = 1, #h do
+        fields[#fields + 1] = h[i]
+    end
+    sd.emit(w, fields)
+end
+
+if #ARGV < 7 then
+    return redis.call('HGETALL', KEYS[5])
+end
+
+return sd.record(w, redis.call('HGETALL', KEYS[5]))

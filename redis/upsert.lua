@@ -1,27 +1,56 @@
--- Upsert one customer, atomically with its email index and creation order.
+-- Upsert one customer, atomically with its email index, its creation
+-- order, its change event and its idempotency record.
 --
--- KEYS[1] sd:{app}:c:<externalId>  customer hash
--- KEYS[2] sd:{app}:emails          lowercase email -> externalId
--- KEYS[3] sd:{app}:order           creation order: the prefix of its buckets
+-- KEYS[1..3], ARGV[1..5]: the change feed and idempotency (lib.lua)
+-- KEYS[4] sd:{app}:c:<externalId>  customer hash
+-- KEYS[5] sd:{app}:emails          lowercase email -> externalId
+-- KEYS[6] sd:{app}:order           creation order: the prefix of its buckets
 --                                  sd:{app}:order:<s div 128> (s -> externalId)
 --                                  and of the customer count sd:{app}:order:n
--- KEYS[4] sd:{app}:seq             creation sequence counter
--- ARGV[1] now (unix seconds), ARGV[2] externalId,
--- ARGV[3..] field/value pairs, already validated by the gateway:
+-- KEYS[7] sd:{app}:seq             creation sequence counter
+-- KEYS[8] a batch's idempotency record, when ARGV[9] is not ""
+-- ARGV[6] externalId, ARGV[7] If-Match ("", "*" or ETags), ARGV[8]
+-- If-None-Match ("" or "*"), ARGV[9] the batch's token ("": not a batch
+-- item), ARGV[10..] field/value pairs, already validated by the gateway:
 --   e email, n name, p phone, a avatarUrl, m metadata (compact JSON);
 --   an empty value clears the field (only p, a and m can be empty).
 --
--- Returns {wasCreated (0|1), HGETALL of the customer} or one of the errors
--- SD_REQUIRED <field>... (create without email/name) and SD_EMAIL_EXISTS
--- <field>: each error starts with its code, as Redis expects.
--- Nothing is written before every check has passed.
+-- Returns {wasCreated (0|1), the customer hash as field/value pairs} or one
+-- of the errors
+-- SD_REQUIRED <field>... (create without email/name), SD_EMAIL_EXISTS,
+-- SD_PRECONDITION_FAILED, SD_BATCH_GONE: each starts with its code, as
+-- Redis expects.  Nothing is written before every check has passed; an
+-- update that changes nothing writes nothing and emits no event.
 
-local customer, emails, order, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local now, xid = ARGV[1], ARGV[2]
+local w = sd.writer()
+local customer, emails, order, seq = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local xid, if_match, if_none, token = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local now = w.now
 
-local exists = redis.call('EXISTS', customer) == 1
+-- a batch item runs only while its batch holds its idempotency record
+if token ~= '' and redis.call('HGET', KEYS[8], 'busy') ~= token then
+    return redis.error_reply('SD_BATCH_GONE Idempotency-Key')
+end
+
+local replay = sd.replay(w)
+if replay then
+    return replay
+end
+
+local cur = redis.call('HMGET', customer, 's', 'v', 'e', 'n', 'p', 'a', 'm',
+                      'c', 'u')
+local exists = cur[1] ~= false
+
+if not sd.precondition(exists, exists and sd.etag(cur[1], cur[2]),
+                       if_match, if_none)
+then
+    return redis.error_reply('SD_PRECONDITION_FAILED '
+                             .. (if_none == '*' and 'If-None-Match'
+                                 or 'If-Match'))
+end
+
 local sent = {}
-for i = 3, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
     sent[ARGV[i]] = ARGV[i + 1]
 end
 
@@ -39,51 +68,82 @@ end
 local new_email, old_email
 if sent.e ~= nil then
     new_email = string.lower(sent.e)
-    local owner = redis.call('HGET', emails, new_email)
-    if owner and owner ~= xid then
-        return redis.error_reply('SD_EMAIL_EXISTS email')
+    if exists and cur[3] then
+        old_email = string.lower(cur[3])
     end
-    if exists then
-        local old = redis.call('HGET', customer, 'e')
-        if old then old_email = string.lower(old) end
+    if new_email ~= old_email then
+        local owner = redis.call('HGET', emails, new_email)
+        if owner and owner ~= xid then
+            return redis.error_reply('SD_EMAIL_EXISTS email')
+        end
     end
 end
 
-if next(sent) ~= nil then
-    local set, clear = {}, {}
-    for field, value in pairs(sent) do
-        if value == '' then
-            clear[#clear + 1] = field
-        else
-            set[#set + 1] = field
-            set[#set + 1] = value
-        end
+-- the customer as it is (c: exists), then as it will be; what an update
+-- changes, in the API's names and order
+local h = {s = cur[1], v = cur[2], e = cur[3], n = cur[4], p = cur[5],
+           a = cur[6], m = cur[7], c = cur[8], u = cur[9]}
+local changed = {}
+for _, f in ipairs({'e', 'n', 'p', 'a', 'm'}) do
+    local v = sent[f]
+    if v ~= nil and ((v == '' and h[f]) or (v ~= '' and v ~= h[f])) then
+        changed[#changed + 1] = sd.field_names[f]
     end
+end
 
-    if not exists then
-        local s = redis.call('INCR', seq)
-        set[#set + 1] = 's'
-        set[#set + 1] = s
-        set[#set + 1] = 'c'
-        set[#set + 1] = now
-        redis.call('HSET', order .. ':' .. math.floor(s / 128), s, xid)
-        redis.call('INCR', order .. ':n')
+if exists and #changed == 0 then
+    return sd.record(w, {0, sd.pairs(h, sd.customer_fields)})
+end
+
+local set, clear = {}, {}
+for field, value in pairs(sent) do
+    if value == '' then
+        clear[#clear + 1] = field
+        h[field] = nil
+    else
+        set[#set + 1] = field
+        set[#set + 1] = value
+        h[field] = value
     end
+end
 
-    set[#set + 1] = 'u'
+if not exists then
+    local s = redis.call('INCR', seq)
+    h.s, h.c, h.v = s, now, 1
+    set[#set + 1] = 's'
+    set[#set + 1] = s
+    set[#set + 1] = 'c'
     set[#set + 1] = now
-
-    if #clear > 0 then
-        redis.call('HDEL', customer, unpack(clear))
-    end
-    redis.call('HSET', customer, unpack(set))
-
-    if new_email and new_email ~= old_email then
-        if old_email then
-            redis.call('HDEL', emails, old_email)
-        end
-        redis.call('HSET', emails, new_email, xid)
-    end
+    redis.call('HSET', order .. ':' .. math.floor(s / 128), s, xid)
+    redis.call('INCR', order .. ':n')
+else
+    h.v = (tonumber(h.v) or 0) + 1
 end
 
-return {exists and 0 or 1, redis.call('HGETALL', customer)}
+h.u = now
+set[#set + 1] = 'u'
+set[#set + 1] = now
+set[#set + 1] = 'v'
+set[#set + 1] = h.v
+
+if #clear > 0 then
+    redis.call('HDEL', customer, unpack(clear))
+end
+redis.call('HSET', customer, unpack(set))
+
+if new_email and new_email ~= old_email then
+    if old_email then
+        redis.call('HDEL', emails, old_email)
+    end
+    redis.call('HSET', emails, new_email, xid)
+end
+
+local after = sd.pairs(h, sd.customer_fields)
+
+if exists then
+    sd.customer_event(w, 'customer.updated', xid, after, changed)
+else
+    sd.customer_event(w, 'customer.created', xid, after, nil)
+end
+
+return sd.record(w, {exists and 0 or 1, after})

@@ -106,8 +106,9 @@ is($c3->{$_}, $c1->{$_}, "$_ unchanged") for qw(id email name avatarUrl createdA
 is_deeply($c3->{metadata}, $meta, 'metadata unchanged');
 my $after = hash_of('user_42');
 is($after->{p}, '555-0000', 'Redis: p changed');
-is_deeply({ %$after, p => 0, u => 0 }, { %$before, p => 0, u => 0 },
+is_deeply({ %$after, p => 0, u => 0, v => 0 }, { %$before, p => 0, u => 0, v => 0 },
           'Redis: every other field unchanged');
+is($after->{v}, $before->{v} + 1, 'Redis: the version went up by one');
 
 # metadata replaced as a whole
 $r = patch('user_42', { metadata => { d => 3 } });
@@ -130,7 +131,7 @@ is($c4->{email}, 'John@Acme.com', 'email kept');
 is($c4->{name}, 'Jane Roe', 'name kept');
 $after = hash_of('user_42');
 ok(!exists $after->{$_}, "Redis: field $_ removed") for qw(p a m);
-is_deeply([sort keys %$after], [qw(c e n s u)], 'Redis: only s e n c u left');
+is_deeply([sort keys %$after], [qw(c e n s u v)], 'Redis: only s e n c u and the version left');
 $r = $env->api('GET', 'user_42', $key);
 ok(!exists $r->{json}{data}{customer}{$_}, "GET: $_ omitted") for qw(phone avatarUrl metadata);
 

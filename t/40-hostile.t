@@ -73,9 +73,12 @@ sub accepted {
     return $r;
 }
 
+# what any change of acme appends to: the change feed and its counter
+my @FEED = ('sd:{acme}:events', 'sd:{acme}:eventseq');
 # what creating or deleting a customer of acme may change besides its hash:
-# the email index, the creation order (whatever its layout), the sequence
-my @INDEX = ('sd:{acme}:emails', 'sd:{acme}:seq', qr/^sd:\{acme\}:order(:[0-9n]+)?\z/);
+# the email index, the creation order (whatever its layout), the sequence,
+# the feed
+my @INDEX = ('sd:{acme}:emails', 'sd:{acme}:seq', qr/^sd:\{acme\}:order(:[0-9n]+)?\z/, @FEED);
 
 sub patch_raw { my ($ext, $bytes, %o) = @_; sub { api('PATCH', $ext, $bytes, %o) } }
 # INVALID_JSON's reasons (ngx_http_supportdesk_parse_object)
@@ -246,7 +249,7 @@ sub exact_body {
 {
     my $b = exact_body(65536, { name => 'Sixty Four' });
     is(length $b, 65536, 'fixture: 65536 bytes');
-    accepted('a body of exactly 65536 bytes is processed', 200, patch_raw('u1', $b), 'sd:{acme}:c:u1');
+    accepted('a body of exactly 65536 bytes is processed', 200, patch_raw('u1', $b), 'sd:{acme}:c:u1', @FEED);
     is($R->hget('sd:{acme}:c:u1', 'n'), 'Sixty Four', '65536-byte body: the update is stored');
     refused('a body of 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', patch_raw('u1', exact_body(65537, { name => 'x' })), $OVER);
     refused('65536 bytes, metadata over 16 KiB', 400, 'VALIDATION_ERROR',
@@ -281,15 +284,15 @@ sub chunked {
     return sub { $env->raw_request($req, timeout => 15) };
 }
 accepted('chunked body in 1-byte chunks', 200,
-    chunked('u1', json_encode({ name => 'Chunky' }), 1), 'sd:{acme}:c:u1');
+    chunked('u1', json_encode({ name => 'Chunky' }), 1), 'sd:{acme}:c:u1', @FEED);
 is($R->hget('sd:{acme}:c:u1', 'n'), 'Chunky', 'chunked update stored');
 accepted('chunked body with chunk extensions', 200,
-    chunked('u1', json_encode({ name => 'Ext' }), 4, ext => ';foo=bar'), 'sd:{acme}:c:u1');
+    chunked('u1', json_encode({ name => 'Ext' }), 4, ext => ';foo=bar'), 'sd:{acme}:c:u1', @FEED);
 accepted('chunked 40000-byte body (temp file)', 200,
-    chunked('u1', exact_body(40000, { name => 'Spilled' }), 3000), 'sd:{acme}:c:u1');
+    chunked('u1', exact_body(40000, { name => 'Spilled' }), 3000), 'sd:{acme}:c:u1', @FEED);
 is($R->hget('sd:{acme}:c:u1', 'n'), 'Spilled', 'chunked body spilled to a temp file: stored');
 accepted('chunked 65536 bytes in 1000-byte chunks', 200,
-    chunked('u1', exact_body(65536, { name => 'Chunk 64k' }), 1000), 'sd:{acme}:c:u1');
+    chunked('u1', exact_body(65536, { name => 'Chunk 64k' }), 1000), 'sd:{acme}:c:u1', @FEED);
 refused('chunked 65537 bytes', 413, 'PAYLOAD_TOO_LARGE', chunked('u1', exact_body(65537, { name => 'x' }), 1000), $OVER);
 refused('chunked invalid JSON', 400, 'INVALID_JSON', chunked('u1', '{"name":', 2), $BODY{json});
 refused('chunked empty body', 400, 'INVALID_JSON', chunked('u1', '', 1), $BODY{empty});
@@ -482,13 +485,19 @@ for my $f (['app', '"other"', $UNKNOWN], ['appId', '"other"', $UNKNOWN], ['tenan
 }
 refused('X-API-Key of one app, header naming another', 404, 'CUSTOMER_NOT_FOUND',
     sub { api('GET', 'o1', undef, headers => { 'X-App' => 'other', 'X-App-Id' => 'other' }) });
-refused('two X-API-Key headers, the second from another app', 404, 'CUSTOMER_NOT_FOUND', sub {
+# a header the API reads, sent twice, is a client error: never resolved by
+# picking one of them
+refused('two X-API-Key headers, the second from another app', 401, 'UNAUTHORIZED', sub {
     $env->raw_request("GET /api/v1/customers/o1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         . "X-API-Key: $key\r\nX-API-Key: $other\r\n\r\n", timeout => 15)
-});
+}, { message => 'X-API-Key must be sent once' });
+refused('the same X-API-Key twice', 401, 'UNAUTHORIZED', sub {
+    $env->raw_request("GET /api/v1/customers/u1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        . "X-API-Key: $key\r\nX-API-Key: $key\r\n\r\n", timeout => 15)
+}, { message => 'X-API-Key must be sent once' });
 # values that look like other keys are just values
 accepted('metadata naming another app is plain data', 200,
-    patch_raw('u1', '{"metadata":{"app":"other","key":"sd:{other}:c:o1"}}'), 'sd:{acme}:c:u1');
+    patch_raw('u1', '{"metadata":{"app":"other","key":"sd:{other}:c:o1"}}'), 'sd:{acme}:c:u1', @FEED);
 is($R->hget('sd:{other}:c:o1', 'n'), 'Other One', "the other app's customer is untouched");
 
 # ---------------------------------------------------------------- media type

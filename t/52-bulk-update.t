@@ -95,7 +95,8 @@ sub changed_ok {
         my ($b, $a) = ($before->{$ext}, $after->{$ext});
         if (!$a) { push @p, "$ext vanished"; next }
         if ($ch{$ext}) {
-            my %exp = (%$b, u => $a->{u});
+            # a change moves the version (the ETag) on by exactly one
+            my %exp = (%$b, u => $a->{u}, v => (($b->{v} // 0) + 1) . "");
             for my $f (keys %$want) {
                 if (defined $want->{$f}) { $exp{$f} = $want->{$f} } else { delete $exp{$f} }
             }

@@ -116,7 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     void                         *reply;
     json_t                       *out;
     ngx_int_t                     rc;
-    ngx_str_t                     ext;
+    ngx_str_t                     ext, etag;
     ngx_pool_t                    pool;
     redisReader                  *reader;
     redisReply                   *hash;
@@ -170,7 +170,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         ext = ids[size % 3];
 
-        rc = ngx_http_supportdesk_record_render(&json, &ext, hash);
+        etag.len = 0;
+        etag.data = NULL;
+
+        rc = ngx_http_supportdesk_record_render(&json, &ext, hash, &etag);
+
+        FUZZ_ASSERT(rc != NGX_OK || etag.len >= 3, "an ETag <s>-<v>");
 
         FUZZ_ASSERT(json.pos >= json.start && json.pos <= json.end,
                     "writer inside its buffer");

@@ -10,7 +10,7 @@ package SupportDesk::Invariants;
 # empty when everything is consistent.
 #
 # Layout (see the team brief):
-#   sd:{app}:c:<extId>  HASH  s e n p a m c u
+#   sd:{app}:c:<extId>  HASH  s e n p a m c u v (v: the version, ETag)
 #   sd:{app}:emails     HASH  lowercase(email) -> extId
 #   sd:{app}:order:<b>  HASH  s -> extId, b = floor(s / 128) (listpack buckets)
 #   sd:{app}:order:n    STRING the app's customer count
@@ -19,6 +19,8 @@ package SupportDesk::Invariants;
 #   sd:{app}:notez:<extId>  ZSET  noteNumber scored by noteNumber
 #   sd:{app}:noteseq        STRING counter behind the note numbers
 #   sd:{app}:notif:<extId>  HASH  the three settings, "0"|"1"
+#   sd:{app}:events     STREAM the change feed, ids <ms>-<n>, n = 1, 2, ...
+#   sd:{app}:eventseq   HASH  n (events ever added), ms (the newest's time)
 
 use strict;
 use warnings;
@@ -137,7 +139,9 @@ sub check {
             push @p, "customer '$ext' field $f='$h->{$f}' is not unix seconds"
                 if defined $h->{$f} && $h->{$f} !~ /^[0-9]+$/;
         }
-        my %known = map { $_ => 1 } qw(s e n p a m c u);
+        push @p, "customer '$ext' has a version v='$h->{v}', not a positive integer"
+            if defined $h->{v} && $h->{v} !~ /^[1-9][0-9]*$/;
+        my %known = map { $_ => 1 } qw(s e n p a m c u v);
         for my $f (sort keys %$h) {
             push @p, "customer '$ext' has an unknown field '$f'" unless $known{$f};
         }
@@ -146,6 +150,31 @@ sub check {
     # order -> customer
     for my $ext (sort keys %order) {
         push @p, "order member '$ext' has no customer hash" unless $cust{$ext};
+    }
+
+    # the change feed: its ids count every event, none skipped, none ahead
+    # of its counter
+    my $seq_n = $redis->hget("${pfx}eventseq", 'n');
+    my $last;
+    if ($redis->exists("${pfx}events")) {
+        my $start = '-';
+        while (1) {
+            my $page = $redis->xrange("${pfx}events", $start, '+', 'COUNT', 1000);
+            last unless @$page;
+            for my $e (@$page) {
+                my ($ms, $n) = $e->[0] =~ /^(\d+)-(\d+)$/;
+                if (!defined $n) {
+                    push @p, "event id '$e->[0]' is not <ms>-<n>";
+                    next;
+                }
+                push @p, "event $e->[0] follows event number $last: an event is missing"
+                    if defined $last && $n != $last + 1;
+                $last = $n;
+            }
+            $start = '(' . $page->[-1][0];
+        }
+        push @p, "the feed's last event is number $last but ${pfx}eventseq says " . ($seq_n // 'nothing')
+            if defined $last && (!defined $seq_n || $seq_n < $last);
     }
 
     my $count = $redis->get("${pfx}order:n") // 0;

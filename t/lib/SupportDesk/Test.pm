@@ -311,6 +311,7 @@ sub snapshot {
         elsif ($t eq 'string') { $v = $r->get($k) }
         elsif ($t eq 'set')    { $v = [ sort $r->smembers($k) ] }
         elsif ($t eq 'list')   { $v = [ $r->lrange($k, 0, -1) ] }
+        elsif ($t eq 'stream') { $v = [ map { [ $_->[0], @{ $_->[1] } ] } @{ $r->xrange($k, '-', '+') } ] }
         else                   { $v = "<$t>" }
         $snap{$k} = [ $t, $v ];
     }
@@ -716,6 +717,10 @@ our %MESSAGE = (
     CUSTOMER_EMAIL_EXISTS  => 'another customer of this app has that email',
     REQUEST_TIMEOUT        => 'the request body did not arrive within client_body_timeout',
     RATE_LIMITED           => 'too many requests for this app, retry later',
+    PRECONDITION_FAILED    => "the customer's current ETag does not satisfy the condition",
+    IDEMPOTENCY_KEY_REUSED => 'this Idempotency-Key was used with another method, route or body',
+    IDEMPOTENCY_KEY_IN_USE => 'a request with this Idempotency-Key is still being applied',
+    CURSOR_EXPIRED         => 'events after this cursor are no longer retained: resynchronise with GET /customers',
 );
 # The message of a VALIDATION_ERROR with details: its first violation,
 # "<field> <message>", cut to 512 bytes on a UTF-8 boundary of the field

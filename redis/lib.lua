@@ -1,0 +1,200 @@
+-- Shared by every script: the gateway puts this file in front of each of
+-- the others before it loads them (EVAL scripts cannot call each other), so
+-- the change feed, idempotency records and conditional requests are written
+-- once.  Nothing here runs by itself: it only defines the table sd.
+--
+-- Every write script opens with the same keys and arguments:
+--   KEYS[1] sd:{app}:events     the change feed (a stream)
+--   KEYS[2] sd:{app}:eventseq   the feed's counter: n, events ever added
+--   KEYS[3] sd:{app}:idem:<Idempotency-Key>, or sd:{app}:idem: when none
+--   ARGV[1] now (unix seconds)
+--   ARGV[2] the request's fingerprint ("" without an Idempotency-Key)
+--   ARGV[3] how long an idempotency record lives (seconds)
+--   ARGV[4] the feed's length bound, ARGV[5] its age bound (seconds)
+-- Its own keys start at KEYS[4], its own arguments at ARGV[6].
+
+local sd = {}
+
+sd.KEYS, sd.ARGV = 4, 6
+
+function sd.writer()
+    local max = tonumber(ARGV[4])
+
+    return {
+        events = KEYS[1], eventseq = KEYS[2], idem = KEYS[3],
+        now = ARGV[1], fp = ARGV[2], ttl = tonumber(ARGV[3]),
+        max = max, age = tonumber(ARGV[5]),
+        -- the feed may grow past its length bound by this many events (an
+        -- eighth of it, at most 64) before it is trimmed back
+        every = math.max(1, math.min(64, math.floor(max / 8)))
+    }
+end
+
+-- The recorded answer of an earlier request with this Idempotency-Key,
+-- wrapped so the gateway knows it is a replay; nil when there is none.
+-- Another request under the same key is refused.
+function sd.replay(w)
+    if w.fp == '' then
+        return nil
+    end
+
+    local rec = redis.call('HMGET', w.idem, 'f', 'r', 'busy')
+    if not rec[1] then
+        return nil
+    end
+
+    if rec[1] ~= w.fp then
+        return redis.error_reply('SD_IDEMPOTENCY_KEY_REUSED Idempotency-Key')
+    end
+
+    if rec[3] then
+        return redis.error_reply('SD_IDEMPOTENCY_KEY_IN_USE Idempotency-Key')
+    end
+
+    return {redis.status_reply('SD_REPLAY'), cmsgpack.unpack(rec[2])}
+end
+
+-- Records the answer of a change made under an Idempotency-Key, in the
+-- change's own atomic step; returns the answer.
+function sd.record(w, reply)
+    if w.fp ~= '' then
+        redis.call('HSET', w.idem, 'f', w.fp, 'r', cmsgpack.pack(reply))
+        redis.call('HDEL', w.idem, 'busy')
+        redis.call('EXPIRE', w.idem, w.ttl)
+    end
+    return reply
+end
+
+local function id_parts(id)
+    local ms, n = string.match(id, '^(%d+)%-(%d+)$')
+    return tonumber(ms), tonumber(n)
+end
+
+sd.id_parts = id_parts
+
+-- Appends one event: fields are field/value pairs, "t" (type) and "x"
+-- (externalId) first.  Its id is <ms>-<n>: the time it was added and its
+-- number in the app's feed (1, 2, 3...), so a cursor tells exactly whether
+-- events after it were trimmed away.  Old events go as new ones come: the
+-- XADD itself drops those older than the age bound; the length bound is
+-- applied every w.every-th event, as a trim that finds nothing still costs
+-- a call (sd.writer).
+function sd.emit(w, fields)
+    local t = redis.call('TIME')
+    local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local n = redis.call('HINCRBY', w.eventseq, 'n', 1)
+    local id = string.format('%.0f-%d', ms, n)
+    local cutoff = string.format('%.0f-0', math.max(0, ms - w.age * 1000))
+
+    local ok = redis.pcall('XADD', w.events, 'MINID', '~', cutoff, id,
+                           unpack(fields))
+
+    if type(ok) == 'table' and ok.err then
+        -- the clock went back, or the counter was lost (a partial
+        -- restore): go on right after the feed's newest id
+        local info = redis.call('XINFO', 'STREAM', w.events)
+        for i = 1, #info, 2 do
+            if info[i] == 'last-generated-id' then
+                local lms, ln = id_parts(info[i + 1])
+                if n <= ln then
+                    n = ln + 1
+                    redis.call('HSET', w.eventseq, 'n', n)
+                end
+                if ms < lms then ms = lms end
+            end
+        end
+        id = string.format('%.0f-%d', ms, n)
+        redis.call('XADD', w.events, 'MINID', '~', cutoff, id,
+                   unpack(fields))
+    end
+
+    if n % w.every == 0 then
+        redis.call('XTRIM', w.events, 'MAXLEN', '~', w.max)
+    end
+
+    return id
+end
+
+-- A customer's ETag: its creation sequence and its version
+function sd.etag(s, v)
+    return s .. '-' .. (v or '0')
+end
+
+-- If-Match / If-None-Match, evaluated here, on the record as it is now:
+-- if_match is "" (none), "*" or ETags separated by spaces; if_none "*" or "".
+function sd.precondition(exists, etag, if_match, if_none)
+    if if_none == '*' and exists then
+        return false
+    end
+
+    if if_match == '' then
+        return true
+    end
+
+    if not exists then
+        return false
+    end
+
+    if if_match == '*' then
+        return true
+    end
+
+    for tag in string.gmatch(if_match, '%S+') do
+        if tag == etag then
+            return true
+        end
+    end
+
+    return false
+end
+
+-- the event of a customer as it is after the change: h is its hash as
+-- field/value pairs (what HGETALL would answer)
+function sd.customer_event(w, kind, xid, h, changed)
+    local fields = {'t', kind, 'x', xid}
+    if changed then
+        fields[#fields + 1] = 'ch'
+        fields[#fields + 1] = table.concat(changed, ',')
+    end
+    for i = 1, #h do
+        fields[#fields + 1] = h[i]
+    end
+    return sd.emit(w, fields)
+end
+
+-- field/value pairs of the fields of t that are set, in the order of names;
+-- values as strings, as HGETALL answers them (a Lua number would reach the
+-- module as an integer reply)
+function sd.pairs(t, names)
+    local h = {}
+    for _, f in ipairs(names) do
+        if t[f] then
+            h[#h + 1] = f
+            h[#h + 1] = tostring(t[f])
+        end
+    end
+    return h
+end
+
+sd.customer_fields = {'s', 'e', 'n', 'p', 'a', 'm', 'c', 'u', 'v'}
+
+-- The API names of the customer fields, for "changed"
+sd.field_names = {e = 'email', n = 'name', p = 'phone', a = 'avatarUrl',
+                  m = 'metadata'}
+
+-- EVAL scripts cannot share code otherwise: the filters of list.lua and
+-- job_chunk.lua.  A metadata value as its filter text: strings as they are,
+-- numbers and booleans by their JSON text.
+function sd.scalar_text(v)
+    local t = type(v)
+    if t == 'string' then return v end
+    if t == 'boolean' then return v and 'true' or 'false' end
+    if t == 'number' then
+        if v == math.floor(v) and math.abs(v) < 1e15 then
+            return string.format('%d', v)
+        end
+        return tostring(v)
+    end
+    return nil
+end
+

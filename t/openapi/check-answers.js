@@ -164,6 +164,7 @@ function readRecords(file) {
 function recordFiles(args) {
     const files = [];
     for (const a of args) {
+        if (!fs.existsSync(a)) throw new Error(`${a}: no such file or directory (no answers recorded: make test records them)`);
         const st = fs.statSync(a);
         if (st.isDirectory()) {
             for (const f of fs.readdirSync(a).sort()) if (f.endsWith('.rec')) files.push(path.join(a, f));
@@ -506,7 +507,8 @@ function main(argv, io = {}) {
     }
     const list = loadAllowList(opt.allow);
 
-    const files = recordFiles(opt.inputs);
+    let files;
+    try { files = recordFiles(opt.inputs); } catch (e) { error(`check-answers: ${e.message}`); return 1; }
     const counts = { answers: 0, checked: 0, excluded: {}, allowed: 0 };
     const failures = [];
     const perTemplate = {};

@@ -35,6 +35,12 @@ DEB_PACKAGES := nginx-core nginx-dev libhiredis-dev libjansson-dev libssl-dev \
                 libpcre2-dev zlib1g-dev libc6-dev redis-server redis-tools \
                 libredis-perl libjson-pp-perl perl curl gcc make
 
+# what `make deb` and `make test-deb` need besides DEB_PACKAGES (debhelper
+# with dh_nginx, which comes with nginx-dev; dpkg-buildpackage; lintian);
+# printed by `make print-deps` too, so that .ci/run installs them up front
+PKG_PACKAGES := debhelper dpkg-dev lintian
+DEB_OUT     := $(BUILD)/deb
+
 # `make run`
 NGINX       ?= /usr/sbin/nginx
 REDIS_SERVER ?= redis-server
@@ -56,7 +62,7 @@ NODE_PACKAGES := node:nodejs npm:npm
 
 
 .PHONY: help build deps print-deps unit test run stop clean FORCE \
-        openapi-deps openapi-lint openapi-check
+        openapi-deps openapi-lint openapi-check deb deb-deps test-deb
 
 
 define HELP_TEXT
@@ -72,6 +78,10 @@ Targets:
   make openapi-check  the validator's unit test, then the answers of the last
                  make test (build/answers) against openapi.yaml
   make unit      C unit tests (t/unit/unit.mk), needs a configured build
+  make deb       the Debian package libnginx-mod-http-supportdesk (debian/,
+                 dh --with nginx) in build/deb, then lintian (fails on errors)
+  make test-deb  (root) make deb, then install it (dpkg -i), nginx -t, serve
+                 authenticated requests with it on private ports, remove it
   make run       deps + build, then start a private redis-server (127.0.0.1:$(REDIS_PORT),
                  data and AOF in var/redis) and nginx (127.0.0.1:$(RUN_PORT), conf,
                  logs and temp files in var/nginx), create a demo API key and
@@ -90,7 +100,7 @@ help:
 	@echo "$$HELP_TEXT"
 
 print-deps:
-	@echo $(DEB_PACKAGES)
+	@echo $(DEB_PACKAGES) $(PKG_PACKAGES)
 
 
 # --- deps -------------------------------------------------------------------
@@ -203,6 +213,19 @@ openapi-lint: openapi-deps
 
 openapi-check: openapi-deps
 	@util/openapi-check.sh $(NODE_DIR) $(ANSWERS)
+
+
+# --- Debian package ---------------------------------------------------------
+
+deb-deps:
+	@$(MAKE) --no-print-directory deps
+	@util/deps.sh $(PKG_PACKAGES) git:git
+
+deb: deb-deps
+	@util/deb-build.sh $(CURDIR) $(DEB_OUT)
+
+test-deb: deb
+	@util/test-deb.sh $(firstword $(wildcard $(DEB_OUT)/libnginx-mod-http-supportdesk_*_*.deb))
 
 
 # --- run / stop -------------------------------------------------------------

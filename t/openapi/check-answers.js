@@ -532,6 +532,12 @@ function main(argv, io = {}) {
     }
 
     const stale = list.filter((e) => !e.used);
+    // the operations no answer exercised (information, not a failure)
+    const unexercised = [];
+    for (const [tmpl, item] of Object.entries(ctx.doc.paths)) {
+        for (const m of METHODS) if (item[m] && !perTemplate[`${m.toUpperCase()} ${tmpl}`]) unexercised.push(`${m.toUpperCase()} ${tmpl}`);
+    }
+    counts.unexercised = unexercised;
     if (opt.json) {
         log(JSON.stringify({ counts, perTemplate, failures, stale: stale.map((e) => e.id),
                                      allowList: list.map((e) => ({ id: e.id, used: e.used })) }, null, 1));
@@ -545,6 +551,7 @@ function main(argv, io = {}) {
 function report(log, counts, failures, list, stale, nfiles) {
     const ex = Object.entries(counts.excluded).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
     log(`openapi: ${counts.answers} answers in ${nfiles} record files; ${counts.checked} checked against openapi.yaml; excluded: ${ex}`);
+    if (counts.unexercised.length) log(`openapi: operations no answer exercised: ${counts.unexercised.join(', ')}`);
     for (const e of list) {
         log(`openapi: allow-list ${e.id}: ${e.used} mismatches${e.used ? '' : ' (matched nothing: remove it)'}`);
     }

@@ -50,12 +50,10 @@ state() {
     dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null || true
 }
 
-tmp=$(mktemp -d /tmp/sd-test-deb-XXXXXX)
-chmod 755 "$tmp"    # nginx's workers (nobody) read their temp paths
-state > "$tmp/state.before"
 nginx_pid=
 redis_pid=
 installed=0
+tmp=
 
 cleanup() {
     local rc=$?
@@ -65,7 +63,7 @@ cleanup() {
         dpkg -r "$pkg" > "$tmp/dpkg-r.log" 2>&1 || cat "$tmp/dpkg-r.log" >&2
         dpkg -P "$pkg" > "$tmp/dpkg-p.log" 2>&1 || cat "$tmp/dpkg-p.log" >&2
     fi
-    rm -rf "$tmp"
+    [ -n "$tmp" ] && rm -rf "$tmp"
     exit "$rc"
 }
 wait_gone() {
@@ -74,6 +72,11 @@ wait_gone() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+
+tmp=$(mktemp -d /tmp/sd-test-deb-XXXXXX)
+chmod 755 "$tmp"    # nginx's workers (nobody) read their temp paths
+state > "$tmp/state.before"
+
 
 free_port() {
     local p

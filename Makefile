@@ -35,6 +35,12 @@ DEB_PACKAGES := nginx-core nginx-dev libhiredis-dev libjansson-dev libssl-dev \
                 libpcre2-dev zlib1g-dev libc6-dev redis-server redis-tools \
                 libredis-perl libjson-pp-perl perl curl gcc make
 
+# what `make deb` and `make test-deb` need besides DEB_PACKAGES (debhelper
+# with dh_nginx, which comes with nginx-dev; dpkg-buildpackage; lintian);
+# printed by `make print-deps` too, so that .ci/run installs them up front
+PKG_PACKAGES := debhelper dpkg-dev lintian
+DEB_OUT     := $(BUILD)/deb
+
 # `make run`
 NGINX       ?= /usr/sbin/nginx
 REDIS_SERVER ?= redis-server
@@ -44,8 +50,19 @@ REDIS_PORT  ?= 6390
 
 PROVE_ARGS  ?=
 
+# openapi.yaml's checks (make test): the npm tools of t/openapi/package.json
+# (versions pinned by its package-lock.json) in build/node; the answers the
+# t/ suite receives, recorded there by the harness (SD_RECORD_DIR)
+NODE_DIR    := $(BUILD)/node
+ANSWERS     := $(BUILD)/answers
+# Node.js and npm: Debian's, only when the commands are missing (util/deps.sh
+# COMMAND:PACKAGE).  Not in DEB_PACKAGES: a machine with NodeSource's nodejs
+# (which conflicts with Debian's npm) keeps its own.
+NODE_PACKAGES := node:nodejs npm:npm
 
-.PHONY: help build deps print-deps unit test run stop clean FORCE
+
+.PHONY: help build deps print-deps unit test run stop clean FORCE \
+        openapi-deps openapi-lint openapi-check deb deb-deps test-deb
 
 
 define HELP_TEXT
@@ -55,8 +72,16 @@ Targets:
                  with the packaged nginx's own flags + this module)
   make deps      install the missing Debian packages (apt-get, sudo if not root):
                  $(DEB_PACKAGES)
-  make test      deps + build + C unit tests (make unit) + prove -I t/lib t/
+  make test      deps + build + C unit tests (make unit) + fuzz regressions +
+                 openapi-lint + prove -I t/lib t/ (answers recorded) + openapi-check
+  make openapi-lint   lint openapi.yaml (@redocly/cli, pinned, in build/node)
+  make openapi-check  the validator's unit test, then the answers of the last
+                 make test (build/answers) against openapi.yaml
   make unit      C unit tests (t/unit/unit.mk), needs a configured build
+  make deb       the Debian package libnginx-mod-http-supportdesk (debian/,
+                 dh --with nginx) in build/deb, then lintian (fails on errors)
+  make test-deb  (root) make deb, then install it (dpkg -i), nginx -t, serve
+                 authenticated requests with it on private ports, remove it
   make run       deps + build, then start a private redis-server (127.0.0.1:$(REDIS_PORT),
                  data and AOF in var/redis) and nginx (127.0.0.1:$(RUN_PORT), conf,
                  logs and temp files in var/nginx), create a demo API key and
@@ -75,7 +100,7 @@ help:
 	@echo "$$HELP_TEXT"
 
 print-deps:
-	@echo $(DEB_PACKAGES)
+	@echo $(DEB_PACKAGES) $(PKG_PACKAGES)
 
 
 # --- deps -------------------------------------------------------------------
@@ -170,7 +195,37 @@ test:
 	@$(MAKE) --no-print-directory unit
 	@# every crash input the fuzzers ever found, replayed (seconds, no fuzzing)
 	@$(MAKE) --no-print-directory fuzz-regress
-	prove -I t/lib --timer $(PROVE_ARGS) t/
+	@$(MAKE) --no-print-directory openapi-lint
+	@# every answer the suite receives is recorded (t/openapi/README.md)
+	rm -rf $(ANSWERS) && mkdir -p $(ANSWERS)
+	SD_RECORD_DIR=$(ANSWERS) prove -I t/lib --timer $(PROVE_ARGS) t/
+	@$(MAKE) --no-print-directory openapi-check
+
+
+# --- openapi.yaml -----------------------------------------------------------
+
+openapi-deps:
+	@util/deps.sh $(NODE_PACKAGES)
+	@util/node-deps.sh t/openapi $(NODE_DIR)
+
+openapi-lint: openapi-deps
+	@util/openapi-lint.sh $(NODE_DIR) openapi.yaml t/openapi/redocly.yaml
+
+openapi-check: openapi-deps
+	@util/openapi-check.sh $(NODE_DIR) $(ANSWERS)
+
+
+# --- Debian package ---------------------------------------------------------
+
+deb-deps:
+	@$(MAKE) --no-print-directory deps
+	@util/deps.sh $(PKG_PACKAGES) git:git
+
+deb: deb-deps
+	@util/deb-build.sh $(CURDIR) $(DEB_OUT)
+
+test-deb: deb
+	@util/test-deb.sh $(firstword $(wildcard $(DEB_OUT)/libnginx-mod-http-supportdesk_*_*.deb))
 
 
 # --- run / stop -------------------------------------------------------------

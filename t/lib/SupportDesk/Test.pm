@@ -416,6 +416,8 @@ sub start_nginx {
     open my $fh, '>', $conf or croak "$conf: $!";
     print $fh $self->nginx_conf;
     close $fh;
+    # the API locations, for the answer recording (SD_RECORD_DIR)
+    $self->{api_prefixes} = [ $self->nginx_conf =~ /location\s+(\S+)\s*\{\s*supportdesk\s*;/g ];
     Test::More::diag("SD_SHOW_CONF: $conf of the environment created at $self->{created_at}:\n"
                      . $self->nginx_conf) if $ENV{SD_SHOW_CONF};
 
@@ -563,8 +565,9 @@ sub raw_request {
     return $res;
 }
 
+# $head: the answer to a HEAD request (headers only, whatever they announce)
 sub _parse_response {
-    my ($buf, $eof) = @_;
+    my ($buf, $eof, $head_only) = @_;
     my $i = index($buf, "\r\n\r\n");
     return undef if $i < 0;
     my $head = substr($buf, 0, $i);
@@ -585,6 +588,7 @@ sub _parse_response {
         }
     }
     my $res = { status => $status, reason => $reason, headers => \%h };
+    if ($head_only) { $res->{body} = ''; $res->{complete} = 1; return $res }
     my $te = $h{'transfer-encoding'} // '';
     if ($te =~ /chunked/i) {
         my $body = '';
@@ -634,7 +638,8 @@ sub parallel {
             next;
         }
         $s->blocking(0);
-        push @c, { s => $s, out => $bytes, off => 0, in => '', writing => 1 };
+        push @c, { s => $s, out => $bytes, off => 0, in => '', writing => 1,
+                   head => scalar($bytes =~ /\AHEAD /) };
         $c[-1]{res} = undef;
     }
     my $deadline = $t0 + $timeout;
@@ -671,11 +676,11 @@ sub parallel {
                 my $r = sysread($x->{s}, my $chunk, 262144);
                 if ($r) {
                     $x->{in} .= $chunk;
-                    my $res = _parse_response($x->{in}, 0);
+                    my $res = _parse_response($x->{in}, 0, $x->{head});
                     if ($res && $res->{complete}) { $x->{res} = $res; $x->{done} = 1 }
                 } elsif (defined $r || (!$!{EAGAIN} && !$!{EWOULDBLOCK} && !$!{EINTR})) {
                     my $err = defined $r ? 'EOF' : "$!";
-                    my $res = _parse_response($x->{in}, 1);
+                    my $res = _parse_response($x->{in}, 1, $x->{head});
                     $x->{res} = ($res && $res->{complete}) ? $res
                         : { status => 599, error => "connection closed ($err) after "
                               . length($x->{in}) . " bytes: $x->{in}" };
@@ -698,7 +703,68 @@ sub parallel {
         $r->{body} //= '';
         $r->{json} = json_decode($r->{body}) if length $r->{body};
     }
+    if ($ENV{SD_RECORD_DIR}) { $self->record_answer($list->[$_], $res[$_]) for 0 .. $#res }
     return @res;
+}
+
+# ---------------------------------------------------------------- answer recording
+#
+# SD_RECORD_DIR=dir (make test sets it): every answer the suite receives is
+# appended to dir/<test file>.<pid>.rec, and t/openapi/check-answers.js
+# validates them all against openapi.yaml at the end (t/openapi/README.md).
+# A record is one line "SDREC <meta bytes> <body bytes>", the meta JSON
+# (ASCII; every string holds bytes, one character each), a newline, the
+# response body as received, a newline.  Meta: the caller (.t file, line),
+# the environment's API location prefixes, the request's method, target,
+# HTTP version and headers (values cut at 256 bytes), its body when the
+# answer was a 2xx (the validator checks accepted requests against the
+# document too), else its first 256 bytes; the status, the response headers.
+# parallel() records every request it sends (so request, api and
+# raw_request do); a test that reads answers off its own socket calls
+# $env->record_answer($request_bytes, $res) itself.
+
+my $REC_JSON = JSON::PP->new->ascii->canonical;
+my %REC_FH;
+
+sub record_answer {
+    my ($self, $req, $res) = @_;
+    my $dir = $ENV{SD_RECORD_DIR} or return;
+    my ($file, $line) = ('?', 0);
+    for my $i (0 .. 30) {
+        my @c = caller $i or last;
+        if ($c[1] =~ /\.t\z/) { ($file, $line) = @c[1, 2]; last }
+    }
+    my %m = (file => $file, line => $line, prefixes => $self->{api_prefixes} || [],
+             status => $res->{status} + 0, headers => $res->{headers} || {});
+    $m{error} = substr($res->{error}, 0, 256) if defined $res->{error};
+    my $i = index($req, "\r\n\r\n");
+    my $head = $i < 0 ? $req : substr($req, 0, $i);
+    my $body = $i < 0 ? '' : substr($req, $i + 4);
+    my @lines = split /\r\n/, $head;
+    my $rl = shift(@lines) // '';
+    if ($rl =~ m{\A([^ ]+) ([^ ]+) HTTP/(\d\.\d)\z}) {
+        @m{qw(method target version)} = ($1, $2, $3);
+    } else {
+        $m{request_line} = substr($rl, 0, 256);
+    }
+    my @h;
+    for my $l (@lines) {
+        my ($k, $v) = $l =~ /\A([^:]*):[ \t]*(.*?)[ \t]*\z/s or do { push @h, [ '', substr($l, 0, 256) ]; next };
+        push @h, [ lc $k, substr($v, 0, 256) ];
+    }
+    $m{request_headers} = \@h;
+    $m{request_body} = $res->{status} =~ /^2/ ? $body : substr($body, 0, 256);
+    $m{request_body_length} = length $body;
+    my $meta = $REC_JSON->encode(\%m);
+    my $rbody = $res->{body} // '';
+    my $path = "$dir/" . ($file =~ s{.*/}{}r) . ".$$.rec";
+    my $fh = $REC_FH{$path};
+    if (!$fh) {
+        open $fh, '>>:raw', $path or croak "SD_RECORD_DIR: $path: $!";
+        $REC_FH{$path} = $fh;
+    }
+    my $rec = 'SDREC ' . length($meta) . ' ' . length($rbody) . "\n$meta\n$rbody\n";
+    defined syswrite($fh, $rec) or croak "SD_RECORD_DIR: $path: $!";
 }
 
 # ---------------------------------------------------------------- asserts

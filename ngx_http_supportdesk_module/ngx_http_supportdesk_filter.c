@@ -17,7 +17,10 @@
 
 
 static ngx_int_t ngx_http_supportdesk_header_filter(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_supportdesk_api_path(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_supportdesk_api_path(ngx_http_request_t *r,
+    ngx_str_t *path);
+static ngx_int_t ngx_http_supportdesk_refused_method(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *path);
 static ngx_int_t ngx_http_supportdesk_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -40,15 +43,18 @@ ngx_http_supportdesk_filter_init(void)
 static ngx_int_t
 ngx_http_supportdesk_header_filter(ngx_http_request_t *r)
 {
+    ngx_str_t                         path;
     const char                       *message;
     ngx_http_supportdesk_ctx_t       *ctx;
     ngx_http_supportdesk_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_supportdesk_module);
 
+    ngx_str_null(&path);
+
     if (r != r->main
         || r->headers_out.status < NGX_HTTP_BAD_REQUEST
-        || !(slcf->enabled || ngx_http_supportdesk_api_path(r)))
+        || !(slcf->enabled || ngx_http_supportdesk_api_path(r, &path)))
     {
         return ngx_http_next_header_filter(r);
     }
@@ -93,6 +99,21 @@ ngx_http_supportdesk_header_filter(ngx_http_request_t *r)
                                            slcf->batch_max_body_size));
     }
 
+    /* nginx refuses TRACE and CONNECT before it looks for a location */
+    if (r->headers_out.status == NGX_HTTP_NOT_ALLOWED && ctx->action == NULL
+        && path.data != NULL
+        && ngx_http_supportdesk_refused_method(r, ctx, &path) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the API has no 414: an externalId too long is a validation error */
+    if (r->headers_out.status == NGX_HTTP_REQUEST_URI_TOO_LARGE) {
+        r->headers_out.status = NGX_HTTP_BAD_REQUEST;
+        r->headers_out.status_line.len = 0;
+        message = "request URI is too long";
+    }
+
     if (ngx_http_supportdesk_error_body(r, r->headers_out.status, NULL,
                                         message, NULL, &ctx->replacement)
         != NGX_OK)
@@ -121,16 +142,17 @@ ngx_http_supportdesk_header_filter(ngx_http_request_t *r)
 
 /*
  * nginx refuses some requests before it looks for a location (a request
- * line with %00, a URI too long): if the raw path is below a supportdesk
- * prefix, the client still gets the envelope.  Only then: a location that
- * was found and is not ours (a proxy_pass under the prefix) keeps its own
- * errors.
+ * line with %00, a URI too long, a method it does not know or serve): if
+ * the raw path is below a supportdesk prefix, the client still gets the
+ * envelope.  Only then: a location that was found and is not ours (a
+ * proxy_pass under the prefix) keeps its own errors.  path: the raw path
+ * below the prefix, without the query.
  */
 
 static ngx_uint_t
-ngx_http_supportdesk_api_path(ngx_http_request_t *r)
+ngx_http_supportdesk_api_path(ngx_http_request_t *r, ngx_str_t *path)
 {
-    size_t                             len;
+    u_char                            *p, *start, *end;
     ngx_str_t                         *prefix;
     ngx_uint_t                         i;
     ngx_http_core_srv_conf_t          *cscf;
@@ -138,27 +160,97 @@ ngx_http_supportdesk_api_path(ngx_http_request_t *r)
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
 
-    /* r->unparsed_uri is not set yet when the URI failed to parse */
-    if (cscf == NULL || r->loc_conf != cscf->ctx->loc_conf
-        || r->uri_start == NULL || r->uri_end == NULL)
-    {
+    if (cscf == NULL || r->loc_conf != cscf->ctx->loc_conf) {
         return 0;
     }
 
-    len = r->uri_end - r->uri_start;
+    if (r->uri_start != NULL && r->uri_end != NULL) {
+        start = r->uri_start;
+        end = r->uri_end;
+
+    } else if (r->request_start != NULL && r->header_in != NULL
+               && r->request_start >= r->header_in->start
+               && r->request_start < r->header_in->last)
+    {
+        /*
+         * The request line failed to parse at its method (a lowercase
+         * one): the target is the next word, as far as it was read.
+         */
+        p = r->request_start;
+        end = r->header_in->last;
+
+        while (p < end && *p != ' ' && *p != CR && *p != LF) {
+            p++;
+        }
+
+        while (p < end && *p == ' ') {
+            p++;
+        }
+
+        start = p;
+
+        while (p < end && *p != ' ' && *p != CR && *p != LF) {
+            p++;
+        }
+
+        end = p;
+
+    } else {
+        return 0;
+    }
+
+    p = ngx_strlchr(start, end, '?');
+    if (p != NULL) {
+        end = p;
+    }
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
     prefix = smcf->prefixes.elts;
 
     for (i = 0; i < smcf->prefixes.nelts; i++) {
-        if (len >= prefix[i].len
-            && ngx_strncmp(r->uri_start, prefix[i].data, prefix[i].len) == 0)
+        if ((size_t) (end - start) >= prefix[i].len
+            && ngx_strncmp(start, prefix[i].data, prefix[i].len) == 0)
         {
+            path->data = start + prefix[i].len;
+            path->len = end - path->data;
             return 1;
         }
     }
 
     return 0;
+}
+
+
+/*
+ * A 405 of nginx's own (TRACE, CONNECT): the route's Allow, as the
+ * router gives it for any other method; no route: 404, as for any other.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_refused_method(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *path)
+{
+    ngx_table_elt_t  *allow;
+
+    if (ngx_http_supportdesk_route(r, ctx, path) != NGX_HTTP_NOT_ALLOWED
+        || ctx->allow.len == 0)
+    {
+        ctx->action = NULL;
+        r->headers_out.status = NGX_HTTP_NOT_FOUND;
+        r->headers_out.status_line.len = 0;
+        return NGX_OK;
+    }
+
+    allow = ngx_list_push(&r->headers_out.headers);
+    if (allow == NULL) {
+        return NGX_ERROR;
+    }
+
+    allow->hash = 1;
+    ngx_str_set(&allow->key, "Allow");
+    allow->value = ctx->allow;
+
+    return NGX_OK;
 }
 
 

@@ -40,6 +40,7 @@ static void ngx_http_supportdesk_check_headers(ngx_http_request_t *r,
 static ngx_int_t ngx_http_supportdesk_fingerprint(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *body);
 static ngx_uint_t ngx_http_supportdesk_is_json(ngx_http_request_t *r);
+static ngx_int_t ngx_http_supportdesk_refuse_body(ngx_http_request_t *r);
 static ngx_http_supportdesk_ctx_t *ngx_http_supportdesk_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_supportdesk_cleanup(void *data);
@@ -221,7 +222,7 @@ ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
                        "supportdesk: answering %ui before the body",
                        ctx->status);
 
-        rc = ngx_http_discard_request_body(r);
+        rc = ngx_http_supportdesk_refuse_body(r);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -232,7 +233,7 @@ ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
 
     if (ctx->action->has_body) {
         if (r->headers_in.content_length_n > (off_t) ctx->body_limit) {
-            rc = ngx_http_discard_request_body(r);
+            rc = ngx_http_supportdesk_refuse_body(r);
             if (rc != NGX_OK) {
                 return rc;
             }
@@ -243,7 +244,7 @@ ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
         if ((r->headers_in.content_length_n > 0 || r->headers_in.chunked)
             && !ngx_http_supportdesk_is_json(r))
         {
-            rc = ngx_http_discard_request_body(r);
+            rc = ngx_http_supportdesk_refuse_body(r);
             if (rc != NGX_OK) {
                 return rc;
             }
@@ -284,6 +285,24 @@ ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
     ngx_http_supportdesk_proceed(r, ctx);
 
     return NGX_DONE;
+}
+
+
+/*
+ * An error answered before the body: no "100 Continue" invites the upload
+ * (as nginx does for its own 413), and the connection closes after the
+ * answer, since the client may send the body or may not.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_refuse_body(ngx_http_request_t *r)
+{
+    if (r->headers_in.expect != NULL && !r->expect_tested) {
+        r->expect_tested = 1;
+        r->keepalive = 0;
+    }
+
+    return ngx_http_discard_request_body(r);
 }
 
 
@@ -432,6 +451,7 @@ ngx_http_supportdesk_check_headers(ngx_http_request_t *r,
 {
     u_char                         *dst;
     ngx_str_t                      *v;
+    ngx_uint_t                      method;
     const char                     *msg;
     ngx_http_supportdesk_report_t  *rep;
 
@@ -458,7 +478,9 @@ ngx_http_supportdesk_check_headers(ngx_http_request_t *r,
         return;
     }
 
-    if (ctx->if_match_header != NULL && r->method != NGX_HTTP_GET) {
+    method = ctx->action->method;
+
+    if (ctx->if_match_header != NULL && method != NGX_HTTP_GET) {
         v = &ctx->if_match_header->value;
         dst = ngx_pnalloc(r->pool, v->len + 1);
 
@@ -477,7 +499,7 @@ ngx_http_supportdesk_check_headers(ngx_http_request_t *r,
         }
     }
 
-    if (ctx->if_none_match_header != NULL && r->method != NGX_HTTP_DELETE) {
+    if (ctx->if_none_match_header != NULL && method != NGX_HTTP_DELETE) {
         v = &ctx->if_none_match_header->value;
         dst = ngx_pnalloc(r->pool, v->len + 1);
 
@@ -495,7 +517,7 @@ ngx_http_supportdesk_check_headers(ngx_http_request_t *r,
             ngx_http_supportdesk_refuse_header("If-None-Match",
                                    "must be * or a list of entity tags");
 
-        } else if (r->method != NGX_HTTP_GET
+        } else if (method != NGX_HTTP_GET
                    && !(ctx->if_none_match.len == 1
                         && ctx->if_none_match.data[0] == '*'))
         {

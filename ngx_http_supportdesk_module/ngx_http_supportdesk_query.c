@@ -13,6 +13,7 @@
 
 #include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_query.h"
+#include "ngx_http_supportdesk_validate.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_LIMIT_DEFAULT  20
@@ -21,6 +22,8 @@
 #define NGX_HTTP_SUPPORTDESK_EVENTS_DEFAULT 100
 #define NGX_HTTP_SUPPORTDESK_EVENTS_MAX     1000
 #define NGX_HTTP_SUPPORTDESK_WAIT_MAX       30
+/* each one costs the list script a comparison per customer it reads */
+#define NGX_HTTP_SUPPORTDESK_METADATA_FILTERS  16
 
 
 static ngx_int_t ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
@@ -29,6 +32,16 @@ static ngx_int_t ngx_http_supportdesk_query_parse(ngx_http_request_t *r,
 static ngx_int_t ngx_http_supportdesk_query_string(ngx_http_request_t *r,
     ngx_str_t *raw, ngx_str_t *out);
 static ngx_int_t ngx_http_supportdesk_event_id(ngx_str_t *id);
+static ngx_uint_t ngx_http_supportdesk_query_repeated(
+    ngx_http_supportdesk_query_t *q, ngx_str_t *name, ngx_uint_t *seen);
+
+
+/* the parameters with one value; a bit each in "seen" */
+static ngx_str_t  ngx_http_supportdesk_query_names[] = {
+    ngx_string("limit"), ngx_string("cursor"), ngx_string("after"),
+    ngx_string("wait"), ngx_string("text"), ngx_string("email"),
+    ngx_string("name"), ngx_string("include"), ngx_null_string
+};
 
 
 ngx_uint_t
@@ -106,7 +119,7 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
     u_char      *p, *end, *dst;
     ngx_str_t    rname, rvalue, name, value, *pair;
     ngx_int_t    n;
-    ngx_uint_t   notes, events, max;
+    ngx_uint_t   notes, events, max, valid, seen;
 
     notes = (route == NGX_HTTP_SUPPORTDESK_QUERY_NOTES);
     events = (route == NGX_HTTP_SUPPORTDESK_QUERY_EVENTS);
@@ -125,14 +138,37 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
 
     p = r->args.data;
     end = r->args.data + r->args.len;
+    seen = 0;
 
-    while (ngx_http_supportdesk_query_next(&p, end, &rname, &rvalue)) {
-
+    /* a full report says all it can: the rest is not read */
+    while (rep->n < NGX_HTTP_SUPPORTDESK_MAX_VIOLATIONS
+           && ngx_http_supportdesk_query_next(&p, end, &rname, &rvalue))
+    {
         if (ngx_http_supportdesk_query_string(r, &rname, &name)
             != NGX_OK)
         {
             ngx_http_supportdesk_report_add(rep, "query", 5,
                                      "has an invalid percent-encoding");
+            continue;
+        }
+
+        /* the name is quoted in the answer, which is UTF-8 */
+        if (ngx_http_supportdesk_utf8_quote(r->pool, &name, &valid)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (!valid) {
+            ngx_http_supportdesk_report_add(rep, (char *) name.data,
+                                            name.len,
+                                            "is not valid UTF-8");
+            continue;
+        }
+
+        if (ngx_http_supportdesk_query_repeated(q, &name, &seen)) {
+            ngx_http_supportdesk_report_add(rep, (char *) name.data,
+                                            name.len, "must be sent once");
             continue;
         }
 
@@ -232,6 +268,12 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
         } else if (!notes && name.len > 9
                    && ngx_strncmp(name.data, "metadata.", 9) == 0)
         {
+            if (q->metadata.nelts == 2 * NGX_HTTP_SUPPORTDESK_METADATA_FILTERS) {
+                ngx_http_supportdesk_report_add(rep, "metadata", 8,
+                                     "filters: at most 16");
+                continue;
+            }
+
             pair = ngx_array_push_n(&q->metadata, 2);
             if (pair == NULL) {
                 return NGX_ERROR;
@@ -249,6 +291,50 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether a parameter that takes one value came before; metadata.<key> per
+ * key (the metadata filters are few: a scan of those so far).
+ */
+
+static ngx_uint_t
+ngx_http_supportdesk_query_repeated(ngx_http_supportdesk_query_t *q,
+    ngx_str_t *name, ngx_uint_t *seen)
+{
+    ngx_str_t   *k, *pair;
+    ngx_uint_t   i;
+
+    if (name->len > 9 && ngx_strncmp(name->data, "metadata.", 9) == 0) {
+        pair = q->metadata.elts;
+
+        for (i = 0; i < q->metadata.nelts; i += 2) {
+            if (pair[i].len == name->len - 9
+                && ngx_strncmp(pair[i].data, name->data + 9, pair[i].len)
+                   == 0)
+            {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    for (k = ngx_http_supportdesk_query_names, i = 0; k->len; k++, i++) {
+        if (k->len == name->len
+            && ngx_strncmp(k->data, name->data, k->len) == 0)
+        {
+            if (*seen & ((ngx_uint_t) 1 << i)) {
+                return 1;
+            }
+
+            *seen |= (ngx_uint_t) 1 << i;
+            return 0;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -55,7 +55,7 @@ static ngx_str_t  ngx_http_supportdesk_note_fields[] = {
  */
 static ngx_http_supportdesk_route_t  ngx_http_supportdesk_routes[] = {
 
-    { { "customers" }, 1, ngx_string("GET, PATCH"),
+    { { "customers" }, 1, ngx_string("GET, HEAD, PATCH"),
       ngx_string("/customers"),
       { { NGX_HTTP_GET, 0, 0, 0, 0, 0, NULL,
           ngx_http_supportdesk_list_validate,
@@ -70,7 +70,7 @@ static ngx_http_supportdesk_route_t  ngx_http_supportdesk_routes[] = {
           ngx_http_supportdesk_bulk_validate,
           ngx_http_supportdesk_bulk } } },
 
-    { { "customers", "*" }, 2, ngx_string("GET, PATCH, DELETE"),
+    { { "customers", "*" }, 2, ngx_string("GET, HEAD, PATCH, DELETE"),
       ngx_string("/customers/{externalId}"),
       { { NGX_HTTP_GET, 0, 0, 1, 0, 1, NULL, NULL,
           ngx_http_supportdesk_customer_get },
@@ -80,7 +80,7 @@ static ngx_http_supportdesk_route_t  ngx_http_supportdesk_routes[] = {
         { NGX_HTTP_DELETE, 0, 0, 1, 1, 1, NULL, NULL,
           ngx_http_supportdesk_customer_delete } } },
 
-    { { "customers", "*", "notes" }, 3, ngx_string("GET, POST"),
+    { { "customers", "*", "notes" }, 3, ngx_string("GET, HEAD, POST"),
       ngx_string("/customers/{externalId}/notes"),
       { { NGX_HTTP_GET, 0, 0, 1, 0, 0, NULL,
           ngx_http_supportdesk_note_validate_list,
@@ -95,7 +95,7 @@ static ngx_http_supportdesk_route_t  ngx_http_supportdesk_routes[] = {
           ngx_http_supportdesk_note_validate_delete,
           ngx_http_supportdesk_note_delete } } },
 
-    { { "customers", "*", "notifications" }, 3, ngx_string("GET, PATCH"),
+    { { "customers", "*", "notifications" }, 3, ngx_string("GET, HEAD, PATCH"),
       ngx_string("/customers/{externalId}/notifications"),
       { { NGX_HTTP_GET, 0, 0, 1, 0, 0, NULL, NULL,
           ngx_http_supportdesk_notif },
@@ -103,13 +103,13 @@ static ngx_http_supportdesk_route_t  ngx_http_supportdesk_routes[] = {
           ngx_http_supportdesk_notif_validate_patch,
           ngx_http_supportdesk_notif } } },
 
-    { { "jobs", "*" }, 2, ngx_string("GET"),
+    { { "jobs", "*" }, 2, ngx_string("GET, HEAD"),
       ngx_string("/jobs/{jobId}"),
       { { NGX_HTTP_GET, 0, 0, 0, 0, 0, NULL,
           ngx_http_supportdesk_job_validate,
           ngx_http_supportdesk_job_get } } },
 
-    { { "events" }, 1, ngx_string("GET"),
+    { { "events" }, 1, ngx_string("GET, HEAD"),
       ngx_string("/events"),
       { { NGX_HTTP_GET, 0, 0, 0, 0, 0, NULL,
           ngx_http_supportdesk_events_validate,
@@ -162,7 +162,7 @@ ngx_http_supportdesk_route(ngx_http_request_t *r,
 {
     u_char                         *p, *end, *start;
     ngx_str_t                       seg[NGX_HTTP_SUPPORTDESK_MAX_SEGMENTS];
-    ngx_uint_t                      n, i, nparams;
+    ngx_uint_t                      n, i, nparams, method;
     ngx_http_supportdesk_route_t   *route;
     ngx_http_supportdesk_action_t  *action;
 
@@ -226,8 +226,11 @@ ngx_http_supportdesk_route(ngx_http_request_t *r,
         return NGX_HTTP_NOT_FOUND;
     }
 
+    /* HEAD is GET without the body: nginx's header filter drops it */
+    method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
+
     for (action = route->actions; action->method; action++) {
-        if (action->method == r->method) {
+        if (action->method == method) {
             ctx->action = action;
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

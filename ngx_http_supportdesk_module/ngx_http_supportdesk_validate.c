@@ -467,6 +467,58 @@ ngx_http_supportdesk_parse_etags(ngx_str_t *value, u_char *dst,
 }
 
 
+ngx_int_t
+ngx_http_supportdesk_utf8_quote(ngx_pool_t *pool, ngx_str_t *s,
+    ngx_uint_t *valid)
+{
+    u_char        *d, *copy;
+    uint32_t       cp;
+    const u_char  *p, *last, *start;
+
+    p = s->data;
+    last = p + s->len;
+
+    while (p < last && ngx_http_supportdesk_utf8_next(&p, last, &cp) == NGX_OK)
+    {
+        /* void */
+    }
+
+    *valid = (p == last);
+
+    if (*valid) {
+        return NGX_OK;
+    }
+
+    /* at worst every byte becomes the 3 bytes of U+FFFD */
+    copy = ngx_pnalloc(pool, s->len * 3);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = copy;
+    p = s->data;
+
+    while (p < last) {
+        start = p;
+
+        if (ngx_http_supportdesk_utf8_next(&p, last, &cp) == NGX_OK) {
+            d = ngx_cpymem(d, start, p - start);
+            continue;
+        }
+
+        *d++ = 0xef;
+        *d++ = 0xbf;
+        *d++ = 0xbd;
+        p = start + 1;
+    }
+
+    s->data = copy;
+    s->len = d - copy;
+
+    return NGX_OK;
+}
+
+
 u_char *
 ngx_http_supportdesk_decimal(u_char *p, uint64_t n)
 {

@@ -135,6 +135,14 @@ ngx_int_t ngx_http_supportdesk_parse_etags(ngx_str_t *value, u_char *dst,
    hot path (a RESP header per argument) */
 u_char *ngx_http_supportdesk_decimal(u_char *p, uint64_t n);
 
+/*
+ * Whether s is valid UTF-8; if not, *s becomes a copy (in pool) with each
+ * byte that starts no valid sequence as U+FFFD, fit to be quoted in an
+ * answer.  NGX_ERROR: no memory.
+ */
+ngx_int_t ngx_http_supportdesk_utf8_quote(ngx_pool_t *pool, ngx_str_t *s,
+    ngx_uint_t *valid);
+
 /* an app id as API key records name it: [A-Za-z0-9_-]{1,64} */
 ngx_uint_t ngx_http_supportdesk_valid_app(u_char *p, size_t len);
 

@@ -94,11 +94,11 @@ for my $m (qw(POST PUT)) {
     $r = snapshot_same("$m one customer", sub {
         $env->api($m, 'g1', $key, { email => 'z@example.com', name => 'Z' }) });
     envelope_ok($r, 405, 'METHOD_NOT_ALLOWED', "$m /customers/{id}");
-    is($r->{headers}{allow}, 'GET, PATCH, DELETE', "$m: one Allow header, exactly GET, PATCH, DELETE");
+    is($r->{headers}{allow}, 'GET, HEAD, PATCH, DELETE', "$m: one Allow header, exactly GET, HEAD, PATCH, DELETE");
 }
 $r = $env->request('POST', '/api/v1/customers/g1');
 envelope_ok($r, 405, 'METHOD_NOT_ALLOWED', '405 before the key check');
-is($r->{headers}{allow}, 'GET, PATCH, DELETE', '405 before the key check: Allow');
+is($r->{headers}{allow}, 'GET, HEAD, PATCH, DELETE', '405 before the key check: Allow');
 
 # ---- the other location still answers
 $r = $env->request('GET', '/');

@@ -36,19 +36,19 @@ ok(wait_until(sub { ($env->api('GET', "/api/v1/jobs/$job", $key)->{json}{data}{j
 
 # route, allowed methods, and a request per allowed method that succeeds
 my @routes = (
-    ['/api/v1/customers', [qw(GET PATCH)], {
+    ['/api/v1/customers', [qw(GET HEAD PATCH)], {
         GET   => [200],
         PATCH => [200, { customers => [{ externalId => 'r2', email => 'r2@example.com', name => 'R Two' }] }] }],
     ['/api/v1/customers/bulk-update', [qw(POST)], {
         POST => [202, { filter => { name => 'nobody' }, set => { name => 'X' } }] }],
-    ['/api/v1/customers/r1', [qw(GET PATCH DELETE)], {
+    ['/api/v1/customers/r1', [qw(GET HEAD PATCH DELETE)], {
         GET => [200], PATCH => [200, { name => 'R One!' }] }],
-    ['/api/v1/customers/r1/notes', [qw(GET POST)], {
+    ['/api/v1/customers/r1/notes', [qw(GET HEAD POST)], {
         GET => [200], POST => [201, { note => 'second' }] }],
     ["/api/v1/customers/r1/notes/$note", [qw(DELETE)], {}],
-    ['/api/v1/customers/r1/notifications', [qw(GET PATCH)], {
+    ['/api/v1/customers/r1/notifications', [qw(GET HEAD PATCH)], {
         GET => [200], PATCH => [200, { newTicket => JSON::PP::false }] }],
-    ["/api/v1/jobs/$job", [qw(GET)], { GET => [200] }],
+    ["/api/v1/jobs/$job", [qw(GET HEAD)], { GET => [200] }],
 );
 
 # ---------------------------------------------------------------- each route answers

@@ -151,7 +151,7 @@ $r = $env->request('GET', '/api/v1/events');
 error_ok($r, 401, 'UNAUTHORIZED', undef, 'no key: 401');
 $r = $env->api('POST', '/api/v1/events', $key, {});
 error_ok($r, 405, 'METHOD_NOT_ALLOWED', undef, 'POST /events: 405');
-is($r->{headers}{allow}, 'GET', '... Allow: GET');
+is($r->{headers}{allow}, 'GET, HEAD', '... Allow: GET, HEAD');
 
 # ---------------------------------------------------------------- the stream, for direct consumers
 my $raw = $R->xrange('sd:{acme}:events', '-', '+');

@@ -56,6 +56,7 @@ static char *ngx_http_supportdesk_check_zone_size(ngx_conf_t *cf,
     void *post, void *data);
 
 static ngx_int_t ngx_http_supportdesk_init_module(ngx_cycle_t *cycle);
+static ngx_uint_t ngx_http_supportdesk_serving_process(void);
 static ngx_int_t ngx_http_supportdesk_init_process(ngx_cycle_t *cycle);
 static void ngx_http_supportdesk_exit_process(ngx_cycle_t *cycle);
 
@@ -648,10 +649,30 @@ ngx_http_supportdesk_init_module(ngx_cycle_t *cycle)
 }
 
 
+/* a worker, or the one process of "master_process off" */
+
+static ngx_uint_t
+ngx_http_supportdesk_serving_process(void)
+{
+    return ngx_process == NGX_PROCESS_WORKER
+           || ngx_process == NGX_PROCESS_SINGLE;
+}
+
+
 static ngx_int_t
 ngx_http_supportdesk_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_supportdesk_main_conf_t  *smcf;
+
+    /*
+     * Only the processes that serve requests talk to Redis.  The cache
+     * manager and loader (NGX_PROCESS_HELPER) run this hook too: they would
+     * hold connections they never use, and a job claimed by the loader
+     * stalls when it exits, lease and all.
+     */
+    if (!ngx_http_supportdesk_serving_process()) {
+        return NGX_OK;
+    }
 
     smcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_supportdesk_module);
@@ -673,6 +694,10 @@ static void
 ngx_http_supportdesk_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_supportdesk_main_conf_t  *smcf;
+
+    if (!ngx_http_supportdesk_serving_process()) {
+        return;
+    }
 
     smcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_supportdesk_module);

@@ -53,6 +53,8 @@ typedef struct {
 
     /* bumped on every close, to notice a close from inside a callback */
     ngx_uint_t                           generation;
+    /* handshake replies still due on this connection */
+    ngx_uint_t                           nhandshake;
 } ngx_http_supportdesk_redis_conn_t;
 
 
@@ -63,12 +65,17 @@ struct ngx_http_supportdesk_redis_pool_s {
     ngx_uint_t                           next;
     ngx_queue_t                          free_ops;
     ngx_log_t                           *log;
+    /* the ACL refused a script command at connect: logged once */
+    ngx_uint_t                           noperm;
 };
 
 
 typedef enum {
     NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST = 0,
-    NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE
+    /* AUTH, SELECT, SCRIPT LOAD: an error reply fails the connection */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
+    /* a command sent only to learn whether the ACL allows it */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE
 } ngx_http_supportdesk_redis_op_kind_e;
 
 
@@ -126,6 +133,13 @@ static void ngx_http_supportdesk_redis_answer(
     ngx_http_supportdesk_redis_op_t *op, ngx_int_t rc, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_handshake(
     ngx_http_supportdesk_redis_conn_t *conn);
+static ngx_int_t ngx_http_supportdesk_redis_handshake_add(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_kind_e kind, const char *what, int argc,
+    const char **argv, const size_t *argvlen);
+static void ngx_http_supportdesk_redis_handshake_reply(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_encode(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script,
     ngx_uint_t use_eval, int argc, const char **argv,
@@ -557,6 +571,19 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 }
 
 
+/*
+ * The scripts' permissions are probed here rather than met per request: the
+ * ACL check comes before anything else a command does, so an EVALSHA of no
+ * script and an EVAL with a negative key count answer NOPERM when the ACL
+ * denies them, and otherwise an error that has no effect.
+ */
+
+static const char  *ngx_http_supportdesk_redis_probes[][3] = {
+    { "EVALSHA", "0000000000000000000000000000000000000000", "0" },
+    { "EVAL", "return 1", "-1" }
+};
+
+
 static ngx_int_t
 ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
 {
@@ -565,77 +592,119 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
     u_char                             *p;
     size_t                              argvlen[3];
     u_char                              db[NGX_INT_T_LEN];
-    ngx_uint_t                          i;
-    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_uint_t                          i, j;
     ngx_http_supportdesk_redis_conf_t  *rcf;
-    static const char                  *what[] = { "AUTH", "SELECT",
-                                                   "SCRIPT LOAD" };
 
     rcf = conn->pool->conf;
+    conn->nhandshake = 0;
 
-    for (i = 0; i < 2 + NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
+    if (rcf->password.len) {
         argc = 0;
+        argv[argc] = "AUTH";
+        argvlen[argc++] = 4;
 
-        if (i == 0) {
-            if (rcf->password.len == 0) {
-                continue;
-            }
-
-            argv[argc] = "AUTH";
-            argvlen[argc++] = 4;
-
-            if (rcf->user.len) {
-                argv[argc] = (const char *) rcf->user.data;
-                argvlen[argc++] = rcf->user.len;
-            }
-
-            argv[argc] = (const char *) rcf->password.data;
-            argvlen[argc++] = rcf->password.len;
-
-        } else if (i == 1) {
-            if (rcf->db == 0) {
-                continue;
-            }
-
-            p = ngx_sprintf(db, "%i", rcf->db);
-            argv[argc] = "SELECT";
-            argvlen[argc++] = 6;
-            argv[argc] = (const char *) db;
-            argvlen[argc++] = p - db;
-
-        } else {
-            argv[argc] = "SCRIPT";
-            argvlen[argc++] = 6;
-            argv[argc] = "LOAD";
-            argvlen[argc++] = 4;
-            argv[argc] = (const char *)
-                         ngx_http_supportdesk_script_table[i - 2].source.data;
-            argvlen[argc++] =
-                         ngx_http_supportdesk_script_table[i - 2].source.len;
+        if (rcf->user.len) {
+            argv[argc] = (const char *) rcf->user.data;
+            argvlen[argc++] = rcf->user.len;
         }
 
-        op = ngx_http_supportdesk_redis_op_alloc(conn->pool);
-        if (op == NULL) {
-            return NGX_ERROR;
-        }
+        argv[argc] = (const char *) rcf->password.data;
+        argvlen[argc++] = rcf->password.len;
 
-        if (ngx_http_supportdesk_redis_encode(conn,
-                                              NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
-                                              0, argc, argv, argvlen)
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
+                                   "AUTH", argc, argv, argvlen)
             != NGX_OK)
         {
-            ngx_http_supportdesk_redis_op_free(conn->pool, op);
             return NGX_ERROR;
         }
-
-        op->conn = conn;
-        op->kind = NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE;
-        op->what = what[i < 2 ? i : 2];
-        op->script = NGX_HTTP_SUPPORTDESK_NO_SCRIPT;
-
-        ngx_queue_insert_tail(&conn->inflight, &op->queue);
-        conn->ninflight++;
     }
+
+    if (rcf->db) {
+        p = ngx_sprintf(db, "%i", rcf->db);
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (const char *) db;
+        argvlen[1] = p - db;
+
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
+                                   "SELECT", 2, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
+        argv[0] = "SCRIPT";
+        argvlen[0] = 6;
+        argv[1] = "LOAD";
+        argvlen[1] = 4;
+        argv[2] = (const char *)
+                  ngx_http_supportdesk_script_table[i].source.data;
+        argvlen[2] = ngx_http_supportdesk_script_table[i].source.len;
+
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
+                                   "SCRIPT LOAD", 3, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < sizeof(ngx_http_supportdesk_redis_probes)
+                    / sizeof(ngx_http_supportdesk_redis_probes[0]); i++)
+    {
+        for (j = 0; j < 3; j++) {
+            argv[j] = ngx_http_supportdesk_redis_probes[i][j];
+            argvlen[j] = ngx_strlen(argv[j]);
+        }
+
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE,
+                                   ngx_http_supportdesk_redis_probes[i][0],
+                                   3, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_redis_handshake_add(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_kind_e kind, const char *what, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    op = ngx_http_supportdesk_redis_op_alloc(conn->pool);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_supportdesk_redis_encode(conn, NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                          0, argc, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return NGX_ERROR;
+    }
+
+    op->conn = conn;
+    op->kind = kind;
+    op->what = what;
+    op->script = NGX_HTTP_SUPPORTDESK_NO_SCRIPT;
+
+    ngx_queue_insert_tail(&conn->inflight, &op->queue);
+    conn->ninflight++;
+    conn->nhandshake++;
 
     return NGX_OK;
 }
@@ -979,22 +1048,17 @@ static void
 ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
 {
-    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE) {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
-                          "supportdesk: redis %V refused %s: %s",
-                          conn->peer.name, op->what, reply->str);
-            ngx_http_supportdesk_redis_op_free(conn->pool, op);
-            ngx_http_supportdesk_redis_close(conn,
-                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
-            return;
-        }
-
-        /* Redis accepts us: the next failure starts a fresh backoff */
-        conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
-        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+    if (op->kind != NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST) {
+        ngx_http_supportdesk_redis_handshake_reply(conn, op, reply);
         return;
     }
+
+    /*
+     * Redis serves requests here: the next failure starts a fresh backoff.
+     * Not on the handshake's replies: a connection that is accepted but
+     * then refused (an ACL) or stalled (a timeout) keeps backing off.
+     */
+    conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
 
     if (op->handler
         && op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
@@ -1019,6 +1083,70 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     }
 
     ngx_http_supportdesk_redis_answer(conn, op, NGX_OK, reply);
+}
+
+
+static void
+ngx_http_supportdesk_redis_handshake_reply(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
+{
+    ngx_str_t                           user;
+    ngx_uint_t                          noperm;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+
+    pool = conn->pool;
+
+    noperm = (reply->type == REDIS_REPLY_ERROR
+              && reply->len >= 6
+              && ngx_strncmp(reply->str, "NOPERM", 6) == 0);
+
+    if (reply->type == REDIS_REPLY_ERROR
+        && (noperm || op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE))
+    {
+        if (!noperm) {
+            ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                          "supportdesk: redis %V refused %s: %s",
+                          conn->peer.name, op->what, reply->str);
+
+        } else if (!pool->noperm) {
+            /* every reconnect meets it again: said once, until it is fixed */
+            pool->noperm = 1;
+
+            if (pool->conf->user.len) {
+                user = pool->conf->user;
+
+            } else {
+                ngx_str_set(&user, "default");
+            }
+
+            ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                          "supportdesk: redis %V: configuration error: the "
+                          "ACL user \"%V\" may not run %s (%s); the module "
+                          "needs SCRIPT LOAD, EVALSHA and EVAL, requests are "
+                          "answered 503 until the ACL allows them",
+                          conn->peer.name, &user, op->what, reply->str);
+
+        } else {
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                           "supportdesk: redis %V still refuses %s: %s",
+                           conn->peer.name, op->what, reply->str);
+        }
+
+        ngx_http_supportdesk_redis_op_free(pool, op);
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    ngx_http_supportdesk_redis_op_free(pool, op);
+
+    if (--conn->nhandshake == 0 && pool->noperm) {
+        pool->noperm = 0;
+        ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
+                      "supportdesk: redis %V: the ACL allows the scripts "
+                      "again", conn->peer.name);
+    }
 }
 
 

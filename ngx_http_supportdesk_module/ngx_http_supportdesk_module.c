@@ -77,6 +77,18 @@ static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_connections_bounds
     ngx_http_supportdesk_check_bounds, 1, 64, "must be between 1 and 64"
 };
 
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_reply_size_bounds
+    = {
+    ngx_http_supportdesk_check_bounds, 64 * 1024, 1024 * 1024 * 1024,
+    "must be between 64k and 1024m"
+};
+
+static ngx_http_supportdesk_bounds_t
+    ngx_http_supportdesk_reply_elements_bounds = {
+    ngx_http_supportdesk_check_bounds, 16, 16 * 1024 * 1024,
+    "must be between 16 and 16777216"
+};
+
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_scan_limit_bounds
     = {
     ngx_http_supportdesk_check_bounds, 1, 100000,
@@ -145,6 +157,22 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       offsetof(ngx_http_supportdesk_loc_conf_t,
                redis_settings.connections),
       &ngx_http_supportdesk_connections_bounds },
+
+    { ngx_string("supportdesk_redis_max_reply_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t,
+               redis_settings.max_reply_size),
+      &ngx_http_supportdesk_reply_size_bounds },
+
+    { ngx_string("supportdesk_redis_max_reply_elements"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t,
+               redis_settings.max_reply_elements),
+      &ngx_http_supportdesk_reply_elements_bounds },
 
     { ngx_string("supportdesk_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -402,6 +430,8 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
     slcf->redis_settings.connect_timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_settings.timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_settings.connections = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.max_reply_size = NGX_CONF_UNSET_SIZE;
+    slcf->redis_settings.max_reply_elements = NGX_CONF_UNSET_UINT;
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->batch_max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->list_scan_limit = NGX_CONF_UNSET_UINT;
@@ -438,6 +468,13 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               2000);
     ngx_conf_merge_uint_value(redis->connections,
                               prev->redis_settings.connections, 2);
+    /* the largest reply the API asks for is a notes page, about 6.5 MiB */
+    ngx_conf_merge_size_value(redis->max_reply_size,
+                              prev->redis_settings.max_reply_size,
+                              16 * 1024 * 1024);
+    ngx_conf_merge_uint_value(redis->max_reply_elements,
+                              prev->redis_settings.max_reply_elements,
+                              65536);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
     ngx_conf_merge_size_value(conf->batch_max_body_size,

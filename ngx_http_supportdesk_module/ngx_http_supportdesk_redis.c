@@ -25,6 +25,17 @@
 /* a buffer grown past this by a huge batch is given back once drained */
 #define NGX_HTTP_SUPPORTDESK_REDIS_OUT_KEEP      262144
 
+/*
+ * The longest line a reply may hold (a status, an error, an integer, a
+ * length): hiredis looks for its end from its start on every read, so a
+ * line without an end would cost the square of its length.
+ */
+#define NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX       65536
+
+/* conn->reply_refused */
+#define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_SIZE     1
+#define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS 2
+
 
 typedef enum {
     NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED = 0,
@@ -55,6 +66,12 @@ typedef struct {
     ngx_uint_t                           generation;
     /* handshake replies still due on this connection */
     ngx_uint_t                           nhandshake;
+
+    /* the reply being parsed: bytes of its strings, elements of its arrays */
+    size_t                               reply_bytes;
+    ngx_uint_t                           reply_elements;
+    /* the bound the reply broke, for the log */
+    ngx_uint_t                           reply_refused;
 } ngx_http_supportdesk_redis_conn_t;
 
 
@@ -123,6 +140,8 @@ static ngx_int_t ngx_http_supportdesk_redis_flush(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_schedule_flush(
     ngx_http_supportdesk_redis_conn_t *conn);
+static ngx_int_t ngx_http_supportdesk_redis_unparsed(
+    ngx_http_supportdesk_redis_conn_t *conn);
 static ngx_int_t ngx_http_supportdesk_redis_process(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_deliver(
@@ -152,6 +171,12 @@ static void ngx_http_supportdesk_redis_op_free(
 static void ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev);
 static ngx_http_supportdesk_redis_conn_t *ngx_http_supportdesk_redis_pick(
     ngx_http_supportdesk_redis_pool_t *pool);
+static redisReader *ngx_http_supportdesk_redis_reader(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void *ngx_http_supportdesk_redis_create_string(
+    const redisReadTask *task, char *str, size_t len);
+static void *ngx_http_supportdesk_redis_create_array(
+    const redisReadTask *task, int elements);
 static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script, int argc,
     const char **argv, const size_t *argvlen,
@@ -161,6 +186,14 @@ static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
 
 /* one worker is one thread: a single read buffer serves every connection */
 static u_char  ngx_http_supportdesk_redis_buf[65536];
+
+/*
+ * hiredis's own reply functions, and ours, which check a reply against its
+ * bounds before hiredis builds it: every reply is still hiredis's, freed by
+ * freeReplyObject().
+ */
+static redisReplyObjectFunctions  *ngx_http_supportdesk_redis_hiredis_fn;
+static redisReplyObjectFunctions   ngx_http_supportdesk_redis_bounded_fn;
 
 
 ngx_http_supportdesk_redis_conf_t *
@@ -182,6 +215,8 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
             && rcf->connect_timeout == want->connect_timeout
             && rcf->timeout == want->timeout
             && rcf->connections == want->connections
+            && rcf->max_reply_size == want->max_reply_size
+            && rcf->max_reply_elements == want->max_reply_elements
             && ngx_http_supportdesk_redis_str_eq(&rcf->user, &want->user)
             && ngx_http_supportdesk_redis_str_eq(&rcf->password,
                                                  &want->password))
@@ -526,7 +561,7 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
     conn->out_len = 0;
     conn->out_sent = 0;
 
-    conn->reader = redisReaderCreate();
+    conn->reader = ngx_http_supportdesk_redis_reader(conn);
     if (conn->reader == NULL) {
         ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          1);
@@ -985,12 +1020,75 @@ ngx_http_supportdesk_redis_read_handler(ngx_event_t *rev)
             return;
         }
 
+        if (ngx_http_supportdesk_redis_unparsed(conn) != NGX_OK) {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return;
+        }
+
     } while (rev->ready);
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          1);
     }
+}
+
+
+/*
+ * What the reader holds unparsed is the reply still coming in: hiredis
+ * would buffer all of it, however long a bulk string it announces or a line
+ * it never ends.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_unparsed(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    u_char                             *p, *cr, *end;
+    size_t                              unparsed;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    rcf = conn->pool->conf;
+    unparsed = conn->reader->len - conn->reader->pos;
+
+    if (unparsed > rcf->max_reply_size - conn->reply_bytes) {
+        ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                      "supportdesk: redis %V sent a reply of more than %uz "
+                      "bytes (supportdesk_redis_max_reply_size), dropping "
+                      "the connection with %ui replies due",
+                      conn->peer.name, rcf->max_reply_size, conn->ninflight);
+        return NGX_ERROR;
+    }
+
+    if (unparsed <= NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX) {
+        return NGX_OK;
+    }
+
+    /* a bulk string's body may be long, not the line in front of it */
+    p = (u_char *) conn->reader->buf + conn->reader->pos;
+    end = p + NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX;
+
+    for ( ;; ) {
+        cr = ngx_strlchr(p, end, CR);
+
+        if (cr == NULL || cr + 1 == end) {
+            break;
+        }
+
+        if (cr[1] == LF) {
+            return NGX_OK;
+        }
+
+        p = cr + 1;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                  "supportdesk: redis %V sent a reply line of more than %d "
+                  "bytes, dropping the connection with %ui replies due",
+                  conn->peer.name, NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX,
+                  conn->ninflight);
+
+    return NGX_ERROR;
 }
 
 
@@ -1007,9 +1105,34 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
 
     for ( ;; ) {
         if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK) {
-            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
-                          "supportdesk: redis %V protocol error: %s",
-                          conn->peer.name, conn->reader->errstr);
+            if (conn->reply_refused
+                == NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS)
+            {
+                ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                              "supportdesk: redis %V sent a reply of more "
+                              "than %ui elements "
+                              "(supportdesk_redis_max_reply_elements), "
+                              "dropping the connection with %ui replies due",
+                              conn->peer.name,
+                              conn->pool->conf->max_reply_elements,
+                              conn->ninflight);
+
+            } else if (conn->reply_refused) {
+                ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                              "supportdesk: redis %V sent a reply of more "
+                              "than %uz bytes "
+                              "(supportdesk_redis_max_reply_size), "
+                              "dropping the connection with %ui replies due",
+                              conn->peer.name,
+                              conn->pool->conf->max_reply_size,
+                              conn->ninflight);
+
+            } else {
+                ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                              "supportdesk: redis %V protocol error: %s",
+                              conn->peer.name, conn->reader->errstr);
+            }
+
             ngx_http_supportdesk_redis_close(conn,
                                              NGX_HTTP_SERVICE_UNAVAILABLE, 1);
             return NGX_DONE;
@@ -1018,6 +1141,9 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
         if (reply == NULL) {
             return NGX_OK;
         }
+
+        conn->reply_bytes = 0;
+        conn->reply_elements = 0;
 
         if (ngx_queue_empty(&conn->inflight)) {
             ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
@@ -1284,6 +1410,79 @@ ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
     conn->out_len = p - conn->out;
 
     return NGX_OK;
+}
+
+
+static redisReader *
+ngx_http_supportdesk_redis_reader(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    redisReader  *reader;
+
+    reader = redisReaderCreate();
+    if (reader == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_supportdesk_redis_hiredis_fn == NULL) {
+        ngx_http_supportdesk_redis_hiredis_fn = reader->fn;
+        ngx_http_supportdesk_redis_bounded_fn = *reader->fn;
+        ngx_http_supportdesk_redis_bounded_fn.createString =
+            ngx_http_supportdesk_redis_create_string;
+        ngx_http_supportdesk_redis_bounded_fn.createArray =
+            ngx_http_supportdesk_redis_create_array;
+    }
+
+    reader->fn = &ngx_http_supportdesk_redis_bounded_fn;
+
+    /* every task of every reply carries it */
+    reader->privdata = conn;
+
+    conn->reply_bytes = 0;
+    conn->reply_elements = 0;
+    conn->reply_refused = 0;
+
+    return reader;
+}
+
+
+/* returning NULL makes hiredis fail the reply, which it frees */
+
+static void *
+ngx_http_supportdesk_redis_create_string(const redisReadTask *task,
+    char *str, size_t len)
+{
+    ngx_http_supportdesk_redis_conn_t  *conn = task->privdata;
+
+    if (len > conn->pool->conf->max_reply_size - conn->reply_bytes) {
+        conn->reply_refused = NGX_HTTP_SUPPORTDESK_REDIS_REPLY_SIZE;
+        return NULL;
+    }
+
+    conn->reply_bytes += len;
+
+    return ngx_http_supportdesk_redis_hiredis_fn->createString(task, str,
+                                                                len);
+}
+
+
+static void *
+ngx_http_supportdesk_redis_create_array(const redisReadTask *task,
+    int elements)
+{
+    ngx_http_supportdesk_redis_conn_t  *conn = task->privdata;
+
+    /* before hiredis allocates a pointer for each announced element */
+    if ((ngx_uint_t) elements
+        > conn->pool->conf->max_reply_elements - conn->reply_elements)
+    {
+        conn->reply_refused = NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS;
+        return NULL;
+    }
+
+    conn->reply_elements += elements;
+
+    return ngx_http_supportdesk_redis_hiredis_fn->createArray(task,
+                                                               elements);
 }
 
 

@@ -42,6 +42,10 @@ typedef struct {
     ngx_msec_t                           connect_timeout;
     ngx_msec_t                           timeout;
     ngx_uint_t                           connections;
+    /* one reply: its bytes (strings and what is not parsed yet) and the
+       elements of all its arrays */
+    size_t                               max_reply_size;
+    ngx_uint_t                           max_reply_elements;
 
     /* per worker, created in init_process */
     ngx_http_supportdesk_redis_pool_t   *pool;

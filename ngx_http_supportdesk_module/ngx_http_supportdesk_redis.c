@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 #include <ngx_http.h>
+#include <openssl/evp.h>
 
 #include "ngx_http_supportdesk_redis.h"
 
@@ -53,10 +54,38 @@ typedef struct {
     ngx_queue_t                          inflight;
     ngx_uint_t                           ninflight;
 
+    /*
+     * After a NOSCRIPT, until every reply due has come in: the ops that got
+     * NOSCRIPT, to resend in their order, and the ops queued meanwhile,
+     * not written yet, to send after them.
+     */
+    ngx_queue_t                          noscript;
+    ngx_queue_t                          held;
+    unsigned                             recovering:1;
+
+    /* every op the connection owns: in flight, to resend, held */
+    ngx_uint_t                           npending;
+
     u_char                              *out;
     size_t                               out_size;
     size_t                               out_len;
     size_t                               out_sent;
+    /* the stream since connect: bytes encoded, bytes handed to send() */
+    off_t                                stream_len;
+    off_t                                stream_sent;
+
+    /*
+     * The connection's own copy of the scripts: their sources end with
+     * this comment, which gives them SHA-1s of their own.  Only this
+     * connection loads them, so after a SCRIPT FLUSH every EVALSHA it had
+     * sent fails until it loads them again, in the order of its stream:
+     * no other client's load can let a later command run before an
+     * earlier one is resent.
+     */
+    u_char                               tag[NGX_MAXHOSTNAMELEN + 64];
+    size_t                               tag_len;
+    u_char                               sha[NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT]
+                                            [NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN];
 
     ngx_http_supportdesk_redis_state_e   state;
     ngx_event_t                          retry;
@@ -111,11 +140,14 @@ struct ngx_http_supportdesk_redis_op_s {
     ngx_http_supportdesk_redis_op_kind_e     kind;
     const char                              *what;
 
-    /* kept to resend a script as EVAL after NOSCRIPT */
+    /* kept to send again after NOSCRIPT */
     ngx_int_t                                script;
     int                                      argc;
     const char                             **argv;
     const size_t                            *argvlen;
+
+    /* where its command starts in the connection's stream */
+    off_t                                    start;
 };
 
 
@@ -154,15 +186,21 @@ static ngx_int_t ngx_http_supportdesk_redis_handshake(
     ngx_http_supportdesk_redis_conn_t *conn);
 static ngx_int_t ngx_http_supportdesk_redis_handshake_add(
     ngx_http_supportdesk_redis_conn_t *conn,
-    ngx_http_supportdesk_redis_op_kind_e kind, const char *what, int argc,
-    const char **argv, const size_t *argvlen);
+    ngx_http_supportdesk_redis_op_kind_e kind, const char *what,
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen);
+static ngx_int_t ngx_http_supportdesk_redis_load_scripts(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static ngx_int_t ngx_http_supportdesk_redis_own_scripts(
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_cycle_t *cycle,
+    ngx_uint_t pool_index, ngx_uint_t conn_index);
 static void ngx_http_supportdesk_redis_handshake_reply(
     ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_encode(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script,
-    ngx_uint_t use_eval, int argc, const char **argv,
-    const size_t *argvlen);
+    ngx_uint_t load, int argc, const char **argv, const size_t *argvlen);
+static u_char *ngx_http_supportdesk_redis_bulk(u_char *p, const u_char *data,
+    size_t len, const u_char *tail, size_t tail_len);
 static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_op_alloc(
     ngx_http_supportdesk_redis_pool_t *pool);
 static void ngx_http_supportdesk_redis_op_free(
@@ -177,6 +215,15 @@ static void *ngx_http_supportdesk_redis_create_string(
     const redisReadTask *task, char *str, size_t len);
 static void *ngx_http_supportdesk_redis_create_array(
     const redisReadTask *task, int elements);
+static ngx_int_t ngx_http_supportdesk_redis_write_op(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_noscript(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_resume(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue);
 static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script, int argc,
     const char **argv, const size_t *argvlen,
@@ -293,12 +340,20 @@ ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
             conn->pool = pool;
             conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
             ngx_queue_init(&conn->inflight);
+            ngx_queue_init(&conn->noscript);
+            ngx_queue_init(&conn->held);
 
             conn->retry.handler = ngx_http_supportdesk_redis_retry_handler;
             conn->retry.data = conn;
             conn->retry.log = cycle->log;
             /* a reconnect must not hold up a graceful worker exit */
             conn->retry.cancelable = 1;
+
+            if (ngx_http_supportdesk_redis_own_scripts(conn, cycle, i, j)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
         /* connect early so the first request finds a warm connection */
@@ -316,8 +371,6 @@ ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
     ngx_array_t *confs)
 {
     ngx_uint_t                            i, j;
-    ngx_queue_t                          *q;
-    ngx_http_supportdesk_redis_op_t      *op;
     ngx_http_supportdesk_redis_conf_t   **rcfp;
     ngx_http_supportdesk_redis_pool_t    *pool;
     ngx_http_supportdesk_redis_conn_t    *conn;
@@ -338,16 +391,9 @@ ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
             }
 
             /* the requests behind these ops are gone with the worker */
-            while (!ngx_queue_empty(&conn->inflight)) {
-                q = ngx_queue_head(&conn->inflight);
-                ngx_queue_remove(q);
-                op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t,
-                                    queue);
-                if (op->timer.timer_set) {
-                    ngx_del_timer(&op->timer);
-                }
-                ngx_free(op);
-            }
+            ngx_http_supportdesk_redis_free_queue(&conn->inflight);
+            ngx_http_supportdesk_redis_free_queue(&conn->noscript);
+            ngx_http_supportdesk_redis_free_queue(&conn->held);
 
             ngx_http_supportdesk_redis_release(conn);
 
@@ -357,12 +403,7 @@ ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
             }
         }
 
-        while (!ngx_queue_empty(&pool->free_ops)) {
-            q = ngx_queue_head(&pool->free_ops);
-            ngx_queue_remove(q);
-            ngx_free(ngx_queue_data(q, ngx_http_supportdesk_redis_op_t,
-                                    queue));
-        }
+        ngx_http_supportdesk_redis_free_queue(&pool->free_ops);
 
         ngx_free(pool->conns);
         ngx_free(pool);
@@ -426,14 +467,6 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
         return NULL;
     }
 
-    if (ngx_http_supportdesk_redis_encode(conn, script, 0, argc, argv,
-                                          argvlen)
-        != NGX_OK)
-    {
-        ngx_http_supportdesk_redis_op_free(conn->pool, op);
-        return NULL;
-    }
-
     op->conn = conn;
     op->handler = handler;
     op->data = data;
@@ -444,8 +477,16 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
     op->argv = argv;
     op->argvlen = argvlen;
 
-    ngx_queue_insert_tail(&conn->inflight, &op->queue);
-    conn->ninflight++;
+    if (conn->recovering) {
+        /* written once everything before it is answered or resent */
+        ngx_queue_insert_tail(&conn->held, &op->queue);
+
+    } else if (ngx_http_supportdesk_redis_write_op(conn, op) != NGX_OK) {
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return NULL;
+    }
+
+    conn->npending++;
 
     ngx_add_timer(&op->timer, conn->pool->conf->timeout);
 
@@ -453,16 +494,38 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
 
     ngx_log_debug6(NGX_LOG_DEBUG_HTTP, log, 0,
                    "supportdesk: redis %*s queued as op %p on %V conn %p, "
-                   "%ui in flight",
+                   "%ui pending",
                    script == NGX_HTTP_SUPPORTDESK_NO_SCRIPT
                    ? argvlen[0]
                    : ngx_http_supportdesk_script_table[script].name.len,
                    script == NGX_HTTP_SUPPORTDESK_NO_SCRIPT
                    ? (u_char *) argv[0]
                    : ngx_http_supportdesk_script_table[script].name.data,
-                   op, conn->peer.name, conn, conn->ninflight);
+                   op, conn->peer.name, conn, conn->npending);
 
     return op;
+}
+
+
+/* encodes the op's command behind the others, its reply due after theirs */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_write_op(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op)
+{
+    op->start = conn->stream_len;
+
+    if (ngx_http_supportdesk_redis_encode(conn, op->script, 0,
+                                          op->argc, op->argv, op->argvlen)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&conn->inflight, &op->queue);
+    conn->ninflight++;
+
+    return NGX_OK;
 }
 
 
@@ -499,7 +562,7 @@ ngx_http_supportdesk_redis_pick(ngx_http_supportdesk_redis_pool_t *pool)
         case NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED:
             if (best == NULL
                 || best->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
-                || conn->ninflight < best->ninflight)
+                || conn->npending < best->npending)
             {
                 best = conn;
             }
@@ -560,6 +623,8 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 
     conn->out_len = 0;
     conn->out_sent = 0;
+    conn->stream_len = 0;
+    conn->stream_sent = 0;
 
     conn->reader = ngx_http_supportdesk_redis_reader(conn);
     if (conn->reader == NULL) {
@@ -648,7 +713,8 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
 
         if (ngx_http_supportdesk_redis_handshake_add(conn,
                                    NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
-                                   "AUTH", argc, argv, argvlen)
+                                   "AUTH", NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                   argc, argv, argvlen)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -664,29 +730,16 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
 
         if (ngx_http_supportdesk_redis_handshake_add(conn,
                                    NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
-                                   "SELECT", 2, argv, argvlen)
+                                   "SELECT", NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                   2, argv, argvlen)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
-    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
-        argv[0] = "SCRIPT";
-        argvlen[0] = 6;
-        argv[1] = "LOAD";
-        argvlen[1] = 4;
-        argv[2] = (const char *)
-                  ngx_http_supportdesk_script_table[i].source.data;
-        argvlen[2] = ngx_http_supportdesk_script_table[i].source.len;
-
-        if (ngx_http_supportdesk_redis_handshake_add(conn,
-                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
-                                   "SCRIPT LOAD", 3, argv, argvlen)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (ngx_http_supportdesk_redis_load_scripts(conn) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     for (i = 0; i < sizeof(ngx_http_supportdesk_redis_probes)
@@ -700,6 +753,7 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
         if (ngx_http_supportdesk_redis_handshake_add(conn,
                                    NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE,
                                    ngx_http_supportdesk_redis_probes[i][0],
+                                   NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
                                    3, argv, argvlen)
             != NGX_OK)
         {
@@ -711,11 +765,35 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
 }
 
 
+/* SCRIPT LOAD of the connection's own copy of every script */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_load_scripts(
+    ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_int_t  i;
+
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
+                                   "SCRIPT LOAD", i, 0, NULL, NULL)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* with script >= 0, SCRIPT LOAD of it, else the command in argv */
+
 static ngx_int_t
 ngx_http_supportdesk_redis_handshake_add(
     ngx_http_supportdesk_redis_conn_t *conn,
-    ngx_http_supportdesk_redis_op_kind_e kind, const char *what, int argc,
-    const char **argv, const size_t *argvlen)
+    ngx_http_supportdesk_redis_op_kind_e kind, const char *what,
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen)
 {
     ngx_http_supportdesk_redis_op_t  *op;
 
@@ -724,8 +802,8 @@ ngx_http_supportdesk_redis_handshake_add(
         return NGX_ERROR;
     }
 
-    if (ngx_http_supportdesk_redis_encode(conn, NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
-                                          0, argc, argv, argvlen)
+    if (ngx_http_supportdesk_redis_encode(conn, script, 1, argc, argv,
+                                          argvlen)
         != NGX_OK)
     {
         ngx_http_supportdesk_redis_op_free(conn->pool, op);
@@ -844,6 +922,7 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     conn->out_len = 0;
     conn->out_sent = 0;
     conn->state = NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED;
+    conn->recovering = 0;
 
     /* set before the callbacks below, which may send again */
     if (backoff && !ngx_exiting) {
@@ -852,14 +931,17 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
                                 NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MAX);
     }
 
+    /* in the order they were sent: the resends came first */
     ngx_queue_init(&failed);
-
-    if (!ngx_queue_empty(&conn->inflight)) {
-        ngx_queue_add(&failed, &conn->inflight);
-        ngx_queue_init(&conn->inflight);
-    }
+    ngx_queue_add(&failed, &conn->noscript);
+    ngx_queue_add(&failed, &conn->inflight);
+    ngx_queue_add(&failed, &conn->held);
+    ngx_queue_init(&conn->noscript);
+    ngx_queue_init(&conn->inflight);
+    ngx_queue_init(&conn->held);
 
     conn->ninflight = 0;
+    conn->npending = 0;
 
     while (!ngx_queue_empty(&failed)) {
         q = ngx_queue_head(&failed);
@@ -954,6 +1036,7 @@ ngx_http_supportdesk_redis_flush(ngx_http_supportdesk_redis_conn_t *conn)
         }
 
         conn->out_sent += n;
+        conn->stream_sent += n;
     }
 
     conn->out_len = 0;
@@ -1166,6 +1249,14 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
         if (conn->generation != generation) {
             return NGX_DONE;
         }
+
+        if (conn->recovering && conn->ninflight == 0) {
+            ngx_http_supportdesk_redis_resume(conn);
+
+            if (conn->generation != generation) {
+                return NGX_DONE;
+            }
+        }
     }
 }
 
@@ -1186,29 +1277,133 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
      */
     conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
 
-    if (op->handler
-        && op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
+    if (op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
         && reply->type == REDIS_REPLY_ERROR
+        && reply->len >= 8
         && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
     {
-        /* script cache flushed behind our back: EVAL loads it again */
-        ngx_log_error(NGX_LOG_NOTICE, conn->pool->log, 0,
-                      "supportdesk: redis %V lost script \"%V\", resending",
-                      conn->peer.name,
-                      &ngx_http_supportdesk_script_table[op->script].name);
+        ngx_http_supportdesk_redis_noscript(conn, op);
+        return;
+    }
 
-        if (ngx_http_supportdesk_redis_encode(conn, op->script, 1, op->argc,
-                                              op->argv, op->argvlen)
-            == NGX_OK)
-        {
-            ngx_queue_insert_tail(&conn->inflight, &op->queue);
-            conn->ninflight++;
-            ngx_http_supportdesk_redis_schedule_flush(conn);
-            return;
+    conn->npending--;
+    ngx_http_supportdesk_redis_answer(conn, op, NGX_OK, reply);
+}
+
+
+/*
+ * The script cache was flushed behind our back (SCRIPT FLUSH, a failover to
+ * a fresh replica).  Resending the op at once, at the tail of the pipeline,
+ * would let the commands sent after it run first.  So nothing more is
+ * written until every reply due is in: then the scripts are loaded again,
+ * the ops that got NOSCRIPT meanwhile are resent in their order, and the
+ * ops held back are sent after them.  Every EVALSHA sent after the first
+ * NOSCRIPT fails too, as no other client loads this connection's scripts.
+ */
+
+static void
+ngx_http_supportdesk_redis_noscript(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op)
+{
+    off_t                             first;
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *last;
+
+    if (!conn->recovering) {
+        conn->recovering = 1;
+
+        /* commands not handed to the socket yet are held back too */
+        first = conn->stream_len;
+
+        while (!ngx_queue_empty(&conn->inflight)) {
+            q = ngx_queue_last(&conn->inflight);
+            last = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+
+            if (last->kind != NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST
+                || last->start < conn->stream_sent)
+            {
+                break;
+            }
+
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&conn->held, q);
+            conn->ninflight--;
+            first = last->start;
+        }
+
+        conn->out_len -= (size_t) (conn->stream_len - first);
+        conn->stream_len = first;
+
+        ngx_log_error(NGX_LOG_NOTICE, conn->pool->log, 0,
+                      "supportdesk: redis %V lost its scripts (NOSCRIPT): "
+                      "%ui replies due before the commands are resent in "
+                      "order", conn->peer.name, conn->ninflight);
+    }
+
+    if (op->handler == NULL) {
+        /* nobody waits for it: not sent again */
+        conn->npending--;
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return;
+    }
+
+    ngx_queue_insert_tail(&conn->noscript, &op->queue);
+}
+
+
+/* every reply due is in: the scripts, the resends, the held ops, in order */
+
+static void
+ngx_http_supportdesk_redis_resume(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_uint_t                        i, n[2];
+    ngx_queue_t                      *queue[2], *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    conn->recovering = 0;
+
+    if (ngx_http_supportdesk_redis_load_scripts(conn) != NGX_OK) {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    queue[0] = &conn->noscript;
+    queue[1] = &conn->held;
+
+    for (i = 0; i < 2; i++) {
+        n[i] = 0;
+
+        while (!ngx_queue_empty(queue[i])) {
+            q = ngx_queue_head(queue[i]);
+            ngx_queue_remove(q);
+            op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+
+            if (op->handler == NULL) {
+                conn->npending--;
+                ngx_http_supportdesk_redis_op_free(conn->pool, op);
+                continue;
+            }
+
+            if (ngx_http_supportdesk_redis_write_op(conn, op) != NGX_OK) {
+                /* closing fails it with the others */
+                ngx_queue_insert_tail(&conn->inflight, &op->queue);
+                ngx_http_supportdesk_redis_close(conn,
+                                                 NGX_HTTP_SERVICE_UNAVAILABLE,
+                                                 1);
+                return;
+            }
+
+            n[i]++;
         }
     }
 
-    ngx_http_supportdesk_redis_answer(conn, op, NGX_OK, reply);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, conn->pool->log, 0,
+                   "supportdesk: redis %V: scripts loaded, %ui commands "
+                   "resent, %ui held ones released", conn->peer.name, n[0],
+                   n[1]);
+
+    ngx_http_supportdesk_redis_schedule_flush(conn);
 }
 
 
@@ -1318,46 +1513,56 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
 }
 
 
+/*
+ * A command in RESP into the output buffer: argv alone (no script), or
+ * EVALSHA of the connection's copy of script and argv, or (load) SCRIPT
+ * LOAD of that copy: its source, then the connection's tag.
+ */
+
 static ngx_int_t
 ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
-    ngx_int_t script, ngx_uint_t use_eval, int argc, const char **argv,
+    ngx_int_t script, ngx_uint_t load, int argc, const char **argv,
     const size_t *argvlen)
 {
-    int           i, total, nprefix;
-    const char   *prefix[2];
-    u_char       *p, *out;
-    size_t        need, size, pending;
-    size_t        prefixlen[2];
+    int         i, total, nprefix;
+    u_char     *p, *out;
+    size_t      need, size, pending;
+    ngx_str_t   prefix[2], *source;
 
     nprefix = 0;
+    source = NULL;
 
-    if (script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT) {
-        if (use_eval) {
-            prefix[0] = "EVAL";
-            prefixlen[0] = 4;
-            prefix[1] = (const char *)
-                        ngx_http_supportdesk_script_table[script].source.data;
-            prefixlen[1] = ngx_http_supportdesk_script_table[script].source.len;
+    if (script == NGX_HTTP_SUPPORTDESK_NO_SCRIPT) {
+        /* a plain command */
 
-        } else {
-            prefix[0] = "EVALSHA";
-            prefixlen[0] = 7;
-            prefix[1] = (const char *)
-                        ngx_http_supportdesk_script_table[script].sha;
-            prefixlen[1] = NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN;
-        }
+    } else if (load) {
+        ngx_str_set(&prefix[0], "SCRIPT");
+        ngx_str_set(&prefix[1], "LOAD");
+        nprefix = 2;
+        source = &ngx_http_supportdesk_script_table[script].source;
 
+    } else {
+        ngx_str_set(&prefix[0], "EVALSHA");
+        prefix[1].data = conn->sha[script];
+        prefix[1].len = NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN;
         nprefix = 2;
     }
 
-    total = argc + nprefix;
+    total = nprefix + (source != NULL) + argc;
 
     /* "*N\r\n" then "$len\r\ndata\r\n" per argument */
-    need = 1 + NGX_INT_T_LEN + 2;
+    need = 1 + NGX_INT_T_LEN + 2 + total * (1 + NGX_SIZE_T_LEN + 2 + 2);
 
-    for (i = 0; i < total; i++) {
-        need += 1 + NGX_SIZE_T_LEN + 2 + 2
-                + (i < nprefix ? prefixlen[i] : argvlen[i - nprefix]);
+    for (i = 0; i < nprefix; i++) {
+        need += prefix[i].len;
+    }
+
+    if (source != NULL) {
+        need += source->len + conn->tag_len;
+    }
+
+    for (i = 0; i < argc; i++) {
+        need += argvlen[i];
     }
 
     pending = conn->out_len - conn->out_sent;
@@ -1393,23 +1598,132 @@ ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
 
     p = ngx_sprintf(conn->out + conn->out_len, "*%d\r\n", total);
 
-    for (i = 0; i < total; i++) {
-        if (i < nprefix) {
-            p = ngx_sprintf(p, "$%uz\r\n", prefixlen[i]);
-            p = ngx_cpymem(p, prefix[i], prefixlen[i]);
-
-        } else {
-            p = ngx_sprintf(p, "$%uz\r\n", argvlen[i - nprefix]);
-            p = ngx_cpymem(p, argv[i - nprefix], argvlen[i - nprefix]);
-        }
-
-        *p++ = CR;
-        *p++ = LF;
+    for (i = 0; i < nprefix; i++) {
+        p = ngx_http_supportdesk_redis_bulk(p, prefix[i].data, prefix[i].len,
+                                            NULL, 0);
     }
 
+    if (source != NULL) {
+        p = ngx_http_supportdesk_redis_bulk(p, source->data, source->len,
+                                            conn->tag, conn->tag_len);
+    }
+
+    for (i = 0; i < argc; i++) {
+        p = ngx_http_supportdesk_redis_bulk(p, (u_char *) argv[i],
+                                            argvlen[i], NULL, 0);
+    }
+
+    conn->stream_len += (p - conn->out) - conn->out_len;
     conn->out_len = p - conn->out;
 
     return NGX_OK;
+}
+
+
+/* one argument: data, then tail (which may be empty) */
+
+static u_char *
+ngx_http_supportdesk_redis_bulk(u_char *p, const u_char *data, size_t len,
+    const u_char *tail, size_t tail_len)
+{
+    p = ngx_sprintf(p, "$%uz\r\n", len + tail_len);
+    p = ngx_cpymem(p, data, len);
+
+    if (tail_len) {
+        p = ngx_cpymem(p, tail, tail_len);
+    }
+
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
+}
+
+
+/*
+ * The connection's tag and the SHA-1s of its copy of the scripts.  The tag
+ * names the host, the pool, the worker's number and the connection's, so a
+ * worker that replaces another (a reload, a crash) reuses its copies and
+ * Redis keeps one copy per connection slot, however often they reconnect.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_own_scripts(
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_cycle_t *cycle,
+    ngx_uint_t pool_index, ngx_uint_t conn_index)
+{
+    u_char        *p;
+    u_char         md[EVP_MAX_MD_SIZE];
+    size_t         i, host_len;
+    ngx_int_t      rc;
+    ngx_str_t     *source;
+    EVP_MD_CTX    *ctx;
+    unsigned int   mdlen;
+
+    host_len = ngx_min(cycle->hostname.len, NGX_MAXHOSTNAMELEN);
+
+    p = ngx_cpymem(conn->tag, "\n-- supportdesk connection ",
+                   sizeof("\n-- supportdesk connection ") - 1);
+
+    for (i = 0; i < host_len; i++) {
+        /* it ends a line of Lua: nothing that could end it sooner */
+        *p++ = (cycle->hostname.data[i] > ' '
+                && cycle->hostname.data[i] < 0x7f)
+               ? cycle->hostname.data[i] : '?';
+    }
+
+    p = ngx_sprintf(p, "/%ui/%ui/%ui\n", pool_index, ngx_worker, conn_index);
+    conn->tag_len = p - conn->tag;
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
+        source = &ngx_http_supportdesk_script_table[i].source;
+
+        if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1
+            || EVP_DigestUpdate(ctx, source->data, source->len) != 1
+            || EVP_DigestUpdate(ctx, conn->tag, conn->tag_len) != 1
+            || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "supportdesk: SHA-1 of a script failed");
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_hex_dump(conn->sha[i], md, mdlen);
+    }
+
+    EVP_MD_CTX_free(ctx);
+
+    return rc;
+}
+
+
+/* worker exit: the ops of a queue go without their handlers */
+
+static void
+ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue)
+{
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    while (!ngx_queue_empty(queue)) {
+        q = ngx_queue_head(queue);
+        ngx_queue_remove(q);
+        op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
+
+        ngx_free(op);
+    }
 }
 
 

@@ -77,6 +77,16 @@ static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_connections_bounds
     ngx_http_supportdesk_check_bounds, 1, 64, "must be between 1 and 64"
 };
 
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_pending_bounds = {
+    ngx_http_supportdesk_check_bounds, 1, 1000000,
+    "must be between 1 and 1000000"
+};
+
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_output_bounds = {
+    ngx_http_supportdesk_check_bounds, 64 * 1024, 1024 * 1024 * 1024,
+    "must be between 64k and 1024m"
+};
+
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_reply_size_bounds
     = {
     ngx_http_supportdesk_check_bounds, 64 * 1024, 1024 * 1024 * 1024,
@@ -157,6 +167,20 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       offsetof(ngx_http_supportdesk_loc_conf_t,
                redis_settings.connections),
       &ngx_http_supportdesk_connections_bounds },
+
+    { ngx_string("supportdesk_redis_max_pending"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.max_pending),
+      &ngx_http_supportdesk_pending_bounds },
+
+    { ngx_string("supportdesk_redis_max_output"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.max_output),
+      &ngx_http_supportdesk_output_bounds },
 
     { ngx_string("supportdesk_redis_max_reply_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -430,6 +454,8 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
     slcf->redis_settings.connect_timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_settings.timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_settings.connections = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.max_pending = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.max_output = NGX_CONF_UNSET_SIZE;
     slcf->redis_settings.max_reply_size = NGX_CONF_UNSET_SIZE;
     slcf->redis_settings.max_reply_elements = NGX_CONF_UNSET_UINT;
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
@@ -468,6 +494,12 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               2000);
     ngx_conf_merge_uint_value(redis->connections,
                               prev->redis_settings.connections, 2);
+    /* ten full batches, or a few hundred ms of a busy Redis */
+    ngx_conf_merge_uint_value(redis->max_pending,
+                              prev->redis_settings.max_pending, 10000);
+    ngx_conf_merge_size_value(redis->max_output,
+                              prev->redis_settings.max_output,
+                              8 * 1024 * 1024);
     /* the largest reply the API asks for is a notes page, about 6.5 MiB */
     ngx_conf_merge_size_value(redis->max_reply_size,
                               prev->redis_settings.max_reply_size,

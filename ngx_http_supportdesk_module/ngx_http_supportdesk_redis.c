@@ -25,6 +25,16 @@
 #define NGX_HTTP_SUPPORTDESK_REDIS_OUT_SIZE      16384
 /* a buffer grown past this by a huge batch is given back once drained */
 #define NGX_HTTP_SUPPORTDESK_REDIS_OUT_KEEP      262144
+/* free ops kept for reuse (about 200 bytes each); more are given back */
+#define NGX_HTTP_SUPPORTDESK_REDIS_FREE_KEEP     1024
+/*
+ * The requests of a failed connection answered in one turn of the event
+ * loop: the next slice waits for the next turn, so that failing thousands
+ * never stalls the worker.
+ */
+#define NGX_HTTP_SUPPORTDESK_REDIS_FAIL_SLICE    100
+/* refusals are logged at most this often */
+#define NGX_HTTP_SUPPORTDESK_REDIS_REFUSAL_LOG   1000
 
 /*
  * The longest line a reply may hold (a status, an error, an integer, a
@@ -110,9 +120,22 @@ struct ngx_http_supportdesk_redis_pool_s {
     ngx_uint_t                           nconns;
     ngx_uint_t                           next;
     ngx_queue_t                          free_ops;
+    ngx_uint_t                           nfree;
+    /* ops allocated (in use and free), their most since the last idle */
+    ngx_uint_t                           nops;
+    ngx_uint_t                           peak_ops;
     ngx_log_t                           *log;
     /* the ACL refused a script command at connect: logged once */
     ngx_uint_t                           noperm;
+
+    /* ops of closed connections, answered a slice per turn (op->rc) */
+    ngx_queue_t                          failing;
+    ngx_event_t                          fail_event;
+
+    /* requests refused since the last message about it, and its time */
+    ngx_uint_t                           refused;
+    ngx_msec_t                           refusal_time;
+    unsigned                             refusal_logged:1;
 };
 
 
@@ -134,6 +157,8 @@ struct ngx_http_supportdesk_redis_op_s {
     void                                    *data;
     /* the request's log while it lives, then the pool's */
     ngx_log_t                               *log;
+    /* how the op fails once its connection closed; 0 before */
+    ngx_int_t                                rc;
 
     ngx_event_t                              timer;
 
@@ -224,6 +249,10 @@ static void ngx_http_supportdesk_redis_noscript(
 static void ngx_http_supportdesk_redis_resume(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue);
+static void ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_refused(
+    ngx_http_supportdesk_redis_pool_t *pool,
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_log_t *log);
 static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script, int argc,
     const char **argv, const size_t *argvlen,
@@ -262,6 +291,8 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
             && rcf->connect_timeout == want->connect_timeout
             && rcf->timeout == want->timeout
             && rcf->connections == want->connections
+            && rcf->max_pending == want->max_pending
+            && rcf->max_output == want->max_output
             && rcf->max_reply_size == want->max_reply_size
             && rcf->max_reply_elements == want->max_reply_elements
             && ngx_http_supportdesk_redis_str_eq(&rcf->user, &want->user)
@@ -333,6 +364,10 @@ ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
         pool->nconns = rcf->connections;
         pool->log = cycle->log;
         ngx_queue_init(&pool->free_ops);
+        ngx_queue_init(&pool->failing);
+        pool->fail_event.handler = ngx_http_supportdesk_redis_fail_handler;
+        pool->fail_event.data = pool;
+        pool->fail_event.log = cycle->log;
         rcf->pool = pool;
 
         for (j = 0; j < pool->nconns; j++) {
@@ -403,6 +438,11 @@ ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
             }
         }
 
+        if (pool->fail_event.posted) {
+            ngx_delete_posted_event(&pool->fail_event);
+        }
+
+        ngx_http_supportdesk_redis_free_queue(&pool->failing);
         ngx_http_supportdesk_redis_free_queue(&pool->free_ops);
 
         ngx_free(pool->conns);
@@ -428,9 +468,17 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
     }
 
     conn = ngx_http_supportdesk_redis_pick(conf->pool);
-    if (conn == NULL) {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "supportdesk: no redis connection available");
+
+    /*
+     * Admission: beyond its bounds a connection takes nothing more, and a
+     * request is better answered 503 now than after the timeout, having
+     * grown the queue and the memory meanwhile.
+     */
+    if (conn == NULL
+        || conn->npending >= conf->max_pending
+        || conn->out_len - conn->out_sent >= conf->max_output)
+    {
+        ngx_http_supportdesk_redis_refused(conf->pool, conn, log);
         return NULL;
     }
 
@@ -445,7 +493,10 @@ ngx_http_supportdesk_redis_send_after(ngx_http_supportdesk_redis_op_t *prev,
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log)
 {
-    if (prev->conn->state == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED) {
+    /* prev failed with its connection: the rest of the request fails too */
+    if (prev->rc
+        || prev->conn->state == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED)
+    {
         return NULL;
     }
 
@@ -912,9 +963,11 @@ static void
 ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_int_t rc, ngx_uint_t backoff)
 {
-    ngx_queue_t                       failed, *q;
-    ngx_http_supportdesk_redis_op_t  *op;
+    ngx_queue_t                        *q;
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
 
+    pool = conn->pool;
     conn->generation++;
 
     ngx_http_supportdesk_redis_release(conn);
@@ -924,32 +977,143 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     conn->state = NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED;
     conn->recovering = 0;
 
-    /* set before the callbacks below, which may send again */
+    /* until it fires, requests are answered 503 at once */
     if (backoff && !ngx_exiting) {
         ngx_add_timer(&conn->retry, conn->backoff);
         conn->backoff = ngx_min(conn->backoff * 2,
                                 NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MAX);
     }
 
-    /* in the order they were sent: the resends came first */
-    ngx_queue_init(&failed);
-    ngx_queue_add(&failed, &conn->noscript);
-    ngx_queue_add(&failed, &conn->inflight);
-    ngx_queue_add(&failed, &conn->held);
+    /*
+     * Every op goes to the pool's failing queue, in the order it was sent
+     * (the resends came first), and is answered from there in slices.
+     * Its timer goes: it has its answer, and the connection is another.
+     */
+    q = ngx_queue_last(&pool->failing);
+
+    ngx_queue_add(&pool->failing, &conn->noscript);
+    ngx_queue_add(&pool->failing, &conn->inflight);
+    ngx_queue_add(&pool->failing, &conn->held);
     ngx_queue_init(&conn->noscript);
     ngx_queue_init(&conn->inflight);
     ngx_queue_init(&conn->held);
 
+    for (q = ngx_queue_next(q);
+         q != ngx_queue_sentinel(&pool->failing);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+        op->rc = rc;
+
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "supportdesk: redis %V closed, %ui requests to answer "
+                   "%i", conn->peer.name, conn->npending, rc);
+
     conn->ninflight = 0;
     conn->npending = 0;
 
-    while (!ngx_queue_empty(&failed)) {
-        q = ngx_queue_head(&failed);
+    if (!ngx_queue_empty(&pool->failing) && !pool->fail_event.posted) {
+        /* the first slice in this turn, once the caller is done */
+        ngx_post_event(&pool->fail_event, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_pool_t  *pool = ev->data;
+
+    ngx_uint_t                        n, slice;
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    /*
+     * A worker that is leaving does not wait for posted events: it answers
+     * them all now rather than leave some unanswered.
+     */
+    slice = ngx_exiting ? NGX_MAX_UINT32_VALUE
+                        : NGX_HTTP_SUPPORTDESK_REDIS_FAIL_SLICE;
+
+    for (n = 0; n < slice && !ngx_queue_empty(&pool->failing); n++) {
+        q = ngx_queue_head(&pool->failing);
         ngx_queue_remove(q);
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
 
-        ngx_http_supportdesk_redis_answer(conn, op, rc, NULL);
+        ngx_http_supportdesk_redis_answer(op->conn, op, op->rc, NULL);
     }
+
+    if (ngx_queue_empty(&pool->failing)) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "supportdesk: redis %V: more failed requests next turn",
+                   &pool->conf->addr->name);
+
+    /* a close meanwhile may have posted it for this turn: the next one */
+    if (ev->posted) {
+        ngx_delete_posted_event(ev);
+    }
+
+    ngx_post_event(ev, &ngx_posted_next_events);
+}
+
+
+/* logged at most once a second, with the count of the others */
+
+static void
+ngx_http_supportdesk_redis_refused(ngx_http_supportdesk_redis_pool_t *pool,
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_log_t *log)
+{
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    pool->refused++;
+
+    if (pool->refusal_logged
+        && ngx_current_msec - pool->refusal_time
+           < NGX_HTTP_SUPPORTDESK_REDIS_REFUSAL_LOG)
+    {
+        return;
+    }
+
+    rcf = pool->conf;
+
+    if (conn == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "supportdesk: redis %V unavailable: no connection is "
+                      "up, answering 503 (%ui refusals since the last such "
+                      "message, this one included)",
+                      &rcf->addr->name, pool->refused);
+
+    } else if (conn->npending >= rcf->max_pending) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "supportdesk: redis %V busy: %ui commands due on the "
+                      "least loaded connection, supportdesk_redis_max_pending "
+                      "is %ui; answering 503 (%ui refusals since the last "
+                      "such message, this one included)",
+                      &rcf->addr->name, conn->npending, rcf->max_pending,
+                      pool->refused);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "supportdesk: redis %V busy: %uz bytes not sent yet on "
+                      "the least loaded connection, "
+                      "supportdesk_redis_max_output is %uz; answering 503 "
+                      "(%ui refusals since the last such message, this one "
+                      "included)",
+                      &rcf->addr->name, conn->out_len - conn->out_sent,
+                      rcf->max_output, pool->refused);
+    }
+
+    pool->refused = 0;
+    pool->refusal_time = ngx_current_msec;
+    pool->refusal_logged = 1;
 }
 
 
@@ -1501,15 +1665,17 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
                   "supportdesk: redis %V did not answer within %M ms, "
-                  "dropping the connection with %ui replies due",
+                  "dropping the connection with %ui requests due, "
+                  "reconnecting in %M ms",
                   conn->peer.name, conn->pool->conf->timeout,
-                  conn->ninflight);
+                  conn->npending, conn->backoff);
 
     /*
      * Replies come in order: everything queued behind a stalled reply is
-     * stalled too.  The next request reconnects at once, without backoff.
+     * stalled too.  A Redis that stalls is likely busy or stopped: the
+     * reconnect backs off, as after a connection lost.
      */
-    ngx_http_supportdesk_redis_close(conn, NGX_HTTP_GATEWAY_TIME_OUT, 0);
+    ngx_http_supportdesk_redis_close(conn, NGX_HTTP_GATEWAY_TIME_OUT, 1);
 }
 
 
@@ -1809,6 +1975,7 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
     if (!ngx_queue_empty(&pool->free_ops)) {
         q = ngx_queue_head(&pool->free_ops);
         ngx_queue_remove(q);
+        pool->nfree--;
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
         ngx_memzero(op, sizeof(ngx_http_supportdesk_redis_op_t));
 
@@ -1816,6 +1983,10 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
         op = ngx_calloc(sizeof(ngx_http_supportdesk_redis_op_t), pool->log);
         if (op == NULL) {
             return NULL;
+        }
+
+        if (++pool->nops > pool->peak_ops) {
+            pool->peak_ops = pool->nops;
         }
     }
 
@@ -1836,8 +2007,26 @@ ngx_http_supportdesk_redis_op_free(ngx_http_supportdesk_redis_pool_t *pool,
         ngx_del_timer(&op->timer);
     }
 
+    /* a burst's ops are given back, not kept at its peak forever */
+    if (pool->nfree >= NGX_HTTP_SUPPORTDESK_REDIS_FREE_KEEP) {
+        ngx_free(op);
+
+        if (--pool->nops == pool->nfree) {
+            /* none in use: the burst is over */
+            ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                          "supportdesk: redis %V: the ops of a burst are "
+                          "given back, %ui at its peak, %ui kept for reuse",
+                          &pool->conf->addr->name, pool->peak_ops,
+                          pool->nfree);
+            pool->peak_ops = pool->nops;
+        }
+
+        return;
+    }
+
     op->handler = NULL;
     op->data = NULL;
 
     ngx_queue_insert_head(&pool->free_ops, &op->queue);
+    pool->nfree++;
 }

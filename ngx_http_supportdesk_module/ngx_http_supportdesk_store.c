@@ -211,10 +211,7 @@ ngx_http_supportdesk_store_queue(ngx_http_request_t *r,
                                              r->connection->log);
     }
 
-    if (op == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "supportdesk: redis unavailable, answering 503");
-    }
+    /* a NULL op is logged by the pool, which knows why (at most 1/s) */
 
     return op;
 }

@@ -145,6 +145,20 @@ for my $bad ('63k', '1025m', '0', 'x') {
                $bad eq 'x' ? 'invalid value' : 'must be between 64k and 1024m',
                http => "supportdesk_redis_max_reply_size $bad;");
 }
+passes('the admission bounds at their limits, every level',
+       http => 'supportdesk_redis_max_pending 1; supportdesk_redis_max_output 64k;',
+       srv  => 'supportdesk_redis_max_pending 1000000; supportdesk_redis_max_output 1024m;',
+       loc  => 'supportdesk; supportdesk_redis_max_pending 10000; supportdesk_redis_max_output 8m;');
+for my $bad ('0', '1000001', '-1', 'x') {
+    fails_with("supportdesk_redis_max_pending $bad", 'supportdesk_redis_max_pending',
+               $bad =~ /^\d+\z/ ? 'must be between 1 and 1000000' : 'invalid number',
+               srv => "supportdesk_redis_max_pending $bad;");
+}
+for my $bad ('63k', '1025m', '0', 'x') {
+    fails_with("supportdesk_redis_max_output $bad", 'supportdesk_redis_max_output',
+               $bad eq 'x' ? 'invalid value' : 'must be between 64k and 1024m',
+               loc => "supportdesk; supportdesk_redis_max_output $bad;");
+}
 for my $bad ('15', '16777217', '-1', 'x') {
     fails_with("supportdesk_redis_max_reply_elements $bad", 'supportdesk_redis_max_reply_elements',
                $bad =~ /^\d+\z/ ? 'must be between 16 and 16777216' : 'invalid number',

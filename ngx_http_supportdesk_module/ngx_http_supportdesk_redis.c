@@ -725,13 +725,13 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 /*
  * The scripts' permissions are probed here rather than met per request: the
  * ACL check comes before anything else a command does, so an EVALSHA of no
- * script and an EVAL with a negative key count answer NOPERM when the ACL
- * denies them, and otherwise an error that has no effect.
+ * script answers NOPERM when the ACL denies it, and NOSCRIPT otherwise (no
+ * effect).  SCRIPT LOAD, the other command scripts need, is in the
+ * handshake anyway.
  */
 
 static const char  *ngx_http_supportdesk_redis_probes[][3] = {
-    { "EVALSHA", "0000000000000000000000000000000000000000", "0" },
-    { "EVAL", "return 1", "-1" }
+    { "EVALSHA", "0000000000000000000000000000000000000000", "0" }
 };
 
 
@@ -1608,7 +1608,7 @@ ngx_http_supportdesk_redis_handshake_reply(
             ngx_log_error(NGX_LOG_ERR, pool->log, 0,
                           "supportdesk: redis %V: configuration error: the "
                           "ACL user \"%V\" may not run %s (%s); the module "
-                          "needs SCRIPT LOAD, EVALSHA and EVAL, requests are "
+                          "needs SCRIPT LOAD and EVALSHA, requests are "
                           "answered 503 until the ACL allows them",
                           conn->peer.name, &user, op->what, reply->str);
 

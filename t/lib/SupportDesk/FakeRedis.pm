@@ -16,7 +16,7 @@ package SupportDesk::FakeRedis;
 #   $fake->port;
 #   $fake->commands;   # every command received so far: "conn name arg1 ..."
 #   $fake->ready;      # connections open that have had their handshake
-#                      # answered (the last of it, the EVAL probe)
+#                      # answered (the last of it, the EVALSHA probe)
 #   $fake->stop;       # also when it goes out of scope or at END
 #
 # The responder runs in the child: it may keep state of its own there (a
@@ -183,7 +183,7 @@ sub _serve {
                     while (my $cmd = eval { _parse(\$x->{in}) }) {
                         print $lf join(' ', $x->{n}, map { length > 80 ? substr($_, 0, 80) . '...' : $_ } @$cmd), "\n";
                         my $a = _handshake($cmd);
-                        $x->{ready} = 1 if uc($cmd->[0]) eq 'EVAL' && ($cmd->[2] // '') eq '-1';
+                        $x->{ready} = 1 if uc($cmd->[0]) eq 'EVALSHA' && ($cmd->[1] // '') =~ /^0{40}\z/;
                         $a = $respond->($cmd, $x->{n}) unless defined $a;
                         $a = "-ERR fake: unscripted command\r\n" unless defined $a;
                         if (ref $a eq 'HASH') {

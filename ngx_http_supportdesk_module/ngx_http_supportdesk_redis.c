@@ -25,7 +25,7 @@
 #define NGX_HTTP_SUPPORTDESK_REDIS_OUT_SIZE      16384
 /* a buffer grown past this by a huge batch is given back once drained */
 #define NGX_HTTP_SUPPORTDESK_REDIS_OUT_KEEP      262144
-/* free ops kept for reuse (about 200 bytes each); more are given back */
+/* free ops kept for reuse (216 bytes each); more are given back */
 #define NGX_HTTP_SUPPORTDESK_REDIS_FREE_KEEP     1024
 /*
  * The requests of a failed connection answered in one turn of the event

@@ -58,6 +58,7 @@ static char *ngx_http_supportdesk_check_zone_size(ngx_conf_t *cf,
     void *post, void *data);
 
 static ngx_int_t ngx_http_supportdesk_init_module(ngx_cycle_t *cycle);
+static ngx_uint_t ngx_http_supportdesk_serving_process(void);
 static ngx_int_t ngx_http_supportdesk_init_process(ngx_cycle_t *cycle);
 static void ngx_http_supportdesk_exit_process(ngx_cycle_t *cycle);
 
@@ -76,6 +77,28 @@ static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_db_bounds = {
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_connections_bounds
     = {
     ngx_http_supportdesk_check_bounds, 1, 64, "must be between 1 and 64"
+};
+
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_pending_bounds = {
+    ngx_http_supportdesk_check_bounds, 1, 1000000,
+    "must be between 1 and 1000000"
+};
+
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_output_bounds = {
+    ngx_http_supportdesk_check_bounds, 64 * 1024, 1024 * 1024 * 1024,
+    "must be between 64k and 1024m"
+};
+
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_reply_size_bounds
+    = {
+    ngx_http_supportdesk_check_bounds, 64 * 1024, 1024 * 1024 * 1024,
+    "must be between 64k and 1024m"
+};
+
+static ngx_http_supportdesk_bounds_t
+    ngx_http_supportdesk_reply_elements_bounds = {
+    ngx_http_supportdesk_check_bounds, 16, 16 * 1024 * 1024,
+    "must be between 16 and 16777216"
 };
 
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_scan_limit_bounds
@@ -158,6 +181,36 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       offsetof(ngx_http_supportdesk_loc_conf_t,
                redis_settings.connections),
       &ngx_http_supportdesk_connections_bounds },
+
+    { ngx_string("supportdesk_redis_max_pending"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.max_pending),
+      &ngx_http_supportdesk_pending_bounds },
+
+    { ngx_string("supportdesk_redis_max_output"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.max_output),
+      &ngx_http_supportdesk_output_bounds },
+
+    { ngx_string("supportdesk_redis_max_reply_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t,
+               redis_settings.max_reply_size),
+      &ngx_http_supportdesk_reply_size_bounds },
+
+    { ngx_string("supportdesk_redis_max_reply_elements"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t,
+               redis_settings.max_reply_elements),
+      &ngx_http_supportdesk_reply_elements_bounds },
 
     { ngx_string("supportdesk_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -450,6 +503,10 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
     slcf->redis_settings.connect_timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_settings.timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_settings.connections = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.max_pending = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.max_output = NGX_CONF_UNSET_SIZE;
+    slcf->redis_settings.max_reply_size = NGX_CONF_UNSET_SIZE;
+    slcf->redis_settings.max_reply_elements = NGX_CONF_UNSET_UINT;
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->batch_max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->list_scan_limit = NGX_CONF_UNSET_UINT;
@@ -487,6 +544,19 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               2000);
     ngx_conf_merge_uint_value(redis->connections,
                               prev->redis_settings.connections, 2);
+    /* ten full batches, or a few hundred ms of a busy Redis */
+    ngx_conf_merge_uint_value(redis->max_pending,
+                              prev->redis_settings.max_pending, 10000);
+    ngx_conf_merge_size_value(redis->max_output,
+                              prev->redis_settings.max_output,
+                              8 * 1024 * 1024);
+    /* the largest reply the API asks for is a notes page, about 6.5 MiB */
+    ngx_conf_merge_size_value(redis->max_reply_size,
+                              prev->redis_settings.max_reply_size,
+                              16 * 1024 * 1024);
+    ngx_conf_merge_uint_value(redis->max_reply_elements,
+                              prev->redis_settings.max_reply_elements,
+                              65536);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
     ngx_conf_merge_size_value(conf->batch_max_body_size,
@@ -723,10 +793,30 @@ ngx_http_supportdesk_init_module(ngx_cycle_t *cycle)
 }
 
 
+/* a worker, or the one process of "master_process off" */
+
+static ngx_uint_t
+ngx_http_supportdesk_serving_process(void)
+{
+    return ngx_process == NGX_PROCESS_WORKER
+           || ngx_process == NGX_PROCESS_SINGLE;
+}
+
+
 static ngx_int_t
 ngx_http_supportdesk_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_supportdesk_main_conf_t  *smcf;
+
+    /*
+     * Only the processes that serve requests talk to Redis.  The cache
+     * manager and loader (NGX_PROCESS_HELPER) run this hook too: they would
+     * hold connections they never use, and a job claimed by the loader
+     * stalls when it exits, lease and all.
+     */
+    if (!ngx_http_supportdesk_serving_process()) {
+        return NGX_OK;
+    }
 
     smcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_supportdesk_module);
@@ -748,6 +838,10 @@ static void
 ngx_http_supportdesk_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_supportdesk_main_conf_t  *smcf;
+
+    if (!ngx_http_supportdesk_serving_process()) {
+        return;
+    }
 
     smcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_supportdesk_module);

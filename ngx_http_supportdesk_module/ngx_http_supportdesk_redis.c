@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 #include <ngx_http.h>
+#include <openssl/evp.h>
 
 #include "ngx_http_supportdesk_redis.h"
 #include "ngx_http_supportdesk_validate.h"
@@ -25,6 +26,27 @@
 #define NGX_HTTP_SUPPORTDESK_REDIS_OUT_SIZE      16384
 /* a buffer grown past this by a huge batch is given back once drained */
 #define NGX_HTTP_SUPPORTDESK_REDIS_OUT_KEEP      262144
+/* free ops kept for reuse (216 bytes each); more are given back */
+#define NGX_HTTP_SUPPORTDESK_REDIS_FREE_KEEP     1024
+/*
+ * The requests of a failed connection answered in one turn of the event
+ * loop: the next slice waits for the next turn, so that failing thousands
+ * never stalls the worker.
+ */
+#define NGX_HTTP_SUPPORTDESK_REDIS_FAIL_SLICE    100
+/* refusals are logged at most this often */
+#define NGX_HTTP_SUPPORTDESK_REDIS_REFUSAL_LOG   1000
+
+/*
+ * The longest line a reply may hold (a status, an error, an integer, a
+ * length): hiredis looks for its end from its start on every read, so a
+ * line without an end would cost the square of its length.
+ */
+#define NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX       65536
+
+/* conn->reply_refused */
+#define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_SIZE     1
+#define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS 2
 
 
 typedef enum {
@@ -43,10 +65,38 @@ typedef struct {
     ngx_queue_t                          inflight;
     ngx_uint_t                           ninflight;
 
+    /*
+     * After a NOSCRIPT, until every reply due has come in: the ops that got
+     * NOSCRIPT, to resend in their order, and the ops queued meanwhile,
+     * not written yet, to send after them.
+     */
+    ngx_queue_t                          noscript;
+    ngx_queue_t                          held;
+    unsigned                             recovering:1;
+
+    /* every op the connection owns: in flight, to resend, held */
+    ngx_uint_t                           npending;
+
     u_char                              *out;
     size_t                               out_size;
     size_t                               out_len;
     size_t                               out_sent;
+    /* the stream since connect: bytes encoded, bytes handed to send() */
+    off_t                                stream_len;
+    off_t                                stream_sent;
+
+    /*
+     * The connection's own copy of the scripts: their sources end with
+     * this comment, which gives them SHA-1s of their own.  Only this
+     * connection loads them, so after a SCRIPT FLUSH every EVALSHA it had
+     * sent fails until it loads them again, in the order of its stream:
+     * no other client's load can let a later command run before an
+     * earlier one is resent.
+     */
+    u_char                               tag[NGX_MAXHOSTNAMELEN + 64];
+    size_t                               tag_len;
+    u_char                               sha[NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT]
+                                            [NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN];
 
     ngx_http_supportdesk_redis_state_e   state;
     ngx_event_t                          retry;
@@ -54,6 +104,14 @@ typedef struct {
 
     /* bumped on every close, to notice a close from inside a callback */
     ngx_uint_t                           generation;
+    /* handshake replies still due on this connection */
+    ngx_uint_t                           nhandshake;
+
+    /* the reply being parsed: bytes of its strings, elements of its arrays */
+    size_t                               reply_bytes;
+    ngx_uint_t                           reply_elements;
+    /* the bound the reply broke, for the log */
+    ngx_uint_t                           reply_refused;
 } ngx_http_supportdesk_redis_conn_t;
 
 
@@ -63,13 +121,31 @@ struct ngx_http_supportdesk_redis_pool_s {
     ngx_uint_t                           nconns;
     ngx_uint_t                           next;
     ngx_queue_t                          free_ops;
+    ngx_uint_t                           nfree;
+    /* ops allocated (in use and free), their most since the last idle */
+    ngx_uint_t                           nops;
+    ngx_uint_t                           peak_ops;
     ngx_log_t                           *log;
+    /* the ACL refused a script command at connect: logged once */
+    ngx_uint_t                           noperm;
+
+    /* ops of closed connections, answered a slice per turn (op->rc) */
+    ngx_queue_t                          failing;
+    ngx_event_t                          fail_event;
+
+    /* requests refused since the last message about it, and its time */
+    ngx_uint_t                           refused;
+    ngx_msec_t                           refusal_time;
+    unsigned                             refusal_logged:1;
 };
 
 
 typedef enum {
     NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST = 0,
-    NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE
+    /* AUTH, SELECT, SCRIPT LOAD: an error reply fails the connection */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
+    /* a command sent only to learn whether the ACL allows it */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE
 } ngx_http_supportdesk_redis_op_kind_e;
 
 
@@ -82,17 +158,22 @@ struct ngx_http_supportdesk_redis_op_s {
     void                                    *data;
     /* the request's log while it lives, then the pool's */
     ngx_log_t                               *log;
+    /* how the op fails once its connection closed; 0 before */
+    ngx_int_t                                rc;
 
     ngx_event_t                              timer;
 
     ngx_http_supportdesk_redis_op_kind_e     kind;
     const char                              *what;
 
-    /* kept to resend a script as EVAL after NOSCRIPT */
+    /* kept to send again after NOSCRIPT */
     ngx_int_t                                script;
     int                                      argc;
     const char                             **argv;
     const size_t                            *argvlen;
+
+    /* where its command starts in the connection's stream */
+    off_t                                    start;
 };
 
 
@@ -117,6 +198,8 @@ static ngx_int_t ngx_http_supportdesk_redis_flush(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_schedule_flush(
     ngx_http_supportdesk_redis_conn_t *conn);
+static ngx_int_t ngx_http_supportdesk_redis_unparsed(
+    ngx_http_supportdesk_redis_conn_t *conn);
 static ngx_int_t ngx_http_supportdesk_redis_process(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_deliver(
@@ -127,10 +210,23 @@ static void ngx_http_supportdesk_redis_answer(
     ngx_http_supportdesk_redis_op_t *op, ngx_int_t rc, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_handshake(
     ngx_http_supportdesk_redis_conn_t *conn);
+static ngx_int_t ngx_http_supportdesk_redis_handshake_add(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_kind_e kind, const char *what,
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen);
+static ngx_int_t ngx_http_supportdesk_redis_load_scripts(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static ngx_int_t ngx_http_supportdesk_redis_own_scripts(
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_cycle_t *cycle,
+    ngx_uint_t pool_index, ngx_uint_t conn_index);
+static void ngx_http_supportdesk_redis_handshake_reply(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_encode(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script,
-    ngx_uint_t use_eval, int argc, const char **argv,
-    const size_t *argvlen);
+    ngx_uint_t load, int argc, const char **argv, const size_t *argvlen);
+static u_char *ngx_http_supportdesk_redis_bulk(u_char *p, const u_char *data,
+    size_t len, const u_char *tail, size_t tail_len);
 static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_op_alloc(
     ngx_http_supportdesk_redis_pool_t *pool);
 static void ngx_http_supportdesk_redis_op_free(
@@ -139,6 +235,25 @@ static void ngx_http_supportdesk_redis_op_free(
 static void ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev);
 static ngx_http_supportdesk_redis_conn_t *ngx_http_supportdesk_redis_pick(
     ngx_http_supportdesk_redis_pool_t *pool);
+static redisReader *ngx_http_supportdesk_redis_reader(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void *ngx_http_supportdesk_redis_create_string(
+    const redisReadTask *task, char *str, size_t len);
+static void *ngx_http_supportdesk_redis_create_array(
+    const redisReadTask *task, int elements);
+static ngx_int_t ngx_http_supportdesk_redis_write_op(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_noscript(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_resume(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue);
+static void ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_refused(
+    ngx_http_supportdesk_redis_pool_t *pool,
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_log_t *log);
 static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script, int argc,
     const char **argv, const size_t *argvlen,
@@ -148,6 +263,14 @@ static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
 
 /* one worker is one thread: a single read buffer serves every connection */
 static u_char  ngx_http_supportdesk_redis_buf[65536];
+
+/*
+ * hiredis's own reply functions, and ours, which check a reply against its
+ * bounds before hiredis builds it: every reply is still hiredis's, freed by
+ * freeReplyObject().
+ */
+static redisReplyObjectFunctions  *ngx_http_supportdesk_redis_hiredis_fn;
+static redisReplyObjectFunctions   ngx_http_supportdesk_redis_bounded_fn;
 
 
 ngx_http_supportdesk_redis_conf_t *
@@ -169,6 +292,10 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
             && rcf->connect_timeout == want->connect_timeout
             && rcf->timeout == want->timeout
             && rcf->connections == want->connections
+            && rcf->max_pending == want->max_pending
+            && rcf->max_output == want->max_output
+            && rcf->max_reply_size == want->max_reply_size
+            && rcf->max_reply_elements == want->max_reply_elements
             && ngx_http_supportdesk_redis_str_eq(&rcf->user, &want->user)
             && ngx_http_supportdesk_redis_str_eq(&rcf->password,
                                                  &want->password))
@@ -238,6 +365,10 @@ ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
         pool->nconns = rcf->connections;
         pool->log = cycle->log;
         ngx_queue_init(&pool->free_ops);
+        ngx_queue_init(&pool->failing);
+        pool->fail_event.handler = ngx_http_supportdesk_redis_fail_handler;
+        pool->fail_event.data = pool;
+        pool->fail_event.log = cycle->log;
         rcf->pool = pool;
 
         for (j = 0; j < pool->nconns; j++) {
@@ -245,12 +376,20 @@ ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
             conn->pool = pool;
             conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
             ngx_queue_init(&conn->inflight);
+            ngx_queue_init(&conn->noscript);
+            ngx_queue_init(&conn->held);
 
             conn->retry.handler = ngx_http_supportdesk_redis_retry_handler;
             conn->retry.data = conn;
             conn->retry.log = cycle->log;
             /* a reconnect must not hold up a graceful worker exit */
             conn->retry.cancelable = 1;
+
+            if (ngx_http_supportdesk_redis_own_scripts(conn, cycle, i, j)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
         /* connect early so the first request finds a warm connection */
@@ -268,8 +407,6 @@ ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
     ngx_array_t *confs)
 {
     ngx_uint_t                            i, j;
-    ngx_queue_t                          *q;
-    ngx_http_supportdesk_redis_op_t      *op;
     ngx_http_supportdesk_redis_conf_t   **rcfp;
     ngx_http_supportdesk_redis_pool_t    *pool;
     ngx_http_supportdesk_redis_conn_t    *conn;
@@ -290,16 +427,9 @@ ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
             }
 
             /* the requests behind these ops are gone with the worker */
-            while (!ngx_queue_empty(&conn->inflight)) {
-                q = ngx_queue_head(&conn->inflight);
-                ngx_queue_remove(q);
-                op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t,
-                                    queue);
-                if (op->timer.timer_set) {
-                    ngx_del_timer(&op->timer);
-                }
-                ngx_free(op);
-            }
+            ngx_http_supportdesk_redis_free_queue(&conn->inflight);
+            ngx_http_supportdesk_redis_free_queue(&conn->noscript);
+            ngx_http_supportdesk_redis_free_queue(&conn->held);
 
             ngx_http_supportdesk_redis_release(conn);
 
@@ -309,12 +439,12 @@ ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
             }
         }
 
-        while (!ngx_queue_empty(&pool->free_ops)) {
-            q = ngx_queue_head(&pool->free_ops);
-            ngx_queue_remove(q);
-            ngx_free(ngx_queue_data(q, ngx_http_supportdesk_redis_op_t,
-                                    queue));
+        if (pool->fail_event.posted) {
+            ngx_delete_posted_event(&pool->fail_event);
         }
+
+        ngx_http_supportdesk_redis_free_queue(&pool->failing);
+        ngx_http_supportdesk_redis_free_queue(&pool->free_ops);
 
         ngx_free(pool->conns);
         ngx_free(pool);
@@ -339,9 +469,17 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
     }
 
     conn = ngx_http_supportdesk_redis_pick(conf->pool);
-    if (conn == NULL) {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "supportdesk: no redis connection available");
+
+    /*
+     * Admission: beyond its bounds a connection takes nothing more, and a
+     * request is better answered 503 now than after the timeout, having
+     * grown the queue and the memory meanwhile.
+     */
+    if (conn == NULL
+        || conn->npending >= conf->max_pending
+        || conn->out_len - conn->out_sent >= conf->max_output)
+    {
+        ngx_http_supportdesk_redis_refused(conf->pool, conn, log);
         return NULL;
     }
 
@@ -356,7 +494,10 @@ ngx_http_supportdesk_redis_send_after(ngx_http_supportdesk_redis_op_t *prev,
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log)
 {
-    if (prev->conn->state == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED) {
+    /* prev failed with its connection: the rest of the request fails too */
+    if (prev->rc
+        || prev->conn->state == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED)
+    {
         return NULL;
     }
 
@@ -378,14 +519,6 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
         return NULL;
     }
 
-    if (ngx_http_supportdesk_redis_encode(conn, script, 0, argc, argv,
-                                          argvlen)
-        != NGX_OK)
-    {
-        ngx_http_supportdesk_redis_op_free(conn->pool, op);
-        return NULL;
-    }
-
     op->conn = conn;
     op->handler = handler;
     op->data = data;
@@ -396,8 +529,16 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
     op->argv = argv;
     op->argvlen = argvlen;
 
-    ngx_queue_insert_tail(&conn->inflight, &op->queue);
-    conn->ninflight++;
+    if (conn->recovering) {
+        /* written once everything before it is answered or resent */
+        ngx_queue_insert_tail(&conn->held, &op->queue);
+
+    } else if (ngx_http_supportdesk_redis_write_op(conn, op) != NGX_OK) {
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return NULL;
+    }
+
+    conn->npending++;
 
     ngx_add_timer(&op->timer, conn->pool->conf->timeout);
 
@@ -405,16 +546,38 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
 
     ngx_log_debug6(NGX_LOG_DEBUG_HTTP, log, 0,
                    "supportdesk: redis %*s queued as op %p on %V conn %p, "
-                   "%ui in flight",
+                   "%ui pending",
                    script == NGX_HTTP_SUPPORTDESK_NO_SCRIPT
                    ? argvlen[0]
                    : ngx_http_supportdesk_script_table[script].name.len,
                    script == NGX_HTTP_SUPPORTDESK_NO_SCRIPT
                    ? (u_char *) argv[0]
                    : ngx_http_supportdesk_script_table[script].name.data,
-                   op, conn->peer.name, conn, conn->ninflight);
+                   op, conn->peer.name, conn, conn->npending);
 
     return op;
+}
+
+
+/* encodes the op's command behind the others, its reply due after theirs */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_write_op(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op)
+{
+    op->start = conn->stream_len;
+
+    if (ngx_http_supportdesk_redis_encode(conn, op->script, 0,
+                                          op->argc, op->argv, op->argvlen)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&conn->inflight, &op->queue);
+    conn->ninflight++;
+
+    return NGX_OK;
 }
 
 
@@ -451,7 +614,7 @@ ngx_http_supportdesk_redis_pick(ngx_http_supportdesk_redis_pool_t *pool)
         case NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED:
             if (best == NULL
                 || best->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
-                || conn->ninflight < best->ninflight)
+                || conn->npending < best->npending)
             {
                 best = conn;
             }
@@ -512,8 +675,10 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 
     conn->out_len = 0;
     conn->out_sent = 0;
+    conn->stream_len = 0;
+    conn->stream_sent = 0;
 
-    conn->reader = redisReaderCreate();
+    conn->reader = ngx_http_supportdesk_redis_reader(conn);
     if (conn->reader == NULL) {
         ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          1);
@@ -558,6 +723,19 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 }
 
 
+/*
+ * The scripts' permissions are probed here rather than met per request: the
+ * ACL check comes before anything else a command does, so an EVALSHA of no
+ * script answers NOPERM when the ACL denies it, and NOSCRIPT otherwise (no
+ * effect).  SCRIPT LOAD, the other command scripts need, is in the
+ * handshake anyway.
+ */
+
+static const char  *ngx_http_supportdesk_redis_probes[][3] = {
+    { "EVALSHA", "0000000000000000000000000000000000000000", "0" }
+};
+
+
 static ngx_int_t
 ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
 {
@@ -566,77 +744,132 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
     u_char                             *p;
     size_t                              argvlen[3];
     u_char                              db[NGX_INT_T_LEN];
-    ngx_uint_t                          i;
-    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_uint_t                          i, j;
     ngx_http_supportdesk_redis_conf_t  *rcf;
-    static const char                  *what[] = { "AUTH", "SELECT",
-                                                   "SCRIPT LOAD" };
 
     rcf = conn->pool->conf;
+    conn->nhandshake = 0;
 
-    for (i = 0; i < 2 + NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
+    if (rcf->password.len) {
         argc = 0;
+        argv[argc] = "AUTH";
+        argvlen[argc++] = 4;
 
-        if (i == 0) {
-            if (rcf->password.len == 0) {
-                continue;
-            }
-
-            argv[argc] = "AUTH";
-            argvlen[argc++] = 4;
-
-            if (rcf->user.len) {
-                argv[argc] = (const char *) rcf->user.data;
-                argvlen[argc++] = rcf->user.len;
-            }
-
-            argv[argc] = (const char *) rcf->password.data;
-            argvlen[argc++] = rcf->password.len;
-
-        } else if (i == 1) {
-            if (rcf->db == 0) {
-                continue;
-            }
-
-            p = ngx_sprintf(db, "%i", rcf->db);
-            argv[argc] = "SELECT";
-            argvlen[argc++] = 6;
-            argv[argc] = (const char *) db;
-            argvlen[argc++] = p - db;
-
-        } else {
-            argv[argc] = "SCRIPT";
-            argvlen[argc++] = 6;
-            argv[argc] = "LOAD";
-            argvlen[argc++] = 4;
-            argv[argc] = (const char *)
-                         ngx_http_supportdesk_script_table[i - 2].source.data;
-            argvlen[argc++] =
-                         ngx_http_supportdesk_script_table[i - 2].source.len;
+        if (rcf->user.len) {
+            argv[argc] = (const char *) rcf->user.data;
+            argvlen[argc++] = rcf->user.len;
         }
 
-        op = ngx_http_supportdesk_redis_op_alloc(conn->pool);
-        if (op == NULL) {
-            return NGX_ERROR;
-        }
+        argv[argc] = (const char *) rcf->password.data;
+        argvlen[argc++] = rcf->password.len;
 
-        if (ngx_http_supportdesk_redis_encode(conn,
-                                              NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
-                                              0, argc, argv, argvlen)
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
+                                   "AUTH", NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                   argc, argv, argvlen)
             != NGX_OK)
         {
-            ngx_http_supportdesk_redis_op_free(conn->pool, op);
             return NGX_ERROR;
         }
-
-        op->conn = conn;
-        op->kind = NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE;
-        op->what = what[i < 2 ? i : 2];
-        op->script = NGX_HTTP_SUPPORTDESK_NO_SCRIPT;
-
-        ngx_queue_insert_tail(&conn->inflight, &op->queue);
-        conn->ninflight++;
     }
+
+    if (rcf->db) {
+        p = ngx_sprintf(db, "%i", rcf->db);
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (const char *) db;
+        argvlen[1] = p - db;
+
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
+                                   "SELECT", NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                   2, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_supportdesk_redis_load_scripts(conn) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sizeof(ngx_http_supportdesk_redis_probes)
+                    / sizeof(ngx_http_supportdesk_redis_probes[0]); i++)
+    {
+        for (j = 0; j < 3; j++) {
+            argv[j] = ngx_http_supportdesk_redis_probes[i][j];
+            argvlen[j] = ngx_strlen(argv[j]);
+        }
+
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE,
+                                   ngx_http_supportdesk_redis_probes[i][0],
+                                   NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                   3, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* SCRIPT LOAD of the connection's own copy of every script */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_load_scripts(
+    ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_int_t  i;
+
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
+                                   "SCRIPT LOAD", i, 0, NULL, NULL)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* with script >= 0, SCRIPT LOAD of it, else the command in argv */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_handshake_add(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_kind_e kind, const char *what,
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    op = ngx_http_supportdesk_redis_op_alloc(conn->pool);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_supportdesk_redis_encode(conn, script, 1, argc, argv,
+                                          argvlen)
+        != NGX_OK)
+    {
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return NGX_ERROR;
+    }
+
+    op->conn = conn;
+    op->kind = kind;
+    op->what = what;
+    op->script = NGX_HTTP_SUPPORTDESK_NO_SCRIPT;
+
+    ngx_queue_insert_tail(&conn->inflight, &op->queue);
+    conn->ninflight++;
+    conn->nhandshake++;
 
     return NGX_OK;
 }
@@ -731,9 +964,11 @@ static void
 ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_int_t rc, ngx_uint_t backoff)
 {
-    ngx_queue_t                       failed, *q;
-    ngx_http_supportdesk_redis_op_t  *op;
+    ngx_queue_t                        *q;
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
 
+    pool = conn->pool;
     conn->generation++;
 
     ngx_http_supportdesk_redis_release(conn);
@@ -741,30 +976,145 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     conn->out_len = 0;
     conn->out_sent = 0;
     conn->state = NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED;
+    conn->recovering = 0;
 
-    /* set before the callbacks below, which may send again */
+    /* until it fires, requests are answered 503 at once */
     if (backoff && !ngx_exiting) {
         ngx_add_timer(&conn->retry, conn->backoff);
         conn->backoff = ngx_min(conn->backoff * 2,
                                 NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MAX);
     }
 
-    ngx_queue_init(&failed);
+    /*
+     * Every op goes to the pool's failing queue, in the order it was sent
+     * (the resends came first), and is answered from there in slices.
+     * Its timer goes: it has its answer, and the connection is another.
+     */
+    q = ngx_queue_last(&pool->failing);
 
-    if (!ngx_queue_empty(&conn->inflight)) {
-        ngx_queue_add(&failed, &conn->inflight);
-        ngx_queue_init(&conn->inflight);
+    ngx_queue_add(&pool->failing, &conn->noscript);
+    ngx_queue_add(&pool->failing, &conn->inflight);
+    ngx_queue_add(&pool->failing, &conn->held);
+    ngx_queue_init(&conn->noscript);
+    ngx_queue_init(&conn->inflight);
+    ngx_queue_init(&conn->held);
+
+    for (q = ngx_queue_next(q);
+         q != ngx_queue_sentinel(&pool->failing);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+        op->rc = rc;
+
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
     }
 
-    conn->ninflight = 0;
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "supportdesk: redis %V closed, %ui requests to answer "
+                   "%i", conn->peer.name, conn->npending, rc);
 
-    while (!ngx_queue_empty(&failed)) {
-        q = ngx_queue_head(&failed);
+    conn->ninflight = 0;
+    conn->npending = 0;
+
+    if (!ngx_queue_empty(&pool->failing) && !pool->fail_event.posted) {
+        /* the first slice in this turn, once the caller is done */
+        ngx_post_event(&pool->fail_event, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_pool_t  *pool = ev->data;
+
+    ngx_uint_t                        n, slice;
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    /*
+     * A worker that is leaving does not wait for posted events: it answers
+     * them all now rather than leave some unanswered.
+     */
+    slice = ngx_exiting ? NGX_MAX_UINT32_VALUE
+                        : NGX_HTTP_SUPPORTDESK_REDIS_FAIL_SLICE;
+
+    for (n = 0; n < slice && !ngx_queue_empty(&pool->failing); n++) {
+        q = ngx_queue_head(&pool->failing);
         ngx_queue_remove(q);
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
 
-        ngx_http_supportdesk_redis_answer(conn, op, rc, NULL);
+        ngx_http_supportdesk_redis_answer(op->conn, op, op->rc, NULL);
     }
+
+    if (ngx_queue_empty(&pool->failing)) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "supportdesk: redis %V: more failed requests next turn",
+                   &pool->conf->addr->name);
+
+    /* a close meanwhile may have posted it for this turn: the next one */
+    if (ev->posted) {
+        ngx_delete_posted_event(ev);
+    }
+
+    ngx_post_event(ev, &ngx_posted_next_events);
+}
+
+
+/* logged at most once a second, with the count of the others */
+
+static void
+ngx_http_supportdesk_redis_refused(ngx_http_supportdesk_redis_pool_t *pool,
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_log_t *log)
+{
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    pool->refused++;
+
+    if (pool->refusal_logged
+        && ngx_current_msec - pool->refusal_time
+           < NGX_HTTP_SUPPORTDESK_REDIS_REFUSAL_LOG)
+    {
+        return;
+    }
+
+    rcf = pool->conf;
+
+    if (conn == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "supportdesk: redis %V unavailable: no connection is "
+                      "up, answering 503 (%ui refusals since the last such "
+                      "message, this one included)",
+                      &rcf->addr->name, pool->refused);
+
+    } else if (conn->npending >= rcf->max_pending) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "supportdesk: redis %V busy: %ui commands due on the "
+                      "least loaded connection, supportdesk_redis_max_pending "
+                      "is %ui; answering 503 (%ui refusals since the last "
+                      "such message, this one included)",
+                      &rcf->addr->name, conn->npending, rcf->max_pending,
+                      pool->refused);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "supportdesk: redis %V busy: %uz bytes not sent yet on "
+                      "the least loaded connection, "
+                      "supportdesk_redis_max_output is %uz; answering 503 "
+                      "(%ui refusals since the last such message, this one "
+                      "included)",
+                      &rcf->addr->name, conn->out_len - conn->out_sent,
+                      rcf->max_output, pool->refused);
+    }
+
+    pool->refused = 0;
+    pool->refusal_time = ngx_current_msec;
+    pool->refusal_logged = 1;
 }
 
 
@@ -851,6 +1201,7 @@ ngx_http_supportdesk_redis_flush(ngx_http_supportdesk_redis_conn_t *conn)
         }
 
         conn->out_sent += n;
+        conn->stream_sent += n;
     }
 
     conn->out_len = 0;
@@ -917,12 +1268,75 @@ ngx_http_supportdesk_redis_read_handler(ngx_event_t *rev)
             return;
         }
 
+        if (ngx_http_supportdesk_redis_unparsed(conn) != NGX_OK) {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return;
+        }
+
     } while (rev->ready);
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          1);
     }
+}
+
+
+/*
+ * What the reader holds unparsed is the reply still coming in: hiredis
+ * would buffer all of it, however long a bulk string it announces or a line
+ * it never ends.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_unparsed(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    u_char                             *p, *cr, *end;
+    size_t                              unparsed;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    rcf = conn->pool->conf;
+    unparsed = conn->reader->len - conn->reader->pos;
+
+    if (unparsed > rcf->max_reply_size - conn->reply_bytes) {
+        ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                      "supportdesk: redis %V sent a reply of more than %uz "
+                      "bytes (supportdesk_redis_max_reply_size), dropping "
+                      "the connection with %ui replies due",
+                      conn->peer.name, rcf->max_reply_size, conn->ninflight);
+        return NGX_ERROR;
+    }
+
+    if (unparsed <= NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX) {
+        return NGX_OK;
+    }
+
+    /* a bulk string's body may be long, not the line in front of it */
+    p = (u_char *) conn->reader->buf + conn->reader->pos;
+    end = p + NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX;
+
+    for ( ;; ) {
+        cr = ngx_strlchr(p, end, CR);
+
+        if (cr == NULL || cr + 1 == end) {
+            break;
+        }
+
+        if (cr[1] == LF) {
+            return NGX_OK;
+        }
+
+        p = cr + 1;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                  "supportdesk: redis %V sent a reply line of more than %d "
+                  "bytes, dropping the connection with %ui replies due",
+                  conn->peer.name, NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX,
+                  conn->ninflight);
+
+    return NGX_ERROR;
 }
 
 
@@ -939,9 +1353,34 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
 
     for ( ;; ) {
         if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK) {
-            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
-                          "supportdesk: redis %V protocol error: %s",
-                          conn->peer.name, conn->reader->errstr);
+            if (conn->reply_refused
+                == NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS)
+            {
+                ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                              "supportdesk: redis %V sent a reply of more "
+                              "than %ui elements "
+                              "(supportdesk_redis_max_reply_elements), "
+                              "dropping the connection with %ui replies due",
+                              conn->peer.name,
+                              conn->pool->conf->max_reply_elements,
+                              conn->ninflight);
+
+            } else if (conn->reply_refused) {
+                ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                              "supportdesk: redis %V sent a reply of more "
+                              "than %uz bytes "
+                              "(supportdesk_redis_max_reply_size), "
+                              "dropping the connection with %ui replies due",
+                              conn->peer.name,
+                              conn->pool->conf->max_reply_size,
+                              conn->ninflight);
+
+            } else {
+                ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                              "supportdesk: redis %V protocol error: %s",
+                              conn->peer.name, conn->reader->errstr);
+            }
+
             ngx_http_supportdesk_redis_close(conn,
                                              NGX_HTTP_SERVICE_UNAVAILABLE, 1);
             return NGX_DONE;
@@ -950,6 +1389,9 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
         if (reply == NULL) {
             return NGX_OK;
         }
+
+        conn->reply_bytes = 0;
+        conn->reply_elements = 0;
 
         if (ngx_queue_empty(&conn->inflight)) {
             ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
@@ -972,6 +1414,14 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
         if (conn->generation != generation) {
             return NGX_DONE;
         }
+
+        if (conn->recovering && conn->ninflight == 0) {
+            ngx_http_supportdesk_redis_resume(conn);
+
+            if (conn->generation != generation) {
+                return NGX_DONE;
+            }
+        }
     }
 }
 
@@ -980,46 +1430,209 @@ static void
 ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
 {
-    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE) {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
-                          "supportdesk: redis %V refused %s: %s",
-                          conn->peer.name, op->what, reply->str);
-            ngx_http_supportdesk_redis_op_free(conn->pool, op);
-            ngx_http_supportdesk_redis_close(conn,
-                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
-            return;
+    if (op->kind != NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST) {
+        ngx_http_supportdesk_redis_handshake_reply(conn, op, reply);
+        return;
+    }
+
+    /*
+     * Redis serves requests here: the next failure starts a fresh backoff.
+     * Not on the handshake's replies: a connection that is accepted but
+     * then refused (an ACL) or stalled (a timeout) keeps backing off.
+     */
+    conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+
+    if (op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
+        && reply->type == REDIS_REPLY_ERROR
+        && reply->len >= 8
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        ngx_http_supportdesk_redis_noscript(conn, op);
+        return;
+    }
+
+    conn->npending--;
+    ngx_http_supportdesk_redis_answer(conn, op, NGX_OK, reply);
+}
+
+
+/*
+ * The script cache was flushed behind our back (SCRIPT FLUSH, a failover to
+ * a fresh replica).  Resending the op at once, at the tail of the pipeline,
+ * would let the commands sent after it run first.  So nothing more is
+ * written until every reply due is in: then the scripts are loaded again,
+ * the ops that got NOSCRIPT meanwhile are resent in their order, and the
+ * ops held back are sent after them.  Every EVALSHA sent after the first
+ * NOSCRIPT fails too, as no other client loads this connection's scripts.
+ */
+
+static void
+ngx_http_supportdesk_redis_noscript(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op)
+{
+    off_t                             first;
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *last;
+
+    if (!conn->recovering) {
+        conn->recovering = 1;
+
+        /* commands not handed to the socket yet are held back too */
+        first = conn->stream_len;
+
+        while (!ngx_queue_empty(&conn->inflight)) {
+            q = ngx_queue_last(&conn->inflight);
+            last = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+
+            if (last->kind != NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST
+                || last->start < conn->stream_sent)
+            {
+                break;
+            }
+
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&conn->held, q);
+            conn->ninflight--;
+            first = last->start;
         }
 
-        /* Redis accepts us: the next failure starts a fresh backoff */
-        conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+        conn->out_len -= (size_t) (conn->stream_len - first);
+        conn->stream_len = first;
+
+        ngx_log_error(NGX_LOG_NOTICE, conn->pool->log, 0,
+                      "supportdesk: redis %V lost its scripts (NOSCRIPT): "
+                      "%ui replies due before the commands are resent in "
+                      "order", conn->peer.name, conn->ninflight);
+    }
+
+    if (op->handler == NULL) {
+        /* nobody waits for it: not sent again */
+        conn->npending--;
         ngx_http_supportdesk_redis_op_free(conn->pool, op);
         return;
     }
 
-    if (op->handler
-        && op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
-        && reply->type == REDIS_REPLY_ERROR
-        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-    {
-        /* script cache flushed behind our back: EVAL loads it again */
-        ngx_log_error(NGX_LOG_NOTICE, conn->pool->log, 0,
-                      "supportdesk: redis %V lost script \"%V\", resending",
-                      conn->peer.name,
-                      &ngx_http_supportdesk_script_table[op->script].name);
+    ngx_queue_insert_tail(&conn->noscript, &op->queue);
+}
 
-        if (ngx_http_supportdesk_redis_encode(conn, op->script, 1, op->argc,
-                                              op->argv, op->argvlen)
-            == NGX_OK)
-        {
-            ngx_queue_insert_tail(&conn->inflight, &op->queue);
-            conn->ninflight++;
-            ngx_http_supportdesk_redis_schedule_flush(conn);
-            return;
+
+/* every reply due is in: the scripts, the resends, the held ops, in order */
+
+static void
+ngx_http_supportdesk_redis_resume(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_uint_t                        i, n[2];
+    ngx_queue_t                      *queue[2], *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    conn->recovering = 0;
+
+    if (ngx_http_supportdesk_redis_load_scripts(conn) != NGX_OK) {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    queue[0] = &conn->noscript;
+    queue[1] = &conn->held;
+
+    for (i = 0; i < 2; i++) {
+        n[i] = 0;
+
+        while (!ngx_queue_empty(queue[i])) {
+            q = ngx_queue_head(queue[i]);
+            ngx_queue_remove(q);
+            op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+
+            if (op->handler == NULL) {
+                conn->npending--;
+                ngx_http_supportdesk_redis_op_free(conn->pool, op);
+                continue;
+            }
+
+            if (ngx_http_supportdesk_redis_write_op(conn, op) != NGX_OK) {
+                /* closing fails it with the others */
+                ngx_queue_insert_tail(&conn->inflight, &op->queue);
+                ngx_http_supportdesk_redis_close(conn,
+                                                 NGX_HTTP_SERVICE_UNAVAILABLE,
+                                                 1);
+                return;
+            }
+
+            n[i]++;
         }
     }
 
-    ngx_http_supportdesk_redis_answer(conn, op, NGX_OK, reply);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, conn->pool->log, 0,
+                   "supportdesk: redis %V: scripts loaded, %ui commands "
+                   "resent, %ui held ones released", conn->peer.name, n[0],
+                   n[1]);
+
+    ngx_http_supportdesk_redis_schedule_flush(conn);
+}
+
+
+static void
+ngx_http_supportdesk_redis_handshake_reply(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
+{
+    ngx_str_t                           user;
+    ngx_uint_t                          noperm;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+
+    pool = conn->pool;
+
+    noperm = (reply->type == REDIS_REPLY_ERROR
+              && reply->len >= 6
+              && ngx_strncmp(reply->str, "NOPERM", 6) == 0);
+
+    if (reply->type == REDIS_REPLY_ERROR
+        && (noperm || op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE))
+    {
+        if (!noperm) {
+            ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                          "supportdesk: redis %V refused %s: %s",
+                          conn->peer.name, op->what, reply->str);
+
+        } else if (!pool->noperm) {
+            /* every reconnect meets it again: said once, until it is fixed */
+            pool->noperm = 1;
+
+            if (pool->conf->user.len) {
+                user = pool->conf->user;
+
+            } else {
+                ngx_str_set(&user, "default");
+            }
+
+            ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                          "supportdesk: redis %V: configuration error: the "
+                          "ACL user \"%V\" may not run %s (%s); the module "
+                          "needs SCRIPT LOAD and EVALSHA, requests are "
+                          "answered 503 until the ACL allows them",
+                          conn->peer.name, &user, op->what, reply->str);
+
+        } else {
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                           "supportdesk: redis %V still refuses %s: %s",
+                           conn->peer.name, op->what, reply->str);
+        }
+
+        ngx_http_supportdesk_redis_op_free(pool, op);
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    ngx_http_supportdesk_redis_op_free(pool, op);
+
+    if (--conn->nhandshake == 0 && pool->noperm) {
+        pool->noperm = 0;
+        ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
+                      "supportdesk: redis %V: the ACL allows the scripts "
+                      "again", conn->peer.name);
+    }
 }
 
 
@@ -1053,58 +1666,70 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
                   "supportdesk: redis %V did not answer within %M ms, "
-                  "dropping the connection with %ui replies due",
+                  "dropping the connection with %ui requests due, "
+                  "reconnecting in %M ms",
                   conn->peer.name, conn->pool->conf->timeout,
-                  conn->ninflight);
+                  conn->npending, conn->backoff);
 
     /*
      * Replies come in order: everything queued behind a stalled reply is
-     * stalled too.  The next request reconnects at once, without backoff.
+     * stalled too.  A Redis that stalls is likely busy or stopped: the
+     * reconnect backs off, as after a connection lost.
      */
-    ngx_http_supportdesk_redis_close(conn, NGX_HTTP_GATEWAY_TIME_OUT, 0);
+    ngx_http_supportdesk_redis_close(conn, NGX_HTTP_GATEWAY_TIME_OUT, 1);
 }
 
 
+/*
+ * A command in RESP into the output buffer: argv alone (no script), or
+ * EVALSHA of the connection's copy of script and argv, or (load) SCRIPT
+ * LOAD of that copy: its source, then the connection's tag.
+ */
+
 static ngx_int_t
 ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
-    ngx_int_t script, ngx_uint_t use_eval, int argc, const char **argv,
+    ngx_int_t script, ngx_uint_t load, int argc, const char **argv,
     const size_t *argvlen)
 {
-    int           i, total, nprefix;
-    const char   *prefix[2];
-    u_char       *p, *out;
-    size_t        need, size, pending, len;
-    size_t        prefixlen[2];
+    int         i, total, nprefix;
+    u_char     *p, *out;
+    size_t      need, size, pending;
+    ngx_str_t   prefix[2], *source;
 
     nprefix = 0;
+    source = NULL;
 
-    if (script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT) {
-        if (use_eval) {
-            prefix[0] = "EVAL";
-            prefixlen[0] = 4;
-            prefix[1] = (const char *)
-                        ngx_http_supportdesk_script_table[script].source.data;
-            prefixlen[1] = ngx_http_supportdesk_script_table[script].source.len;
+    if (script == NGX_HTTP_SUPPORTDESK_NO_SCRIPT) {
+        /* a plain command */
 
-        } else {
-            prefix[0] = "EVALSHA";
-            prefixlen[0] = 7;
-            prefix[1] = (const char *)
-                        ngx_http_supportdesk_script_table[script].sha;
-            prefixlen[1] = NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN;
-        }
+    } else if (load) {
+        ngx_str_set(&prefix[0], "SCRIPT");
+        ngx_str_set(&prefix[1], "LOAD");
+        nprefix = 2;
+        source = &ngx_http_supportdesk_script_table[script].source;
 
+    } else {
+        ngx_str_set(&prefix[0], "EVALSHA");
+        prefix[1].data = conn->sha[script];
+        prefix[1].len = NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN;
         nprefix = 2;
     }
 
-    total = argc + nprefix;
+    total = nprefix + (source != NULL) + argc;
 
     /* "*N\r\n" then "$len\r\ndata\r\n" per argument */
-    need = 1 + NGX_INT_T_LEN + 2;
+    need = 1 + NGX_INT_T_LEN + 2 + total * (1 + NGX_SIZE_T_LEN + 2 + 2);
 
-    for (i = 0; i < total; i++) {
-        need += 1 + NGX_SIZE_T_LEN + 2 + 2
-                + (i < nprefix ? prefixlen[i] : argvlen[i - nprefix]);
+    for (i = 0; i < nprefix; i++) {
+        need += prefix[i].len;
+    }
+
+    if (source != NULL) {
+        need += source->len + conn->tag_len;
+    }
+
+    for (i = 0; i < argc; i++) {
+        need += argvlen[i];
     }
 
     pending = conn->out_len - conn->out_sent;
@@ -1145,26 +1770,212 @@ ngx_http_supportdesk_redis_encode(ngx_http_supportdesk_redis_conn_t *conn,
     *p++ = CR;
     *p++ = LF;
 
-    for (i = 0; i < total; i++) {
-        len = (i < nprefix) ? prefixlen[i] : argvlen[i - nprefix];
-
-        *p++ = '$';
-        p = ngx_http_supportdesk_decimal(p, len);
-        *p++ = CR;
-        *p++ = LF;
-
-        if (len) {
-            p = ngx_cpymem(p, (i < nprefix) ? prefix[i] : argv[i - nprefix],
-                           len);
-        }
-
-        *p++ = CR;
-        *p++ = LF;
+    for (i = 0; i < nprefix; i++) {
+        p = ngx_http_supportdesk_redis_bulk(p, prefix[i].data, prefix[i].len,
+                                            NULL, 0);
     }
 
+    if (source != NULL) {
+        p = ngx_http_supportdesk_redis_bulk(p, source->data, source->len,
+                                            conn->tag, conn->tag_len);
+    }
+
+    for (i = 0; i < argc; i++) {
+        p = ngx_http_supportdesk_redis_bulk(p, (u_char *) argv[i],
+                                            argvlen[i], NULL, 0);
+    }
+
+    conn->stream_len += (p - conn->out) - conn->out_len;
     conn->out_len = p - conn->out;
 
     return NGX_OK;
+}
+
+
+/* one argument: data, then tail (which may be empty) */
+
+static u_char *
+ngx_http_supportdesk_redis_bulk(u_char *p, const u_char *data, size_t len,
+    const u_char *tail, size_t tail_len)
+{
+    /* by hand: a header per argument, ngx_sprintf() was the cost */
+    *p++ = '$';
+    p = ngx_http_supportdesk_decimal(p, len + tail_len);
+    *p++ = CR;
+    *p++ = LF;
+
+    if (len) {
+        p = ngx_cpymem(p, data, len);
+    }
+
+    if (tail_len) {
+        p = ngx_cpymem(p, tail, tail_len);
+    }
+
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
+}
+
+
+/*
+ * The connection's tag and the SHA-1s of its copy of the scripts.  The tag
+ * names the host, the pool, the worker's number and the connection's, so a
+ * worker that replaces another (a reload, a crash) reuses its copies and
+ * Redis keeps one copy per connection slot, however often they reconnect.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_own_scripts(
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_cycle_t *cycle,
+    ngx_uint_t pool_index, ngx_uint_t conn_index)
+{
+    u_char        *p;
+    u_char         md[EVP_MAX_MD_SIZE];
+    size_t         i, host_len;
+    ngx_int_t      rc;
+    ngx_str_t     *source;
+    EVP_MD_CTX    *ctx;
+    unsigned int   mdlen;
+
+    host_len = ngx_min(cycle->hostname.len, NGX_MAXHOSTNAMELEN);
+
+    p = ngx_cpymem(conn->tag, "\n-- supportdesk connection ",
+                   sizeof("\n-- supportdesk connection ") - 1);
+
+    for (i = 0; i < host_len; i++) {
+        /* it ends a line of Lua: nothing that could end it sooner */
+        *p++ = (cycle->hostname.data[i] > ' '
+                && cycle->hostname.data[i] < 0x7f)
+               ? cycle->hostname.data[i] : '?';
+    }
+
+    p = ngx_sprintf(p, "/%ui/%ui/%ui\n", pool_index, ngx_worker, conn_index);
+    conn->tag_len = p - conn->tag;
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
+        source = &ngx_http_supportdesk_script_table[i].source;
+
+        if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1
+            || EVP_DigestUpdate(ctx, source->data, source->len) != 1
+            || EVP_DigestUpdate(ctx, conn->tag, conn->tag_len) != 1
+            || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "supportdesk: SHA-1 of a script failed");
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_hex_dump(conn->sha[i], md, mdlen);
+    }
+
+    EVP_MD_CTX_free(ctx);
+
+    return rc;
+}
+
+
+/* worker exit: the ops of a queue go without their handlers */
+
+static void
+ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue)
+{
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    while (!ngx_queue_empty(queue)) {
+        q = ngx_queue_head(queue);
+        ngx_queue_remove(q);
+        op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
+
+        ngx_free(op);
+    }
+}
+
+
+static redisReader *
+ngx_http_supportdesk_redis_reader(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    redisReader  *reader;
+
+    reader = redisReaderCreate();
+    if (reader == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_supportdesk_redis_hiredis_fn == NULL) {
+        ngx_http_supportdesk_redis_hiredis_fn = reader->fn;
+        ngx_http_supportdesk_redis_bounded_fn = *reader->fn;
+        ngx_http_supportdesk_redis_bounded_fn.createString =
+            ngx_http_supportdesk_redis_create_string;
+        ngx_http_supportdesk_redis_bounded_fn.createArray =
+            ngx_http_supportdesk_redis_create_array;
+    }
+
+    reader->fn = &ngx_http_supportdesk_redis_bounded_fn;
+
+    /* every task of every reply carries it */
+    reader->privdata = conn;
+
+    conn->reply_bytes = 0;
+    conn->reply_elements = 0;
+    conn->reply_refused = 0;
+
+    return reader;
+}
+
+
+/* returning NULL makes hiredis fail the reply, which it frees */
+
+static void *
+ngx_http_supportdesk_redis_create_string(const redisReadTask *task,
+    char *str, size_t len)
+{
+    ngx_http_supportdesk_redis_conn_t  *conn = task->privdata;
+
+    if (len > conn->pool->conf->max_reply_size - conn->reply_bytes) {
+        conn->reply_refused = NGX_HTTP_SUPPORTDESK_REDIS_REPLY_SIZE;
+        return NULL;
+    }
+
+    conn->reply_bytes += len;
+
+    return ngx_http_supportdesk_redis_hiredis_fn->createString(task, str,
+                                                                len);
+}
+
+
+static void *
+ngx_http_supportdesk_redis_create_array(const redisReadTask *task,
+    int elements)
+{
+    ngx_http_supportdesk_redis_conn_t  *conn = task->privdata;
+
+    /* before hiredis allocates a pointer for each announced element */
+    if ((ngx_uint_t) elements
+        > conn->pool->conf->max_reply_elements - conn->reply_elements)
+    {
+        conn->reply_refused = NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS;
+        return NULL;
+    }
+
+    conn->reply_elements += elements;
+
+    return ngx_http_supportdesk_redis_hiredis_fn->createArray(task,
+                                                               elements);
 }
 
 
@@ -1177,6 +1988,7 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
     if (!ngx_queue_empty(&pool->free_ops)) {
         q = ngx_queue_head(&pool->free_ops);
         ngx_queue_remove(q);
+        pool->nfree--;
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
         ngx_memzero(op, sizeof(ngx_http_supportdesk_redis_op_t));
 
@@ -1184,6 +1996,10 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
         op = ngx_calloc(sizeof(ngx_http_supportdesk_redis_op_t), pool->log);
         if (op == NULL) {
             return NULL;
+        }
+
+        if (++pool->nops > pool->peak_ops) {
+            pool->peak_ops = pool->nops;
         }
     }
 
@@ -1204,8 +2020,26 @@ ngx_http_supportdesk_redis_op_free(ngx_http_supportdesk_redis_pool_t *pool,
         ngx_del_timer(&op->timer);
     }
 
+    /* a burst's ops are given back, not kept at its peak forever */
+    if (pool->nfree >= NGX_HTTP_SUPPORTDESK_REDIS_FREE_KEEP) {
+        ngx_free(op);
+
+        if (--pool->nops == pool->nfree) {
+            /* none in use: the burst is over */
+            ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                          "supportdesk: redis %V: the ops of a burst are "
+                          "given back, %ui at its peak, %ui kept for reuse",
+                          &pool->conf->addr->name, pool->peak_ops,
+                          pool->nfree);
+            pool->peak_ops = pool->nops;
+        }
+
+        return;
+    }
+
     op->handler = NULL;
     op->data = NULL;
 
     ngx_queue_insert_head(&pool->free_ops, &op->queue);
+    pool->nfree++;
 }

@@ -42,6 +42,14 @@ typedef struct {
     ngx_msec_t                           connect_timeout;
     ngx_msec_t                           timeout;
     ngx_uint_t                           connections;
+    /* admission, per connection: commands whose replies are due, bytes
+       not sent yet */
+    ngx_uint_t                           max_pending;
+    size_t                               max_output;
+    /* one reply: its bytes (strings and what is not parsed yet) and the
+       elements of all its arrays */
+    size_t                               max_reply_size;
+    ngx_uint_t                           max_reply_elements;
 
     /* per worker, created in init_process */
     ngx_http_supportdesk_redis_pool_t   *pool;
@@ -77,7 +85,9 @@ void ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
  * until the handler runs or the op is abandoned.  hash_tag names the key
  * slot (the app) for cluster routing.  log is the request's: a timeout is
  * logged there while the request lives.  Returns NULL when no connection
- * can take it now: answer 503 at once.
+ * can take it now (none is up, or the least loaded one is at
+ * max_pending or max_output), logged at most once a second: answer 503
+ * at once.
  */
 ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send(
     ngx_http_supportdesk_redis_conf_t *conf, ngx_str_t *hash_tag,
@@ -85,7 +95,11 @@ ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send(
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log);
 
-/* queues on prev's connection, right behind it: replies keep this order */
+/*
+ * Queues on prev's connection, right behind it: replies keep this order.
+ * The request was admitted with its first command: the bounds do not
+ * refuse the rest of it.  NULL when that connection is gone.
+ */
 ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send_after(
     ngx_http_supportdesk_redis_op_t *prev, ngx_int_t script, int argc,
     const char **argv, const size_t *argvlen,

@@ -89,7 +89,10 @@ static ngx_http_supportdesk_refusal_t  ngx_http_supportdesk_refusals[] = {
 };
 
 
-/* Redis refusing the work for now: the client may retry */
+/*
+ * Redis refusing the work for now: the client may retry.  A script's
+ * redis.call() raises the refusal of its command with the same prefix.
+ */
 static ngx_str_t  ngx_http_supportdesk_unavailable[] = {
     ngx_string("LOADING"),
     ngx_string("BUSY"),
@@ -100,6 +103,12 @@ static ngx_str_t  ngx_http_supportdesk_unavailable[] = {
     ngx_string("OOM"),
     ngx_string("CLUSTERDOWN"),
     ngx_string("TRYAGAIN"),
+    /* min-replicas-to-write not met */
+    ngx_string("NOREPLICAS"),
+    /* stop-writes-on-bgsave-error after a failed save */
+    ngx_string("MISCONF"),
+    /* an ACL that denies a command or key (scripts are checked at connect) */
+    ngx_string("NOPERM"),
     ngx_null_string
 };
 
@@ -294,10 +303,7 @@ ngx_http_supportdesk_store_queue(ngx_http_request_t *r,
                                              r->connection->log);
     }
 
-    if (op == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "supportdesk: redis unavailable, answering 503");
-    }
+    /* a NULL op is logged by the pool, which knows why (at most 1/s) */
 
     return op;
 }

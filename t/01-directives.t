@@ -128,6 +128,43 @@ passes('the issue 4 directives with good values',
        http => 'supportdesk_job_chunk_size 200;',
        loc => 'supportdesk; supportdesk_list_scan_limit 50; supportdesk_batch_max_body_size 2m;');
 
+# ---- the bounds of issue 10: every refusal names its range
+sub fails_with {
+    my ($name, $directive, $message, %c) = @_;
+    my ($rc, $out, $n) = $env->nginx_t(conf(%c), http_body => 1);
+    $env->allow_log(qr/\[emerg\] .*"\Q$directive\E"/, file => qr/^t$n\.(?:err|out)\z/);
+    ok($rc != 0 && $out =~ /\[emerg\] "\Q$directive\E" directive \Q$message\E/,
+       "invalid: $name ($directive $message)") or diag "exit $rc: $out";
+}
+passes('the reply bounds at their limits, every level',
+       http => 'supportdesk_redis_max_reply_size 64k; supportdesk_redis_max_reply_elements 16;',
+       srv  => 'supportdesk_redis_max_reply_size 1024m; supportdesk_redis_max_reply_elements 16777216;',
+       loc  => 'supportdesk; supportdesk_redis_max_reply_size 16m; supportdesk_redis_max_reply_elements 65536;');
+for my $bad ('63k', '1025m', '0', 'x') {
+    fails_with("supportdesk_redis_max_reply_size $bad", 'supportdesk_redis_max_reply_size',
+               $bad eq 'x' ? 'invalid value' : 'must be between 64k and 1024m',
+               http => "supportdesk_redis_max_reply_size $bad;");
+}
+passes('the admission bounds at their limits, every level',
+       http => 'supportdesk_redis_max_pending 1; supportdesk_redis_max_output 64k;',
+       srv  => 'supportdesk_redis_max_pending 1000000; supportdesk_redis_max_output 1024m;',
+       loc  => 'supportdesk; supportdesk_redis_max_pending 10000; supportdesk_redis_max_output 8m;');
+for my $bad ('0', '1000001', '-1', 'x') {
+    fails_with("supportdesk_redis_max_pending $bad", 'supportdesk_redis_max_pending',
+               $bad =~ /^\d+\z/ ? 'must be between 1 and 1000000' : 'invalid number',
+               srv => "supportdesk_redis_max_pending $bad;");
+}
+for my $bad ('63k', '1025m', '0', 'x') {
+    fails_with("supportdesk_redis_max_output $bad", 'supportdesk_redis_max_output',
+               $bad eq 'x' ? 'invalid value' : 'must be between 64k and 1024m',
+               loc => "supportdesk; supportdesk_redis_max_output $bad;");
+}
+for my $bad ('15', '16777217', '-1', 'x') {
+    fails_with("supportdesk_redis_max_reply_elements $bad", 'supportdesk_redis_max_reply_elements',
+               $bad =~ /^\d+\z/ ? 'must be between 16 and 16777216' : 'invalid number',
+               loc => "supportdesk; supportdesk_redis_max_reply_elements $bad;");
+}
+
 # ---- contexts and arguments
 fails('supportdesk in server context', 'supportdesk', srv => 'supportdesk;');
 fails('supportdesk in http context', 'supportdesk', http => 'supportdesk;');

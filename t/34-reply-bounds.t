@@ -1,0 +1,132 @@
+# A misbehaving Redis cannot make a worker buffer or allocate without bound:
+# a reply over supportdesk_redis_max_reply_size bytes (a bulk string or a
+# line announced and never finished, or strings that add up) or over
+# supportdesk_redis_max_reply_elements elements (all its arrays together),
+# or a line (status, error, integer, length) of more than 64 KiB, is
+# a protocol error: the connection is dropped, its requests get 503, it is
+# logged, the worker stays small and keeps serving.
+# Configuration: Redis is a scripted fake (t/lib/SupportDesk/FakeRedis.pm):
+# location /api/v1/ { supportdesk_redis <fake>; } with the default bounds,
+# location /api/small/ with supportdesk_redis_max_reply_size 64k and
+# supportdesk_redis_max_reply_elements 16; supportdesk_redis_timeout 5s.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use SupportDesk::Test qw(envelope_ok wait_until);
+use SupportDesk::FakeRedis;
+
+my $MB = 1024 * 1024;
+sub bulk { '$' . length($_[0]) . "\r\n$_[0]\r\n" }
+sub array { '*' . scalar(@_) . "\r\n" . join '', map { bulk($_) } @_ }
+my @customer = (s => 1, e => 'a@example.com', n => 'A', c => 1700000000, u => 1700000000);
+
+# what the fake answers to HGETALL sd:{acme}:c:<externalId>
+my %reply = (
+    ok         => "*0\r\n",
+    huge_bulk  => { head => "\$999999999\r\n", fill => 300 * $MB },
+    long_line  => { head => '+', fill => 300 * $MB },
+    huge_array => "*2147483647\r\n",
+    nested     => "*65536\r\n*65536\r\n",
+    fields_16  => array(@customer, p => '123', a => 'https://example.com/a.png', m => '{}'),
+    fields_18  => array(@customer, p => '123', a => 'https://example.com/a.png', m => '{}', x => 'y'),
+    name_60k   => array(@customer[0 .. 3], n => 'N' x 60000, @customer[6 .. 9]),
+    strings    => array(map { ('f' . $_ => 'v' x 16384) } 1 .. 5),
+);
+my $fake = SupportDesk::FakeRedis->new(respond => sub {
+    my ($cmd) = @_;
+    my $name = uc $cmd->[0];
+    return "\$4\r\nacme\r\n" if $name eq 'HGET' && $cmd->[1] =~ /^sd:apikey:/;
+    return $reply{$1} // "*0\r\n" if $name eq 'HGETALL' && $cmd->[1] =~ /^sd:\{acme\}:c:(.*)/;
+    return undef;
+});
+my $fp = $fake->port;
+
+my $env = SupportDesk::Test->new(
+    redis_timeout => '5s',
+    location_conf => "supportdesk_redis 127.0.0.1:$fp;",
+    server_conf   => "location /api/small/ { supportdesk; supportdesk_redis 127.0.0.1:$fp;"
+                   . " supportdesk_redis_max_reply_size 64k; supportdesk_redis_max_reply_elements 16; }",
+);
+my $key = 'sdk_any_key_the_fake_knows';
+my ($worker) = $env->worker_pids;
+
+sub get { my ($ext, $loc) = @_; $env->api('GET', '/api/' . ($loc // 'v1') . "/customers/$ext", $key, undef, timeout => 10) }
+sub log_count { my $re = shift; scalar(() = $env->nginx_error_log =~ /$re/g) }
+sub status_kb {
+    my ($field) = @_;
+    open my $fh, '<', "/proc/$worker/status" or return 0;
+    while (<$fh>) { return $1 if /^\Q$field\E:\s+(\d+) kB/ }
+    return 0;
+}
+my $SIZE  = qr/\[error\] .*supportdesk: redis 127\.0\.0\.1:$fp sent a reply of more than (\d+) bytes \(supportdesk_redis_max_reply_size\), dropping the connection/;
+my $ELEMS = qr/\[error\] .*supportdesk: redis 127\.0\.0\.1:$fp sent a reply of more than (\d+) elements \(supportdesk_redis_max_reply_elements\), dropping the connection/;
+# a connection dropped backs off before it reconnects (50 ms, doubling):
+# meanwhile requests get 503 at once, without asking the fake
+sub all_connected {
+    my ($name) = @_;
+    ok(wait_until(sub { $fake->ready == 4 }, 5), "$name: both pools connected");
+}
+sub dropped_ok {
+    my ($name, $ext, $loc, $re, $bound) = @_;
+    all_connected($name);
+    my $before = log_count($re);
+    my $t = time;
+    my $r = get($ext, $loc);
+    envelope_ok($r, 503, 'SERVICE_UNAVAILABLE', "$name: 503");
+    diag sprintf "%s: answered in %.3f s", $name, time - $t;
+    ok(wait_until(sub { log_count($re) > $before }, 2), "$name: logged");
+    my @b = $env->nginx_error_log =~ /$re/g;
+    is($b[-1], $bound, "$name: the log names the bound ($bound)");
+}
+
+envelope_ok(get('ok'), 404, 'CUSTOMER_NOT_FOUND', 'a well-formed reply is served');
+my $base = status_kb('VmRSS');
+diag "worker RSS at start: $base kB";
+
+# ---- the default bounds: 16 MiB, 65536 elements
+dropped_ok('$999999999 and 300 MiB behind it', 'huge_bulk', 'v1', $SIZE, 16 * $MB);
+my $LINE = qr/\[error\] .*supportdesk: redis 127\.0\.0\.1:$fp sent a reply line of more than (\d+) bytes, dropping the connection/;
+dropped_ok('a status line of 300 MiB without its end', 'long_line', 'v1', $LINE, 65536);
+dropped_ok('*2147483647', 'huge_array', 'v1', $ELEMS, 65536);
+dropped_ok('an array of 65536 arrays of 65536', 'nested', 'v1', $ELEMS, 65536);
+my $peak = status_kb('VmHWM');
+diag "worker peak RSS: $peak kB (at start $base kB)";
+SKIP: {
+    # memcheck's bookkeeping, ASan's quarantine of freed memory count in
+    # the process's RSS
+    skip 'nginx runs under valgrind or ASan', 1 if SupportDesk::Test::nginx_bin() =~ m{/(?:valgrind|asan)/};
+    cmp_ok($peak, '<', $base + 48 * 1024, 'the worker\'s peak RSS stayed within 48 MiB of its start');
+}
+
+# a bad reply on one Redis connection does not hold up a request on another
+all_connected('before two requests side by side');
+{
+    my $t = time;
+    my @r = $env->parallel([ map { $env->http_bytes('GET', "/api/v1/customers/$_", headers => { 'X-API-Key' => $key }) }
+                             qw(huge_array ok) ], timeout => 10);
+    envelope_ok($r[0], 503, 'SERVICE_UNAVAILABLE', '*2147483647 beside another request: 503');
+    envelope_ok($r[1], 404, 'CUSTOMER_NOT_FOUND', '... the other request is answered');
+    cmp_ok($r[1]{elapsed}, '<', 0.5, '... promptly') or diag "after $r[1]{elapsed} s";
+    diag sprintf 'the other request: %.3f s', $r[1]{elapsed};
+}
+
+# ---- configured bounds, at the limit and past it
+my $r = get('fields_16', 'small');
+envelope_ok($r, 200, undef, '16 elements with max_reply_elements 16: served');
+is($r->{json}{data}{customer}{phone}, '123', '... the customer is rendered');
+dropped_ok('18 elements with max_reply_elements 16', 'fields_18', 'small', $ELEMS, 16);
+$r = get('name_60k', 'small');
+envelope_ok($r, 200, undef, 'a 60,000-byte string with max_reply_size 64k: served');
+is(length($r->{json}{data}{customer}{name} // ''), 60000, '... whole');
+dropped_ok('five 16 KiB strings with max_reply_size 64k', 'strings', 'small', $SIZE, 64 * 1024);
+dropped_ok('$999999999 with max_reply_size 64k', 'huge_bulk', 'small', $SIZE, 64 * 1024);
+
+# ---- the worker is the same and serves on
+all_connected('at the end');
+envelope_ok(get('ok'), 404, 'CUSTOMER_NOT_FOUND', 'served after all that');
+envelope_ok(get('ok', 'small'), 404, 'CUSTOMER_NOT_FOUND', 'served after all that (small)');
+is_deeply([ $env->worker_pids ], [$worker], 'the same worker (no crash)');
+diag sprintf 'worker RSS at the end: %d kB, peak %d kB', status_kb('VmRSS'), status_kb('VmHWM');
+
+done_testing;

@@ -119,7 +119,7 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
     u_char      *p, *end, *dst;
     ngx_str_t    rname, rvalue, name, value, *pair;
     ngx_int_t    n;
-    ngx_uint_t   notes, events, max, valid, seen;
+    ngx_uint_t   notes, events, max, seen;
 
     notes = (route == NGX_HTTP_SUPPORTDESK_QUERY_NOTES);
     events = (route == NGX_HTTP_SUPPORTDESK_QUERY_EVENTS);
@@ -153,13 +153,17 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
         }
 
         /* the name is quoted in the answer, which is UTF-8 */
-        if (ngx_http_supportdesk_utf8_quote(r->pool, &name, &valid)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        if (!ngx_http_supportdesk_utf8_valid(name.data, name.len)) {
+            dst = ngx_pnalloc(r->pool, 3 * name.len);
+            if (dst == NULL) {
+                return NGX_ERROR;
+            }
 
-        if (!valid) {
+            name.len = ngx_http_supportdesk_utf8_quote(dst, name.data,
+                                                       name.len)
+                       - dst;
+            name.data = dst;
+
             ngx_http_supportdesk_report_add(rep, (char *) name.data,
                                             name.len,
                                             "is not valid UTF-8");

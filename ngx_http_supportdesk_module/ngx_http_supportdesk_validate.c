@@ -467,55 +467,47 @@ ngx_http_supportdesk_parse_etags(ngx_str_t *value, u_char *dst,
 }
 
 
-ngx_int_t
-ngx_http_supportdesk_utf8_quote(ngx_pool_t *pool, ngx_str_t *s,
-    ngx_uint_t *valid)
+ngx_uint_t
+ngx_http_supportdesk_utf8_valid(const u_char *p, size_t len)
 {
-    u_char        *d, *copy;
     uint32_t       cp;
-    const u_char  *p, *last, *start;
+    const u_char  *last;
 
-    p = s->data;
-    last = p + s->len;
+    last = p + len;
 
-    while (p < last && ngx_http_supportdesk_utf8_next(&p, last, &cp) == NGX_OK)
-    {
-        /* void */
+    while (p < last) {
+        if (ngx_http_supportdesk_utf8_next(&p, last, &cp) != NGX_OK) {
+            return 0;
+        }
     }
 
-    *valid = (p == last);
+    return 1;
+}
 
-    if (*valid) {
-        return NGX_OK;
-    }
 
-    /* at worst every byte becomes the 3 bytes of U+FFFD */
-    copy = ngx_pnalloc(pool, s->len * 3);
-    if (copy == NULL) {
-        return NGX_ERROR;
-    }
+u_char *
+ngx_http_supportdesk_utf8_quote(u_char *dst, const u_char *p, size_t len)
+{
+    uint32_t       cp;
+    const u_char  *last, *start;
 
-    d = copy;
-    p = s->data;
+    last = p + len;
 
     while (p < last) {
         start = p;
 
         if (ngx_http_supportdesk_utf8_next(&p, last, &cp) == NGX_OK) {
-            d = ngx_cpymem(d, start, p - start);
+            dst = ngx_cpymem(dst, start, p - start);
             continue;
         }
 
-        *d++ = 0xef;
-        *d++ = 0xbf;
-        *d++ = 0xbd;
+        *dst++ = 0xef;
+        *dst++ = 0xbf;
+        *dst++ = 0xbd;
         p = start + 1;
     }
 
-    s->data = copy;
-    s->len = d - copy;
-
-    return NGX_OK;
+    return dst;
 }
 
 

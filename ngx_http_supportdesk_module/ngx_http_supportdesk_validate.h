@@ -135,13 +135,15 @@ ngx_int_t ngx_http_supportdesk_parse_etags(ngx_str_t *value, u_char *dst,
    hot path (a RESP header per argument) */
 u_char *ngx_http_supportdesk_decimal(u_char *p, uint64_t n);
 
+/* whether p is valid UTF-8 (strict, as every check here takes it) */
+ngx_uint_t ngx_http_supportdesk_utf8_valid(const u_char *p, size_t len);
+
 /*
- * Whether s is valid UTF-8; if not, *s becomes a copy (in pool) with each
- * byte that starts no valid sequence as U+FFFD, fit to be quoted in an
- * answer.  NGX_ERROR: no memory.
+ * p fit to be quoted in an answer: each byte that starts no valid UTF-8
+ * sequence as U+FFFD.  dst holds at least 3 * len bytes; returns its end.
  */
-ngx_int_t ngx_http_supportdesk_utf8_quote(ngx_pool_t *pool, ngx_str_t *s,
-    ngx_uint_t *valid);
+u_char *ngx_http_supportdesk_utf8_quote(u_char *dst, const u_char *p,
+    size_t len);
 
 /* an app id as API key records name it: [A-Za-z0-9_-]{1,64} */
 ngx_uint_t ngx_http_supportdesk_valid_app(u_char *p, size_t len);

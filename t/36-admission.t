@@ -66,6 +66,9 @@ sub redis_unread {
     is(scalar @l, 1, 'the refusals are logged once') or diag join "\n", @l;
     like($l[0] // '', qr/\(1 refusals/, '... the first of them at once');
     $env->resume_redis;
+    # the five held commands are answered first (a few ms under load)
+    ok(wait_until(sub { $env->api('GET', 'p1', $key)->{status} == 404 }, 3, 0.02),
+       'max_pending: served again once Redis has answered the held commands');
     envelope_ok($env->api('GET', 'p1', $key), 404, 'CUSTOMER_NOT_FOUND', 'max_pending: served once Redis answers');
 
     # a second burst a second later: one more line, counting the others

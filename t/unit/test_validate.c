@@ -49,6 +49,7 @@ static void test_flags(void);
 static void test_report(void);
 static void test_parse(void);
 static void test_external_id(void);
+static void test_utf8_quote(void);
 
 
 /* scratch space for the long strings and documents built below */
@@ -69,6 +70,7 @@ main(void)
     test_report();
     test_parse();
     test_external_id();
+    test_utf8_quote();
 
     return tap_done();
 }
@@ -1264,4 +1266,44 @@ field_is(const char *json, ngx_uint_t flags, const char *field,
     tap_is(got, want, "%s", desc);
 
     json_decref(root);
+}
+
+
+static const char *
+quote(const char *s)
+{
+    static u_char  out[256];
+    u_char        *end;
+
+    end = ngx_http_supportdesk_utf8_quote(out, (const u_char *) s,
+                                          strlen(s));
+    *end = '\0';
+
+    return (const char *) out;
+}
+
+
+static void
+test_utf8_quote(void)
+{
+    const u_char  *a = (const u_char *) "caf\xc3\xa9";
+
+    tap_ok(ngx_http_supportdesk_utf8_valid(a, 5), "utf8: valid");
+    tap_ok(!ngx_http_supportdesk_utf8_valid(a, 4), "utf8: cut inside a character");
+    tap_ok(ngx_http_supportdesk_utf8_valid(a, 0), "utf8: empty is valid");
+    tap_ok(!ngx_http_supportdesk_utf8_valid((const u_char *) "\xed\xa0\x80", 3),
+           "utf8: a surrogate is not valid");
+    tap_ok(!ngx_http_supportdesk_utf8_valid((const u_char *) "\xc0\xaf", 2),
+           "utf8: an overlong is not valid");
+
+    tap_is(quote("caf\xc3\xa9"), "caf\xc3\xa9", "quote: valid text as it is");
+    tap_is(quote("x\xff"), "x\xef\xbf\xbd", "quote: a bad byte is U+FFFD");
+    tap_is(quote("\xc3"), "\xef\xbf\xbd", "quote: a cut sequence is U+FFFD");
+    tap_is(quote("\xff\xfe"), "\xef\xbf\xbd\xef\xbf\xbd",
+           "quote: one U+FFFD per bad byte");
+    tap_is(quote("\xe2\x82\xac\x80" "a"), "\xe2\x82\xac\xef\xbf\xbd" "a",
+           "quote: a stray continuation byte after a good character");
+    tap_ok(ngx_http_supportdesk_utf8_valid((const u_char *) quote("\xf4\x90\x80\x80"),
+                                           strlen(quote("\xf4\x90\x80\x80"))),
+           "quote: past U+10FFFF, the result is valid UTF-8");
 }

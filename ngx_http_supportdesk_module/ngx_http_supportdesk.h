@@ -86,6 +86,8 @@ typedef struct {
     ngx_msec_t                           idempotency_ttl;
     /* in seconds, as the write scripts take it */
     ngx_str_t                            idempotency_ttl_text;
+    /* a client's EOF (a half-close too) does not end its request */
+    ngx_flag_t                           ignore_client_abort;
 
     /* the shared upstream these settings resolve to, set at merge time */
     ngx_http_supportdesk_redis_conf_t   *redis;

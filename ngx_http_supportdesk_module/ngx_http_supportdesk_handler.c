@@ -596,8 +596,7 @@ static ngx_int_t
 ngx_http_supportdesk_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
-    size_t        len, size;
-    ssize_t       n;
+    size_t        len;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
@@ -616,13 +615,21 @@ ngx_http_supportdesk_read_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
-    /* several buffers, or spilled to a temp file: gather in one piece */
+    /* several buffers (what came with the headers, the rest): one piece */
     len = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
-        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
-                          : (size_t) (b->last - b->pos);
+
+        if (b->in_file) {
+            /* the location keeps bodies in memory (merge_loc_conf) */
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "supportdesk: the body was written to \"%V\"",
+                          &b->file->name);
+            return NGX_ERROR;
+        }
+
+        len += b->last - b->pos;
     }
 
     p = ngx_pnalloc(r->pool, len + 1);
@@ -636,21 +643,7 @@ ngx_http_supportdesk_read_body(ngx_http_request_t *r, ngx_str_t *body)
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
 
-        if (b->in_file) {
-            size = b->file_last - b->file_pos;
-            n = ngx_read_file(b->file, p, size, b->file_pos);
-
-            if (n != (ssize_t) size) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "supportdesk: reading the body from \"%V\" "
-                              "returned %z of %uz bytes",
-                              &b->file->name, n, size);
-                return NGX_ERROR;
-            }
-
-            p += size;
-
-        } else if (b->last > b->pos) {
+        if (b->last > b->pos) {
             /* an empty buffer of a chunked body may have no memory at all */
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }

@@ -240,6 +240,13 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       offsetof(ngx_http_supportdesk_loc_conf_t, idempotency_ttl),
       &ngx_http_supportdesk_seconds_bounds },
 
+    { ngx_string("supportdesk_ignore_client_abort"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, ignore_client_abort),
+      NULL },
+
     { ngx_string("supportdesk_events_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -511,6 +518,7 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
     slcf->batch_max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->list_scan_limit = NGX_CONF_UNSET_UINT;
     slcf->idempotency_ttl = NGX_CONF_UNSET_MSEC;
+    slcf->ignore_client_abort = NGX_CONF_UNSET;
 
     return slcf;
 }
@@ -563,6 +571,8 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->batch_max_body_size, 1024 * 1024);
     ngx_conf_merge_uint_value(conf->list_scan_limit, prev->list_scan_limit,
                               1000);
+    ngx_conf_merge_value(conf->ignore_client_abort, prev->ignore_client_abort,
+                         0);
     ngx_conf_merge_msec_value(conf->idempotency_ttl, prev->idempotency_ttl,
                               24 * 60 * 60 * 1000);
 
@@ -605,6 +615,19 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->client_max_body_size = ngx_max(conf->max_body_size,
                                          conf->batch_max_body_size);
+
+    /*
+     * A body up to the limit stays in memory: nginx would spill one over
+     * client_body_buffer_size to a temp file, and reading it back would
+     * block the worker.  nginx sizes the buffer by Content-Length, so only
+     * a chunked body takes the whole of it.
+     */
+    if (clcf->client_body_buffer_size < (size_t) clcf->client_max_body_size) {
+        clcf->client_body_buffer_size = clcf->client_max_body_size;
+    }
+
+    /* "off" (nginx defines the names in ngx_http_core_module.c only) */
+    clcf->client_body_in_file_only = 0;
 
     return NGX_CONF_OK;
 }

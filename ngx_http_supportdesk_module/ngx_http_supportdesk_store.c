@@ -616,13 +616,24 @@ ngx_http_supportdesk_finish(ngx_http_request_t *r, ngx_int_t rc)
 /*
  * A client that leaves ends the request, and the op is then abandoned.  Not
  * while a body is still to come (the key lookup runs before it is read):
- * peeking at the socket then would race nginx's own body reading.
+ * peeking at the socket then would race nginx's own body reading.  As with
+ * proxy_ignore_client_abort, an EOF cannot tell a client that left from
+ * one that only half-closed (shutdown(SHUT_WR)) and still reads:
+ * supportdesk_ignore_client_abort on answers both.
  */
 
 void
 ngx_http_supportdesk_watch_client(ngx_http_request_t *r)
 {
+    ngx_http_supportdesk_loc_conf_t  *slcf;
+
     if (r->read_event_handler != ngx_http_block_reading) {
+        return;
+    }
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_supportdesk_module);
+
+    if (slcf->ignore_client_abort) {
         return;
     }
 

@@ -1139,6 +1139,13 @@ ngx_http_supportdesk_check_external_id(const u_char *p, size_t len)
         return "must be 1-255 bytes";
     }
 
+    /* /customers/bulk-update is a route: such a customer could not be read */
+    if (len == sizeof("bulk-update") - 1
+        && ngx_strncmp(p, "bulk-update", len) == 0)
+    {
+        return "is reserved: /customers/bulk-update is a route";
+    }
+
     last = p + len;
     control = 0;
     slash = 0;

@@ -114,6 +114,10 @@ fails('supportdesk_batch_max_body_size 0', 'supportdesk_batch_max_body_size',
       loc => 'supportdesk; supportdesk_batch_max_body_size 0;');
 fails('supportdesk_batch_max_body_size abc', 'supportdesk_batch_max_body_size',
       http => 'supportdesk_batch_max_body_size abc;');
+passes('supportdesk_ignore_client_abort on/off', http => 'supportdesk_ignore_client_abort on;',
+       loc => 'supportdesk; supportdesk_ignore_client_abort off;');
+fails('supportdesk_ignore_client_abort maybe', 'supportdesk_ignore_client_abort',
+      loc => 'supportdesk; supportdesk_ignore_client_abort maybe;');
 fails('supportdesk_list_scan_limit 0', 'supportdesk_list_scan_limit',
       http => 'supportdesk_list_scan_limit 0;');
 fails('supportdesk_list_scan_limit 100001', 'supportdesk_list_scan_limit',

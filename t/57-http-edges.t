@@ -188,5 +188,79 @@ for my $case (
     is_deeply($env->snapshot, $before, "Expect with $what: Redis unchanged");
 }
 
+# ---------------------------------------------------------------- bulk-update is a route
+# a customer called bulk-update could never be read: refused everywhere
+$r = snapshot_same('a batch item bulk-update', sub {
+    $env->api('PATCH', '/api/v1/customers', $key, { customers => [{ externalId => 'bulk-update', email => 'bu@example.com', name => 'B' }] }) });
+envelope_ok($r, 200, undef, 'a batch with an item bulk-update: 200');
+my $item = $r->{json}{data}{results}[0] // {};
+is($item->{success} ? 'success' : ($item->{error}{code} // ''), 'VALIDATION_ERROR', '... the item is a VALIDATION_ERROR');
+is_deeply($item->{error}{details}, [{ field => 'externalId', message => 'is reserved: /customers/bulk-update is a route' }],
+          '... naming externalId') or diag json_encode($item);
+$r = snapshot_same('notes of bulk-update', sub { $env->api('POST', '/api/v1/customers/bulk-update/notes', $key, { note => 'x' }) });
+error_ok($r, 400, 'VALIDATION_ERROR', 'externalId is reserved: /customers/bulk-update is a route', 'POST /customers/bulk-update/notes: 400');
+$r = $env->api('GET', '/api/v1/customers/bulk-update', $key);
+error_ok($r, 405, 'METHOD_NOT_ALLOWED', undef, 'GET /customers/bulk-update: the route, 405');
+is($r->{headers}{allow}, 'POST', '... Allow: POST');
+$r = $env->api('PATCH', 'bulk%2Dupdate', $key, { email => 'bu@example.com', name => 'B' });
+error_ok($r, 400, 'VALIDATION_ERROR', 'externalId is reserved: /customers/bulk-update is a route', 'PATCH /customers/bulk%2Dupdate: 400');
+
 $env->invariants_ok('acme');
+
+# ---------------------------------------------------------------- bodies stay in memory
+# nginx would write a body over client_body_buffer_size to a temp file
+# (and keep it, with client_body_in_file_only on): in a supportdesk
+# location every body up to its limit is read into memory
+{
+    my $small = SupportDesk::Test->new(
+        http_conf => 'client_body_buffer_size 8k; client_body_in_file_only on;',
+    );
+    my $k = $small->create_key('acme');
+    my $meta = { map { sprintf('k%04d', $_) => 'v' x 10 } 1 .. 700 };
+    my $body = json_encode({ email => 'big@example.com', name => 'Big', metadata => $meta });
+    cmp_ok(length $body, '>', 8192 * 1.25, 'a body over client_body_buffer_size (' . length($body) . ' bytes)');
+    $r = $small->api('PATCH', 'big', $k, $body);
+    envelope_ok($r, 200, undef, '... is served');
+    is(scalar keys %{ $r->{json}{data}{customer}{metadata} || {} }, 700, '... whole');
+    my @items = map { { externalId => "b$_", email => "b$_\@example.com", name => 'B' x 200, metadata => { n => 'x' x 1000 } } } 1 .. 500;
+    my $batch = json_encode({ customers => \@items });
+    cmp_ok(length $batch, '>', 500_000, 'a batch of ' . length($batch) . ' bytes');
+    $r = $small->api('PATCH', '/api/v1/customers', $k, $batch, timeout => 20);
+    envelope_ok($r, 200, undef, '... is served');
+    is(scalar(grep { $_->{success} } @{ $r->{json}{data}{results} || [] }), 500, '... every item');
+    (my $body2 = $body) =~ s/big\@example/chunky\@example/;
+    $r = $small->request('PATCH', '/api/v1/customers/chunky', headers => { 'X-API-Key' => $k, 'Content-Type' => 'application/json',
+                         'Transfer-Encoding' => 'chunked' },
+                         body => join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) } (substr($body2, 0, 6000), substr($body2, 6000))) . "0\r\n\r\n");
+    envelope_ok($r, 200, undef, 'a chunked body over client_body_buffer_size: served');
+    opendir(my $dh, $small->tmp . '/client_body') or die "client_body: $!";
+    my @files = grep { !/^\./ } readdir $dh;
+    is_deeply(\@files, [], 'no body went to a temp file') or diag "@files";
+    unlike($small->nginx_error_log, qr/buffered to a temporary file/, 'nginx logged no temp file');
+}
+
+# ---------------------------------------------------------------- half-close
+# a client that sends its request and then shuts down its sending side
+# still reads: with supportdesk_ignore_client_abort on it gets its answer
+# also when the EOF comes while Redis is working (here: paused)
+{
+    my $hc = SupportDesk::Test->new(location_conf => 'supportdesk_ignore_client_abort on;');
+    my $k = $hc->create_key('acme');
+    envelope_ok($hc->api('PATCH', 'hc', $k, { email => 'hc@example.com', name => 'H' }), 200, undef, 'half-close: setup');
+    my $answered = 0;
+    for my $i (1 .. 20) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hc->port, Timeout => 5) or die "connect: $!";
+        $hc->pause_redis if $i % 2;
+        print $s "GET /api/v1/customers/hc HTTP/1.1\r\nHost: x\r\nX-API-Key: $k\r\nConnection: close\r\n\r\n";
+        shutdown($s, 1);
+        if ($i % 2) { sleep 0.1; $hc->resume_redis }
+        my $buf = '';
+        my $sel = IO::Select->new($s);
+        while ($sel->can_read(3)) { my $n = sysread($s, my $b, 65536); last unless $n; $buf .= $b }
+        $answered++ if $buf =~ /^HTTP\/1\.1 200 / && $buf =~ /"externalId":"hc"/;
+    }
+    is($answered, 20, 'supportdesk_ignore_client_abort on: 20 of 20 half-closed clients answered');
+    unlike($hc->nginx_error_log, qr/client prematurely closed/, '... none taken for gone');
+}
+
 done_testing;

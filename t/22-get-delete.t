@@ -100,6 +100,17 @@ $r = $env->request('POST', '/api/v1/customers/g1');
 envelope_ok($r, 405, 'METHOD_NOT_ALLOWED', '405 before the key check');
 is($r->{headers}{allow}, 'GET, HEAD, PATCH, DELETE', '405 before the key check: Allow');
 
+# ---- a customer's notes go with UNLINK (freed in the background), never DEL
+envelope_ok($env->api('PATCH', 'u1', $key, { email => 'u1@example.com', name => 'U' }), 200, undef, 'setup: u1');
+envelope_ok($env->api('POST', '/api/v1/customers/u1/notes', $key, { note => "note $_" }), 201, undef, "setup: note $_") for 1 .. 3;
+ok($env->redis->exists('sd:{acme}:notes:u1'), 'setup: u1 has notes');
+$env->redis->config_resetstat;
+envelope_ok($env->api('DELETE', 'u1', $key), 200, undef, 'DELETE u1 with notes');
+my $stats = $env->redis->info('commandstats');
+like($stats->{cmdstat_unlink} // '', qr/^calls=1,/, 'one UNLINK took the customer and its notes');
+ok(!exists $stats->{cmdstat_del}, '... and no DEL ran');
+is($env->redis->exists('sd:{acme}:c:u1', 'sd:{acme}:notes:u1', 'sd:{acme}:notez:u1'), 0, '... all gone');
+
 # ---- the other location still answers
 $r = $env->request('GET', '/');
 is($r->{status}, 200, 'legacy location: 200');

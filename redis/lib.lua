@@ -182,9 +182,8 @@ sd.customer_fields = {'s', 'e', 'n', 'p', 'a', 'm', 'c', 'u', 'v'}
 sd.field_names = {e = 'email', n = 'name', p = 'phone', a = 'avatarUrl',
                   m = 'metadata'}
 
--- EVAL scripts cannot share code otherwise: the filters of list.lua and
--- job_chunk.lua.  A metadata value as its filter text: strings as they are,
--- numbers and booleans by their JSON text.
+-- A metadata value as its filter text: strings as they are, numbers and
+-- booleans by their JSON text.
 function sd.scalar_text(v)
     local t = type(v)
     if t == 'string' then return v end
@@ -198,3 +197,123 @@ function sd.scalar_text(v)
     return nil
 end
 
+-- The cost budget.  A script that examines records the caller does not
+-- bound by itself (a listing page, a page of notes or of the feed, a job's
+-- chunk) counts what it spends and stops once it reaches sd.budget, handing
+-- back a cursor to go on from: its Redis time is bounded by the bytes it
+-- touches, not only by the number of records.  The units are bytes: every
+-- byte read, written or returned counts 1, every byte lowercased or decoded
+-- as JSON sd.work more on top, every command the script runs sd.call (its
+-- fixed cost is about that of reading 2 KiB), every element of a reply
+-- sd.element.  Measured on the 2-core
+-- machine of README's Reliability section, a unit costs about 2 ns, so
+-- the budget is about a millisecond of Redis time; a script goes past it by
+-- at most one record (at most about 330,000 units: a 64 KiB note read and
+-- lowercased, or a customer's 16 KiB of metadata read, decoded, written and
+-- emitted).
+sd.budget, sd.call, sd.work, sd.element = 524288, 2048, 4, 128
+
+-- what a reply costs: its bytes, a string or an array of strings and nils
+-- (false), and sd.element for each element (made into a Lua value and
+-- back: 254 short strings cost about as much as 32 KiB)
+function sd.size(r)
+    if type(r) == 'string' then
+        return #r
+    end
+
+    local n = 0
+    if type(r) == 'table' then
+        n = sd.element * #r
+        for i = 1, #r do
+            if type(r[i]) == 'string' then n = n + #r[i] end
+        end
+    end
+    return n
+end
+
+-- The customer filters of list.lua and job_chunk.lua (EVAL scripts cannot
+-- share code otherwise).  f: email and name (lowercase substrings) or nil,
+-- meta: {{key, value text}, ...} or nil; h: the fields read (e, n, m).
+-- Returns whether it matches and the work done (units): at most
+-- sd.work + 1 per metadata filter per byte of those fields.
+--
+-- Metadata is decoded only to filter on it, and only when its text can
+-- hold every pair: a top-level key appears in the JSON as "key", a string
+-- value as "value", written as they are by every JSON encoder when they
+-- are made of letters, digits, '_', '-', '.', '@' and spaces.  The search
+-- is for key" and value" (a quote is the commonest byte of JSON text, a
+-- poor first byte to look for); it costs a unit a byte, decoding sd.work
+-- more.  Values that a number or a boolean could match are not searched.
+local plain = '^[%w_%-%.@ ]+$'
+local not_plain = {['true'] = 1, ['false'] = 1, inf = 1, nan = 1}
+
+local function may_hold(m, k, v)
+    if string.match(k, plain)
+       and not string.find(m, k .. '"', 1, true)
+    then
+        return false
+    end
+    if string.match(v, plain) and not string.match(v, '^[%-%d]')
+       and not not_plain[v] and not string.find(m, v .. '"', 1, true)
+    then
+        return false
+    end
+    return true
+end
+
+function sd.matches(f, h)
+    local work = 0
+
+    if f.email then
+        if not h.e then return false, work end
+        work = work + sd.work * #h.e
+        if not string.find(string.lower(h.e), f.email, 1, true) then
+            return false, work
+        end
+    end
+
+    if f.name then
+        if not h.n then return false, work end
+        work = work + sd.work * #h.n
+        if not string.find(string.lower(h.n), f.name, 1, true) then
+            return false, work
+        end
+    end
+
+    if f.meta then
+        local m = h.m
+        if not m then return false, work end
+        for _, kv in ipairs(f.meta) do
+            work = work + #m
+            if not may_hold(m, kv[1], kv[2]) then return false, work end
+        end
+        work = work + sd.work * #m
+        local ok, md = pcall(cjson.decode, m)
+        if not ok or type(md) ~= 'table' then return false, work end
+        for _, kv in ipairs(f.meta) do
+            if sd.scalar_text(md[kv[1]]) ~= kv[2] then return false, work end
+        end
+    end
+
+    return true, work
+end
+
+-- the most sd.matches(f, ...) can cost on the fields r it read
+function sd.filter_work(f, r)
+    return (sd.work + #(f.meta or {})) * sd.size(r)
+end
+
+-- the customer fields a filter reads, and the others
+function sd.filter_fields(f)
+    local need, rest = {}, {}
+    for _, name in ipairs(sd.customer_fields) do
+        if (name == 'e' and f.email) or (name == 'n' and f.name)
+           or (name == 'm' and f.meta)
+        then
+            need[#need + 1] = name
+        else
+            rest[#rest + 1] = name
+        end
+    end
+    return need, rest
+end

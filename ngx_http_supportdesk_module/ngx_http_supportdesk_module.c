@@ -47,7 +47,9 @@ static char *ngx_http_supportdesk(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_url_t *ngx_http_supportdesk_parse_redis(ngx_conf_t *cf,
-    ngx_str_t *value);
+    ngx_str_t *value, const char *directive);
+static char *ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_redis_password(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_check_bounds(ngx_conf_t *cf, void *post,
@@ -141,6 +143,13 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
     { ngx_string("supportdesk_redis"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_supportdesk_redis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("supportdesk_redis_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_supportdesk_redis_cluster,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -506,6 +515,7 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
      */
 
     slcf->redis_url = NGX_CONF_UNSET_PTR;
+    slcf->redis_cluster = NGX_CONF_UNSET_PTR;
     slcf->redis_settings.db = NGX_CONF_UNSET;
     slcf->redis_settings.connect_timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_settings.timeout = NGX_CONF_UNSET_MSEC;
@@ -535,7 +545,21 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_supportdesk_main_conf_t   *smcf;
     ngx_http_supportdesk_redis_conf_t  *redis;
 
-    ngx_conf_merge_ptr_value(conf->redis_url, prev->redis_url, NULL);
+    /* one server or a cluster: the innermost level that names either */
+    if (conf->redis_url == NGX_CONF_UNSET_PTR
+        && conf->redis_cluster == NGX_CONF_UNSET_PTR)
+    {
+        conf->redis_url = prev->redis_url;
+        conf->redis_cluster = prev->redis_cluster;
+    }
+
+    if (conf->redis_url == NGX_CONF_UNSET_PTR) {
+        conf->redis_url = NULL;
+    }
+
+    if (conf->redis_cluster == NGX_CONF_UNSET_PTR) {
+        conf->redis_cluster = NULL;
+    }
 
     /* user and password come as one pair, from one level */
     redis = &conf->redis_settings;
@@ -587,18 +611,26 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
-    if (conf->redis_url == NULL) {
-        ngx_str_set(&value, NGX_HTTP_SUPPORTDESK_DEFAULT_REDIS);
+    if (conf->redis_cluster != NULL) {
+        redis->seeds = conf->redis_cluster;
+        redis->addr = conf->redis_cluster->elts;
 
-        conf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value);
+    } else {
         if (conf->redis_url == NULL) {
-            return NGX_CONF_ERROR;
+            ngx_str_set(&value, NGX_HTTP_SUPPORTDESK_DEFAULT_REDIS);
+
+            conf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value,
+                                                            "supportdesk_redis");
+            if (conf->redis_url == NULL) {
+                return NGX_CONF_ERROR;
+            }
         }
+
+        redis->seeds = NULL;
+        redis->addr = &conf->redis_url->addrs[0];
     }
 
     /* locations with the same settings share one pool per worker */
-    redis->addr = &conf->redis_url->addrs[0];
-
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_supportdesk_module);
 
     conf->redis = ngx_http_supportdesk_redis_conf_add(cf, &smcf->redis_confs,
@@ -687,9 +719,15 @@ ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
+    if (slcf->redis_cluster != NGX_CONF_UNSET_PTR) {
+        return "cannot be combined with \"supportdesk_redis_cluster\" at "
+               "the same level";
+    }
+
     value = cf->args->elts;
 
-    slcf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value[1]);
+    slcf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value[1],
+                                                        "supportdesk_redis");
     if (slcf->redis_url == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -698,8 +736,71 @@ ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * supportdesk_redis_cluster host:port ...: seed nodes, each resolved here
+ * to every address it has (the map names the rest of the cluster).
+ */
+
+static char *
+ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i, j;
+    ngx_url_t   *u;
+    ngx_addr_t  *seed;
+
+    if (slcf->redis_cluster != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    if (slcf->redis_url != NGX_CONF_UNSET_PTR) {
+        return "cannot be combined with \"supportdesk_redis\" at the same "
+               "level";
+    }
+
+    slcf->redis_cluster = ngx_array_create(cf->pool, cf->args->nelts,
+                                           sizeof(ngx_addr_t));
+    if (slcf->redis_cluster == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        u = ngx_http_supportdesk_parse_redis(cf, &value[i],
+                                             "supportdesk_redis_cluster");
+        if (u == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (u->family == AF_UNIX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"supportdesk_redis_cluster\" seed \"%V\": "
+                               "a cluster's nodes are TCP addresses",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        for (j = 0; j < u->naddrs; j++) {
+            seed = ngx_array_push(slcf->redis_cluster);
+            if (seed == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *seed = u->addrs[j];
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_url_t *
-ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value)
+ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value,
+    const char *directive)
 {
     ngx_url_t  *u;
 
@@ -714,16 +815,16 @@ ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value)
     /* resolved here, at configuration time: workers never resolve names */
     if (value->len == 0 || ngx_parse_url(cf->pool, u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"supportdesk_redis\" address \"%V\"%s%s",
-                           value, u->err != NULL ? ": " : "",
+                           "invalid \"%s\" address \"%V\"%s%s",
+                           directive, value, u->err != NULL ? ": " : "",
                            u->err != NULL ? u->err : "");
         return NULL;
     }
 
     if (u->naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"supportdesk_redis\" address \"%V\" resolves "
-                           "to no address", value);
+                           "\"%s\" address \"%V\" resolves to no address",
+                           directive, value);
         return NULL;
     }
 

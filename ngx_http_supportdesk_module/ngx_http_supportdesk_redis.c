@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_supportdesk_redis.h"
+#include "ngx_http_supportdesk_cluster.h"
 #include "ngx_http_supportdesk_validate.h"
 
 
@@ -43,6 +44,20 @@
  * line without an end would cost the square of its length.
  */
 #define NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX       65536
+
+/*
+ * Cluster: redirections one command may follow; the most masters a map
+ * may name; a refresh at most this often (ms), and one this often anyway,
+ * to find nodes added and replicas promoted; the first wait before a
+ * command refused for now (TRYAGAIN, CLUSTERDOWN...) is sent again, which
+ * doubles up to the last.
+ */
+#define NGX_HTTP_SUPPORTDESK_REDIS_REDIRECTS_MAX  16
+#define NGX_HTTP_SUPPORTDESK_REDIS_NODES_MAX      1024
+#define NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN    100
+#define NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_EVERY  5000
+#define NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN      10
+#define NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MAX      200
 
 /* conn->reply_refused */
 #define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_SIZE     1
@@ -117,6 +132,10 @@ typedef struct {
 
 struct ngx_http_supportdesk_redis_pool_s {
     ngx_http_supportdesk_redis_conf_t   *conf;
+    /* the cluster this pool is a master of; NULL: one server */
+    ngx_http_supportdesk_redis_cluster_t  *cluster;
+    /* a node the map no longer names: its connections do not come back */
+    unsigned                             retired:1;
     ngx_http_supportdesk_redis_conn_t   *conns;
     ngx_uint_t                           nconns;
     ngx_uint_t                           next;
@@ -145,13 +164,64 @@ typedef enum {
     /* AUTH, SELECT, SCRIPT LOAD: an error reply fails the connection */
     NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
     /* a command sent only to learn whether the ACL allows it */
-    NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE,
+    /* ASKING in front of a command an ASK sent here: its +OK is dropped */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING
 } ngx_http_supportdesk_redis_op_kind_e;
+
+
+/* a master of a cluster: its address, settings and pool */
+typedef struct {
+    /* "host:port" as the cluster names it */
+    ngx_str_t                            key;
+    ngx_addr_t                           addr;
+    ngx_http_supportdesk_redis_conf_t    conf;
+    ngx_http_supportdesk_redis_pool_t   *pool;
+    /* its place in cluster->nodes; the slot map holds index + 1 */
+    ngx_uint_t                           index;
+    unsigned                             in_map:1;
+} ngx_http_supportdesk_redis_node_t;
+
+
+struct ngx_http_supportdesk_redis_cluster_s {
+    ngx_http_supportdesk_redis_conf_t   *conf;
+    ngx_uint_t                           index;
+    ngx_log_t                           *log;
+    /* node addresses and keys live here, as long as the cluster */
+    ngx_pool_t                          *mem;
+
+    ngx_http_supportdesk_redis_node_t  **nodes;
+    ngx_uint_t                           nnodes;
+    /* a node's index + 1 per slot; 0: not known (any node, then MOVED) */
+    uint16_t                             slots[NGX_HTTP_SUPPORTDESK_CLUSTER_SLOTS];
+
+    /* CLUSTER SLOTS: one in flight at most, sent to refresh_node */
+    ngx_event_t                          refresh_timer;
+    ngx_msec_t                           refreshed;
+    ngx_http_supportdesk_redis_node_t   *refresh_node;
+    unsigned                             refreshing:1;
+
+    /*
+     * Commands redirected or refused for now, sent again in the order
+     * their answers came, so the commands of a request keep their order.
+     */
+    ngx_queue_t                          retry;
+    ngx_event_t                          retry_timer;
+    ngx_msec_t                           retry_backoff;
+
+    /* for the metrics */
+    ngx_uint_t                           moved;
+    ngx_uint_t                           asked;
+    ngx_uint_t                           retried;
+    ngx_uint_t                           refreshes;
+};
 
 
 struct ngx_http_supportdesk_redis_op_s {
     ngx_queue_t                              queue;
     ngx_http_supportdesk_redis_conn_t       *conn;
+    /* the pool it came from and goes back to (a redirect moves it) */
+    ngx_http_supportdesk_redis_pool_t       *pool;
 
     /* NULL once the request abandoned the op */
     ngx_http_supportdesk_redis_handler_pt    handler;
@@ -174,9 +244,18 @@ struct ngx_http_supportdesk_redis_op_s {
 
     /* where its command starts in the connection's stream */
     off_t                                    start;
+
+    /* cluster: the slot of its key (-1: none), redirections followed, the
+       node an ASK named, and whether it waits in the cluster's retry */
+    ngx_int_t                                slot;
+    ngx_uint_t                               redirects;
+    ngx_http_supportdesk_redis_node_t       *ask;
+    unsigned                                 retrying:1;
 };
 
 
+static ngx_uint_t ngx_http_supportdesk_redis_seeds_eq(ngx_array_t *a,
+    ngx_array_t *b);
 static ngx_uint_t ngx_http_supportdesk_redis_str_eq(ngx_str_t *a,
     ngx_str_t *b);
 static void ngx_http_supportdesk_redis_connect(
@@ -206,7 +285,6 @@ static void ngx_http_supportdesk_redis_deliver(
     ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
 static void ngx_http_supportdesk_redis_answer(
-    ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, ngx_int_t rc, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_handshake(
     ngx_http_supportdesk_redis_conn_t *conn);
@@ -250,6 +328,36 @@ static void ngx_http_supportdesk_redis_noscript(
 static void ngx_http_supportdesk_redis_resume(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue);
+static ngx_http_supportdesk_redis_pool_t *ngx_http_supportdesk_redis_pool_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log);
+static void ngx_http_supportdesk_redis_pool_destroy(
+    ngx_http_supportdesk_redis_pool_t *pool);
+static ngx_http_supportdesk_redis_cluster_t *
+    ngx_http_supportdesk_redis_cluster_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log);
+static void ngx_http_supportdesk_redis_cluster_destroy(
+    ngx_http_supportdesk_redis_cluster_t *cluster);
+static ngx_http_supportdesk_redis_node_t *ngx_http_supportdesk_redis_node(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_str_t *key,
+    ngx_addr_t *addr);
+static ngx_http_supportdesk_redis_pool_t *
+    ngx_http_supportdesk_redis_cluster_pool(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_int_t slot);
+static ngx_uint_t ngx_http_supportdesk_redis_cluster_reply(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
+static void ngx_http_supportdesk_redis_cluster_resend(
+    ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_cluster_retry_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_supportdesk_redis_asking_add(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_cluster_refresh(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_msec_t within);
+static void ngx_http_supportdesk_redis_cluster_refresh_handler(
+    ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_cluster_slots(void *data, ngx_int_t rc,
+    redisReply *reply);
 static void ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev);
 static void ngx_http_supportdesk_redis_refused(
     ngx_http_supportdesk_redis_pool_t *pool,
@@ -263,6 +371,9 @@ static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
 
 /* one worker is one thread: a single read buffer serves every connection */
 static u_char  ngx_http_supportdesk_redis_buf[65536];
+
+static const char   *ngx_http_supportdesk_redis_asking[] = { "ASKING" };
+static const size_t  ngx_http_supportdesk_redis_asking_len[] = { 6 };
 
 /*
  * hiredis's own reply functions, and ours, which check a reply against its
@@ -288,6 +399,7 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
         if (ngx_cmp_sockaddr(rcf->addr->sockaddr, rcf->addr->socklen,
                              want->addr->sockaddr, want->addr->socklen, 1)
                == NGX_OK
+            && ngx_http_supportdesk_redis_seeds_eq(rcf->seeds, want->seeds)
             && rcf->db == want->db
             && rcf->connect_timeout == want->connect_timeout
             && rcf->timeout == want->timeout
@@ -311,6 +423,7 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
 
     *rcf = *want;
     rcf->pool = NULL;
+    rcf->cluster = NULL;
 
     rcfp = ngx_array_push(confs);
     if (rcfp == NULL) {
@@ -320,6 +433,38 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
     *rcfp = rcf;
 
     return rcf;
+}
+
+
+/* the same seeds in the same order (or both one server) */
+
+static ngx_uint_t
+ngx_http_supportdesk_redis_seeds_eq(ngx_array_t *a, ngx_array_t *b)
+{
+    ngx_uint_t   i;
+    ngx_addr_t  *x, *y;
+
+    if (a == NULL || b == NULL) {
+        return a == b;
+    }
+
+    if (a->nelts != b->nelts) {
+        return 0;
+    }
+
+    x = a->elts;
+    y = b->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        if (ngx_cmp_sockaddr(x[i].sockaddr, x[i].socklen, y[i].sockaddr,
+                             y[i].socklen, 1)
+            != NGX_OK)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -337,64 +482,30 @@ ngx_int_t
 ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
     ngx_array_t *confs)
 {
-    ngx_uint_t                            i, j;
+    ngx_uint_t                            i;
     ngx_http_supportdesk_redis_conf_t   **rcfp, *rcf;
-    ngx_http_supportdesk_redis_pool_t    *pool;
-    ngx_http_supportdesk_redis_conn_t    *conn;
+
+    ngx_http_supportdesk_cluster_init();
 
     rcfp = confs->elts;
 
     for (i = 0; i < confs->nelts; i++) {
         rcf = rcfp[i];
 
-        pool = ngx_calloc(sizeof(ngx_http_supportdesk_redis_pool_t),
-                          cycle->log);
-        if (pool == NULL) {
-            return NGX_ERROR;
-        }
-
-        pool->conns = ngx_calloc(rcf->connections
-                                 * sizeof(ngx_http_supportdesk_redis_conn_t),
-                                 cycle->log);
-        if (pool->conns == NULL) {
-            ngx_free(pool);
-            return NGX_ERROR;
-        }
-
-        pool->conf = rcf;
-        pool->nconns = rcf->connections;
-        pool->log = cycle->log;
-        ngx_queue_init(&pool->free_ops);
-        ngx_queue_init(&pool->failing);
-        pool->fail_event.handler = ngx_http_supportdesk_redis_fail_handler;
-        pool->fail_event.data = pool;
-        pool->fail_event.log = cycle->log;
-        rcf->pool = pool;
-
-        for (j = 0; j < pool->nconns; j++) {
-            conn = &pool->conns[j];
-            conn->pool = pool;
-            conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
-            ngx_queue_init(&conn->inflight);
-            ngx_queue_init(&conn->noscript);
-            ngx_queue_init(&conn->held);
-
-            conn->retry.handler = ngx_http_supportdesk_redis_retry_handler;
-            conn->retry.data = conn;
-            conn->retry.log = cycle->log;
-            /* a reconnect must not hold up a graceful worker exit */
-            conn->retry.cancelable = 1;
-
-            if (ngx_http_supportdesk_redis_own_scripts(conn, cycle, i, j)
-                != NGX_OK)
-            {
+        if (rcf->seeds != NULL) {
+            rcf->cluster = ngx_http_supportdesk_redis_cluster_create(rcf, i,
+                                                                 cycle->log);
+            if (rcf->cluster == NULL) {
                 return NGX_ERROR;
             }
+
+            continue;
         }
 
-        /* connect early so the first request finds a warm connection */
-        for (j = 0; j < pool->nconns; j++) {
-            ngx_http_supportdesk_redis_connect(&pool->conns[j]);
+        rcf->pool = ngx_http_supportdesk_redis_pool_create(rcf, i,
+                                                           cycle->log);
+        if (rcf->pool == NULL) {
+            return NGX_ERROR;
         }
     }
 
@@ -402,73 +513,159 @@ ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
 }
 
 
+/* a pool of connections to the one server of rcf; index names it in tags */
+
+static ngx_http_supportdesk_redis_pool_t *
+ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
+    ngx_uint_t index, ngx_log_t *log)
+{
+    ngx_uint_t                          j;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    pool = ngx_calloc(sizeof(ngx_http_supportdesk_redis_pool_t), log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    pool->conns = ngx_calloc(rcf->connections
+                             * sizeof(ngx_http_supportdesk_redis_conn_t),
+                             log);
+    if (pool->conns == NULL) {
+        ngx_free(pool);
+        return NULL;
+    }
+
+    pool->conf = rcf;
+    pool->nconns = rcf->connections;
+    pool->log = log;
+    ngx_queue_init(&pool->free_ops);
+    ngx_queue_init(&pool->failing);
+    pool->fail_event.handler = ngx_http_supportdesk_redis_fail_handler;
+    pool->fail_event.data = pool;
+    pool->fail_event.log = log;
+
+    for (j = 0; j < pool->nconns; j++) {
+        conn = &pool->conns[j];
+        conn->pool = pool;
+        conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+        ngx_queue_init(&conn->inflight);
+        ngx_queue_init(&conn->noscript);
+        ngx_queue_init(&conn->held);
+
+        conn->retry.handler = ngx_http_supportdesk_redis_retry_handler;
+        conn->retry.data = conn;
+        conn->retry.log = log;
+        /* a reconnect must not hold up a graceful worker exit */
+        conn->retry.cancelable = 1;
+
+        if (ngx_http_supportdesk_redis_own_scripts(conn, (ngx_cycle_t *)
+                                                   ngx_cycle, index, j)
+            != NGX_OK)
+        {
+            ngx_free(pool->conns);
+            ngx_free(pool);
+            return NULL;
+        }
+    }
+
+    /* connect early so the first request finds a warm connection */
+    for (j = 0; j < pool->nconns; j++) {
+        ngx_http_supportdesk_redis_connect(&pool->conns[j]);
+    }
+
+    return pool;
+}
+
+
 void
 ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
     ngx_array_t *confs)
 {
-    ngx_uint_t                            i, j;
+    ngx_uint_t                            i;
     ngx_http_supportdesk_redis_conf_t   **rcfp;
-    ngx_http_supportdesk_redis_pool_t    *pool;
-    ngx_http_supportdesk_redis_conn_t    *conn;
 
     rcfp = confs->elts;
 
     for (i = 0; i < confs->nelts; i++) {
-        pool = rcfp[i]->pool;
-        if (pool == NULL) {
-            continue;
+        if (rcfp[i]->cluster != NULL) {
+            ngx_http_supportdesk_redis_cluster_destroy(rcfp[i]->cluster);
+            rcfp[i]->cluster = NULL;
         }
 
-        for (j = 0; j < pool->nconns; j++) {
-            conn = &pool->conns[j];
-
-            if (conn->retry.timer_set) {
-                ngx_del_timer(&conn->retry);
-            }
-
-            /* the requests behind these ops are gone with the worker */
-            ngx_http_supportdesk_redis_free_queue(&conn->inflight);
-            ngx_http_supportdesk_redis_free_queue(&conn->noscript);
-            ngx_http_supportdesk_redis_free_queue(&conn->held);
-
-            ngx_http_supportdesk_redis_release(conn);
-
-            if (conn->out != NULL) {
-                ngx_free(conn->out);
-                conn->out = NULL;
-            }
+        if (rcfp[i]->pool != NULL) {
+            ngx_http_supportdesk_redis_pool_destroy(rcfp[i]->pool);
+            rcfp[i]->pool = NULL;
         }
-
-        if (pool->fail_event.posted) {
-            ngx_delete_posted_event(&pool->fail_event);
-        }
-
-        ngx_http_supportdesk_redis_free_queue(&pool->failing);
-        ngx_http_supportdesk_redis_free_queue(&pool->free_ops);
-
-        ngx_free(pool->conns);
-        ngx_free(pool);
-        rcfp[i]->pool = NULL;
     }
+}
+
+
+static void
+ngx_http_supportdesk_redis_pool_destroy(ngx_http_supportdesk_redis_pool_t *pool)
+{
+    ngx_uint_t                          j;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    for (j = 0; j < pool->nconns; j++) {
+        conn = &pool->conns[j];
+
+        if (conn->retry.timer_set) {
+            ngx_del_timer(&conn->retry);
+        }
+
+        /* the requests behind these ops are gone with the worker */
+        ngx_http_supportdesk_redis_free_queue(&conn->inflight);
+        ngx_http_supportdesk_redis_free_queue(&conn->noscript);
+        ngx_http_supportdesk_redis_free_queue(&conn->held);
+
+        ngx_http_supportdesk_redis_release(conn);
+
+        if (conn->out != NULL) {
+            ngx_free(conn->out);
+            conn->out = NULL;
+        }
+    }
+
+    if (pool->fail_event.posted) {
+        ngx_delete_posted_event(&pool->fail_event);
+    }
+
+    ngx_http_supportdesk_redis_free_queue(&pool->failing);
+    ngx_http_supportdesk_redis_free_queue(&pool->free_ops);
+
+    ngx_free(pool->conns);
+    ngx_free(pool);
 }
 
 
 ngx_http_supportdesk_redis_op_t *
 ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
-    ngx_str_t *hash_tag, ngx_int_t script, int argc, const char **argv,
-    const size_t *argvlen, ngx_http_supportdesk_redis_handler_pt handler,
-    void *data, ngx_log_t *log)
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data,
+    ngx_log_t *log)
 {
+    ngx_int_t                           slot;
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
-    /* hash_tag picks the node once the pool knows Redis Cluster */
-    (void) hash_tag;
+    slot = -1;
 
-    if (conf->pool == NULL) {
+    if (conf->cluster != NULL) {
+        slot = ngx_http_supportdesk_cluster_command_slot(script, argc, argv,
+                                                         argvlen);
+        pool = ngx_http_supportdesk_redis_cluster_pool(conf->cluster, slot);
+
+    } else {
+        pool = conf->pool;
+    }
+
+    if (pool == NULL) {
         return NULL;
     }
 
-    conn = ngx_http_supportdesk_redis_pick(conf->pool);
+    conn = ngx_http_supportdesk_redis_pick(pool);
 
     /*
      * Admission: beyond its bounds a connection takes nothing more, and a
@@ -479,12 +676,17 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
         || conn->npending >= conf->max_pending
         || conn->out_len - conn->out_sent >= conf->max_output)
     {
-        ngx_http_supportdesk_redis_refused(conf->pool, conn, log);
+        ngx_http_supportdesk_redis_refused(pool, conn, log);
         return NULL;
     }
 
-    return ngx_http_supportdesk_redis_queue(conn, script, argc, argv, argvlen,
-                                            handler, data, log);
+    op = ngx_http_supportdesk_redis_queue(conn, script, argc, argv, argvlen,
+                                          handler, data, log);
+    if (op != NULL) {
+        op->slot = slot;
+    }
+
+    return op;
 }
 
 
@@ -494,15 +696,24 @@ ngx_http_supportdesk_redis_send_after(ngx_http_supportdesk_redis_op_t *prev,
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log)
 {
-    /* prev failed with its connection: the rest of the request fails too */
-    if (prev->rc
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    /* prev failed with its connection, or waits to be sent again: the rest
+       of the request fails too */
+    if (prev->rc || prev->retrying || prev->conn == NULL
         || prev->conn->state == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED)
     {
         return NULL;
     }
 
-    return ngx_http_supportdesk_redis_queue(prev->conn, script, argc, argv,
-                                            argvlen, handler, data, log);
+    op = ngx_http_supportdesk_redis_queue(prev->conn, script, argc, argv,
+                                          argvlen, handler, data, log);
+    if (op != NULL) {
+        /* the commands of a request share their slot (their app's) */
+        op->slot = prev->slot;
+    }
+
+    return op;
 }
 
 
@@ -661,7 +872,7 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 
     rcf = conn->pool->conf;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
+    if (ngx_exiting || ngx_terminate || ngx_quit || conn->pool->retired) {
         return;
     }
 
@@ -979,7 +1190,7 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     conn->recovering = 0;
 
     /* until it fires, requests are answered 503 at once */
-    if (backoff && !ngx_exiting) {
+    if (backoff && !ngx_exiting && !pool->retired) {
         ngx_add_timer(&conn->retry, conn->backoff);
         conn->backoff = ngx_min(conn->backoff * 2,
                                 NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MAX);
@@ -1022,6 +1233,12 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
         /* the first slice in this turn, once the caller is done */
         ngx_post_event(&pool->fail_event, &ngx_posted_events);
     }
+
+    /* a master lost may be failing over: its replica is found in the map */
+    if (pool->cluster != NULL && !ngx_exiting) {
+        ngx_http_supportdesk_redis_cluster_refresh(pool->cluster,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+    }
 }
 
 
@@ -1046,7 +1263,7 @@ ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev)
         ngx_queue_remove(q);
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
 
-        ngx_http_supportdesk_redis_answer(op->conn, op, op->rc, NULL);
+        ngx_http_supportdesk_redis_answer(op, op->rc, NULL);
     }
 
     if (ngx_queue_empty(&pool->failing)) {
@@ -1430,6 +1647,12 @@ static void
 ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
 {
+    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING) {
+        /* an error here comes again, as the answer to the command itself */
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return;
+    }
+
     if (op->kind != NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST) {
         ngx_http_supportdesk_redis_handshake_reply(conn, op, reply);
         return;
@@ -1452,7 +1675,14 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     }
 
     conn->npending--;
-    ngx_http_supportdesk_redis_answer(conn, op, NGX_OK, reply);
+
+    if (conn->pool->cluster != NULL
+        && ngx_http_supportdesk_redis_cluster_reply(conn, op, reply))
+    {
+        return;
+    }
+
+    ngx_http_supportdesk_redis_answer(op, NGX_OK, reply);
 }
 
 
@@ -1639,15 +1869,15 @@ ngx_http_supportdesk_redis_handshake_reply(
 /* the op is recycled first: its handler may queue again */
 
 static void
-ngx_http_supportdesk_redis_answer(ngx_http_supportdesk_redis_conn_t *conn,
-    ngx_http_supportdesk_redis_op_t *op, ngx_int_t rc, redisReply *reply)
+ngx_http_supportdesk_redis_answer(ngx_http_supportdesk_redis_op_t *op,
+    ngx_int_t rc, redisReply *reply)
 {
     void                                   *data;
     ngx_http_supportdesk_redis_handler_pt   handler;
 
     handler = op->handler;
     data = op->data;
-    ngx_http_supportdesk_redis_op_free(conn->pool, op);
+    ngx_http_supportdesk_redis_op_free(op->pool, op);
 
     if (handler != NULL) {
         handler(data, rc, reply);
@@ -1664,6 +1894,18 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
     op = ev->data;
     conn = op->conn;
 
+    if (op->retrying) {
+        /* it waited for the cluster, not for a connection: only it fails */
+        ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
+                      "supportdesk: redis cluster: a command redirected or "
+                      "refused for now could not be served within %M ms",
+                      op->pool->conf->timeout);
+        ngx_queue_remove(&op->queue);
+        op->retrying = 0;
+        ngx_http_supportdesk_redis_answer(op, NGX_HTTP_GATEWAY_TIME_OUT, NULL);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
                   "supportdesk: redis %V did not answer within %M ms, "
                   "dropping the connection with %ui requests due, "
@@ -1677,6 +1919,659 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
      * reconnect backs off, as after a connection lost.
      */
     ngx_http_supportdesk_redis_close(conn, NGX_HTTP_GATEWAY_TIME_OUT, 1);
+}
+
+
+/*
+ * Redis Cluster.  A pool per master, created as the map names it; the map
+ * (slot -> master) comes from CLUSTER SLOTS, asked of any master that is
+ * up, and is patched by every MOVED.  A command is sent to its slot's
+ * master; an answer that redirects it (MOVED, ASK) or refuses it for now
+ * (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, READONLY) is not the
+ * request's: the command goes again, within the request's timeout.
+ */
+
+static ngx_http_supportdesk_redis_cluster_t *
+ngx_http_supportdesk_redis_cluster_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log)
+{
+    ngx_uint_t                             i;
+    ngx_addr_t                            *seed;
+    ngx_http_supportdesk_redis_cluster_t  *cluster;
+
+    cluster = ngx_calloc(sizeof(ngx_http_supportdesk_redis_cluster_t), log);
+    if (cluster == NULL) {
+        return NULL;
+    }
+
+    cluster->nodes = ngx_calloc(NGX_HTTP_SUPPORTDESK_REDIS_NODES_MAX
+                                * sizeof(ngx_http_supportdesk_redis_node_t *),
+                                log);
+    cluster->mem = ngx_create_pool(4096, log);
+
+    if (cluster->nodes == NULL || cluster->mem == NULL) {
+        ngx_http_supportdesk_redis_cluster_destroy(cluster);
+        return NULL;
+    }
+
+    cluster->conf = rcf;
+    cluster->index = index;
+    cluster->log = log;
+    cluster->retry_backoff = NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN;
+    ngx_queue_init(&cluster->retry);
+
+    cluster->refresh_timer.handler =
+        ngx_http_supportdesk_redis_cluster_refresh_handler;
+    cluster->refresh_timer.data = cluster;
+    cluster->refresh_timer.log = log;
+    cluster->refresh_timer.cancelable = 1;
+
+    cluster->retry_timer.handler =
+        ngx_http_supportdesk_redis_cluster_retry_handler;
+    cluster->retry_timer.data = cluster;
+    cluster->retry_timer.log = log;
+
+    seed = rcf->seeds->elts;
+
+    for (i = 0; i < rcf->seeds->nelts; i++) {
+        if (ngx_http_supportdesk_redis_node(cluster, &seed[i].name, &seed[i])
+            == NULL)
+        {
+            ngx_http_supportdesk_redis_cluster_destroy(cluster);
+            return NULL;
+        }
+    }
+
+    /* the map, as soon as a seed is up (until then: MOVED says it) */
+    ngx_http_supportdesk_redis_cluster_refresh(cluster, 1);
+
+    return cluster;
+}
+
+
+static void
+ngx_http_supportdesk_redis_cluster_destroy(
+    ngx_http_supportdesk_redis_cluster_t *cluster)
+{
+    ngx_uint_t  i;
+
+    if (cluster->refresh_timer.timer_set) {
+        ngx_del_timer(&cluster->refresh_timer);
+    }
+
+    if (cluster->retry_timer.timer_set) {
+        ngx_del_timer(&cluster->retry_timer);
+    }
+
+    /* the requests behind these ops are gone with the worker */
+    ngx_http_supportdesk_redis_free_queue(&cluster->retry);
+
+    if (cluster->nodes != NULL) {
+        for (i = 0; i < cluster->nnodes; i++) {
+            if (cluster->nodes[i]->pool != NULL) {
+                ngx_http_supportdesk_redis_pool_destroy(
+                                                     cluster->nodes[i]->pool);
+            }
+
+            ngx_free(cluster->nodes[i]);
+        }
+
+        ngx_free(cluster->nodes);
+    }
+
+    if (cluster->mem != NULL) {
+        ngx_destroy_pool(cluster->mem);
+    }
+
+    ngx_free(cluster);
+}
+
+
+/*
+ * The node of "host:port", made (with its pool) when the cluster names one
+ * not seen before; addr given: a seed, already parsed.  NULL: not an
+ * address, or too many nodes.
+ */
+
+static ngx_http_supportdesk_redis_node_t *
+ngx_http_supportdesk_redis_node(ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_str_t *key, ngx_addr_t *addr)
+{
+    ngx_uint_t                          i;
+    ngx_addr_t                          parsed;
+    ngx_http_supportdesk_redis_node_t  *node;
+
+    for (i = 0; i < cluster->nnodes; i++) {
+        node = cluster->nodes[i];
+
+        if (node->key.len == key->len
+            && ngx_strncmp(node->key.data, key->data, key->len) == 0)
+        {
+            goto found;
+        }
+    }
+
+    if (addr == NULL) {
+        /* IP addresses only: the worker never resolves a name */
+        if (ngx_parse_addr_port(cluster->mem, &parsed, key->data, key->len)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, cluster->log, 0,
+                          "supportdesk: redis cluster named the node \"%V\", "
+                          "which is not an IP address and port", key);
+            return NULL;
+        }
+
+        addr = &parsed;
+
+        /* a seed by another name ("localhost:7000" as "127.0.0.1:7000") */
+        for (i = 0; i < cluster->nnodes; i++) {
+            node = cluster->nodes[i];
+
+            if (ngx_cmp_sockaddr(node->addr.sockaddr, node->addr.socklen,
+                                 addr->sockaddr, addr->socklen, 1)
+                == NGX_OK)
+            {
+                goto found;
+            }
+        }
+    }
+
+    if (cluster->nnodes == NGX_HTTP_SUPPORTDESK_REDIS_NODES_MAX) {
+        ngx_log_error(NGX_LOG_ERR, cluster->log, 0,
+                      "supportdesk: redis cluster names more than %d "
+                      "masters, \"%V\" is not used",
+                      NGX_HTTP_SUPPORTDESK_REDIS_NODES_MAX, key);
+        return NULL;
+    }
+
+    node = ngx_calloc(sizeof(ngx_http_supportdesk_redis_node_t),
+                      cluster->log);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->key.data = ngx_pstrdup(cluster->mem, key);
+    node->addr.sockaddr = ngx_palloc(cluster->mem, addr->socklen);
+    node->addr.name.data = ngx_pstrdup(cluster->mem, key);
+
+    if (node->key.data == NULL || node->addr.sockaddr == NULL
+        || node->addr.name.data == NULL)
+    {
+        ngx_free(node);
+        return NULL;
+    }
+
+    node->key.len = key->len;
+    ngx_memcpy(node->addr.sockaddr, addr->sockaddr, addr->socklen);
+    node->addr.socklen = addr->socklen;
+    node->addr.name.len = key->len;
+
+    /* every master runs with the settings the cluster was given */
+    node->conf = *cluster->conf;
+    node->conf.addr = &node->addr;
+    node->conf.seeds = NULL;
+    node->conf.pool = NULL;
+    node->conf.cluster = NULL;
+
+    node->pool = ngx_http_supportdesk_redis_pool_create(&node->conf,
+                                                        cluster->index,
+                                                        cluster->log);
+    if (node->pool == NULL) {
+        ngx_free(node);
+        return NULL;
+    }
+
+    node->pool->cluster = cluster;
+    node->conf.pool = node->pool;
+    node->index = cluster->nnodes;
+    cluster->nodes[cluster->nnodes++] = node;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cluster->log, 0,
+                   "supportdesk: redis cluster node %V added", key);
+
+    return node;
+
+found:
+
+    if (node->pool->retired) {
+        /* named again: it serves again */
+        node->pool->retired = 0;
+
+        for (i = 0; i < node->pool->nconns; i++) {
+            if (node->pool->conns[i].state
+                    == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED
+                && !node->pool->conns[i].retry.timer_set)
+            {
+                ngx_http_supportdesk_redis_connect(&node->pool->conns[i]);
+            }
+        }
+    }
+
+    return node;
+}
+
+
+/* the master of a slot; no slot, or not known yet: a master that is up */
+
+static ngx_http_supportdesk_redis_pool_t *
+ngx_http_supportdesk_redis_cluster_pool(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_int_t slot)
+{
+    ngx_uint_t                          i, j;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+
+    if (slot >= 0 && cluster->slots[slot]) {
+        return cluster->nodes[cluster->slots[slot] - 1]->pool;
+    }
+
+    for (i = 0; i < cluster->nnodes; i++) {
+        pool = cluster->nodes[i]->pool;
+
+        if (pool->retired) {
+            continue;
+        }
+
+        for (j = 0; j < pool->nconns; j++) {
+            if (pool->conns[j].state
+                == NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED)
+            {
+                return pool;
+            }
+        }
+    }
+
+    return cluster->nnodes ? cluster->nodes[0]->pool : NULL;
+}
+
+
+/*
+ * An answer to a request's command on a cluster: 1 when it is not the
+ * request's (a redirection, a refusal for now) and the command is sent
+ * again, 0 when the request takes it.
+ */
+
+static ngx_uint_t
+ngx_http_supportdesk_redis_cluster_reply(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
+{
+    ngx_str_t                                addr;
+    ngx_uint_t                               slot;
+    ngx_http_supportdesk_redis_node_t       *node;
+    ngx_http_supportdesk_redis_cluster_t    *cluster;
+    ngx_http_supportdesk_cluster_verdict_e   verdict;
+
+    cluster = conn->pool->cluster;
+    verdict = ngx_http_supportdesk_cluster_verdict(reply, &slot, &addr);
+
+    if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ANSWER) {
+        return 0;
+    }
+
+    if (op->handler == NULL || op->argv == NULL) {
+        /* nobody waits for it, and its arguments are gone */
+        ngx_http_supportdesk_redis_op_free(op->pool, op);
+        return 1;
+    }
+
+    if (++op->redirects > NGX_HTTP_SUPPORTDESK_REDIS_REDIRECTS_MAX) {
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                      "supportdesk: redis cluster: a command was redirected "
+                      "or refused %d times, the last by %V: %*s",
+                      NGX_HTTP_SUPPORTDESK_REDIS_REDIRECTS_MAX,
+                      conn->peer.name, (size_t) reply->len, reply->str);
+        ngx_http_supportdesk_redis_answer(op, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL);
+        return 1;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, op->log, 0,
+                   "supportdesk: redis cluster %V answered \"%*s\"",
+                   conn->peer.name, (size_t) reply->len, reply->str);
+
+    op->ask = NULL;
+
+    switch (verdict) {
+
+    case NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED:
+        cluster->moved++;
+
+        node = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
+
+        if (node != NULL) {
+            cluster->slots[slot] = (uint16_t) (node->index + 1);
+        }
+
+        /* one slot moved: likely more did, the map is asked again */
+        ngx_http_supportdesk_redis_cluster_refresh(cluster,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+        break;
+
+    case NGX_HTTP_SUPPORTDESK_CLUSTER_ASK:
+        cluster->asked++;
+        op->ask = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
+        break;
+
+    case NGX_HTTP_SUPPORTDESK_CLUSTER_READONLY:
+        /* a master that became a replica: a failover, the map changed */
+        ngx_http_supportdesk_redis_cluster_refresh(cluster,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+        /* fall through */
+
+    default:
+        cluster->retried++;
+        break;
+    }
+
+    op->conn = NULL;
+    op->retrying = 1;
+    ngx_queue_insert_tail(&cluster->retry, &op->queue);
+
+    /* a redirection goes at once, a refusal after a while */
+    if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED
+        || verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ASK)
+    {
+        if (!cluster->retry_timer.timer_set) {
+            ngx_add_timer(&cluster->retry_timer, 1);
+        }
+
+    } else if (!cluster->retry_timer.timer_set) {
+        ngx_add_timer(&cluster->retry_timer, cluster->retry_backoff);
+        cluster->retry_backoff = ngx_min(cluster->retry_backoff * 2,
+                                         NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MAX);
+    }
+
+    return 1;
+}
+
+
+/* every command waiting is sent again, in the order the answers came */
+
+static void
+ngx_http_supportdesk_redis_cluster_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_cluster_t  *cluster = ev->data;
+
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    while (!ngx_queue_empty(&cluster->retry)) {
+        q = ngx_queue_head(&cluster->retry);
+        ngx_queue_remove(q);
+        op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+        op->retrying = 0;
+
+        ngx_http_supportdesk_redis_cluster_resend(cluster, op);
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_cluster_resend(
+    ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_http_supportdesk_redis_op_t *op)
+{
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    pool = (op->ask != NULL) ? op->ask->pool
+                   : ngx_http_supportdesk_redis_cluster_pool(cluster, op->slot);
+
+    conn = (pool != NULL) ? ngx_http_supportdesk_redis_pick(pool) : NULL;
+
+    /* the request was admitted: its command is not refused for the bounds */
+    if (conn == NULL) {
+        ngx_http_supportdesk_redis_answer(op, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL);
+        return;
+    }
+
+    op->conn = conn;
+
+    if (conn->recovering) {
+        /* written once everything before it is answered or resent; an ASK
+           then is met again, and followed again */
+        ngx_queue_insert_tail(&conn->held, &op->queue);
+
+    } else {
+        if (op->ask != NULL
+            && ngx_http_supportdesk_redis_asking_add(conn) != NGX_OK)
+        {
+            ngx_http_supportdesk_redis_answer(op,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              NULL);
+            return;
+        }
+
+        if (ngx_http_supportdesk_redis_write_op(conn, op) != NGX_OK) {
+            ngx_http_supportdesk_redis_answer(op,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              NULL);
+            return;
+        }
+    }
+
+    conn->npending++;
+
+    ngx_http_supportdesk_redis_schedule_flush(conn);
+}
+
+
+/* ASKING, pipelined right in front of the command an ASK sent here */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_asking_add(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    op = ngx_http_supportdesk_redis_op_alloc(conn->pool);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->start = conn->stream_len;
+
+    if (ngx_http_supportdesk_redis_encode(conn,
+                                          NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 0,
+                                          1, ngx_http_supportdesk_redis_asking,
+                                          ngx_http_supportdesk_redis_asking_len)
+        != NGX_OK)
+    {
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return NGX_ERROR;
+    }
+
+    op->conn = conn;
+    op->kind = NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING;
+    op->what = "ASKING";
+
+    ngx_queue_insert_tail(&conn->inflight, &op->queue);
+    conn->ninflight++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Asks for the map within that many ms (at most one CLUSTER SLOTS in
+ * flight, and one per REFRESH_MIN); the refresh timer also runs every
+ * REFRESH_EVERY, to find masters promoted or added.
+ */
+
+static void
+ngx_http_supportdesk_redis_cluster_refresh(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_msec_t within)
+{
+    ngx_msec_t  since;
+
+    since = ngx_current_msec - cluster->refreshed;
+
+    if (since < NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN) {
+        within = ngx_max(within, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN
+                                 - since);
+    }
+
+    if (cluster->refresh_timer.timer_set) {
+        if (cluster->refresh_timer.timer.key <= ngx_current_msec + within) {
+            return;
+        }
+
+        ngx_del_timer(&cluster->refresh_timer);
+    }
+
+    ngx_add_timer(&cluster->refresh_timer, within);
+}
+
+
+static void
+ngx_http_supportdesk_redis_cluster_refresh_handler(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_cluster_t  *cluster = ev->data;
+
+    ngx_uint_t                          i, j, n, start;
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    static const char   *argv[] = { "CLUSTER", "SLOTS" };
+    static const size_t  argvlen[] = { 7, 5 };
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_EVERY);
+
+    if (cluster->refreshing) {
+        return;
+    }
+
+    /* the masters in turn, so one that lies or lags is not the only voice */
+    n = cluster->nnodes;
+    start = cluster->refreshes % (n ? n : 1);
+
+    for (i = 0; i < n; i++) {
+        pool = cluster->nodes[(start + i) % n]->pool;
+
+        if (pool->retired) {
+            continue;
+        }
+
+        for (j = 0; j < pool->nconns; j++) {
+            conn = &pool->conns[j];
+
+            if (conn->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
+                || conn->recovering)
+            {
+                continue;
+            }
+
+            op = ngx_http_supportdesk_redis_queue(conn,
+                                     NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 2, argv,
+                                     argvlen,
+                                     ngx_http_supportdesk_redis_cluster_slots,
+                                     cluster, cluster->log);
+            if (op == NULL) {
+                return;
+            }
+
+            cluster->refreshing = 1;
+            cluster->refreshed = ngx_current_msec;
+            cluster->refresh_node = cluster->nodes[(start + i) % n];
+            cluster->refreshes++;
+
+            return;
+        }
+    }
+
+    /* none is up: connecting, or backing off; the next tick tries again */
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+}
+
+
+static void
+ngx_http_supportdesk_redis_cluster_slots(void *data, ngx_int_t rc,
+    redisReply *reply)
+{
+    ngx_http_supportdesk_redis_cluster_t  *cluster = data;
+
+    u_char                                 buf[NGX_SOCKADDR_STRLEN + 8];
+    ngx_int_t                              n;
+    ngx_str_t                              key;
+    ngx_uint_t                             i, s, covered;
+    ngx_http_supportdesk_redis_node_t     *node, *answered;
+    ngx_http_supportdesk_cluster_range_t   ranges[256];
+
+    cluster->refreshing = 0;
+    answered = cluster->refresh_node;
+
+    if (rc != NGX_OK) {
+        return;
+    }
+
+    n = ngx_http_supportdesk_cluster_parse_slots(reply, ranges, 256);
+
+    if (n == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, cluster->log, 0,
+                      "supportdesk: redis %V: CLUSTER SLOTS did not answer "
+                      "a slot map%s%*s", &answered->key,
+                      reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                      reply->type == REDIS_REPLY_ERROR ? (size_t) reply->len
+                                                       : (size_t) 0,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+        return;
+    }
+
+    for (i = 0; i < cluster->nnodes; i++) {
+        cluster->nodes[i]->in_map = 0;
+    }
+
+    ngx_memzero(cluster->slots, sizeof(cluster->slots));
+    covered = 0;
+
+    for (i = 0; i < (ngx_uint_t) n; i++) {
+        if (ranges[i].host.len == 0) {
+            /* "": the node that answered */
+            node = answered;
+
+        } else {
+            if (ranges[i].host.len > NGX_SOCKADDR_STRLEN) {
+                continue;
+            }
+
+            key.data = buf;
+            key.len = ngx_sprintf(buf, "%V:%ui", &ranges[i].host,
+                                  ranges[i].port)
+                      - buf;
+
+            node = ngx_http_supportdesk_redis_node(cluster, &key, NULL);
+            if (node == NULL) {
+                continue;
+            }
+        }
+
+        node->in_map = 1;
+
+        for (s = ranges[i].first; s <= ranges[i].last; s++) {
+            cluster->slots[s] = (uint16_t) (node->index + 1);
+        }
+
+        covered += ranges[i].last - ranges[i].first + 1;
+    }
+
+    /* a master no longer in the map stops reconnecting */
+    for (i = 0; i < cluster->nnodes; i++) {
+        cluster->nodes[i]->pool->retired = !cluster->nodes[i]->in_map;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cluster->log, 0,
+                   "supportdesk: redis cluster map from %V: %i ranges, %ui "
+                   "slots", &answered->key, n, covered);
 }
 
 
@@ -2003,6 +2898,8 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
         }
     }
 
+    op->pool = pool;
+    op->slot = -1;
     op->timer.handler = ngx_http_supportdesk_redis_op_timeout;
     op->timer.data = op;
     op->timer.log = pool->log;
@@ -2016,6 +2913,9 @@ static void
 ngx_http_supportdesk_redis_op_free(ngx_http_supportdesk_redis_pool_t *pool,
     ngx_http_supportdesk_redis_op_t *op)
 {
+    /* its own pool counts it: a redirected op came from another */
+    pool = op->pool;
+
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);
     }

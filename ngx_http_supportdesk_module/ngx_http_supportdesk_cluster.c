@@ -121,8 +121,11 @@ ngx_http_supportdesk_cluster_verdict(redisReply *reply, ngx_uint_t *slot,
                          : NGX_HTTP_SUPPORTDESK_CLUSTER_ANSWER;
     }
 
-    if (ngx_http_supportdesk_cluster_is("TRYAGAIN")
-        || ngx_http_supportdesk_cluster_is("CLUSTERDOWN")
+    if (ngx_http_supportdesk_cluster_is("TRYAGAIN")) {
+        return NGX_HTTP_SUPPORTDESK_CLUSTER_TRYAGAIN;
+    }
+
+    if (ngx_http_supportdesk_cluster_is("CLUSTERDOWN")
         || ngx_http_supportdesk_cluster_is("LOADING")
         || ngx_http_supportdesk_cluster_is("MASTERDOWN"))
     {

@@ -24,7 +24,10 @@ typedef enum {
     NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED,
     /* this one command goes elsewhere (a slot being migrated) */
     NGX_HTTP_SUPPORTDESK_CLUSTER_ASK,
-    /* try again shortly: TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN */
+    /* a slot being migrated holds some of the keys: try again shortly */
+    NGX_HTTP_SUPPORTDESK_CLUSTER_TRYAGAIN,
+    /* try again shortly, the map may have changed: CLUSTERDOWN, LOADING,
+       MASTERDOWN */
     NGX_HTTP_SUPPORTDESK_CLUSTER_RETRY,
     /* the node is a replica now (a failover): refresh, then try again */
     NGX_HTTP_SUPPORTDESK_CLUSTER_READONLY

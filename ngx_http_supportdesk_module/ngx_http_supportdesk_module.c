@@ -50,6 +50,8 @@ static ngx_url_t *ngx_http_supportdesk_parse_redis(ngx_conf_t *cf,
     ngx_str_t *value, const char *directive);
 static char *ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_supportdesk_redis_wait(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_redis_password(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_check_bounds(ngx_conf_t *cf, void *post,
@@ -150,6 +152,13 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
     { ngx_string("supportdesk_redis_cluster"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_supportdesk_redis_cluster,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("supportdesk_redis_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_supportdesk_redis_wait,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -524,6 +533,8 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
     slcf->redis_settings.max_output = NGX_CONF_UNSET_SIZE;
     slcf->redis_settings.max_reply_size = NGX_CONF_UNSET_SIZE;
     slcf->redis_settings.max_reply_elements = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.wait_replicas = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.wait_timeout = NGX_CONF_UNSET_MSEC;
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->batch_max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->list_scan_limit = NGX_CONF_UNSET_UINT;
@@ -589,6 +600,25 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(redis->max_reply_elements,
                               prev->redis_settings.max_reply_elements,
                               65536);
+
+    if (redis->wait_replicas == NGX_CONF_UNSET_UINT) {
+        redis->wait_replicas = prev->redis_settings.wait_replicas;
+        redis->wait_timeout = prev->redis_settings.wait_timeout;
+    }
+
+    if (redis->wait_replicas == NGX_CONF_UNSET_UINT) {
+        redis->wait_replicas = 0;
+        redis->wait_timeout = 0;
+    }
+
+    /* WAIT blocks on Redis: its reply must come within the timeout */
+    if (redis->wait_replicas && redis->wait_timeout >= redis->timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"supportdesk_redis_wait\" timeout %Mms must be "
+                           "shorter than \"supportdesk_redis_timeout\" %Mms",
+                           redis->wait_timeout, redis->timeout);
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
     ngx_conf_merge_size_value(conf->batch_max_body_size,
@@ -829,6 +859,60 @@ ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value,
     }
 
     return u;
+}
+
+
+/*
+ * supportdesk_redis_wait <replicas> [<timeout>] | off: a write is answered
+ * once that many replicas have it (WAIT, pipelined behind it), or 503.
+ */
+
+static char *
+ngx_http_supportdesk_redis_wait(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_msec_t   t;
+
+    if (slcf->redis_settings.wait_replicas != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        slcf->redis_settings.wait_replicas = 0;
+        slcf->redis_settings.wait_timeout = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n < 1 || n > 100) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"supportdesk_redis_wait\" replicas \"%V\" must "
+                           "be \"off\" or 1-100", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    t = 100;
+
+    if (cf->args->nelts == 3) {
+        t = ngx_parse_time(&value[2], 0);
+        if (t == (ngx_msec_t) NGX_ERROR || t < 1 || t > 60000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"supportdesk_redis_wait\" timeout \"%V\" "
+                               "must be from 1ms to 60s", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    slcf->redis_settings.wait_replicas = n;
+    slcf->redis_settings.wait_timeout = t;
+
+    return NGX_CONF_OK;
 }
 
 

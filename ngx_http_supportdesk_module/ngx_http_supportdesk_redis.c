@@ -148,6 +148,11 @@ struct ngx_http_supportdesk_redis_pool_s {
     /* the ACL refused a script command at connect: logged once */
     ngx_uint_t                           noperm;
 
+    /* "WAIT <replicas> <ms>", when supportdesk_redis_wait is on */
+    const char                          *wait_argv[3];
+    size_t                               wait_argvlen[3];
+    u_char                               wait_text[2][NGX_INT_T_LEN];
+
     /* ops of closed connections, answered a slice per turn (op->rc) */
     ngx_queue_t                          failing;
     ngx_event_t                          fail_event;
@@ -166,7 +171,9 @@ typedef enum {
     /* a command sent only to learn whether the ACL allows it */
     NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE,
     /* ASKING in front of a command an ASK sent here: its +OK is dropped */
-    NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING,
+    /* WAIT behind a write (supportdesk_redis_wait); data is the write */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT
 } ngx_http_supportdesk_redis_op_kind_e;
 
 
@@ -207,7 +214,6 @@ struct ngx_http_supportdesk_redis_cluster_s {
      */
     ngx_queue_t                          retry;
     ngx_event_t                          retry_timer;
-    ngx_msec_t                           retry_backoff;
 
     /* for the metrics */
     ngx_uint_t                           moved;
@@ -245,12 +251,19 @@ struct ngx_http_supportdesk_redis_op_s {
     /* where its command starts in the connection's stream */
     off_t                                    start;
 
-    /* cluster: the slot of its key (-1: none), redirections followed, the
-       node an ASK named, and whether it waits in the cluster's retry */
+    /* cluster: the slot of its key (-1: none), redirections followed and
+       refusals met, the node an ASK named, and whether it waits in the
+       cluster's retry */
     ngx_int_t                                slot;
     ngx_uint_t                               redirects;
+    ngx_uint_t                               refusals;
     ngx_http_supportdesk_redis_node_t       *ask;
     unsigned                                 retrying:1;
+
+    /* supportdesk_redis_wait: the WAIT behind this write, and the write's
+       reply, held until WAIT says enough replicas have it */
+    ngx_http_supportdesk_redis_op_t         *waiter;
+    redisReply                              *held;
 };
 
 
@@ -281,9 +294,16 @@ static ngx_int_t ngx_http_supportdesk_redis_unparsed(
     ngx_http_supportdesk_redis_conn_t *conn);
 static ngx_int_t ngx_http_supportdesk_redis_process(
     ngx_http_supportdesk_redis_conn_t *conn);
-static void ngx_http_supportdesk_redis_deliver(
+static ngx_uint_t ngx_http_supportdesk_redis_deliver(
     ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
+static ngx_int_t ngx_http_supportdesk_redis_wait_add(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_wait_done(void *data, ngx_int_t rc,
+    redisReply *reply);
+static void ngx_http_supportdesk_redis_wait_detach(
+    ngx_http_supportdesk_redis_op_t *op);
 static void ngx_http_supportdesk_redis_answer(
     ngx_http_supportdesk_redis_op_t *op, ngx_int_t rc, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_handshake(
@@ -328,6 +348,8 @@ static void ngx_http_supportdesk_redis_noscript(
 static void ngx_http_supportdesk_redis_resume(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue);
+static void ngx_http_supportdesk_redis_wait_release(
+    ngx_http_supportdesk_redis_op_t *op);
 static ngx_http_supportdesk_redis_pool_t *ngx_http_supportdesk_redis_pool_create(
     ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log);
 static void ngx_http_supportdesk_redis_pool_destroy(
@@ -408,6 +430,8 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
             && rcf->max_output == want->max_output
             && rcf->max_reply_size == want->max_reply_size
             && rcf->max_reply_elements == want->max_reply_elements
+            && rcf->wait_replicas == want->wait_replicas
+            && rcf->wait_timeout == want->wait_timeout
             && ngx_http_supportdesk_redis_str_eq(&rcf->user, &want->user)
             && ngx_http_supportdesk_redis_str_eq(&rcf->password,
                                                  &want->password))
@@ -539,6 +563,19 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
     pool->conf = rcf;
     pool->nconns = rcf->connections;
     pool->log = log;
+
+    if (rcf->wait_replicas) {
+        pool->wait_argv[0] = "WAIT";
+        pool->wait_argvlen[0] = 4;
+        pool->wait_argv[1] = (const char *) pool->wait_text[0];
+        pool->wait_argvlen[1] = ngx_sprintf(pool->wait_text[0], "%ui",
+                                            rcf->wait_replicas)
+                                - pool->wait_text[0];
+        pool->wait_argv[2] = (const char *) pool->wait_text[1];
+        pool->wait_argvlen[2] = ngx_sprintf(pool->wait_text[1], "%M",
+                                            rcf->wait_timeout)
+                                - pool->wait_text[1];
+    }
     ngx_queue_init(&pool->free_ops);
     ngx_queue_init(&pool->failing);
     pool->fail_event.handler = ngx_http_supportdesk_redis_fail_handler;
@@ -787,6 +824,15 @@ ngx_http_supportdesk_redis_write_op(ngx_http_supportdesk_redis_conn_t *conn,
 
     ngx_queue_insert_tail(&conn->inflight, &op->queue);
     conn->ninflight++;
+
+    /* a write is acknowledged once replicas have it: WAIT right behind */
+    if (conn->pool->conf->wait_replicas
+        && op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST
+        && op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
+        && ngx_http_supportdesk_script_table[op->script].writes)
+    {
+        return ngx_http_supportdesk_redis_wait_add(conn, op);
+    }
 
     return NGX_OK;
 }
@@ -1625,8 +1671,9 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
         conn->ninflight--;
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
 
-        ngx_http_supportdesk_redis_deliver(conn, op, reply);
-        freeReplyObject(reply);
+        if (!ngx_http_supportdesk_redis_deliver(conn, op, reply)) {
+            freeReplyObject(reply);
+        }
 
         if (conn->generation != generation) {
             return NGX_DONE;
@@ -1643,19 +1690,27 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
 }
 
 
-static void
+/* 1 when the reply is kept (a write waiting for its WAIT), else freed */
+
+static ngx_uint_t
 ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
 {
     if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING) {
         /* an error here comes again, as the answer to the command itself */
         ngx_http_supportdesk_redis_op_free(conn->pool, op);
-        return;
+        return 0;
+    }
+
+    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT) {
+        conn->npending--;
+        ngx_http_supportdesk_redis_answer(op, NGX_OK, reply);
+        return 0;
     }
 
     if (op->kind != NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST) {
         ngx_http_supportdesk_redis_handshake_reply(conn, op, reply);
-        return;
+        return 0;
     }
 
     /*
@@ -1670,8 +1725,9 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
         && reply->len >= 8
         && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
     {
+        ngx_http_supportdesk_redis_wait_detach(op);
         ngx_http_supportdesk_redis_noscript(conn, op);
-        return;
+        return 0;
     }
 
     conn->npending--;
@@ -1679,10 +1735,139 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     if (conn->pool->cluster != NULL
         && ngx_http_supportdesk_redis_cluster_reply(conn, op, reply))
     {
-        return;
+        return 0;
+    }
+
+    if (op->waiter != NULL) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            /* refused: nothing was written, nothing to wait for */
+            ngx_http_supportdesk_redis_wait_detach(op);
+
+        } else {
+            /* its WAIT, right behind, has its own timer */
+            if (op->timer.timer_set) {
+                ngx_del_timer(&op->timer);
+            }
+
+            op->held = reply;
+            return 1;
+        }
     }
 
     ngx_http_supportdesk_redis_answer(op, NGX_OK, reply);
+
+    return 0;
+}
+
+
+/* WAIT, pipelined behind the write op, on the same connection */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_wait_add(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op)
+{
+    ngx_http_supportdesk_redis_op_t    *wait;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+
+    pool = conn->pool;
+
+    wait = ngx_http_supportdesk_redis_op_alloc(pool);
+    if (wait == NULL) {
+        return NGX_ERROR;
+    }
+
+    wait->start = conn->stream_len;
+
+    if (ngx_http_supportdesk_redis_encode(conn,
+                                          NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 0, 3,
+                                          pool->wait_argv, pool->wait_argvlen)
+        != NGX_OK)
+    {
+        ngx_http_supportdesk_redis_op_free(pool, wait);
+        return NGX_ERROR;
+    }
+
+    wait->conn = conn;
+    wait->kind = NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT;
+    wait->what = "WAIT";
+    wait->handler = ngx_http_supportdesk_redis_wait_done;
+    wait->data = op;
+    wait->log = op->log;
+    op->waiter = wait;
+
+    ngx_queue_insert_tail(&conn->inflight, &wait->queue);
+    conn->ninflight++;
+    conn->npending++;
+
+    ngx_add_timer(&wait->timer, pool->conf->timeout);
+
+    return NGX_OK;
+}
+
+
+/* the write no longer waits for this WAIT (it is sent again, or refused) */
+
+static void
+ngx_http_supportdesk_redis_wait_detach(ngx_http_supportdesk_redis_op_t *op)
+{
+    if (op->waiter != NULL) {
+        op->waiter->data = NULL;
+        op->waiter = NULL;
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_wait_done(void *data, ngx_int_t rc,
+    redisReply *reply)
+{
+    ngx_http_supportdesk_redis_op_t  *op = data;
+
+    redisReply                         *held;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    if (op == NULL) {
+        return;
+    }
+
+    op->waiter = NULL;
+    held = op->held;
+    op->held = NULL;
+    rcf = op->pool->conf;
+
+    if (held == NULL) {
+        /* the connection failed before the write's own reply */
+        ngx_http_supportdesk_redis_answer(op, rc ? rc
+                                              : NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL);
+        return;
+    }
+
+    if (rc == NGX_OK && reply != NULL && reply->type == REDIS_REPLY_INTEGER
+        && reply->integer >= (long long) rcf->wait_replicas)
+    {
+        ngx_http_supportdesk_redis_answer(op, NGX_OK, held);
+
+    } else {
+        if (rc == NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                          "supportdesk: redis %V: a write reached %s%L of "
+                          "the %ui replicas supportdesk_redis_wait asks for "
+                          "within %M ms; answering 503 (it may have been "
+                          "applied on the master)", &rcf->addr->name,
+                          reply != NULL && reply->type == REDIS_REPLY_INTEGER
+                          ? "" : "(an error) ",
+                          reply != NULL && reply->type == REDIS_REPLY_INTEGER
+                          ? reply->integer : 0LL,
+                          rcf->wait_replicas, rcf->wait_timeout);
+        }
+
+        ngx_http_supportdesk_redis_answer(op, rc ? rc
+                                              : NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL);
+    }
+
+    freeReplyObject(held);
 }
 
 
@@ -1875,6 +2060,9 @@ ngx_http_supportdesk_redis_answer(ngx_http_supportdesk_redis_op_t *op,
     void                                   *data;
     ngx_http_supportdesk_redis_handler_pt   handler;
 
+    /* answered before its WAIT (a failure): the WAIT is not its any more */
+    ngx_http_supportdesk_redis_wait_detach(op);
+
     handler = op->handler;
     data = op->data;
     ngx_http_supportdesk_redis_op_free(op->pool, op);
@@ -1957,7 +2145,6 @@ ngx_http_supportdesk_redis_cluster_create(
     cluster->conf = rcf;
     cluster->index = index;
     cluster->log = log;
-    cluster->retry_backoff = NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN;
     ngx_queue_init(&cluster->retry);
 
     cluster->refresh_timer.handler =
@@ -2197,6 +2384,7 @@ ngx_http_supportdesk_redis_cluster_reply(
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
 {
     ngx_str_t                                addr;
+    ngx_msec_t                               delay;
     ngx_uint_t                               slot;
     ngx_http_supportdesk_redis_node_t       *node;
     ngx_http_supportdesk_redis_cluster_t    *cluster;
@@ -2209,16 +2397,23 @@ ngx_http_supportdesk_redis_cluster_reply(
         return 0;
     }
 
+    /* sent again elsewhere, with a WAIT of its own there */
+    ngx_http_supportdesk_redis_wait_detach(op);
+
     if (op->handler == NULL || op->argv == NULL) {
         /* nobody waits for it, and its arguments are gone */
         ngx_http_supportdesk_redis_op_free(op->pool, op);
         return 1;
     }
 
-    if (++op->redirects > NGX_HTTP_SUPPORTDESK_REDIS_REDIRECTS_MAX) {
+    /* a redirection loop ends; a refusal for now ends with the timeout */
+    if ((verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED
+         || verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ASK)
+        && ++op->redirects > NGX_HTTP_SUPPORTDESK_REDIS_REDIRECTS_MAX)
+    {
         ngx_log_error(NGX_LOG_ERR, op->log, 0,
                       "supportdesk: redis cluster: a command was redirected "
-                      "or refused %d times, the last by %V: %*s",
+                      "%d times, the last by %V: %*s",
                       NGX_HTTP_SUPPORTDESK_REDIS_REDIRECTS_MAX,
                       conn->peer.name, (size_t) reply->len, reply->str);
         ngx_http_supportdesk_redis_answer(op, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -2231,6 +2426,7 @@ ngx_http_supportdesk_redis_cluster_reply(
                    conn->peer.name, (size_t) reply->len, reply->str);
 
     op->ask = NULL;
+    delay = 1;
 
     switch (verdict) {
 
@@ -2253,14 +2449,21 @@ ngx_http_supportdesk_redis_cluster_reply(
         op->ask = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
         break;
 
-    case NGX_HTTP_SUPPORTDESK_CLUSTER_READONLY:
-        /* a master that became a replica: a failover, the map changed */
-        ngx_http_supportdesk_redis_cluster_refresh(cluster,
-                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
-        /* fall through */
-
     default:
         cluster->retried++;
+
+        /* 10 ms, doubling to 200, each command by its own refusals */
+        delay = NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN
+                << ngx_min(op->refusals, 5);
+        delay = ngx_min(delay, NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MAX);
+        op->refusals++;
+
+        /* a failover or a cluster that lost quorum: the map may change */
+        if (verdict != NGX_HTTP_SUPPORTDESK_CLUSTER_TRYAGAIN) {
+            ngx_http_supportdesk_redis_cluster_refresh(cluster,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+        }
+
         break;
     }
 
@@ -2268,18 +2471,9 @@ ngx_http_supportdesk_redis_cluster_reply(
     op->retrying = 1;
     ngx_queue_insert_tail(&cluster->retry, &op->queue);
 
-    /* a redirection goes at once, a refusal after a while */
-    if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED
-        || verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ASK)
-    {
-        if (!cluster->retry_timer.timer_set) {
-            ngx_add_timer(&cluster->retry_timer, 1);
-        }
-
-    } else if (!cluster->retry_timer.timer_set) {
-        ngx_add_timer(&cluster->retry_timer, cluster->retry_backoff);
-        cluster->retry_backoff = ngx_min(cluster->retry_backoff * 2,
-                                         NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MAX);
+    /* the queue goes in one piece, at the time the first one set */
+    if (!cluster->retry_timer.timer_set) {
+        ngx_add_timer(&cluster->retry_timer, delay);
     }
 
     return 1;
@@ -2796,8 +2990,34 @@ ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue)
             ngx_del_timer(&op->timer);
         }
 
+        /* a WAIT holds its write, answered already or not, in no queue */
+        if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT
+            && op->data != NULL)
+        {
+            ngx_http_supportdesk_redis_wait_release(op->data);
+        }
+
         ngx_free(op);
     }
+}
+
+
+static void
+ngx_http_supportdesk_redis_wait_release(ngx_http_supportdesk_redis_op_t *op)
+{
+    if (op->held == NULL) {
+        /* its reply is still due: it is in a queue, freed there */
+        op->waiter = NULL;
+        return;
+    }
+
+    freeReplyObject(op->held);
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    ngx_free(op);
 }
 
 

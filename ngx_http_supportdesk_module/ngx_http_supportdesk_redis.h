@@ -58,6 +58,9 @@ typedef struct {
        elements of all its arrays */
     size_t                               max_reply_size;
     ngx_uint_t                           max_reply_elements;
+    /* supportdesk_redis_wait: replicas a write waits for (0: none), ms */
+    ngx_uint_t                           wait_replicas;
+    ngx_msec_t                           wait_timeout;
 
     /* per worker, created in init_process: the server's pool, or the
        cluster's slot map and a pool per master */

@@ -110,7 +110,7 @@ main(void)
                "verdict: a slot number that overflows");
     tap_is_int(verdict("TRYAGAIN Multiple keys request during rehashing of "
                        "slot", &slot, addr),
-               NGX_HTTP_SUPPORTDESK_CLUSTER_RETRY, "verdict: TRYAGAIN");
+               NGX_HTTP_SUPPORTDESK_CLUSTER_TRYAGAIN, "verdict: TRYAGAIN");
     tap_is_int(verdict("CLUSTERDOWN The cluster is down", &slot, addr),
                NGX_HTTP_SUPPORTDESK_CLUSTER_RETRY, "verdict: CLUSTERDOWN");
     tap_is_int(verdict("LOADING Redis is loading", &slot, addr),

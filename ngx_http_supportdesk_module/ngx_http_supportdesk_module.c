@@ -117,6 +117,11 @@ static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_chunk_size_bounds
     "must be between 1 and 10000"
 };
 
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_verify_depth_bounds
+    = {
+    ngx_http_supportdesk_check_bounds, 1, 100, "must be between 1 and 100"
+};
+
 /* Redis takes these in seconds */
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_seconds_bounds = {
     ngx_http_supportdesk_check_bounds, 1000, NGX_MAX_INT32_VALUE,
@@ -161,6 +166,55 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       ngx_http_supportdesk_redis_wait,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.enable),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.verify),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_verify_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.verify_depth),
+      &ngx_http_supportdesk_verify_depth_bounds },
+
+    { ngx_string("supportdesk_redis_ssl_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.name),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.trusted_certificate),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.certificate),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_certificate_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.certificate_key),
       NULL },
 
     { ngx_string("supportdesk_redis_password"),
@@ -534,6 +588,9 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
     slcf->redis_settings.max_reply_size = NGX_CONF_UNSET_SIZE;
     slcf->redis_settings.max_reply_elements = NGX_CONF_UNSET_UINT;
     slcf->redis_settings.wait_replicas = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.tls.enable = NGX_CONF_UNSET;
+    slcf->redis_settings.tls.verify = NGX_CONF_UNSET;
+    slcf->redis_settings.tls.verify_depth = NGX_CONF_UNSET_UINT;
     slcf->redis_settings.wait_timeout = NGX_CONF_UNSET_MSEC;
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->batch_max_body_size = NGX_CONF_UNSET_SIZE;
@@ -600,6 +657,21 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(redis->max_reply_elements,
                               prev->redis_settings.max_reply_elements,
                               65536);
+
+    ngx_conf_merge_value(redis->tls.enable, prev->redis_settings.tls.enable,
+                         0);
+    ngx_conf_merge_value(redis->tls.verify, prev->redis_settings.tls.verify,
+                         0);
+    ngx_conf_merge_uint_value(redis->tls.verify_depth,
+                              prev->redis_settings.tls.verify_depth, 1);
+    ngx_conf_merge_str_value(redis->tls.name, prev->redis_settings.tls.name,
+                             "");
+    ngx_conf_merge_str_value(redis->tls.trusted_certificate,
+                             prev->redis_settings.tls.trusted_certificate, "");
+    ngx_conf_merge_str_value(redis->tls.certificate,
+                             prev->redis_settings.tls.certificate, "");
+    ngx_conf_merge_str_value(redis->tls.certificate_key,
+                             prev->redis_settings.tls.certificate_key, "");
 
     if (redis->wait_replicas == NGX_CONF_UNSET_UINT) {
         redis->wait_replicas = prev->redis_settings.wait_replicas;

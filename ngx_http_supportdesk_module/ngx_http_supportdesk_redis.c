@@ -122,6 +122,9 @@ typedef struct {
     /* handshake replies still due on this connection */
     ngx_uint_t                           nhandshake;
 
+    /* TLS: the session of the last connection, resumed by the next */
+    void                                *tls_session;
+
     /* the reply being parsed: bytes of its strings, elements of its arrays */
     size_t                               reply_bytes;
     ngx_uint_t                           reply_elements;
@@ -281,6 +284,9 @@ static void ngx_http_supportdesk_redis_close(
 static void ngx_http_supportdesk_redis_release(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_retry_handler(ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_tls_done(ngx_connection_t *c);
+static void ngx_http_supportdesk_redis_ready(
+    ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_connect_handler(ngx_event_t *wev);
 static void ngx_http_supportdesk_redis_write_handler(ngx_event_t *wev);
 static void ngx_http_supportdesk_redis_read_handler(ngx_event_t *rev);
@@ -430,6 +436,7 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
             && rcf->max_output == want->max_output
             && rcf->max_reply_size == want->max_reply_size
             && rcf->max_reply_elements == want->max_reply_elements
+            && ngx_http_supportdesk_tls_equal(&rcf->tls, &want->tls)
             && rcf->wait_replicas == want->wait_replicas
             && rcf->wait_timeout == want->wait_timeout
             && ngx_http_supportdesk_redis_str_eq(&rcf->user, &want->user)
@@ -448,6 +455,11 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
     *rcf = *want;
     rcf->pool = NULL;
     rcf->cluster = NULL;
+
+    /* one TLS context per distinct set of settings */
+    if (ngx_http_supportdesk_tls_create(cf, &rcf->tls) != NGX_OK) {
+        return NULL;
+    }
 
     rcfp = ngx_array_push(confs);
     if (rcfp == NULL) {
@@ -657,6 +669,7 @@ ngx_http_supportdesk_redis_pool_destroy(ngx_http_supportdesk_redis_pool_t *pool)
         ngx_http_supportdesk_redis_free_queue(&conn->held);
 
         ngx_http_supportdesk_redis_release(conn);
+        ngx_http_supportdesk_tls_free_session(&conn->tls_session);
 
         if (conn->out != NULL) {
             ngx_free(conn->out);
@@ -957,6 +970,17 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 
     c = conn->peer.connection;
     c->data = conn;
+
+    /* ngx_ssl allocates a connection's TLS state from its pool */
+    if (rcf->tls.enable) {
+        c->pool = ngx_create_pool(512, conn->pool->log);
+        if (c->pool == NULL) {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return;
+        }
+    }
+
     c->read->handler = ngx_http_supportdesk_redis_read_handler;
     c->write->handler = ngx_http_supportdesk_redis_connect_handler;
     c->read->cancelable = 1;
@@ -1189,13 +1213,87 @@ ngx_http_supportdesk_redis_test_connect(ngx_connection_t *c)
 static void
 ngx_http_supportdesk_redis_connected(ngx_http_supportdesk_redis_conn_t *conn)
 {
-    ngx_connection_t  *c;
+    ngx_int_t                           rc;
+    ngx_connection_t                   *c;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
 
     c = conn->peer.connection;
+    rcf = conn->pool->conf;
 
     if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
+
+    if (rcf->tls.enable && c->ssl == NULL) {
+        rc = ngx_http_supportdesk_tls_start(c, &rcf->tls, conn->peer.name,
+                                            &conn->tls_session,
+                                            ngx_http_supportdesk_redis_tls_done);
+
+        if (rc == NGX_AGAIN) {
+            /* the handshake is bound by the connect timeout too */
+            ngx_add_timer(c->write, rcf->connect_timeout);
+            return;
+        }
+
+        if (rc != NGX_OK
+            || ngx_http_supportdesk_tls_finish(c, &rcf->tls, conn->peer.name,
+                                               &conn->tls_session)
+               != NGX_OK)
+        {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return;
+        }
+    }
+
+    ngx_http_supportdesk_redis_ready(conn);
+}
+
+
+static void
+ngx_http_supportdesk_redis_tls_done(ngx_connection_t *c)
+{
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    conn = c->data;
+
+    if (c->read->timedout || c->write->timedout) {
+        ngx_log_error(NGX_LOG_ERR, conn->pool->log, NGX_ETIMEDOUT,
+                      "supportdesk: redis %V TLS handshake timed out",
+                      conn->peer.name);
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    if (ngx_http_supportdesk_tls_finish(c, &conn->pool->conf->tls,
+                                        conn->peer.name, &conn->tls_session)
+        != NGX_OK)
+    {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    /* the handshake had the events: they are the pool's again */
+    c->read->handler = ngx_http_supportdesk_redis_read_handler;
+
+    ngx_http_supportdesk_redis_ready(conn);
+}
+
+
+/* connected (and TLS set up): the handshake commands and the rest go */
+
+static void
+ngx_http_supportdesk_redis_ready(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_connection_t  *c;
+
+    c = conn->peer.connection;
 
     conn->state = NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED;
     c->write->handler = ngx_http_supportdesk_redis_write_handler;
@@ -1206,6 +1304,12 @@ ngx_http_supportdesk_redis_connected(ngx_http_supportdesk_redis_conn_t *conn)
     if (ngx_http_supportdesk_redis_flush(conn) == NGX_ERROR) {
         ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          1);
+        return;
+    }
+
+    /* replies that came with the handshake's last bytes are read now */
+    if (c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
     }
 }
 
@@ -1386,9 +1490,18 @@ ngx_http_supportdesk_redis_refused(ngx_http_supportdesk_redis_pool_t *pool,
 static void
 ngx_http_supportdesk_redis_release(ngx_http_supportdesk_redis_conn_t *conn)
 {
+    ngx_pool_t  *pool;
+
     if (conn->peer.connection != NULL) {
+        pool = conn->peer.connection->pool;
+
+        ngx_http_supportdesk_tls_close(conn->peer.connection);
         ngx_close_connection(conn->peer.connection);
         conn->peer.connection = NULL;
+
+        if (pool != NULL) {
+            ngx_destroy_pool(pool);
+        }
     }
 
     if (conn->reader != NULL) {

@@ -25,6 +25,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ngx_http_supportdesk_script.h"
+#include "ngx_http_supportdesk_tls.h"
 
 
 typedef struct ngx_http_supportdesk_redis_pool_s
@@ -58,6 +59,8 @@ typedef struct {
        elements of all its arrays */
     size_t                               max_reply_size;
     ngx_uint_t                           max_reply_elements;
+    /* supportdesk_redis_ssl*: TLS to the server, or to every master */
+    ngx_http_supportdesk_tls_conf_t      tls;
     /* supportdesk_redis_wait: replicas a write waits for (0: none), ms */
     ngx_uint_t                           wait_replicas;
     ngx_msec_t                           wait_timeout;

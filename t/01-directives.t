@@ -127,6 +127,13 @@ passes('supportdesk_redis_wait', http => 'supportdesk_redis_wait 1 50ms;', loc =
 fails('supportdesk_redis_wait 0', 'supportdesk_redis_wait', http => 'supportdesk_redis_wait 0;');
 fails('supportdesk_redis_wait timeout over the Redis timeout', 'supportdesk_redis_wait',
       http => 'supportdesk_redis_wait 1 5s; supportdesk_redis_timeout 2s;');
+fails('supportdesk_redis_ssl_verify without a CA', 'supportdesk_redis_ssl_verify',
+      http => 'supportdesk_redis_ssl on; supportdesk_redis_ssl_verify on;');
+fails('supportdesk_redis_ssl_certificate without its key', 'supportdesk_redis_ssl_certificate_key',
+      http => 'supportdesk_redis_ssl on; supportdesk_redis_ssl_certificate /etc/ssl/certs/ssl-cert-snakeoil.pem;');
+fails('supportdesk_redis_ssl_verify_depth 0', 'supportdesk_redis_ssl_verify_depth',
+      http => 'supportdesk_redis_ssl_verify_depth 0;');
+passes('supportdesk_redis_ssl off with its files', http => 'supportdesk_redis_ssl off; supportdesk_redis_ssl_name r.internal;');
 passes('supportdesk_ignore_client_abort on/off', http => 'supportdesk_ignore_client_abort on;',
        loc => 'supportdesk; supportdesk_ignore_client_abort off;');
 fails('supportdesk_ignore_client_abort maybe', 'supportdesk_ignore_client_abort',

@@ -1131,4 +1131,5 @@ ngx_http_supportdesk_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_supportdesk_runner_exit_process(cycle);
     ngx_http_supportdesk_redis_exit_process(cycle, &smcf->redis_confs);
+    ngx_http_supportdesk_auth_sha256_free();
 }

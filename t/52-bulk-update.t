@@ -80,7 +80,8 @@ sub job_ok {
         is($h{status}, 'done', "$name: Redis job hash status done");
         is($h{matched}, $matched, "$name: Redis job hash matched");
         is($h{updated}, $matched, "$name: Redis job hash updated");
-        ok(!defined $R->zscore('sd:jobs', "$app/$n"), "$name: no longer pending in sd:jobs");
+        ok(!defined $R->zscore("sd:{$app}:jobq", $n), "$name: no longer in its app's queue (sd:{app}:jobq)");
+        cmp_ok($R->ttl("sd:{$app}:job:$n"), '>', 0, "$name: the finished job expires");
     }
 }
 sub all_hashes { my $app = shift // 'acme'; my ($by) = $env->customers_of($app); $by }

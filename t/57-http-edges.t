@@ -4,7 +4,8 @@
 # repeated query parameters refused by name, invalid UTF-8 in a parameter
 # name quoted as valid UTF-8, and Expect: 100-continue honoured only once
 # the route, the key, the type and the size are acceptable.
-# Configuration: the harness's default.
+# Configuration: the harness's default.  In cluster mode (SD_CLUSTER=1) the
+# half-close case's 0.1 s Redis pause pauses every node of the cluster.
 use strict;
 use warnings;
 use Test::More;

@@ -77,9 +77,7 @@ Targets:
                  again on a Redis Cluster (SD_CLUSTER=1, see test-cluster) +
                  openapi-check
   make test-cluster  deps + build, then only the cluster pass: prove t/ with
-                 SD_CLUSTER=1 (3 masters, 3 replicas per environment); skipped,
-                 saying so, while the module has no supportdesk_redis_cluster
-                 (then only t/70-cluster-harness.t runs)
+                 SD_CLUSTER=1 (3 masters, 3 replicas per environment)
   make openapi-lint   lint openapi.yaml (@redocly/cli, pinned, in build/node)
   make openapi-check  the validator's unit test, then the answers of the last
                  make test (build/answers) against openapi.yaml
@@ -205,7 +203,7 @@ test:
 	@# every answer the suite receives is recorded (t/openapi/README.md)
 	rm -rf $(ANSWERS) && mkdir -p $(ANSWERS)
 	SD_RECORD_DIR=$(ANSWERS) prove -I t/lib --timer $(PROVE_ARGS) t/
-	@# the API suite once more, on a Redis Cluster (gated: util/test-cluster.sh)
+	@# the API suite once more, on a Redis Cluster (util/test-cluster.sh)
 	@SD_RECORD_DIR=$(ANSWERS) PROVE_ARGS='$(PROVE_ARGS)' util/test-cluster.sh $(SO)
 	@$(MAKE) --no-print-directory openapi-check
 
@@ -213,7 +211,7 @@ test:
 test-cluster:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory build
-	@PROVE_ARGS='$(PROVE_ARGS)' util/test-cluster.sh $(SO) standalone
+	@PROVE_ARGS='$(PROVE_ARGS)' util/test-cluster.sh $(SO)
 
 
 # --- openapi.yaml -----------------------------------------------------------

@@ -13,7 +13,6 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_encode json_decode wait_until);
-SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new(redis_timeout => '500ms');
 my $key = $env->create_key('acme', 'routing tests');

@@ -14,7 +14,6 @@ use IO::Socket::INET;
 use IO::Select;
 use Encode qw(decode FB_CROAK LEAVE_SRC);
 use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_encode json_decode wait_until);
-SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new();
 my $key = $env->create_key('acme', 'http edge tests');

@@ -41,7 +41,20 @@ sub bulk {
     return $n;
 }
 sub job { my ($app, $n) = @_; +{ $R->hgetall("sd:{$app}:job:$n") } }
-sub redis_ms_now { my ($s, $us) = @{ $R->time }; $s * 1000 + int($us / 1000) }
+# SLOWLOG of the server that holds an app: the one Redis, or its master
+sub slowlog_of {
+    my ($e, $app, @args) = @_;
+    my $c = $e->cluster or return $e->redis->slowlog(@args);
+    return $c->node_client($c->master_of_key("sd:{$app}:seq"))->slowlog(@args);
+}
+# Redis's clock (ms): the one server's, or a master's (on one host they agree)
+sub redis_ms_now {
+    my ($e) = @_;
+    $e //= $env;
+    my $c = $e->cluster;
+    my ($s, $us) = @{ $c ? $c->node_client(($c->masters)[0])->time : $e->redis->time };
+    return $s * 1000 + int($us / 1000);
+}
 
 # ---------------------------------------------------------------- fairness
 $env->seed_customers('alpha', [ map { { externalId => "a$_", email => "a$_\@alpha.example", name => "Alpha $_" } } 1 .. 3000 ]);
@@ -163,7 +176,7 @@ SKIP: {
     # job 0, accepted by a gateway of the first layout (sd:jobs) and held by
     # it under a lease that runs for another minute of Redis's time
     $AR->hset('sd:{gamma}:job:0', status => 'running', lease => 'elsewhere:1:x', lease_until => do {
-                  my ($s, $us) = @{ $AR->time }; $s * 1000 + int($us / 1000) + 60000 },
+                  redis_ms_now($ahead) + 60000 },
               cursor => 0, max => $max, filter => '{}', set => '["n","Hijacked"]', matched => 0, updated => 0,
               c => time, u => time);
     $AR->zadd('sd:jobs', time, 'gamma/0');
@@ -189,13 +202,13 @@ SKIP: {
 
     # its gateway finishes it; the next one runs
     $AR->hset('sd:{gamma}:job:0', status => 'done');
-    $AR->slowlog('reset');
+    slowlog_of($ahead, 'gamma', 'reset');
     ok(wait_until(sub { ($AR->hget("sd:{gamma}:job:$n", 'status') // '') eq 'done' }, 20, 0.02), 'the externalId job is done');
     my %j = $AR->hgetall("sd:{gamma}:job:$n");
     is_deeply([ @j{qw(matched updated)} ], [2, 2], 'it matched and updated g5 and g19999: each id once, "late" not');
     is_deeply([ map { $AR->hget("sd:{gamma}:c:$_", 'n') } qw(g5 g19999 g6 late) ], ['Picked', 'Picked', 'Gamma 6', 'Late'],
               'exactly those two changed');
-    my @log = @{ $AR->slowlog('get', 100000) };
+    my @log = @{ slowlog_of($ahead, 'gamma', 'get', 100000) };
     my @chunks = grep { uc($_->[3][0]) eq 'EVALSHA' && grep { /^sd:\{gamma\}:job:\Q$n\E$/ } @{ $_->[3] } } @log;
     my @walk = grep { ($_->[4] // '') eq '?:0' && ($_->[3][1] // '') =~ /^sd:\{gamma\}:order:\d/ } @log;
     my @reads = grep { ($_->[4] // '') eq '?:0' && uc($_->[3][0]) eq 'HMGET' && ($_->[3][1] // '') =~ /^sd:\{gamma\}:c:/ } @log;

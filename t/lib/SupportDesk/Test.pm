@@ -123,15 +123,6 @@ sub single_pass_only {
     Test::More::plan(skip_all => "runs in the single-Redis pass only: $why") if cluster_mode();
 }
 
-# A file whose cases need bulk-update jobs: jobs do not run on a cluster yet
-# (job_create.lua writes the global sd:jobs queue and the app's keys in one
-# script, CROSSSLOT: issue 11 item 2, the jobs redesign). Skipped in cluster
-# mode until then; remove the calls when jobs run on a cluster.
-sub needs_jobs_on_cluster {
-    Test::More::plan(skip_all => 'bulk-update jobs do not run on a Redis Cluster yet (issue 11 item 2)')
-        if cluster_mode();
-}
-
 sub json_encode { $JSON->encode($_[0]) }
 sub json_decode { my $d = eval { $JSON->decode($_[0]) }; $d }
 

@@ -499,8 +499,8 @@ ngx_http_supportdesk_runner_listed(ngx_http_supportdesk_runner_t *runner,
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
         ngx_log_error(NGX_LOG_ERR, runner->timer.log, 0,
-                      "supportdesk: job runner: " NGX_HTTP_SUPPORTDESK_JOB_APPS
-                      " is not a sorted set");
+                      "supportdesk: job runner: "
+                      NGX_HTTP_SUPPORTDESK_JOB_APPS " is not a sorted set");
         return NGX_HTTP_SUPPORTDESK_JOB_RETRY;
     }
 

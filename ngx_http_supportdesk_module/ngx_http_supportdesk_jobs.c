@@ -391,12 +391,26 @@ ngx_http_supportdesk_json_arg(ngx_http_request_t *r, json_t *value,
  * answered.  A gateway that dies in between leaves at most an app
  * registered with nothing to run, which runners drop; a job is never
  * queued without its app registered (redis/job_apps.lua says why).
+ *
+ * Under an Idempotency-Key the app's side goes first, under stamp 0,
+ * which it never queues under: a replay (or a refusal) is answered at once
+ * and registers nothing, as a replay changes nothing; otherwise it answers
+ * "stale" and the two steps follow.
  */
 
 ngx_int_t
 ngx_http_supportdesk_bulk(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
+    ngx_http_supportdesk_bulk_t  *bulk;
+
+    if (ctx->idempotency_key.len) {
+        bulk = ctx->data;
+        ngx_str_set(&bulk->stamp, "0");
+
+        return ngx_http_supportdesk_bulk_create(r, ctx);
+    }
+
     return ngx_http_supportdesk_bulk_register(r, ctx);
 }
 

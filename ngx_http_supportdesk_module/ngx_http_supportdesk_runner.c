@@ -22,7 +22,9 @@
  * reloaded away, its lease runs out and another worker, or another
  * gateway, goes on from the cursor.
  *
- * An app whose queue is empty leaves the registry after a grace period
+ * An app leaves the registry as soon as the runner that ran its last job
+ * finds its queue empty, or, registered by a gateway that died before it
+ * queued its job, once its stamp is older than a grace period
  * (job_claim.lua writes its gone mark, job_apps.lua drops it; job_apps.lua
  * says why no job is lost between the two).  Jobs that a gateway of the
  * first layout queued in sd:jobs are moved to their apps' queues (adopted)
@@ -59,6 +61,7 @@ typedef enum {
     NGX_HTTP_SUPPORTDESK_RUNNER_CLAIM,
     NGX_HTTP_SUPPORTDESK_RUNNER_SERVED,
     NGX_HTTP_SUPPORTDESK_RUNNER_CHUNK,
+    NGX_HTTP_SUPPORTDESK_RUNNER_TIDY,
     NGX_HTTP_SUPPORTDESK_RUNNER_DROP,
     NGX_HTTP_SUPPORTDESK_RUNNER_LEGACY,
     NGX_HTTP_SUPPORTDESK_RUNNER_ADOPT_REGISTER,
@@ -140,7 +143,8 @@ static ngx_array_t  ngx_http_supportdesk_runners;
 /* for the log, by state */
 static const char  *ngx_http_supportdesk_runner_steps[] = {
     "reading " NGX_HTTP_SUPPORTDESK_JOB_APPS, "claiming a job",
-    "marking an app served", "running a chunk", "dropping an app",
+    "marking an app served", "running a chunk", "tidying an app",
+    "dropping an app",
     "reading " NGX_HTTP_SUPPORTDESK_JOBS_LEGACY, "registering an app",
     "adopting a job", "removing an adopted job"
 };
@@ -284,8 +288,9 @@ ngx_http_supportdesk_runner_tick(ngx_event_t *ev)
         break;
 
     case NGX_HTTP_SUPPORTDESK_RUNNER_CLAIM:
+    case NGX_HTTP_SUPPORTDESK_RUNNER_TIDY:
     case NGX_HTTP_SUPPORTDESK_RUNNER_ADOPT:
-        /* 2 jobq jobgone prefix lease token stamp grace adopt */
+        /* 2 jobq jobgone prefix lease token stamp grace "" | tidy | n */
         ngx_http_supportdesk_args_literal(&args, "2");
         ngx_http_supportdesk_args_key_literal(&args, app, "jobq", NULL);
         ngx_http_supportdesk_args_key_literal(&args, app, "jobgone", NULL);
@@ -297,6 +302,9 @@ ngx_http_supportdesk_runner_tick(ngx_event_t *ev)
 
         if (runner->state == NGX_HTTP_SUPPORTDESK_RUNNER_ADOPT) {
             ngx_http_supportdesk_args_str(&args, &runner->legacy_number);
+
+        } else if (runner->state == NGX_HTTP_SUPPORTDESK_RUNNER_TIDY) {
+            ngx_http_supportdesk_args_literal(&args, "tidy");
 
         } else {
             ngx_http_supportdesk_args_literal(&args, "");
@@ -402,7 +410,8 @@ ngx_http_supportdesk_runner_reply(void *data, ngx_int_t rc,
 {
     ngx_http_supportdesk_runner_t  *runner = data;
 
-    ngx_msec_t  delay;
+    ngx_msec_t                          delay;
+    ngx_http_supportdesk_runner_app_t  *a;
 
     runner->op = NULL;
 
@@ -432,8 +441,14 @@ ngx_http_supportdesk_runner_reply(void *data, ngx_int_t rc,
         break;
 
     case NGX_HTTP_SUPPORTDESK_RUNNER_SERVED:
-        /* not served under that stamp: another runner marked it first;
-           the job is this runner's all the same (its lease) */
+        /*
+         * The app's new stamp, for the tidy after its job's last chunk;
+         * 0: another runner marked it first, the job is this runner's all
+         * the same (its lease)
+         */
+        a = &runner->apps[runner->next];
+        (void) ngx_http_supportdesk_runner_copy(reply, a->text, NGX_INT64_LEN,
+                                                &a->stamp, 1);
         runner->state = NGX_HTTP_SUPPORTDESK_RUNNER_CHUNK;
         delay = 1;
         break;
@@ -442,13 +457,26 @@ ngx_http_supportdesk_runner_reply(void *data, ngx_int_t rc,
         delay = ngx_http_supportdesk_runner_chunked(runner, reply);
         break;
 
+    case NGX_HTTP_SUPPORTDESK_RUNNER_TIDY:
+        /* {"empty", 1}: its last job done, the app leaves the registry */
+        runner->state = ngx_http_supportdesk_runner_is(reply, 0, "empty")
+                        && reply->elements == 2
+                        && reply->element[1]->type == REDIS_REPLY_INTEGER
+                        && reply->element[1]->integer == 1
+                        ? NGX_HTTP_SUPPORTDESK_RUNNER_DROP
+                        : NGX_HTTP_SUPPORTDESK_RUNNER_LIST;
+        delay = 1;
+        break;
+
     case NGX_HTTP_SUPPORTDESK_RUNNER_DROP:
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, runner->timer.log, 0,
                        "supportdesk: app \"%V\" with no jobs: dropped %i",
                        &runner->apps[runner->next].app,
                        reply->type == REDIS_REPLY_INTEGER ? reply->integer
                                                           : -1);
-        delay = ngx_http_supportdesk_runner_next_app(runner);
+        /* the registry changed: read it again */
+        runner->state = NGX_HTTP_SUPPORTDESK_RUNNER_LIST;
+        delay = 1;
         break;
 
     case NGX_HTTP_SUPPORTDESK_RUNNER_LEGACY:
@@ -629,6 +657,10 @@ ngx_http_supportdesk_runner_chunked(ngx_http_supportdesk_runner_t *runner,
 
     app = &runner->apps[runner->next].app;
 
+    /* the job pauses now (Redis holds when it is free again): the runner
+       looks at the registry again, where this app went to the back */
+    runner->state = NGX_HTTP_SUPPORTDESK_RUNNER_LIST;
+
     if (ngx_http_supportdesk_runner_is(reply, 0, "lost")) {
         ngx_log_error(NGX_LOG_INFO, runner->timer.log, 0,
                       "supportdesk: bulk-update job \"%V/%V\": another "
@@ -639,17 +671,14 @@ ngx_http_supportdesk_runner_chunked(ngx_http_supportdesk_runner_t *runner,
                       "supportdesk: bulk-update job \"%V/%V\": done",
                       app, &runner->number);
 
+        /* the app's last one? then it leaves the registry at once */
+        runner->state = NGX_HTTP_SUPPORTDESK_RUNNER_TIDY;
+
     } else if (!ngx_http_supportdesk_runner_is(reply, 0, "running")) {
         ngx_log_error(NGX_LOG_ERR, runner->timer.log, 0,
                       "supportdesk: bulk-update job \"%V/%V\": a chunk "
                       "answered something else", app, &runner->number);
     }
-
-    /*
-     * The job pauses now (Redis holds when it is free again): the runner
-     * looks at the registry again, where this app went to the back.
-     */
-    runner->state = NGX_HTTP_SUPPORTDESK_RUNNER_LIST;
 
     return 1;
 }

@@ -27,7 +27,8 @@
 --         ("" none): returns the app's stamp (kept if it is above the
 --         mark: registering again does not send an app to the back)
 -- ARGV[1] "served", ARGV[2] app, ARGV[3] the stamp the runner saw:
---         a new stamp, now, if it is still that one; returns 1 or 0
+--         a new stamp, now, if it is still that one; returns the new
+--         stamp, or 0
 -- ARGV[1] "drop", ARGV[2] app, ARGV[3] the stamp the runner saw:
 --         the app leaves if its stamp is still that one; returns 1 or 0
 
@@ -55,8 +56,9 @@ if not cur or cur ~= seen then
 end
 
 if op == 'served' then
-    redis.call('ZADD', KEYS[1], stamp(math.max(now, cur + 1)), app)
-    return 1
+    local s = stamp(math.max(now, cur + 1))
+    redis.call('ZADD', KEYS[1], s, app)
+    return s
 end
 
 if op == 'drop' then

@@ -4,7 +4,8 @@
 -- order), KEYS[2] sd:{app}:jobgone (the gone mark, see job_apps.lua)
 -- ARGV[1] key prefix "sd:{app}:", ARGV[2] lease (ms), ARGV[3] the runner's
 -- token, ARGV[4] the app's stamp in sd:jobapps as the runner saw it,
--- ARGV[5] the grace period (ms), ARGV[6] a job to adopt ("" none)
+-- ARGV[5] the grace period (ms), ARGV[6] "" to claim, "tidy", or a job
+-- to adopt
 --
 -- An app runs one job at a time, the oldest of its queue.  That job is
 -- free when queued, or running and not held: a chunk leaves it to whoever
@@ -20,9 +21,14 @@
 -- written, the runner drops the app from sd:jobapps; {"empty", 0} when it
 -- is younger (a gateway may be about to queue a job under it).
 --
--- With ARGV[6], a job accepted by a gateway of the first layout (listed in
--- sd:jobs) joins its app's queue instead: {"adopted"}, or {"stale", mark}
--- when the stamp is at or below the gone mark (register again, as
+-- "tidy", what a runner asks right after it finished a job of the app:
+-- no claim, and no grace period: {"empty", 1} when the queue is empty
+-- (the gone mark written), else {"busy", 0}.  So an app leaves the
+-- registry as soon as its last job is done.
+--
+-- A job number: a job accepted by a gateway of the first layout (listed
+-- in sd:jobs) joins its app's queue: {"adopted"}, or {"stale", mark} when
+-- the stamp is at or below the gone mark (register again, as
 -- job_create.lua's callers do).
 
 local prefix, lease, token = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -30,7 +36,9 @@ local stamp, grace = tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-if ARGV[6] ~= '' then
+local tidy = ARGV[6] == 'tidy'
+
+if ARGV[6] ~= '' and not tidy then
     local gone = tonumber(redis.call('GET', KEYS[2]) or '0')
     if gone >= stamp then
         return {'stale', string.format('%.0f', gone)}
@@ -54,6 +62,9 @@ for _ = 1, 8 do
     if not st[1] or st[1] == 'done' or st[1] == 'failed' then
         redis.call('ZREM', KEYS[1], head)
 
+    elseif tidy then
+        return {'busy', 0}
+
     else
         local until_ms = tonumber(st[2]) or 0
         if until_ms > now then
@@ -74,7 +85,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     return {'busy', 1}
 end
 
-if now - stamp < grace then
+if not tidy and now - stamp < grace then
     return {'empty', 0}
 end
 

@@ -15,7 +15,9 @@
 -- runs in the app's slot, and the registration is a step of its own,
 -- made first (see job_apps.lua).  A stamp at or below the app's gone mark
 -- may have been dropped from sd:jobapps meanwhile: nothing is queued then,
--- and the answer is {"stale", mark}, to register again with.
+-- and the answer is {"stale", mark}, to register again with.  Stamp 0 is
+-- never queued under: a gateway sends it to learn first whether the
+-- request is a replay under its Idempotency-Key, which registers nothing.
 -- An externalId filter's ids, each once, go to sd:{app}:jobids:<n>, where
 -- the job's chunks look them up one by one instead of walking the app.
 -- Returns the job number.  The same Idempotency-Key again gets the same

@@ -227,6 +227,7 @@ refused('GET /jobs/{id} with an unknown key', 401, 'UNAUTHORIZED', sub { job_get
 
 # ---------------------------------------------------------------- tenant isolation
 {
+    ok($env->jobs_idle('acme'), "acme's jobs done, acme out of the registry of apps with work");
     my $acme_before = $env->snapshot('sd:{acme}:*');
     my ($oid) = accept_job('other app, filter {}', { filter => {}, set => { name => 'Other Renamed' } }, $other);
     my $ojob = wait_job($oid, $other);

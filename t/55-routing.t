@@ -71,6 +71,7 @@ for my $j (@jobs) {
     ok(wait_until(sub { ($env->api('GET', "/api/v1/jobs/$j", $key)->{json}{data}{job}{status} // '') eq 'done' }, 20, 0.1),
        "the job $j accepted above is done");
 }
+ok($env->jobs_idle('acme'), '... and its app out of the registry of apps with work');
 
 # ---------------------------------------------------------------- 405
 for my $rt (@routes) {

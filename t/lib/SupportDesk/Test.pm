@@ -123,6 +123,16 @@ sub single_pass_only {
     Test::More::plan(skip_all => "runs in the single-Redis pass only: $why") if cluster_mode();
 }
 
+# After an app's jobs are done: the runner that ran the last one drops the
+# app from the registry of apps with work (sd:jobapps, writing the app's
+# sd:{app}:jobgone first).  A test that compares snapshots of Redis waits
+# for that, so that the runner's housekeeping does not fall between them.
+sub jobs_idle {
+    my ($self, $app, $timeout) = @_;
+    my $r = $self->redis;
+    return wait_until(sub { !defined $r->zscore('sd:jobapps', $app) }, $timeout // 20, 0.02);
+}
+
 sub json_encode { $JSON->encode($_[0]) }
 sub json_decode { my $d = eval { $JSON->decode($_[0]) }; $d }
 

@@ -114,6 +114,10 @@ $env->invariants_ok($_) for qw(alpha beta);
 # registers the app there, then queues the job in the app's slot; a
 # runner drops an app whose queue is empty only under the stamp it saw,
 # after writing that stamp as the app's gone mark (redis/job_apps.lua).
+if (my $c = $env->cluster) {
+    isnt($c->master_of_key('sd:jobapps'), $c->master_of_key('sd:{alpha}:seq'),
+         'cluster: the registry and alpha are on different masters (the jobs above crossed them)');
+}
 {
     my $apps_src = do { local $/; open my $f, '<', SupportDesk::Test::repo_root() . '/redis/job_apps.lua' or die $!; <$f> };
 

@@ -16,8 +16,7 @@
 # Configuration: location /api/v1/ { supportdesk_redis_cluster <A>;
 # supportdesk_redis_connections 1; } (one connection per master, so a
 # pipeline is one connection); supportdesk_redis_timeout 1s (the default).
-# single_pass_only: the storage is fakes, the file does not run again in
-# the cluster mode of the suite.
+# Single pass only (its storage is fakes, not the cluster of SD_CLUSTER=1).
 use strict;
 use warnings;
 use Test::More;
@@ -26,26 +25,14 @@ use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
-use SupportDesk::Test qw(envelope_ok wait_until);
+use SupportDesk::Test qw(envelope_ok wait_until single_pass_only);
+use SupportDesk::Cluster;
 use SupportDesk::FakeRedis;
 
-# ---- CRC16 slots, as the cluster specification hashes keys
+single_pass_only('its storage is scripted fake nodes acting as a cluster, not the cluster of the cluster pass');
 
-sub crc16 {
-    my $crc = 0;
-    for my $b (unpack 'C*', $_[0]) {
-        $crc ^= $b << 8;
-        $crc = $crc & 0x8000 ? (($crc << 1) ^ 0x1021) & 0xffff : ($crc << 1) & 0xffff for 1 .. 8;
-    }
-    return $crc;
-}
-sub keyslot {
-    my ($k) = @_;
-    $k = $1 if $k =~ /\{([^}]*)\}/ && length $1;
-    return crc16($k) & 16383;
-}
-is(keyslot('foo'), 12182, 'CRC16 slot of "foo" as CLUSTER KEYSLOT says');
-is(keyslot('{user1000}.following'), keyslot('{user1000}.followers'), 'hash tags');
+# CRC16 slots as Redis computes them (checked against CLUSTER KEYSLOT in t/70)
+sub keyslot { SupportDesk::Cluster::keyslot($_[0]) }
 
 # ---- the apps of the cases, each on its own slot, and their keys
 

@@ -48,8 +48,6 @@
 #define NGX_HTTP_SUPPORTDESK_JOB_PREFIX     "job_"
 #define NGX_HTTP_SUPPORTDESK_NOTE_PREFIX    "note_"
 #define NGX_HTTP_SUPPORTDESK_JOBS_QUEUE     "sd:jobs"
-/* how metadata is stored; the validator measures it the same way */
-#define NGX_HTTP_SUPPORTDESK_METADATA_FLAGS JSON_COMPACT
 
 
 typedef struct {
@@ -110,7 +108,8 @@ typedef ngx_int_t (*ngx_http_supportdesk_reply_pt)(ngx_http_request_t *r,
 typedef struct {
     ngx_uint_t                           method;
     unsigned                             has_body:1;
-    /* the batch route: supportdesk_batch_max_body_size applies */
+    /* the batch route: supportdesk_batch_max_body_size applies, and the
+       body's "customers" are parsed an item at a time (by validate) */
     unsigned                             batch_body:1;
     /* the first path parameter is an externalId, decoded before validate */
     unsigned                             external_id:1;
@@ -149,7 +148,15 @@ struct ngx_http_supportdesk_ctx_s {
     /* the route's methods, for the Allow header of a 405 */
     ngx_str_t                            allow;
 
+    /* the body as it came, and as parsed; a batch's tree holds [] for
+       its customers, whose text is items (ngx_http_supportdesk_json_next())
+       */
+    ngx_str_t                            body_text;
     json_t                              *body;
+    ngx_str_t                            items;
+    /* a validate step found the body not JSON after all (a batch item):
+       the answer is INVALID_JSON with this message */
+    const char                          *invalid_json;
 
     /* the headers the API reads besides the key, as they came (NULL: not
        sent), checked with the other rules; and sent twice */

@@ -373,8 +373,20 @@ ngx_http_supportdesk_proceed(ngx_http_request_t *r,
             return;
         }
 
-        ctx->body = ngx_http_supportdesk_parse_object(body.data, body.len,
-                                                      &invalid, NULL);
+        ctx->body_text = body;
+
+        if (ctx->action->batch_body) {
+            /* a tree of the items would cost tens of MiB: one at a time */
+            ctx->body = ngx_http_supportdesk_parse_batch(body.data, body.len,
+                                                         "customers",
+                                                         &ctx->items,
+                                                         &invalid, NULL);
+        } else {
+            ctx->body = ngx_http_supportdesk_parse_object(body.data,
+                                                          body.len,
+                                                          &invalid, NULL);
+        }
+
         if (ctx->body == NULL) {
             ngx_http_supportdesk_finish(r,
                 ngx_http_supportdesk_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -415,6 +427,12 @@ ngx_http_supportdesk_proceed(ngx_http_request_t *r,
         rc = ctx->action->validate(r, ctx);
 
         if (rc != NGX_OK) {
+            if (ctx->invalid_json != NULL) {
+                rc = ngx_http_supportdesk_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                     "INVALID_JSON",
+                                                     ctx->invalid_json, NULL);
+            }
+
             ngx_http_supportdesk_finish(r, rc);
             return;
         }

@@ -7,7 +7,12 @@
 BENCH_TOOLS := wrk:wrk valgrind:valgrind callgrind_control:valgrind perf:linux-perf \
                redis-benchmark:redis-tools
 
-.PHONY: bench bench-instr bench-deps
+.PHONY: bench bench-instr bench-deps bench-feed
+
+# make bench-feed: the module as it was before the change feed (main before
+# "Merge branch 'feed'"), to compare the feed's cost with
+BENCH_BASE_COMMIT ?= 5911c43
+BENCH_BASE_SO     := $(BUILD)/base/$(MODULE).so
 
 bench-deps:
 	@util/deps.sh $(BENCH_TOOLS)
@@ -19,6 +24,16 @@ bench:
 	@$(MAKE) --no-print-directory bench-deps
 	@$(MAKE) --no-print-directory build
 	@bench/run
+
+# make bench, plus upsert-update and get against the base module in the same
+# run (BENCH_BASE_MODULE); the base is built by bench/base-module.sh in a
+# temporary git worktree under build/base/ (its own make build)
+bench-feed:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory bench-deps
+	@$(MAKE) --no-print-directory build
+	@bench/base-module.sh $(BENCH_BASE_COMMIT) $(BENCH_BASE_SO)
+	@BENCH_BASE_MODULE=$(BENCH_BASE_SO) bench/run
 
 bench-instr:
 	@$(MAKE) --no-print-directory deps

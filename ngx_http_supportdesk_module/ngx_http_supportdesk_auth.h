@@ -19,6 +19,12 @@ ngx_int_t ngx_http_supportdesk_auth_init_zone(ngx_shm_zone_t *shm_zone,
 
 ngx_int_t ngx_http_supportdesk_auth_hash(ngx_str_t *key, u_char *hash);
 
+/* SHA-256 of the parts one after the other into md (32 bytes) */
+ngx_int_t ngx_http_supportdesk_auth_sha256(ngx_str_t *parts, ngx_uint_t n,
+    u_char *md);
+/* the worker's hashing context, at exit */
+void ngx_http_supportdesk_auth_sha256_free(void);
+
 /*
  * NGX_OK: app found (app->data points into r->pool); NGX_DECLINED: known
  * bad key; NGX_AGAIN: not cached, ask Redis.

@@ -560,7 +560,6 @@ ngx_http_supportdesk_events_tick(ngx_event_t *ev)
         }
 
         watch->op = ngx_http_supportdesk_redis_send(watch->redis,
-                                       &watch->app,
                                        NGX_HTTP_SUPPORTDESK_SCRIPT_EVENTS_LAST,
                                        2, watch->argv, watch->argvlen,
                                        ngx_http_supportdesk_events_last,

@@ -558,41 +558,33 @@ static ngx_int_t
 ngx_http_supportdesk_fingerprint(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *body)
 {
-    u_char        *q, md[EVP_MAX_MD_SIZE];
-    ngx_int_t      rc;
-    ngx_str_t      path;
-    unsigned int   mdlen;
-    EVP_MD_CTX    *md_ctx;
+    u_char     *q, md[SHA256_DIGEST_LENGTH];
+    ngx_str_t   parts[5];
 
-    path = r->unparsed_uri;
-    q = ngx_strlchr(path.data, path.data + path.len, '?');
+    parts[0] = r->method_name;
+    ngx_str_set(&parts[1], " ");
+    parts[2] = r->unparsed_uri;
+    ngx_str_set(&parts[3], "\n");
+    parts[4] = *body;
+
+    q = ngx_strlchr(parts[2].data, parts[2].data + parts[2].len, '?');
     if (q != NULL) {
-        path.len = q - path.data;
+        parts[2].len = q - parts[2].data;
     }
 
     ctx->fingerprint.data = ngx_pnalloc(r->pool, 2 * SHA256_DIGEST_LENGTH);
-    md_ctx = EVP_MD_CTX_new();
 
-    rc = NGX_ERROR;
-
-    if (ctx->fingerprint.data != NULL && md_ctx != NULL
-        && EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL) == 1
-        && EVP_DigestUpdate(md_ctx, r->method_name.data,
-                            r->method_name.len) == 1
-        && EVP_DigestUpdate(md_ctx, " ", 1) == 1
-        && EVP_DigestUpdate(md_ctx, path.data, path.len) == 1
-        && EVP_DigestUpdate(md_ctx, "\n", 1) == 1
-        && EVP_DigestUpdate(md_ctx, body->data, body->len) == 1
-        && EVP_DigestFinal_ex(md_ctx, md, &mdlen) == 1)
+    if (ctx->fingerprint.data == NULL
+        || ngx_http_supportdesk_auth_sha256(parts, 5, md) != NGX_OK)
     {
-        ctx->fingerprint.len = ngx_hex_dump(ctx->fingerprint.data, md, mdlen)
-                               - ctx->fingerprint.data;
-        rc = NGX_OK;
+        return NGX_ERROR;
     }
 
-    EVP_MD_CTX_free(md_ctx);
+    ctx->fingerprint.len = ngx_hex_dump(ctx->fingerprint.data, md,
+                                        SHA256_DIGEST_LENGTH)
+                           - ctx->fingerprint.data;
 
-    return rc;
+    return NGX_OK;
 }
 
 

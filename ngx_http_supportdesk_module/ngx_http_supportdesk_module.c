@@ -47,7 +47,16 @@ static char *ngx_http_supportdesk(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_url_t *ngx_http_supportdesk_parse_redis(ngx_conf_t *cf,
-    ngx_str_t *value);
+    ngx_str_t *value, const char *directive);
+static char *ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_supportdesk_redis_sentinel(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_supportdesk_redis_addrs(ngx_conf_t *cf,
+    ngx_str_t *values, ngx_uint_t n, const char *directive,
+    ngx_array_t **addrs);
+static char *ngx_http_supportdesk_redis_wait(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_redis_password(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_check_bounds(ngx_conf_t *cf, void *post,
@@ -113,6 +122,11 @@ static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_chunk_size_bounds
     "must be between 1 and 10000"
 };
 
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_verify_depth_bounds
+    = {
+    ngx_http_supportdesk_check_bounds, 1, 100, "must be between 1 and 100"
+};
+
 /* Redis takes these in seconds */
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_seconds_bounds = {
     ngx_http_supportdesk_check_bounds, 1000, NGX_MAX_INT32_VALUE,
@@ -143,6 +157,76 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       ngx_http_supportdesk_redis,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("supportdesk_redis_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_supportdesk_redis_cluster,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("supportdesk_redis_sentinel"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_supportdesk_redis_sentinel,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("supportdesk_redis_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_supportdesk_redis_wait,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.enable),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.verify),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_verify_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.verify_depth),
+      &ngx_http_supportdesk_verify_depth_bounds },
+
+    { ngx_string("supportdesk_redis_ssl_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.name),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.trusted_certificate),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.certificate),
+      NULL },
+
+    { ngx_string("supportdesk_redis_ssl_certificate_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.certificate_key),
       NULL },
 
     { ngx_string("supportdesk_redis_password"),
@@ -506,6 +590,8 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
      */
 
     slcf->redis_url = NGX_CONF_UNSET_PTR;
+    slcf->redis_cluster = NGX_CONF_UNSET_PTR;
+    slcf->redis_sentinel = NGX_CONF_UNSET_PTR;
     slcf->redis_settings.db = NGX_CONF_UNSET;
     slcf->redis_settings.connect_timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_settings.timeout = NGX_CONF_UNSET_MSEC;
@@ -514,6 +600,11 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
     slcf->redis_settings.max_output = NGX_CONF_UNSET_SIZE;
     slcf->redis_settings.max_reply_size = NGX_CONF_UNSET_SIZE;
     slcf->redis_settings.max_reply_elements = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.wait_replicas = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.tls.enable = NGX_CONF_UNSET;
+    slcf->redis_settings.tls.verify = NGX_CONF_UNSET;
+    slcf->redis_settings.tls.verify_depth = NGX_CONF_UNSET_UINT;
+    slcf->redis_settings.wait_timeout = NGX_CONF_UNSET_MSEC;
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->batch_max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->list_scan_limit = NGX_CONF_UNSET_UINT;
@@ -535,7 +626,29 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_supportdesk_main_conf_t   *smcf;
     ngx_http_supportdesk_redis_conf_t  *redis;
 
-    ngx_conf_merge_ptr_value(conf->redis_url, prev->redis_url, NULL);
+    /* one server, a cluster or sentinels: the innermost level that names
+       one of them */
+    if (conf->redis_url == NGX_CONF_UNSET_PTR
+        && conf->redis_cluster == NGX_CONF_UNSET_PTR
+        && conf->redis_sentinel == NGX_CONF_UNSET_PTR)
+    {
+        conf->redis_url = prev->redis_url;
+        conf->redis_cluster = prev->redis_cluster;
+        conf->redis_sentinel = prev->redis_sentinel;
+        conf->redis_sentinel_master = prev->redis_sentinel_master;
+    }
+
+    if (conf->redis_url == NGX_CONF_UNSET_PTR) {
+        conf->redis_url = NULL;
+    }
+
+    if (conf->redis_cluster == NGX_CONF_UNSET_PTR) {
+        conf->redis_cluster = NULL;
+    }
+
+    if (conf->redis_sentinel == NGX_CONF_UNSET_PTR) {
+        conf->redis_sentinel = NULL;
+    }
 
     /* user and password come as one pair, from one level */
     redis = &conf->redis_settings;
@@ -565,6 +678,40 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(redis->max_reply_elements,
                               prev->redis_settings.max_reply_elements,
                               65536);
+
+    ngx_conf_merge_value(redis->tls.enable, prev->redis_settings.tls.enable,
+                         0);
+    ngx_conf_merge_value(redis->tls.verify, prev->redis_settings.tls.verify,
+                         0);
+    ngx_conf_merge_uint_value(redis->tls.verify_depth,
+                              prev->redis_settings.tls.verify_depth, 1);
+    ngx_conf_merge_str_value(redis->tls.name, prev->redis_settings.tls.name,
+                             "");
+    ngx_conf_merge_str_value(redis->tls.trusted_certificate,
+                             prev->redis_settings.tls.trusted_certificate, "");
+    ngx_conf_merge_str_value(redis->tls.certificate,
+                             prev->redis_settings.tls.certificate, "");
+    ngx_conf_merge_str_value(redis->tls.certificate_key,
+                             prev->redis_settings.tls.certificate_key, "");
+
+    if (redis->wait_replicas == NGX_CONF_UNSET_UINT) {
+        redis->wait_replicas = prev->redis_settings.wait_replicas;
+        redis->wait_timeout = prev->redis_settings.wait_timeout;
+    }
+
+    if (redis->wait_replicas == NGX_CONF_UNSET_UINT) {
+        redis->wait_replicas = 0;
+        redis->wait_timeout = 0;
+    }
+
+    /* WAIT blocks on Redis: its reply must come within the timeout */
+    if (redis->wait_replicas && redis->wait_timeout >= redis->timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"supportdesk_redis_wait\" timeout %Mms must be "
+                           "shorter than \"supportdesk_redis_timeout\" %Mms",
+                           redis->wait_timeout, redis->timeout);
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
     ngx_conf_merge_size_value(conf->batch_max_body_size,
@@ -587,18 +734,35 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
-    if (conf->redis_url == NULL) {
-        ngx_str_set(&value, NGX_HTTP_SUPPORTDESK_DEFAULT_REDIS);
+    redis->seeds = NULL;
+    redis->sentinels = NULL;
+    ngx_str_null(&redis->sentinel_master);
 
-        conf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value);
+    if (conf->redis_cluster != NULL) {
+        redis->seeds = conf->redis_cluster;
+        redis->addr = conf->redis_cluster->elts;
+
+    } else if (conf->redis_sentinel != NULL) {
+        redis->sentinels = conf->redis_sentinel;
+        redis->sentinel_master = conf->redis_sentinel_master;
+        /* for the logs until a sentinel names the master */
+        redis->addr = conf->redis_sentinel->elts;
+
+    } else {
         if (conf->redis_url == NULL) {
-            return NGX_CONF_ERROR;
+            ngx_str_set(&value, NGX_HTTP_SUPPORTDESK_DEFAULT_REDIS);
+
+            conf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value,
+                                                            "supportdesk_redis");
+            if (conf->redis_url == NULL) {
+                return NGX_CONF_ERROR;
+            }
         }
+
+        redis->addr = &conf->redis_url->addrs[0];
     }
 
     /* locations with the same settings share one pool per worker */
-    redis->addr = &conf->redis_url->addrs[0];
-
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_supportdesk_module);
 
     conf->redis = ngx_http_supportdesk_redis_conf_add(cf, &smcf->redis_confs,
@@ -687,9 +851,17 @@ ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
+    if (slcf->redis_cluster != NGX_CONF_UNSET_PTR
+        || slcf->redis_sentinel != NGX_CONF_UNSET_PTR)
+    {
+        return "cannot be combined with \"supportdesk_redis_cluster\" or "
+               "\"supportdesk_redis_sentinel\" at the same level";
+    }
+
     value = cf->args->elts;
 
-    slcf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value[1]);
+    slcf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value[1],
+                                                        "supportdesk_redis");
     if (slcf->redis_url == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -698,8 +870,129 @@ ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * supportdesk_redis_cluster host:port ...: seed nodes, each resolved here
+ * to every address it has (the map names the rest of the cluster).
+ */
+
+static char *
+ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
+
+    ngx_str_t  *value;
+
+    if (slcf->redis_cluster != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    if (slcf->redis_url != NGX_CONF_UNSET_PTR
+        || slcf->redis_sentinel != NGX_CONF_UNSET_PTR)
+    {
+        return "cannot be combined with \"supportdesk_redis\" or "
+               "\"supportdesk_redis_sentinel\" at the same level";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_http_supportdesk_redis_addrs(cf, &value[1],
+                                            cf->args->nelts - 1,
+                                            "supportdesk_redis_cluster",
+                                            &slcf->redis_cluster);
+}
+
+
+/*
+ * supportdesk_redis_sentinel <master-name> host:port ...: the sentinels
+ * that know where the master is.
+ */
+
+static char *
+ngx_http_supportdesk_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
+
+    ngx_str_t  *value;
+
+    if (slcf->redis_sentinel != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    if (slcf->redis_url != NGX_CONF_UNSET_PTR
+        || slcf->redis_cluster != NGX_CONF_UNSET_PTR)
+    {
+        return "cannot be combined with \"supportdesk_redis\" or "
+               "\"supportdesk_redis_cluster\" at the same level";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || ngx_strlchr(value[1].data,
+                                         value[1].data + value[1].len, ' ')
+                             != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"supportdesk_redis_sentinel\" master "
+                           "name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    slcf->redis_sentinel_master = value[1];
+
+    return ngx_http_supportdesk_redis_addrs(cf, &value[2],
+                                            cf->args->nelts - 2,
+                                            "supportdesk_redis_sentinel",
+                                            &slcf->redis_sentinel);
+}
+
+
+/* TCP addresses, each resolved here to every address it has */
+
+static char *
+ngx_http_supportdesk_redis_addrs(ngx_conf_t *cf, ngx_str_t *values,
+    ngx_uint_t n, const char *directive, ngx_array_t **addrs)
+{
+    ngx_uint_t   i, j;
+    ngx_url_t   *u;
+    ngx_addr_t  *a;
+
+    *addrs = ngx_array_create(cf->pool, n, sizeof(ngx_addr_t));
+    if (*addrs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        u = ngx_http_supportdesk_parse_redis(cf, &values[i], directive);
+        if (u == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (u->family == AF_UNIX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%s\" address \"%V\": only TCP addresses "
+                               "here", directive, &values[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        for (j = 0; j < u->naddrs; j++) {
+            a = ngx_array_push(*addrs);
+            if (a == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *a = u->addrs[j];
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_url_t *
-ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value)
+ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value,
+    const char *directive)
 {
     ngx_url_t  *u;
 
@@ -714,20 +1007,74 @@ ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value)
     /* resolved here, at configuration time: workers never resolve names */
     if (value->len == 0 || ngx_parse_url(cf->pool, u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"supportdesk_redis\" address \"%V\"%s%s",
-                           value, u->err != NULL ? ": " : "",
+                           "invalid \"%s\" address \"%V\"%s%s",
+                           directive, value, u->err != NULL ? ": " : "",
                            u->err != NULL ? u->err : "");
         return NULL;
     }
 
     if (u->naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"supportdesk_redis\" address \"%V\" resolves "
-                           "to no address", value);
+                           "\"%s\" address \"%V\" resolves to no address",
+                           directive, value);
         return NULL;
     }
 
     return u;
+}
+
+
+/*
+ * supportdesk_redis_wait <replicas> [<timeout>] | off: a write is answered
+ * once that many replicas have it (WAIT, pipelined behind it), or 503.
+ */
+
+static char *
+ngx_http_supportdesk_redis_wait(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_msec_t   t;
+
+    if (slcf->redis_settings.wait_replicas != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        slcf->redis_settings.wait_replicas = 0;
+        slcf->redis_settings.wait_timeout = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n < 1 || n > 100) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"supportdesk_redis_wait\" replicas \"%V\" must "
+                           "be \"off\" or 1-100", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    t = 100;
+
+    if (cf->args->nelts == 3) {
+        t = ngx_parse_time(&value[2], 0);
+        if (t == (ngx_msec_t) NGX_ERROR || t < 1 || t > 60000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"supportdesk_redis_wait\" timeout \"%V\" "
+                               "must be from 1ms to 60s", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    slcf->redis_settings.wait_replicas = n;
+    slcf->redis_settings.wait_timeout = t;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -874,4 +1221,5 @@ ngx_http_supportdesk_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_supportdesk_runner_exit_process(cycle);
     ngx_http_supportdesk_redis_exit_process(cycle, &smcf->redis_confs);
+    ngx_http_supportdesk_auth_sha256_free();
 }

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_supportdesk_redis.h"
+#include "ngx_http_supportdesk_cluster.h"
 #include "ngx_http_supportdesk_validate.h"
 
 
@@ -43,6 +44,20 @@
  * line without an end would cost the square of its length.
  */
 #define NGX_HTTP_SUPPORTDESK_REDIS_LINE_MAX       65536
+
+/*
+ * Cluster: redirections one command may follow; the most masters a map
+ * may name; a refresh at most this often (ms), and one this often anyway,
+ * to find nodes added and replicas promoted; the first wait before a
+ * command refused for now (TRYAGAIN, CLUSTERDOWN...) is sent again, which
+ * doubles up to the last.
+ */
+#define NGX_HTTP_SUPPORTDESK_REDIS_REDIRECTS_MAX  16
+#define NGX_HTTP_SUPPORTDESK_REDIS_NODES_MAX      1024
+#define NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN    100
+#define NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_EVERY  5000
+#define NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN      10
+#define NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MAX      200
 
 /* conn->reply_refused */
 #define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_SIZE     1
@@ -107,6 +122,9 @@ typedef struct {
     /* handshake replies still due on this connection */
     ngx_uint_t                           nhandshake;
 
+    /* TLS: the session of the last connection, resumed by the next */
+    void                                *tls_session;
+
     /* the reply being parsed: bytes of its strings, elements of its arrays */
     size_t                               reply_bytes;
     ngx_uint_t                           reply_elements;
@@ -117,6 +135,16 @@ typedef struct {
 
 struct ngx_http_supportdesk_redis_pool_s {
     ngx_http_supportdesk_redis_conf_t   *conf;
+    /* the cluster this pool is a master of; NULL: one server */
+    ngx_http_supportdesk_redis_cluster_t  *cluster;
+    /* a node the map no longer names: its connections do not come back */
+    unsigned                             retired:1;
+    /* a sentinel's: no scripts, no SELECT; subscriber: SUBSCRIBEd to
+       +switch-master, its messages come unasked */
+    unsigned                             plain:1;
+    unsigned                             subscriber:1;
+    /* the sentinel this pool is the master of, or asks */
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel;
     ngx_http_supportdesk_redis_conn_t   *conns;
     ngx_uint_t                           nconns;
     ngx_uint_t                           next;
@@ -128,6 +156,11 @@ struct ngx_http_supportdesk_redis_pool_s {
     ngx_log_t                           *log;
     /* the ACL refused a script command at connect: logged once */
     ngx_uint_t                           noperm;
+
+    /* "WAIT <replicas> <ms>", when supportdesk_redis_wait is on */
+    const char                          *wait_argv[3];
+    size_t                               wait_argvlen[3];
+    u_char                               wait_text[2][NGX_INT_T_LEN];
 
     /* ops of closed connections, answered a slice per turn (op->rc) */
     ngx_queue_t                          failing;
@@ -145,13 +178,104 @@ typedef enum {
     /* AUTH, SELECT, SCRIPT LOAD: an error reply fails the connection */
     NGX_HTTP_SUPPORTDESK_REDIS_OP_HANDSHAKE,
     /* a command sent only to learn whether the ACL allows it */
-    NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_PROBE,
+    /* ASKING in front of a command an ASK sent here: its +OK is dropped */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING,
+    /* WAIT behind a write (supportdesk_redis_wait); data is the write */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT,
+    /* Sentinel: ROLE at connect, the master must say "master" */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_ROLE,
+    /* Sentinel: SUBSCRIBE +switch-master at connect */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_SUBSCRIBE
 } ngx_http_supportdesk_redis_op_kind_e;
+
+
+/*
+ * Redis Sentinel: the sentinels are asked for the master's address (in
+ * turn, at start, when a connection to the master is lost, and every
+ * REFRESH_EVERY), and +switch-master is followed at once; the master's
+ * pool connects to the address last given, and ROLE at connect makes
+ * sure it is a master.
+ */
+struct ngx_http_supportdesk_redis_sentinel_s {
+    ngx_http_supportdesk_redis_conf_t   *conf;
+    ngx_uint_t                           index;
+    ngx_log_t                           *log;
+
+    /* a pool per sentinel to ask, and one per sentinel to listen */
+    ngx_http_supportdesk_redis_pool_t  **ask;
+    ngx_http_supportdesk_redis_pool_t  **listen;
+    ngx_http_supportdesk_redis_conf_t   *sentinel_confs;
+    ngx_uint_t                           nsentinels;
+    ngx_uint_t                           next;
+
+    /* the master: its address as last given, its settings and pool */
+    ngx_sockaddr_t                       master_sockaddr;
+    u_char                               master_text[NGX_SOCKADDR_STRLEN];
+    ngx_addr_t                           master;
+    ngx_http_supportdesk_redis_conf_t    master_conf;
+    ngx_http_supportdesk_redis_pool_t   *master_pool;
+
+    ngx_event_t                          query_timer;
+    ngx_msec_t                           queried;
+    unsigned                             querying:1;
+
+    const char                          *query_argv[3];
+    size_t                               query_argvlen[3];
+};
+
+
+/* a master of a cluster: its address, settings and pool */
+typedef struct {
+    /* "host:port" as the cluster names it */
+    ngx_str_t                            key;
+    ngx_addr_t                           addr;
+    ngx_http_supportdesk_redis_conf_t    conf;
+    ngx_http_supportdesk_redis_pool_t   *pool;
+    /* its place in cluster->nodes; the slot map holds index + 1 */
+    ngx_uint_t                           index;
+    unsigned                             in_map:1;
+} ngx_http_supportdesk_redis_node_t;
+
+
+struct ngx_http_supportdesk_redis_cluster_s {
+    ngx_http_supportdesk_redis_conf_t   *conf;
+    ngx_uint_t                           index;
+    ngx_log_t                           *log;
+    /* node addresses and keys live here, as long as the cluster */
+    ngx_pool_t                          *mem;
+
+    ngx_http_supportdesk_redis_node_t  **nodes;
+    ngx_uint_t                           nnodes;
+    /* a node's index + 1 per slot; 0: not known (any node, then MOVED) */
+    uint16_t                             slots[NGX_HTTP_SUPPORTDESK_CLUSTER_SLOTS];
+
+    /* CLUSTER SLOTS: one in flight at most, sent to refresh_node */
+    ngx_event_t                          refresh_timer;
+    ngx_msec_t                           refreshed;
+    ngx_http_supportdesk_redis_node_t   *refresh_node;
+    unsigned                             refreshing:1;
+
+    /*
+     * Commands redirected or refused for now, sent again in the order
+     * their answers came, so the commands of a request keep their order.
+     */
+    ngx_queue_t                          retry;
+    ngx_event_t                          retry_timer;
+
+    /* for the metrics */
+    ngx_uint_t                           moved;
+    ngx_uint_t                           asked;
+    ngx_uint_t                           retried;
+    ngx_uint_t                           refreshes;
+};
 
 
 struct ngx_http_supportdesk_redis_op_s {
     ngx_queue_t                              queue;
     ngx_http_supportdesk_redis_conn_t       *conn;
+    /* the pool it came from and goes back to (a redirect moves it) */
+    ngx_http_supportdesk_redis_pool_t       *pool;
 
     /* NULL once the request abandoned the op */
     ngx_http_supportdesk_redis_handler_pt    handler;
@@ -174,9 +298,25 @@ struct ngx_http_supportdesk_redis_op_s {
 
     /* where its command starts in the connection's stream */
     off_t                                    start;
+
+    /* cluster: the slot of its key (-1: none), redirections followed and
+       refusals met, the node an ASK named, and whether it waits in the
+       cluster's retry */
+    ngx_int_t                                slot;
+    ngx_uint_t                               redirects;
+    ngx_uint_t                               refusals;
+    ngx_http_supportdesk_redis_node_t       *ask;
+    unsigned                                 retrying:1;
+
+    /* supportdesk_redis_wait: the WAIT behind this write, and the write's
+       reply, held until WAIT says enough replicas have it */
+    ngx_http_supportdesk_redis_op_t         *waiter;
+    redisReply                              *held;
 };
 
 
+static ngx_uint_t ngx_http_supportdesk_redis_seeds_eq(ngx_array_t *a,
+    ngx_array_t *b);
 static ngx_uint_t ngx_http_supportdesk_redis_str_eq(ngx_str_t *a,
     ngx_str_t *b);
 static void ngx_http_supportdesk_redis_connect(
@@ -189,6 +329,9 @@ static void ngx_http_supportdesk_redis_close(
 static void ngx_http_supportdesk_redis_release(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_retry_handler(ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_tls_done(ngx_connection_t *c);
+static void ngx_http_supportdesk_redis_ready(
+    ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_connect_handler(ngx_event_t *wev);
 static void ngx_http_supportdesk_redis_write_handler(ngx_event_t *wev);
 static void ngx_http_supportdesk_redis_read_handler(ngx_event_t *rev);
@@ -202,11 +345,17 @@ static ngx_int_t ngx_http_supportdesk_redis_unparsed(
     ngx_http_supportdesk_redis_conn_t *conn);
 static ngx_int_t ngx_http_supportdesk_redis_process(
     ngx_http_supportdesk_redis_conn_t *conn);
-static void ngx_http_supportdesk_redis_deliver(
+static ngx_uint_t ngx_http_supportdesk_redis_deliver(
     ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
-static void ngx_http_supportdesk_redis_answer(
+static ngx_int_t ngx_http_supportdesk_redis_wait_add(
     ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_wait_done(void *data, ngx_int_t rc,
+    redisReply *reply);
+static void ngx_http_supportdesk_redis_wait_detach(
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_answer(
     ngx_http_supportdesk_redis_op_t *op, ngx_int_t rc, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_handshake(
     ngx_http_supportdesk_redis_conn_t *conn);
@@ -250,6 +399,59 @@ static void ngx_http_supportdesk_redis_noscript(
 static void ngx_http_supportdesk_redis_resume(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue);
+static void ngx_http_supportdesk_redis_wait_release(
+    ngx_http_supportdesk_redis_op_t *op);
+static ngx_http_supportdesk_redis_pool_t *ngx_http_supportdesk_redis_pool_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log,
+    ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_uint_t flags);
+
+/* pool_create() flags */
+#define NGX_HTTP_SUPPORTDESK_REDIS_PLAIN       1
+#define NGX_HTTP_SUPPORTDESK_REDIS_SUBSCRIBER  2
+static void ngx_http_supportdesk_redis_pool_destroy(
+    ngx_http_supportdesk_redis_pool_t *pool);
+static ngx_http_supportdesk_redis_cluster_t *
+    ngx_http_supportdesk_redis_cluster_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log);
+static void ngx_http_supportdesk_redis_cluster_destroy(
+    ngx_http_supportdesk_redis_cluster_t *cluster);
+static ngx_http_supportdesk_redis_node_t *ngx_http_supportdesk_redis_node(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_str_t *key,
+    ngx_addr_t *addr);
+static ngx_http_supportdesk_redis_pool_t *
+    ngx_http_supportdesk_redis_cluster_pool(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_int_t slot);
+static ngx_uint_t ngx_http_supportdesk_redis_cluster_reply(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
+static void ngx_http_supportdesk_redis_cluster_resend(
+    ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_http_supportdesk_redis_op_t *op);
+static void ngx_http_supportdesk_redis_cluster_retry_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_supportdesk_redis_asking_add(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_cluster_refresh(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_msec_t within);
+static void ngx_http_supportdesk_redis_cluster_refresh_handler(
+    ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_cluster_slots(void *data, ngx_int_t rc,
+    redisReply *reply);
+static ngx_http_supportdesk_redis_sentinel_t *
+    ngx_http_supportdesk_redis_sentinel_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log);
+static void ngx_http_supportdesk_redis_sentinel_destroy(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel);
+static void ngx_http_supportdesk_redis_sentinel_query(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_msec_t within);
+static void ngx_http_supportdesk_redis_sentinel_timer(ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_sentinel_answer(void *data,
+    ngx_int_t rc, redisReply *reply);
+static void ngx_http_supportdesk_redis_sentinel_message(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, redisReply *reply);
+static void ngx_http_supportdesk_redis_sentinel_master(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_str_t *ip,
+    ngx_str_t *port, const char *why);
 static void ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev);
 static void ngx_http_supportdesk_redis_refused(
     ngx_http_supportdesk_redis_pool_t *pool,
@@ -263,6 +465,9 @@ static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
 
 /* one worker is one thread: a single read buffer serves every connection */
 static u_char  ngx_http_supportdesk_redis_buf[65536];
+
+static const char   *ngx_http_supportdesk_redis_asking[] = { "ASKING" };
+static const size_t  ngx_http_supportdesk_redis_asking_len[] = { 6 };
 
 /*
  * hiredis's own reply functions, and ours, which check a reply against its
@@ -288,6 +493,11 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
         if (ngx_cmp_sockaddr(rcf->addr->sockaddr, rcf->addr->socklen,
                              want->addr->sockaddr, want->addr->socklen, 1)
                == NGX_OK
+            && ngx_http_supportdesk_redis_seeds_eq(rcf->seeds, want->seeds)
+            && ngx_http_supportdesk_redis_seeds_eq(rcf->sentinels,
+                                                   want->sentinels)
+            && ngx_http_supportdesk_redis_str_eq(&rcf->sentinel_master,
+                                                 &want->sentinel_master)
             && rcf->db == want->db
             && rcf->connect_timeout == want->connect_timeout
             && rcf->timeout == want->timeout
@@ -296,6 +506,9 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
             && rcf->max_output == want->max_output
             && rcf->max_reply_size == want->max_reply_size
             && rcf->max_reply_elements == want->max_reply_elements
+            && ngx_http_supportdesk_tls_equal(&rcf->tls, &want->tls)
+            && rcf->wait_replicas == want->wait_replicas
+            && rcf->wait_timeout == want->wait_timeout
             && ngx_http_supportdesk_redis_str_eq(&rcf->user, &want->user)
             && ngx_http_supportdesk_redis_str_eq(&rcf->password,
                                                  &want->password))
@@ -311,6 +524,13 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
 
     *rcf = *want;
     rcf->pool = NULL;
+    rcf->cluster = NULL;
+    rcf->sentinel = NULL;
+
+    /* one TLS context per distinct set of settings */
+    if (ngx_http_supportdesk_tls_create(cf, &rcf->tls) != NGX_OK) {
+        return NULL;
+    }
 
     rcfp = ngx_array_push(confs);
     if (rcfp == NULL) {
@@ -320,6 +540,38 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
     *rcfp = rcf;
 
     return rcf;
+}
+
+
+/* the same seeds in the same order (or both one server) */
+
+static ngx_uint_t
+ngx_http_supportdesk_redis_seeds_eq(ngx_array_t *a, ngx_array_t *b)
+{
+    ngx_uint_t   i;
+    ngx_addr_t  *x, *y;
+
+    if (a == NULL || b == NULL) {
+        return a == b;
+    }
+
+    if (a->nelts != b->nelts) {
+        return 0;
+    }
+
+    x = a->elts;
+    y = b->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        if (ngx_cmp_sockaddr(x[i].sockaddr, x[i].socklen, y[i].sockaddr,
+                             y[i].socklen, 1)
+            != NGX_OK)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -337,64 +589,41 @@ ngx_int_t
 ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
     ngx_array_t *confs)
 {
-    ngx_uint_t                            i, j;
+    ngx_uint_t                            i;
     ngx_http_supportdesk_redis_conf_t   **rcfp, *rcf;
-    ngx_http_supportdesk_redis_pool_t    *pool;
-    ngx_http_supportdesk_redis_conn_t    *conn;
+
+    ngx_http_supportdesk_cluster_init();
 
     rcfp = confs->elts;
 
     for (i = 0; i < confs->nelts; i++) {
         rcf = rcfp[i];
 
-        pool = ngx_calloc(sizeof(ngx_http_supportdesk_redis_pool_t),
-                          cycle->log);
-        if (pool == NULL) {
-            return NGX_ERROR;
-        }
-
-        pool->conns = ngx_calloc(rcf->connections
-                                 * sizeof(ngx_http_supportdesk_redis_conn_t),
-                                 cycle->log);
-        if (pool->conns == NULL) {
-            ngx_free(pool);
-            return NGX_ERROR;
-        }
-
-        pool->conf = rcf;
-        pool->nconns = rcf->connections;
-        pool->log = cycle->log;
-        ngx_queue_init(&pool->free_ops);
-        ngx_queue_init(&pool->failing);
-        pool->fail_event.handler = ngx_http_supportdesk_redis_fail_handler;
-        pool->fail_event.data = pool;
-        pool->fail_event.log = cycle->log;
-        rcf->pool = pool;
-
-        for (j = 0; j < pool->nconns; j++) {
-            conn = &pool->conns[j];
-            conn->pool = pool;
-            conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
-            ngx_queue_init(&conn->inflight);
-            ngx_queue_init(&conn->noscript);
-            ngx_queue_init(&conn->held);
-
-            conn->retry.handler = ngx_http_supportdesk_redis_retry_handler;
-            conn->retry.data = conn;
-            conn->retry.log = cycle->log;
-            /* a reconnect must not hold up a graceful worker exit */
-            conn->retry.cancelable = 1;
-
-            if (ngx_http_supportdesk_redis_own_scripts(conn, cycle, i, j)
-                != NGX_OK)
-            {
+        if (rcf->seeds != NULL) {
+            rcf->cluster = ngx_http_supportdesk_redis_cluster_create(rcf, i,
+                                                                 cycle->log);
+            if (rcf->cluster == NULL) {
                 return NGX_ERROR;
             }
+
+            continue;
         }
 
-        /* connect early so the first request finds a warm connection */
-        for (j = 0; j < pool->nconns; j++) {
-            ngx_http_supportdesk_redis_connect(&pool->conns[j]);
+        if (rcf->sentinels != NULL) {
+            rcf->sentinel = ngx_http_supportdesk_redis_sentinel_create(rcf, i,
+                                                                 cycle->log);
+            if (rcf->sentinel == NULL) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        rcf->pool = ngx_http_supportdesk_redis_pool_create(rcf, i,
+                                                           cycle->log, NULL,
+                                                           NULL, 0);
+        if (rcf->pool == NULL) {
+            return NGX_ERROR;
         }
     }
 
@@ -402,73 +631,192 @@ ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
 }
 
 
+/*
+ * A pool of connections to the one server of rcf; index names it in tags.
+ * Of a cluster's master, or of a sentinel (the master's or one to ask or
+ * listen to: flags), known before the first connect.
+ */
+
+static ngx_http_supportdesk_redis_pool_t *
+ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
+    ngx_uint_t index, ngx_log_t *log,
+    ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_uint_t flags)
+{
+    ngx_uint_t                          j;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    pool = ngx_calloc(sizeof(ngx_http_supportdesk_redis_pool_t), log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    pool->conns = ngx_calloc(rcf->connections
+                             * sizeof(ngx_http_supportdesk_redis_conn_t),
+                             log);
+    if (pool->conns == NULL) {
+        ngx_free(pool);
+        return NULL;
+    }
+
+    pool->conf = rcf;
+    pool->nconns = rcf->connections;
+    pool->log = log;
+    pool->cluster = cluster;
+    pool->sentinel = sentinel;
+    pool->plain = (flags & NGX_HTTP_SUPPORTDESK_REDIS_PLAIN) ? 1 : 0;
+    pool->subscriber = (flags & NGX_HTTP_SUPPORTDESK_REDIS_SUBSCRIBER) ? 1 : 0;
+
+    if (rcf->wait_replicas) {
+        pool->wait_argv[0] = "WAIT";
+        pool->wait_argvlen[0] = 4;
+        pool->wait_argv[1] = (const char *) pool->wait_text[0];
+        pool->wait_argvlen[1] = ngx_sprintf(pool->wait_text[0], "%ui",
+                                            rcf->wait_replicas)
+                                - pool->wait_text[0];
+        pool->wait_argv[2] = (const char *) pool->wait_text[1];
+        pool->wait_argvlen[2] = ngx_sprintf(pool->wait_text[1], "%M",
+                                            rcf->wait_timeout)
+                                - pool->wait_text[1];
+    }
+    ngx_queue_init(&pool->free_ops);
+    ngx_queue_init(&pool->failing);
+    pool->fail_event.handler = ngx_http_supportdesk_redis_fail_handler;
+    pool->fail_event.data = pool;
+    pool->fail_event.log = log;
+
+    for (j = 0; j < pool->nconns; j++) {
+        conn = &pool->conns[j];
+        conn->pool = pool;
+        conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+        ngx_queue_init(&conn->inflight);
+        ngx_queue_init(&conn->noscript);
+        ngx_queue_init(&conn->held);
+
+        conn->retry.handler = ngx_http_supportdesk_redis_retry_handler;
+        conn->retry.data = conn;
+        conn->retry.log = log;
+        /* a reconnect must not hold up a graceful worker exit */
+        conn->retry.cancelable = 1;
+
+        if (ngx_http_supportdesk_redis_own_scripts(conn, (ngx_cycle_t *)
+                                                   ngx_cycle, index, j)
+            != NGX_OK)
+        {
+            ngx_free(pool->conns);
+            ngx_free(pool);
+            return NULL;
+        }
+    }
+
+    /* connect early so the first request finds a warm connection */
+    for (j = 0; j < pool->nconns; j++) {
+        ngx_http_supportdesk_redis_connect(&pool->conns[j]);
+    }
+
+    return pool;
+}
+
+
 void
 ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
     ngx_array_t *confs)
 {
-    ngx_uint_t                            i, j;
+    ngx_uint_t                            i;
     ngx_http_supportdesk_redis_conf_t   **rcfp;
-    ngx_http_supportdesk_redis_pool_t    *pool;
-    ngx_http_supportdesk_redis_conn_t    *conn;
 
     rcfp = confs->elts;
 
     for (i = 0; i < confs->nelts; i++) {
-        pool = rcfp[i]->pool;
-        if (pool == NULL) {
-            continue;
+        if (rcfp[i]->cluster != NULL) {
+            ngx_http_supportdesk_redis_cluster_destroy(rcfp[i]->cluster);
+            rcfp[i]->cluster = NULL;
         }
 
-        for (j = 0; j < pool->nconns; j++) {
-            conn = &pool->conns[j];
-
-            if (conn->retry.timer_set) {
-                ngx_del_timer(&conn->retry);
-            }
-
-            /* the requests behind these ops are gone with the worker */
-            ngx_http_supportdesk_redis_free_queue(&conn->inflight);
-            ngx_http_supportdesk_redis_free_queue(&conn->noscript);
-            ngx_http_supportdesk_redis_free_queue(&conn->held);
-
-            ngx_http_supportdesk_redis_release(conn);
-
-            if (conn->out != NULL) {
-                ngx_free(conn->out);
-                conn->out = NULL;
-            }
+        if (rcfp[i]->sentinel != NULL) {
+            ngx_http_supportdesk_redis_sentinel_destroy(rcfp[i]->sentinel);
+            rcfp[i]->sentinel = NULL;
         }
 
-        if (pool->fail_event.posted) {
-            ngx_delete_posted_event(&pool->fail_event);
+        if (rcfp[i]->pool != NULL) {
+            ngx_http_supportdesk_redis_pool_destroy(rcfp[i]->pool);
+            rcfp[i]->pool = NULL;
         }
-
-        ngx_http_supportdesk_redis_free_queue(&pool->failing);
-        ngx_http_supportdesk_redis_free_queue(&pool->free_ops);
-
-        ngx_free(pool->conns);
-        ngx_free(pool);
-        rcfp[i]->pool = NULL;
     }
+}
+
+
+static void
+ngx_http_supportdesk_redis_pool_destroy(ngx_http_supportdesk_redis_pool_t *pool)
+{
+    ngx_uint_t                          j;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    for (j = 0; j < pool->nconns; j++) {
+        conn = &pool->conns[j];
+
+        if (conn->retry.timer_set) {
+            ngx_del_timer(&conn->retry);
+        }
+
+        /* the requests behind these ops are gone with the worker */
+        ngx_http_supportdesk_redis_free_queue(&conn->inflight);
+        ngx_http_supportdesk_redis_free_queue(&conn->noscript);
+        ngx_http_supportdesk_redis_free_queue(&conn->held);
+
+        ngx_http_supportdesk_redis_release(conn);
+        ngx_http_supportdesk_tls_free_session(&conn->tls_session);
+
+        if (conn->out != NULL) {
+            ngx_free(conn->out);
+            conn->out = NULL;
+        }
+    }
+
+    if (pool->fail_event.posted) {
+        ngx_delete_posted_event(&pool->fail_event);
+    }
+
+    ngx_http_supportdesk_redis_free_queue(&pool->failing);
+    ngx_http_supportdesk_redis_free_queue(&pool->free_ops);
+
+    ngx_free(pool->conns);
+    ngx_free(pool);
 }
 
 
 ngx_http_supportdesk_redis_op_t *
 ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
-    ngx_str_t *hash_tag, ngx_int_t script, int argc, const char **argv,
-    const size_t *argvlen, ngx_http_supportdesk_redis_handler_pt handler,
-    void *data, ngx_log_t *log)
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data,
+    ngx_log_t *log)
 {
+    ngx_int_t                           slot;
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
-    /* hash_tag picks the node once the pool knows Redis Cluster */
-    (void) hash_tag;
+    slot = -1;
 
-    if (conf->pool == NULL) {
+    if (conf->cluster != NULL) {
+        slot = ngx_http_supportdesk_cluster_command_slot(script, argc, argv,
+                                                         argvlen);
+        pool = ngx_http_supportdesk_redis_cluster_pool(conf->cluster, slot);
+
+    } else if (conf->sentinel != NULL) {
+        /* NULL until a sentinel has named the master */
+        pool = conf->sentinel->master_pool;
+
+    } else {
+        pool = conf->pool;
+    }
+
+    if (pool == NULL) {
         return NULL;
     }
 
-    conn = ngx_http_supportdesk_redis_pick(conf->pool);
+    conn = ngx_http_supportdesk_redis_pick(pool);
 
     /*
      * Admission: beyond its bounds a connection takes nothing more, and a
@@ -479,12 +827,17 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
         || conn->npending >= conf->max_pending
         || conn->out_len - conn->out_sent >= conf->max_output)
     {
-        ngx_http_supportdesk_redis_refused(conf->pool, conn, log);
+        ngx_http_supportdesk_redis_refused(pool, conn, log);
         return NULL;
     }
 
-    return ngx_http_supportdesk_redis_queue(conn, script, argc, argv, argvlen,
-                                            handler, data, log);
+    op = ngx_http_supportdesk_redis_queue(conn, script, argc, argv, argvlen,
+                                          handler, data, log);
+    if (op != NULL) {
+        op->slot = slot;
+    }
+
+    return op;
 }
 
 
@@ -494,15 +847,24 @@ ngx_http_supportdesk_redis_send_after(ngx_http_supportdesk_redis_op_t *prev,
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log)
 {
-    /* prev failed with its connection: the rest of the request fails too */
-    if (prev->rc
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    /* prev failed with its connection, or waits to be sent again: the rest
+       of the request fails too */
+    if (prev->rc || prev->retrying || prev->conn == NULL
         || prev->conn->state == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED)
     {
         return NULL;
     }
 
-    return ngx_http_supportdesk_redis_queue(prev->conn, script, argc, argv,
-                                            argvlen, handler, data, log);
+    op = ngx_http_supportdesk_redis_queue(prev->conn, script, argc, argv,
+                                          argvlen, handler, data, log);
+    if (op != NULL) {
+        /* the commands of a request share their slot (their app's) */
+        op->slot = prev->slot;
+    }
+
+    return op;
 }
 
 
@@ -576,6 +938,15 @@ ngx_http_supportdesk_redis_write_op(ngx_http_supportdesk_redis_conn_t *conn,
 
     ngx_queue_insert_tail(&conn->inflight, &op->queue);
     conn->ninflight++;
+
+    /* a write is acknowledged once replicas have it: WAIT right behind */
+    if (conn->pool->conf->wait_replicas
+        && op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST
+        && op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
+        && ngx_http_supportdesk_script_table[op->script].writes)
+    {
+        return ngx_http_supportdesk_redis_wait_add(conn, op);
+    }
 
     return NGX_OK;
 }
@@ -661,7 +1032,7 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 
     rcf = conn->pool->conf;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
+    if (ngx_exiting || ngx_terminate || ngx_quit || conn->pool->retired) {
         return;
     }
 
@@ -700,6 +1071,17 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 
     c = conn->peer.connection;
     c->data = conn;
+
+    /* ngx_ssl allocates a connection's TLS state from its pool */
+    if (rcf->tls.enable) {
+        c->pool = ngx_create_pool(512, conn->pool->log);
+        if (c->pool == NULL) {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return;
+        }
+    }
+
     c->read->handler = ngx_http_supportdesk_redis_read_handler;
     c->write->handler = ngx_http_supportdesk_redis_connect_handler;
     c->read->cancelable = 1;
@@ -749,6 +1131,23 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
 
     rcf = conn->pool->conf;
     conn->nhandshake = 0;
+
+    if (conn->pool->plain) {
+        /* a sentinel: nothing to set up, or the subscription only */
+        if (!conn->pool->subscriber) {
+            return NGX_OK;
+        }
+
+        argv[0] = "SUBSCRIBE";
+        argvlen[0] = 9;
+        argv[1] = "+switch-master";
+        argvlen[1] = 14;
+
+        return ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_SUBSCRIBE,
+                                   "SUBSCRIBE", NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                   2, argv, argvlen);
+    }
 
     if (rcf->password.len) {
         argc = 0;
@@ -807,6 +1206,21 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
                                    ngx_http_supportdesk_redis_probes[i][0],
                                    NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
                                    3, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* the address a sentinel gave may be a demoted master by now */
+    if (conn->pool->sentinel != NULL) {
+        argv[0] = "ROLE";
+        argvlen[0] = 4;
+
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_ROLE,
+                                   "ROLE", NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                   1, argv, argvlen)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -932,13 +1346,87 @@ ngx_http_supportdesk_redis_test_connect(ngx_connection_t *c)
 static void
 ngx_http_supportdesk_redis_connected(ngx_http_supportdesk_redis_conn_t *conn)
 {
-    ngx_connection_t  *c;
+    ngx_int_t                           rc;
+    ngx_connection_t                   *c;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
 
     c = conn->peer.connection;
+    rcf = conn->pool->conf;
 
     if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
+
+    if (rcf->tls.enable && c->ssl == NULL) {
+        rc = ngx_http_supportdesk_tls_start(c, &rcf->tls, conn->peer.name,
+                                            &conn->tls_session,
+                                            ngx_http_supportdesk_redis_tls_done);
+
+        if (rc == NGX_AGAIN) {
+            /* the handshake is bound by the connect timeout too */
+            ngx_add_timer(c->write, rcf->connect_timeout);
+            return;
+        }
+
+        if (rc != NGX_OK
+            || ngx_http_supportdesk_tls_finish(c, &rcf->tls, conn->peer.name,
+                                               &conn->tls_session)
+               != NGX_OK)
+        {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+            return;
+        }
+    }
+
+    ngx_http_supportdesk_redis_ready(conn);
+}
+
+
+static void
+ngx_http_supportdesk_redis_tls_done(ngx_connection_t *c)
+{
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    conn = c->data;
+
+    if (c->read->timedout || c->write->timedout) {
+        ngx_log_error(NGX_LOG_ERR, conn->pool->log, NGX_ETIMEDOUT,
+                      "supportdesk: redis %V TLS handshake timed out",
+                      conn->peer.name);
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    if (ngx_http_supportdesk_tls_finish(c, &conn->pool->conf->tls,
+                                        conn->peer.name, &conn->tls_session)
+        != NGX_OK)
+    {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    /* the handshake had the events: they are the pool's again */
+    c->read->handler = ngx_http_supportdesk_redis_read_handler;
+
+    ngx_http_supportdesk_redis_ready(conn);
+}
+
+
+/* connected (and TLS set up): the handshake commands and the rest go */
+
+static void
+ngx_http_supportdesk_redis_ready(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_connection_t  *c;
+
+    c = conn->peer.connection;
 
     conn->state = NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED;
     c->write->handler = ngx_http_supportdesk_redis_write_handler;
@@ -949,6 +1437,12 @@ ngx_http_supportdesk_redis_connected(ngx_http_supportdesk_redis_conn_t *conn)
     if (ngx_http_supportdesk_redis_flush(conn) == NGX_ERROR) {
         ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          1);
+        return;
+    }
+
+    /* replies that came with the handshake's last bytes are read now */
+    if (c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
     }
 }
 
@@ -979,7 +1473,7 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     conn->recovering = 0;
 
     /* until it fires, requests are answered 503 at once */
-    if (backoff && !ngx_exiting) {
+    if (backoff && !ngx_exiting && !pool->retired) {
         ngx_add_timer(&conn->retry, conn->backoff);
         conn->backoff = ngx_min(conn->backoff * 2,
                                 NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MAX);
@@ -1022,6 +1516,18 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
         /* the first slice in this turn, once the caller is done */
         ngx_post_event(&pool->fail_event, &ngx_posted_events);
     }
+
+    /* a master lost may be failing over: the sentinels know where to */
+    if (pool->sentinel != NULL && !pool->plain && !ngx_exiting) {
+        ngx_http_supportdesk_redis_sentinel_query(pool->sentinel,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+    }
+
+    /* a master lost may be failing over: its replica is found in the map */
+    if (pool->cluster != NULL && !ngx_exiting) {
+        ngx_http_supportdesk_redis_cluster_refresh(pool->cluster,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+    }
 }
 
 
@@ -1046,7 +1552,7 @@ ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev)
         ngx_queue_remove(q);
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
 
-        ngx_http_supportdesk_redis_answer(op->conn, op, op->rc, NULL);
+        ngx_http_supportdesk_redis_answer(op, op->rc, NULL);
     }
 
     if (ngx_queue_empty(&pool->failing)) {
@@ -1123,9 +1629,18 @@ ngx_http_supportdesk_redis_refused(ngx_http_supportdesk_redis_pool_t *pool,
 static void
 ngx_http_supportdesk_redis_release(ngx_http_supportdesk_redis_conn_t *conn)
 {
+    ngx_pool_t  *pool;
+
     if (conn->peer.connection != NULL) {
+        pool = conn->peer.connection->pool;
+
+        ngx_http_supportdesk_tls_close(conn->peer.connection);
         ngx_close_connection(conn->peer.connection);
         conn->peer.connection = NULL;
+
+        if (pool != NULL) {
+            ngx_destroy_pool(pool);
+        }
     }
 
     if (conn->reader != NULL) {
@@ -1393,6 +1908,13 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
         conn->reply_bytes = 0;
         conn->reply_elements = 0;
 
+        if (ngx_queue_empty(&conn->inflight) && conn->pool->subscriber) {
+            ngx_http_supportdesk_redis_sentinel_message(conn->pool->sentinel,
+                                                        reply);
+            freeReplyObject(reply);
+            continue;
+        }
+
         if (ngx_queue_empty(&conn->inflight)) {
             ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
                           "supportdesk: redis %V sent a reply nobody "
@@ -1408,8 +1930,9 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
         conn->ninflight--;
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
 
-        ngx_http_supportdesk_redis_deliver(conn, op, reply);
-        freeReplyObject(reply);
+        if (!ngx_http_supportdesk_redis_deliver(conn, op, reply)) {
+            freeReplyObject(reply);
+        }
 
         if (conn->generation != generation) {
             return NGX_DONE;
@@ -1426,13 +1949,27 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
 }
 
 
-static void
+/* 1 when the reply is kept (a write waiting for its WAIT), else freed */
+
+static ngx_uint_t
 ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
 {
+    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING) {
+        /* an error here comes again, as the answer to the command itself */
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return 0;
+    }
+
+    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT) {
+        conn->npending--;
+        ngx_http_supportdesk_redis_answer(op, NGX_OK, reply);
+        return 0;
+    }
+
     if (op->kind != NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST) {
         ngx_http_supportdesk_redis_handshake_reply(conn, op, reply);
-        return;
+        return 0;
     }
 
     /*
@@ -1447,12 +1984,149 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
         && reply->len >= 8
         && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
     {
+        ngx_http_supportdesk_redis_wait_detach(op);
         ngx_http_supportdesk_redis_noscript(conn, op);
-        return;
+        return 0;
     }
 
     conn->npending--;
-    ngx_http_supportdesk_redis_answer(conn, op, NGX_OK, reply);
+
+    if (conn->pool->cluster != NULL
+        && ngx_http_supportdesk_redis_cluster_reply(conn, op, reply))
+    {
+        return 0;
+    }
+
+    if (op->waiter != NULL) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            /* refused: nothing was written, nothing to wait for */
+            ngx_http_supportdesk_redis_wait_detach(op);
+
+        } else {
+            /* its WAIT, right behind, has its own timer */
+            if (op->timer.timer_set) {
+                ngx_del_timer(&op->timer);
+            }
+
+            op->held = reply;
+            return 1;
+        }
+    }
+
+    ngx_http_supportdesk_redis_answer(op, NGX_OK, reply);
+
+    return 0;
+}
+
+
+/* WAIT, pipelined behind the write op, on the same connection */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_wait_add(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op)
+{
+    ngx_http_supportdesk_redis_op_t    *wait;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+
+    pool = conn->pool;
+
+    wait = ngx_http_supportdesk_redis_op_alloc(pool);
+    if (wait == NULL) {
+        return NGX_ERROR;
+    }
+
+    wait->start = conn->stream_len;
+
+    if (ngx_http_supportdesk_redis_encode(conn,
+                                          NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 0, 3,
+                                          pool->wait_argv, pool->wait_argvlen)
+        != NGX_OK)
+    {
+        ngx_http_supportdesk_redis_op_free(pool, wait);
+        return NGX_ERROR;
+    }
+
+    wait->conn = conn;
+    wait->kind = NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT;
+    wait->what = "WAIT";
+    wait->handler = ngx_http_supportdesk_redis_wait_done;
+    wait->data = op;
+    wait->log = op->log;
+    op->waiter = wait;
+
+    ngx_queue_insert_tail(&conn->inflight, &wait->queue);
+    conn->ninflight++;
+    conn->npending++;
+
+    ngx_add_timer(&wait->timer, pool->conf->timeout);
+
+    return NGX_OK;
+}
+
+
+/* the write no longer waits for this WAIT (it is sent again, or refused) */
+
+static void
+ngx_http_supportdesk_redis_wait_detach(ngx_http_supportdesk_redis_op_t *op)
+{
+    if (op->waiter != NULL) {
+        op->waiter->data = NULL;
+        op->waiter = NULL;
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_wait_done(void *data, ngx_int_t rc,
+    redisReply *reply)
+{
+    ngx_http_supportdesk_redis_op_t  *op = data;
+
+    redisReply                         *held;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    if (op == NULL) {
+        return;
+    }
+
+    op->waiter = NULL;
+    held = op->held;
+    op->held = NULL;
+    rcf = op->pool->conf;
+
+    if (held == NULL) {
+        /* the connection failed before the write's own reply */
+        ngx_http_supportdesk_redis_answer(op, rc ? rc
+                                              : NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL);
+        return;
+    }
+
+    if (rc == NGX_OK && reply != NULL && reply->type == REDIS_REPLY_INTEGER
+        && reply->integer >= (long long) rcf->wait_replicas)
+    {
+        ngx_http_supportdesk_redis_answer(op, NGX_OK, held);
+
+    } else {
+        if (rc == NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                          "supportdesk: redis %V: a write reached %s%L of "
+                          "the %ui replicas supportdesk_redis_wait asks for "
+                          "within %M ms; answering 503 (it may have been "
+                          "applied on the master)", &rcf->addr->name,
+                          reply != NULL && reply->type == REDIS_REPLY_INTEGER
+                          ? "" : "(an error) ",
+                          reply != NULL && reply->type == REDIS_REPLY_INTEGER
+                          ? reply->integer : 0LL,
+                          rcf->wait_replicas, rcf->wait_timeout);
+        }
+
+        ngx_http_supportdesk_redis_answer(op, rc ? rc
+                                              : NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL);
+    }
+
+    freeReplyObject(held);
 }
 
 
@@ -1583,6 +2257,39 @@ ngx_http_supportdesk_redis_handshake_reply(
 
     pool = conn->pool;
 
+    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_ROLE
+        && !(reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+             && reply->element[0]->type == REDIS_REPLY_STRING
+             && reply->element[0]->len == 6
+             && ngx_strncmp(reply->element[0]->str, "master", 6) == 0))
+    {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "supportdesk: redis %V, which the sentinels named "
+                      "master of \"%V\", is not a master (ROLE: %s), asking "
+                      "them again", conn->peer.name,
+                      &pool->conf->sentinel_master,
+                      reply->type == REDIS_REPLY_ARRAY && reply->elements
+                      && reply->element[0]->type == REDIS_REPLY_STRING
+                      ? reply->element[0]->str : "not an array");
+        ngx_http_supportdesk_redis_op_free(pool, op);
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_SUBSCRIBE
+        && reply->type != REDIS_REPLY_ARRAY)
+    {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "supportdesk: sentinel %V refused SUBSCRIBE: %s",
+                      conn->peer.name,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        ngx_http_supportdesk_redis_op_free(pool, op);
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
     noperm = (reply->type == REDIS_REPLY_ERROR
               && reply->len >= 6
               && ngx_strncmp(reply->str, "NOPERM", 6) == 0);
@@ -1639,15 +2346,18 @@ ngx_http_supportdesk_redis_handshake_reply(
 /* the op is recycled first: its handler may queue again */
 
 static void
-ngx_http_supportdesk_redis_answer(ngx_http_supportdesk_redis_conn_t *conn,
-    ngx_http_supportdesk_redis_op_t *op, ngx_int_t rc, redisReply *reply)
+ngx_http_supportdesk_redis_answer(ngx_http_supportdesk_redis_op_t *op,
+    ngx_int_t rc, redisReply *reply)
 {
     void                                   *data;
     ngx_http_supportdesk_redis_handler_pt   handler;
 
+    /* answered before its WAIT (a failure): the WAIT is not its any more */
+    ngx_http_supportdesk_redis_wait_detach(op);
+
     handler = op->handler;
     data = op->data;
-    ngx_http_supportdesk_redis_op_free(conn->pool, op);
+    ngx_http_supportdesk_redis_op_free(op->pool, op);
 
     if (handler != NULL) {
         handler(data, rc, reply);
@@ -1664,6 +2374,18 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
     op = ev->data;
     conn = op->conn;
 
+    if (op->retrying) {
+        /* it waited for the cluster, not for a connection: only it fails */
+        ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
+                      "supportdesk: redis cluster: a command redirected or "
+                      "refused for now could not be served within %M ms",
+                      op->pool->conf->timeout);
+        ngx_queue_remove(&op->queue);
+        op->retrying = 0;
+        ngx_http_supportdesk_redis_answer(op, NGX_HTTP_GATEWAY_TIME_OUT, NULL);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
                   "supportdesk: redis %V did not answer within %M ms, "
                   "dropping the connection with %ui requests due, "
@@ -1677,6 +2399,1077 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
      * reconnect backs off, as after a connection lost.
      */
     ngx_http_supportdesk_redis_close(conn, NGX_HTTP_GATEWAY_TIME_OUT, 1);
+}
+
+
+/*
+ * Redis Cluster.  A pool per master, created as the map names it; the map
+ * (slot -> master) comes from CLUSTER SLOTS, asked of any master that is
+ * up, and is patched by every MOVED.  A command is sent to its slot's
+ * master; an answer that redirects it (MOVED, ASK) or refuses it for now
+ * (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, READONLY) is not the
+ * request's: the command goes again, within the request's timeout.
+ */
+
+static ngx_http_supportdesk_redis_cluster_t *
+ngx_http_supportdesk_redis_cluster_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log)
+{
+    ngx_uint_t                             i;
+    ngx_addr_t                            *seed;
+    ngx_http_supportdesk_redis_cluster_t  *cluster;
+
+    cluster = ngx_calloc(sizeof(ngx_http_supportdesk_redis_cluster_t), log);
+    if (cluster == NULL) {
+        return NULL;
+    }
+
+    cluster->nodes = ngx_calloc(NGX_HTTP_SUPPORTDESK_REDIS_NODES_MAX
+                                * sizeof(ngx_http_supportdesk_redis_node_t *),
+                                log);
+    cluster->mem = ngx_create_pool(4096, log);
+
+    if (cluster->nodes == NULL || cluster->mem == NULL) {
+        ngx_http_supportdesk_redis_cluster_destroy(cluster);
+        return NULL;
+    }
+
+    cluster->conf = rcf;
+    cluster->index = index;
+    cluster->log = log;
+    ngx_queue_init(&cluster->retry);
+
+    cluster->refresh_timer.handler =
+        ngx_http_supportdesk_redis_cluster_refresh_handler;
+    cluster->refresh_timer.data = cluster;
+    cluster->refresh_timer.log = log;
+    cluster->refresh_timer.cancelable = 1;
+
+    cluster->retry_timer.handler =
+        ngx_http_supportdesk_redis_cluster_retry_handler;
+    cluster->retry_timer.data = cluster;
+    cluster->retry_timer.log = log;
+
+    seed = rcf->seeds->elts;
+
+    for (i = 0; i < rcf->seeds->nelts; i++) {
+        if (ngx_http_supportdesk_redis_node(cluster, &seed[i].name, &seed[i])
+            == NULL)
+        {
+            ngx_http_supportdesk_redis_cluster_destroy(cluster);
+            return NULL;
+        }
+    }
+
+    /* the map, as soon as a seed is up (until then: MOVED says it) */
+    ngx_http_supportdesk_redis_cluster_refresh(cluster, 1);
+
+    return cluster;
+}
+
+
+static void
+ngx_http_supportdesk_redis_cluster_destroy(
+    ngx_http_supportdesk_redis_cluster_t *cluster)
+{
+    ngx_uint_t  i;
+
+    if (cluster->refresh_timer.timer_set) {
+        ngx_del_timer(&cluster->refresh_timer);
+    }
+
+    if (cluster->retry_timer.timer_set) {
+        ngx_del_timer(&cluster->retry_timer);
+    }
+
+    /* the requests behind these ops are gone with the worker */
+    ngx_http_supportdesk_redis_free_queue(&cluster->retry);
+
+    if (cluster->nodes != NULL) {
+        for (i = 0; i < cluster->nnodes; i++) {
+            if (cluster->nodes[i]->pool != NULL) {
+                ngx_http_supportdesk_redis_pool_destroy(
+                                                     cluster->nodes[i]->pool);
+            }
+
+            ngx_free(cluster->nodes[i]);
+        }
+
+        ngx_free(cluster->nodes);
+    }
+
+    if (cluster->mem != NULL) {
+        ngx_destroy_pool(cluster->mem);
+    }
+
+    ngx_free(cluster);
+}
+
+
+/*
+ * The node of "host:port", made (with its pool) when the cluster names one
+ * not seen before; addr given: a seed, already parsed.  NULL: not an
+ * address, or too many nodes.
+ */
+
+static ngx_http_supportdesk_redis_node_t *
+ngx_http_supportdesk_redis_node(ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_str_t *key, ngx_addr_t *addr)
+{
+    ngx_uint_t                          i;
+    ngx_addr_t                          parsed;
+    ngx_http_supportdesk_redis_node_t  *node;
+
+    for (i = 0; i < cluster->nnodes; i++) {
+        node = cluster->nodes[i];
+
+        if (node->key.len == key->len
+            && ngx_strncmp(node->key.data, key->data, key->len) == 0)
+        {
+            goto found;
+        }
+    }
+
+    if (addr == NULL) {
+        /* IP addresses only: the worker never resolves a name */
+        if (ngx_parse_addr_port(cluster->mem, &parsed, key->data, key->len)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, cluster->log, 0,
+                          "supportdesk: redis cluster named the node \"%V\", "
+                          "which is not an IP address and port", key);
+            return NULL;
+        }
+
+        addr = &parsed;
+
+        /* a seed by another name ("localhost:7000" as "127.0.0.1:7000") */
+        for (i = 0; i < cluster->nnodes; i++) {
+            node = cluster->nodes[i];
+
+            if (ngx_cmp_sockaddr(node->addr.sockaddr, node->addr.socklen,
+                                 addr->sockaddr, addr->socklen, 1)
+                == NGX_OK)
+            {
+                goto found;
+            }
+        }
+    }
+
+    if (cluster->nnodes == NGX_HTTP_SUPPORTDESK_REDIS_NODES_MAX) {
+        ngx_log_error(NGX_LOG_ERR, cluster->log, 0,
+                      "supportdesk: redis cluster names more than %d "
+                      "masters, \"%V\" is not used",
+                      NGX_HTTP_SUPPORTDESK_REDIS_NODES_MAX, key);
+        return NULL;
+    }
+
+    node = ngx_calloc(sizeof(ngx_http_supportdesk_redis_node_t),
+                      cluster->log);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->key.data = ngx_pstrdup(cluster->mem, key);
+    node->addr.sockaddr = ngx_palloc(cluster->mem, addr->socklen);
+    node->addr.name.data = ngx_pstrdup(cluster->mem, key);
+
+    if (node->key.data == NULL || node->addr.sockaddr == NULL
+        || node->addr.name.data == NULL)
+    {
+        ngx_free(node);
+        return NULL;
+    }
+
+    node->key.len = key->len;
+    ngx_memcpy(node->addr.sockaddr, addr->sockaddr, addr->socklen);
+    node->addr.socklen = addr->socklen;
+    node->addr.name.len = key->len;
+
+    /* every master runs with the settings the cluster was given */
+    node->conf = *cluster->conf;
+    node->conf.addr = &node->addr;
+    node->conf.seeds = NULL;
+    node->conf.pool = NULL;
+    node->conf.cluster = NULL;
+
+    node->pool = ngx_http_supportdesk_redis_pool_create(&node->conf,
+                                                        cluster->index,
+                                                        cluster->log,
+                                                        cluster, NULL, 0);
+    if (node->pool == NULL) {
+        ngx_free(node);
+        return NULL;
+    }
+
+    node->conf.pool = node->pool;
+    node->index = cluster->nnodes;
+    cluster->nodes[cluster->nnodes++] = node;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cluster->log, 0,
+                   "supportdesk: redis cluster node %V added", key);
+
+    return node;
+
+found:
+
+    if (node->pool->retired) {
+        /* named again: it serves again */
+        node->pool->retired = 0;
+
+        for (i = 0; i < node->pool->nconns; i++) {
+            if (node->pool->conns[i].state
+                    == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED
+                && !node->pool->conns[i].retry.timer_set)
+            {
+                ngx_http_supportdesk_redis_connect(&node->pool->conns[i]);
+            }
+        }
+    }
+
+    return node;
+}
+
+
+/* the master of a slot; no slot, or not known yet: a master that is up */
+
+static ngx_http_supportdesk_redis_pool_t *
+ngx_http_supportdesk_redis_cluster_pool(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_int_t slot)
+{
+    ngx_uint_t                          i, j;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+
+    if (slot >= 0 && cluster->slots[slot]) {
+        return cluster->nodes[cluster->slots[slot] - 1]->pool;
+    }
+
+    for (i = 0; i < cluster->nnodes; i++) {
+        pool = cluster->nodes[i]->pool;
+
+        if (pool->retired) {
+            continue;
+        }
+
+        for (j = 0; j < pool->nconns; j++) {
+            if (pool->conns[j].state
+                == NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED)
+            {
+                return pool;
+            }
+        }
+    }
+
+    return cluster->nnodes ? cluster->nodes[0]->pool : NULL;
+}
+
+
+/*
+ * An answer to a request's command on a cluster: 1 when it is not the
+ * request's (a redirection, a refusal for now) and the command is sent
+ * again, 0 when the request takes it.
+ */
+
+static ngx_uint_t
+ngx_http_supportdesk_redis_cluster_reply(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
+{
+    ngx_str_t                                addr;
+    ngx_msec_t                               delay;
+    ngx_uint_t                               slot;
+    ngx_http_supportdesk_redis_node_t       *node;
+    ngx_http_supportdesk_redis_cluster_t    *cluster;
+    ngx_http_supportdesk_cluster_verdict_e   verdict;
+
+    cluster = conn->pool->cluster;
+    verdict = ngx_http_supportdesk_cluster_verdict(reply, &slot, &addr);
+
+    if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ANSWER) {
+        return 0;
+    }
+
+    /* sent again elsewhere, with a WAIT of its own there */
+    ngx_http_supportdesk_redis_wait_detach(op);
+
+    if (op->handler == NULL || op->argv == NULL) {
+        /* nobody waits for it, and its arguments are gone */
+        ngx_http_supportdesk_redis_op_free(op->pool, op);
+        return 1;
+    }
+
+    /* a redirection loop ends; a refusal for now ends with the timeout */
+    if ((verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED
+         || verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ASK)
+        && ++op->redirects > NGX_HTTP_SUPPORTDESK_REDIS_REDIRECTS_MAX)
+    {
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                      "supportdesk: redis cluster: a command was redirected "
+                      "%d times, the last by %V: %*s",
+                      NGX_HTTP_SUPPORTDESK_REDIS_REDIRECTS_MAX,
+                      conn->peer.name, (size_t) reply->len, reply->str);
+        ngx_http_supportdesk_redis_answer(op, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL);
+        return 1;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, op->log, 0,
+                   "supportdesk: redis cluster %V answered \"%*s\"",
+                   conn->peer.name, (size_t) reply->len, reply->str);
+
+    op->ask = NULL;
+    delay = 1;
+
+    switch (verdict) {
+
+    case NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED:
+        cluster->moved++;
+
+        node = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
+
+        if (node != NULL) {
+            cluster->slots[slot] = (uint16_t) (node->index + 1);
+        }
+
+        /* one slot moved: likely more did, the map is asked again */
+        ngx_http_supportdesk_redis_cluster_refresh(cluster,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+        break;
+
+    case NGX_HTTP_SUPPORTDESK_CLUSTER_ASK:
+        cluster->asked++;
+        op->ask = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
+        break;
+
+    default:
+        cluster->retried++;
+
+        /* 10 ms, doubling to 200, each command by its own refusals */
+        delay = NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN
+                << ngx_min(op->refusals, 5);
+        delay = ngx_min(delay, NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MAX);
+        op->refusals++;
+
+        /* a failover or a cluster that lost quorum: the map may change */
+        if (verdict != NGX_HTTP_SUPPORTDESK_CLUSTER_TRYAGAIN) {
+            ngx_http_supportdesk_redis_cluster_refresh(cluster,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+        }
+
+        break;
+    }
+
+    op->conn = NULL;
+    op->retrying = 1;
+    ngx_queue_insert_tail(&cluster->retry, &op->queue);
+
+    /* the queue goes in one piece, at the time the first one set */
+    if (!cluster->retry_timer.timer_set) {
+        ngx_add_timer(&cluster->retry_timer, delay);
+    }
+
+    return 1;
+}
+
+
+/* every command waiting is sent again, in the order the answers came */
+
+static void
+ngx_http_supportdesk_redis_cluster_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_cluster_t  *cluster = ev->data;
+
+    ngx_queue_t                      *q;
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    while (!ngx_queue_empty(&cluster->retry)) {
+        q = ngx_queue_head(&cluster->retry);
+        ngx_queue_remove(q);
+        op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+        op->retrying = 0;
+
+        ngx_http_supportdesk_redis_cluster_resend(cluster, op);
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_cluster_resend(
+    ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_http_supportdesk_redis_op_t *op)
+{
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    pool = (op->ask != NULL) ? op->ask->pool
+                   : ngx_http_supportdesk_redis_cluster_pool(cluster, op->slot);
+
+    conn = (pool != NULL) ? ngx_http_supportdesk_redis_pick(pool) : NULL;
+
+    /* the request was admitted: its command is not refused for the bounds */
+    if (conn == NULL) {
+        ngx_http_supportdesk_redis_answer(op, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL);
+        return;
+    }
+
+    op->conn = conn;
+
+    if (conn->recovering) {
+        /* written once everything before it is answered or resent; an ASK
+           then is met again, and followed again */
+        ngx_queue_insert_tail(&conn->held, &op->queue);
+
+    } else {
+        if (op->ask != NULL
+            && ngx_http_supportdesk_redis_asking_add(conn) != NGX_OK)
+        {
+            ngx_http_supportdesk_redis_answer(op,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              NULL);
+            return;
+        }
+
+        if (ngx_http_supportdesk_redis_write_op(conn, op) != NGX_OK) {
+            ngx_http_supportdesk_redis_answer(op,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              NULL);
+            return;
+        }
+    }
+
+    conn->npending++;
+
+    ngx_http_supportdesk_redis_schedule_flush(conn);
+}
+
+
+/* ASKING, pipelined right in front of the command an ASK sent here */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_asking_add(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_http_supportdesk_redis_op_t  *op;
+
+    op = ngx_http_supportdesk_redis_op_alloc(conn->pool);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->start = conn->stream_len;
+
+    if (ngx_http_supportdesk_redis_encode(conn,
+                                          NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 0,
+                                          1, ngx_http_supportdesk_redis_asking,
+                                          ngx_http_supportdesk_redis_asking_len)
+        != NGX_OK)
+    {
+        ngx_http_supportdesk_redis_op_free(conn->pool, op);
+        return NGX_ERROR;
+    }
+
+    op->conn = conn;
+    op->kind = NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING;
+    op->what = "ASKING";
+
+    ngx_queue_insert_tail(&conn->inflight, &op->queue);
+    conn->ninflight++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Asks for the map within that many ms (at most one CLUSTER SLOTS in
+ * flight, and one per REFRESH_MIN); the refresh timer also runs every
+ * REFRESH_EVERY, to find masters promoted or added.
+ */
+
+static void
+ngx_http_supportdesk_redis_cluster_refresh(
+    ngx_http_supportdesk_redis_cluster_t *cluster, ngx_msec_t within)
+{
+    ngx_msec_t  since;
+
+    since = ngx_current_msec - cluster->refreshed;
+
+    if (since < NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN) {
+        within = ngx_max(within, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN
+                                 - since);
+    }
+
+    if (cluster->refresh_timer.timer_set) {
+        if (cluster->refresh_timer.timer.key <= ngx_current_msec + within) {
+            return;
+        }
+
+        ngx_del_timer(&cluster->refresh_timer);
+    }
+
+    ngx_add_timer(&cluster->refresh_timer, within);
+}
+
+
+static void
+ngx_http_supportdesk_redis_cluster_refresh_handler(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_cluster_t  *cluster = ev->data;
+
+    ngx_uint_t                          i, j, n, start;
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    static const char   *argv[] = { "CLUSTER", "SLOTS" };
+    static const size_t  argvlen[] = { 7, 5 };
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_EVERY);
+
+    if (cluster->refreshing) {
+        return;
+    }
+
+    /* the masters in turn, so one that lies or lags is not the only voice */
+    n = cluster->nnodes;
+    start = cluster->refreshes % (n ? n : 1);
+
+    for (i = 0; i < n; i++) {
+        pool = cluster->nodes[(start + i) % n]->pool;
+
+        if (pool->retired) {
+            continue;
+        }
+
+        for (j = 0; j < pool->nconns; j++) {
+            conn = &pool->conns[j];
+
+            if (conn->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
+                || conn->recovering)
+            {
+                continue;
+            }
+
+            op = ngx_http_supportdesk_redis_queue(conn,
+                                     NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 2, argv,
+                                     argvlen,
+                                     ngx_http_supportdesk_redis_cluster_slots,
+                                     cluster, cluster->log);
+            if (op == NULL) {
+                return;
+            }
+
+            cluster->refreshing = 1;
+            cluster->refreshed = ngx_current_msec;
+            cluster->refresh_node = cluster->nodes[(start + i) % n];
+            cluster->refreshes++;
+
+            return;
+        }
+    }
+
+    /* none is up: connecting, or backing off; the next tick tries again */
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+}
+
+
+static void
+ngx_http_supportdesk_redis_cluster_slots(void *data, ngx_int_t rc,
+    redisReply *reply)
+{
+    ngx_http_supportdesk_redis_cluster_t  *cluster = data;
+
+    u_char                                 buf[NGX_SOCKADDR_STRLEN + 8];
+    ngx_int_t                              n;
+    ngx_str_t                              key;
+    ngx_uint_t                             i, s, covered;
+    ngx_http_supportdesk_redis_node_t     *node, *answered;
+    ngx_http_supportdesk_cluster_range_t   ranges[256];
+
+    cluster->refreshing = 0;
+    answered = cluster->refresh_node;
+
+    if (rc != NGX_OK) {
+        return;
+    }
+
+    n = ngx_http_supportdesk_cluster_parse_slots(reply, ranges, 256);
+
+    if (n == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, cluster->log, 0,
+                      "supportdesk: redis %V: CLUSTER SLOTS did not answer "
+                      "a slot map%s%*s", &answered->key,
+                      reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                      reply->type == REDIS_REPLY_ERROR ? (size_t) reply->len
+                                                       : (size_t) 0,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+        return;
+    }
+
+    for (i = 0; i < cluster->nnodes; i++) {
+        cluster->nodes[i]->in_map = 0;
+    }
+
+    ngx_memzero(cluster->slots, sizeof(cluster->slots));
+    covered = 0;
+
+    for (i = 0; i < (ngx_uint_t) n; i++) {
+        if (ranges[i].host.len == 0) {
+            /* "": the node that answered */
+            node = answered;
+
+        } else {
+            if (ranges[i].host.len > NGX_SOCKADDR_STRLEN) {
+                continue;
+            }
+
+            key.data = buf;
+            key.len = ngx_sprintf(buf, "%V:%ui", &ranges[i].host,
+                                  ranges[i].port)
+                      - buf;
+
+            node = ngx_http_supportdesk_redis_node(cluster, &key, NULL);
+            if (node == NULL) {
+                continue;
+            }
+        }
+
+        node->in_map = 1;
+
+        for (s = ranges[i].first; s <= ranges[i].last; s++) {
+            cluster->slots[s] = (uint16_t) (node->index + 1);
+        }
+
+        covered += ranges[i].last - ranges[i].first + 1;
+    }
+
+    /* a master no longer in the map stops reconnecting */
+    for (i = 0; i < cluster->nnodes; i++) {
+        cluster->nodes[i]->pool->retired = !cluster->nodes[i]->in_map;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cluster->log, 0,
+                   "supportdesk: redis cluster map from %V: %i ranges, %ui "
+                   "slots", &answered->key, n, covered);
+}
+
+
+/* Redis Sentinel (see the struct) */
+
+static ngx_http_supportdesk_redis_sentinel_t *
+ngx_http_supportdesk_redis_sentinel_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log)
+{
+    ngx_uint_t                              i, n;
+    ngx_addr_t                             *addr;
+    ngx_http_supportdesk_redis_conf_t      *sc;
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel;
+
+    n = rcf->sentinels->nelts;
+
+    sentinel = ngx_calloc(sizeof(ngx_http_supportdesk_redis_sentinel_t), log);
+    if (sentinel == NULL) {
+        return NULL;
+    }
+
+    sentinel->conf = rcf;
+    sentinel->index = index;
+    sentinel->log = log;
+    sentinel->nsentinels = n;
+
+    sentinel->ask = ngx_calloc(n * sizeof(void *), log);
+    sentinel->listen = ngx_calloc(n * sizeof(void *), log);
+    sentinel->sentinel_confs = ngx_calloc(n * sizeof(*sc), log);
+
+    if (sentinel->ask == NULL || sentinel->listen == NULL
+        || sentinel->sentinel_confs == NULL)
+    {
+        ngx_http_supportdesk_redis_sentinel_destroy(sentinel);
+        return NULL;
+    }
+
+    sentinel->query_argv[0] = "SENTINEL";
+    sentinel->query_argvlen[0] = 8;
+    sentinel->query_argv[1] = "get-master-addr-by-name";
+    sentinel->query_argvlen[1] = 23;
+    sentinel->query_argv[2] = (const char *) rcf->sentinel_master.data;
+    sentinel->query_argvlen[2] = rcf->sentinel_master.len;
+
+    sentinel->query_timer.handler = ngx_http_supportdesk_redis_sentinel_timer;
+    sentinel->query_timer.data = sentinel;
+    sentinel->query_timer.log = log;
+    sentinel->query_timer.cancelable = 1;
+
+    addr = rcf->sentinels->elts;
+
+    for (i = 0; i < n; i++) {
+        /* a sentinel takes the settings of the master, one connection */
+        sc = &sentinel->sentinel_confs[i];
+        *sc = *rcf;
+        sc->addr = &addr[i];
+        sc->sentinels = NULL;
+        sc->connections = 1;
+        sc->wait_replicas = 0;
+        ngx_str_null(&sc->user);
+        ngx_str_null(&sc->password);
+        sc->db = 0;
+
+        sentinel->ask[i] = ngx_http_supportdesk_redis_pool_create(sc, index,
+                                      log, NULL, sentinel,
+                                      NGX_HTTP_SUPPORTDESK_REDIS_PLAIN);
+        if (sentinel->ask[i] == NULL) {
+            ngx_http_supportdesk_redis_sentinel_destroy(sentinel);
+            return NULL;
+        }
+
+        sentinel->listen[i] = ngx_http_supportdesk_redis_pool_create(sc,
+                                      index, log, NULL, sentinel,
+                                      NGX_HTTP_SUPPORTDESK_REDIS_PLAIN
+                                      |NGX_HTTP_SUPPORTDESK_REDIS_SUBSCRIBER);
+        if (sentinel->listen[i] == NULL) {
+            ngx_http_supportdesk_redis_sentinel_destroy(sentinel);
+            return NULL;
+        }
+    }
+
+    ngx_http_supportdesk_redis_sentinel_query(sentinel, 1);
+
+    return sentinel;
+}
+
+
+static void
+ngx_http_supportdesk_redis_sentinel_destroy(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel)
+{
+    ngx_uint_t  i;
+
+    if (sentinel->query_timer.timer_set) {
+        ngx_del_timer(&sentinel->query_timer);
+    }
+
+    for (i = 0; i < sentinel->nsentinels; i++) {
+        if (sentinel->ask != NULL && sentinel->ask[i] != NULL) {
+            ngx_http_supportdesk_redis_pool_destroy(sentinel->ask[i]);
+        }
+
+        if (sentinel->listen != NULL && sentinel->listen[i] != NULL) {
+            ngx_http_supportdesk_redis_pool_destroy(sentinel->listen[i]);
+        }
+    }
+
+    if (sentinel->master_pool != NULL) {
+        ngx_http_supportdesk_redis_pool_destroy(sentinel->master_pool);
+    }
+
+    ngx_free(sentinel->ask);
+    ngx_free(sentinel->listen);
+    ngx_free(sentinel->sentinel_confs);
+    ngx_free(sentinel);
+}
+
+
+/* the sentinels are asked within that many ms, one at a time */
+
+static void
+ngx_http_supportdesk_redis_sentinel_query(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_msec_t within)
+{
+    ngx_msec_t  since;
+
+    since = ngx_current_msec - sentinel->queried;
+
+    if (since < NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN) {
+        within = ngx_max(within, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN
+                                 - since);
+    }
+
+    if (sentinel->query_timer.timer_set) {
+        if (sentinel->query_timer.timer.key <= ngx_current_msec + within) {
+            return;
+        }
+
+        ngx_del_timer(&sentinel->query_timer);
+    }
+
+    ngx_add_timer(&sentinel->query_timer, within);
+}
+
+
+static void
+ngx_http_supportdesk_redis_sentinel_timer(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel = ev->data;
+
+    ngx_uint_t                          i;
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    /* asked again anyway: a master may have moved while none told us */
+    ngx_add_timer(ev, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_EVERY);
+
+    if (sentinel->querying) {
+        return;
+    }
+
+    for (i = 0; i < sentinel->nsentinels; i++) {
+        pool = sentinel->ask[(sentinel->next + i) % sentinel->nsentinels];
+        conn = ngx_http_supportdesk_redis_pick(pool);
+
+        if (conn == NULL) {
+            continue;
+        }
+
+        op = ngx_http_supportdesk_redis_queue(conn,
+                                    NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 3,
+                                    sentinel->query_argv,
+                                    sentinel->query_argvlen,
+                                    ngx_http_supportdesk_redis_sentinel_answer,
+                                    sentinel, sentinel->log);
+        if (op == NULL) {
+            continue;
+        }
+
+        sentinel->next = (sentinel->next + i) % sentinel->nsentinels;
+        sentinel->querying = 1;
+        sentinel->queried = ngx_current_msec;
+        return;
+    }
+
+    /* none can be asked now (connecting, backing off): soon */
+    ngx_del_timer(ev);
+    ngx_add_timer(ev, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+}
+
+
+static void
+ngx_http_supportdesk_redis_sentinel_answer(void *data, ngx_int_t rc,
+    redisReply *reply)
+{
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel = data;
+
+    ngx_str_t  ip, port;
+
+    sentinel->querying = 0;
+
+    if (rc != NGX_OK || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        ngx_log_error(NGX_LOG_ERR, sentinel->log, 0,
+                      "supportdesk: sentinel %V does not know the master "
+                      "\"%V\"%s%s, asking the next one",
+                      &sentinel->sentinel_confs[sentinel->next].addr->name,
+                      &sentinel->conf->sentinel_master,
+                      rc == NGX_OK && reply->type == REDIS_REPLY_ERROR
+                      ? ": " : "",
+                      rc == NGX_OK && reply->type == REDIS_REPLY_ERROR
+                      ? reply->str : "");
+
+        sentinel->next = (sentinel->next + 1) % sentinel->nsentinels;
+        ngx_http_supportdesk_redis_sentinel_query(sentinel,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+        return;
+    }
+
+    ip.data = (u_char *) reply->element[0]->str;
+    ip.len = reply->element[0]->len;
+    port.data = (u_char *) reply->element[1]->str;
+    port.len = reply->element[1]->len;
+
+    ngx_http_supportdesk_redis_sentinel_master(sentinel, &ip, &port,
+                                               "SENTINEL get-master-addr");
+}
+
+
+/* ["message", "+switch-master", "<name> <old ip> <old port> <ip> <port>"] */
+
+static void
+ngx_http_supportdesk_redis_sentinel_message(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, redisReply *reply)
+{
+    u_char      *p, *end;
+    ngx_str_t    word[5];
+    ngx_uint_t   n;
+    redisReply  *text;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[2]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    text = reply->element[2];
+    p = (u_char *) text->str;
+    end = p + text->len;
+
+    for (n = 0; n < 5 && p < end; n++) {
+        word[n].data = p;
+
+        while (p < end && *p != ' ') {
+            p++;
+        }
+
+        word[n].len = p - word[n].data;
+
+        if (p < end) {
+            p++;
+        }
+    }
+
+    if (n != 5
+        || word[0].len != sentinel->conf->sentinel_master.len
+        || ngx_strncmp(word[0].data, sentinel->conf->sentinel_master.data,
+                       word[0].len) != 0)
+    {
+        /* another master's switch */
+        return;
+    }
+
+    ngx_http_supportdesk_redis_sentinel_master(sentinel, &word[3], &word[4],
+                                               "+switch-master");
+}
+
+
+/* the master is at ip:port (as a sentinel says): a move reconnects */
+
+static void
+ngx_http_supportdesk_redis_sentinel_master(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_str_t *ip,
+    ngx_str_t *port, const char *why)
+{
+    u_char                              text[NGX_SOCKADDR_STRLEN];
+    size_t                              len;
+    ngx_int_t                           n;
+    ngx_uint_t                          i;
+    in_addr_t                           inaddr;
+    ngx_sockaddr_t                      sa;
+    struct sockaddr_in                 *sin;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6                *sin6;
+#endif
+
+    n = ngx_atoi(port->data, port->len);
+
+    if (n < 1 || n > 65535 || ip->len > NGX_INET6_ADDRSTRLEN) {
+        goto invalid;
+    }
+
+    ngx_memzero(&sa, sizeof(sa));
+    inaddr = ngx_inet_addr(ip->data, ip->len);
+
+    if (inaddr != INADDR_NONE) {
+        sin = &sa.sockaddr_in;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((in_port_t) n);
+        sin->sin_addr.s_addr = inaddr;
+        len = sizeof(struct sockaddr_in);
+
+#if (NGX_HAVE_INET6)
+    } else if (ngx_inet6_addr(ip->data, ip->len,
+                              sa.sockaddr_in6.sin6_addr.s6_addr)
+               == NGX_OK)
+    {
+        sin6 = &sa.sockaddr_in6;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((in_port_t) n);
+        len = sizeof(struct sockaddr_in6);
+#endif
+
+    } else {
+        goto invalid;
+    }
+
+    if (sentinel->master_pool != NULL
+        && ngx_cmp_sockaddr(&sa.sockaddr, len,
+                            sentinel->master.sockaddr,
+                            sentinel->master.socklen, 1)
+           == NGX_OK)
+    {
+        return;
+    }
+
+    len = ngx_sock_ntop(&sa.sockaddr, len, text, sizeof(text), 1);
+
+    ngx_log_error(NGX_LOG_NOTICE, sentinel->log, 0,
+                  "supportdesk: the master \"%V\" is %*s (%s)%s%V",
+                  &sentinel->conf->sentinel_master, len, text, why,
+                  sentinel->master_pool != NULL ? ", was " : "",
+                  sentinel->master_pool != NULL ? &sentinel->master.name
+                                                : &sentinel->master.name);
+
+    /* the address the master's pool connects to, changed in place */
+    sentinel->master_sockaddr = sa;
+    sentinel->master.sockaddr = &sentinel->master_sockaddr.sockaddr;
+    sentinel->master.socklen = (sa.sockaddr.sa_family == AF_INET)
+                               ? sizeof(struct sockaddr_in)
+                               : sizeof(ngx_sockaddr_t);
+#if (NGX_HAVE_INET6)
+    if (sa.sockaddr.sa_family == AF_INET6) {
+        sentinel->master.socklen = sizeof(struct sockaddr_in6);
+    }
+#endif
+    ngx_memcpy(sentinel->master_text, text, len);
+    sentinel->master.name.data = sentinel->master_text;
+    sentinel->master.name.len = len;
+
+    if (sentinel->master_pool == NULL) {
+        sentinel->master_conf = *sentinel->conf;
+        sentinel->master_conf.addr = &sentinel->master;
+        sentinel->master_conf.sentinels = NULL;
+        sentinel->master_conf.pool = NULL;
+        sentinel->master_conf.sentinel = NULL;
+
+        sentinel->master_pool = ngx_http_supportdesk_redis_pool_create(
+                                    &sentinel->master_conf, sentinel->index,
+                                    sentinel->log, NULL, sentinel, 0);
+        if (sentinel->master_pool == NULL) {
+            return;
+        }
+
+        sentinel->master_conf.pool = sentinel->master_pool;
+        return;
+    }
+
+    /* what the old master holds fails (503); the connections go over */
+    for (i = 0; i < sentinel->master_pool->nconns; i++) {
+        conn = &sentinel->master_pool->conns[i];
+
+        if (conn->retry.timer_set) {
+            ngx_del_timer(&conn->retry);
+        }
+
+        if (conn->state != NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED) {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 0);
+        }
+
+        conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+        ngx_http_supportdesk_redis_connect(conn);
+    }
+
+    return;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_ERR, sentinel->log, 0,
+                  "supportdesk: a sentinel named \"%V:%V\" as the master "
+                  "\"%V\", which is not an IP address and port (%s)",
+                  ip, port, &sentinel->conf->sentinel_master, why);
 }
 
 
@@ -1901,8 +3694,34 @@ ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue)
             ngx_del_timer(&op->timer);
         }
 
+        /* a WAIT holds its write, answered already or not, in no queue */
+        if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT
+            && op->data != NULL)
+        {
+            ngx_http_supportdesk_redis_wait_release(op->data);
+        }
+
         ngx_free(op);
     }
+}
+
+
+static void
+ngx_http_supportdesk_redis_wait_release(ngx_http_supportdesk_redis_op_t *op)
+{
+    if (op->held == NULL) {
+        /* its reply is still due: it is in a queue, freed there */
+        op->waiter = NULL;
+        return;
+    }
+
+    freeReplyObject(op->held);
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    ngx_free(op);
 }
 
 
@@ -2003,6 +3822,8 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
         }
     }
 
+    op->pool = pool;
+    op->slot = -1;
     op->timer.handler = ngx_http_supportdesk_redis_op_timeout;
     op->timer.data = op;
     op->timer.log = pool->log;
@@ -2016,6 +3837,9 @@ static void
 ngx_http_supportdesk_redis_op_free(ngx_http_supportdesk_redis_pool_t *pool,
     ngx_http_supportdesk_redis_op_t *op)
 {
+    /* its own pool counts it: a redirected op came from another */
+    pool = op->pool;
+
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);
     }

@@ -25,17 +25,31 @@
 #include <hiredis/hiredis.h>
 
 #include "ngx_http_supportdesk_script.h"
+#include "ngx_http_supportdesk_tls.h"
 
 
 typedef struct ngx_http_supportdesk_redis_pool_s
     ngx_http_supportdesk_redis_pool_t;
 typedef struct ngx_http_supportdesk_redis_op_s
     ngx_http_supportdesk_redis_op_t;
+typedef struct ngx_http_supportdesk_redis_cluster_s
+    ngx_http_supportdesk_redis_cluster_t;
+typedef struct ngx_http_supportdesk_redis_sentinel_s
+    ngx_http_supportdesk_redis_sentinel_t;
 
 
-/* one Redis server as configured; shared by every location that names it */
+/*
+ * One Redis server, or a Redis Cluster (seeds), as configured; shared by
+ * every location that names it.
+ */
 typedef struct {
+    /* the server; of a cluster, its first seed */
     ngx_addr_t                          *addr;
+    /* Redis Cluster: the seed nodes (ngx_addr_t); NULL: one server */
+    ngx_array_t                         *seeds;
+    /* Redis Sentinel: the master's name and the sentinels (ngx_addr_t) */
+    ngx_str_t                            sentinel_master;
+    ngx_array_t                         *sentinels;
     ngx_str_t                            user;
     ngx_str_t                            password;
     ngx_int_t                            db;
@@ -50,9 +64,17 @@ typedef struct {
        elements of all its arrays */
     size_t                               max_reply_size;
     ngx_uint_t                           max_reply_elements;
+    /* supportdesk_redis_ssl*: TLS to the server, or to every master */
+    ngx_http_supportdesk_tls_conf_t      tls;
+    /* supportdesk_redis_wait: replicas a write waits for (0: none), ms */
+    ngx_uint_t                           wait_replicas;
+    ngx_msec_t                           wait_timeout;
 
-    /* per worker, created in init_process */
+    /* per worker, created in init_process: the server's pool, or the
+       cluster's slot map and a pool per master */
     ngx_http_supportdesk_redis_pool_t   *pool;
+    ngx_http_supportdesk_redis_cluster_t  *cluster;
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel;
 } ngx_http_supportdesk_redis_conf_t;
 
 
@@ -81,17 +103,18 @@ void ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
 /*
  * Queues one command.  With script >= 0 it runs that script
  * (ngx_http_supportdesk_script_e) by EVALSHA and argv holds "numkeys
- * key... arg..."; otherwise argv is a plain command.  argv must stay valid
- * until the handler runs or the op is abandoned.  hash_tag names the key
- * slot (the app) for cluster routing.  log is the request's: a timeout is
- * logged there while the request lives.  Returns NULL when no connection
- * can take it now (none is up, or the least loaded one is at
- * max_pending or max_output), logged at most once a second: answer 503
- * at once.
+ * key... arg..."; otherwise argv is a plain command, argv[1] its key.  On
+ * a cluster the first key's slot picks the master; MOVED, ASK and the
+ * transient refusals are followed here, unseen by the handler.  argv must
+ * stay valid until the handler runs or the op is abandoned.  log is the
+ * request's: a timeout is logged there while the request lives.  Returns
+ * NULL when no connection can take it now (none is up, or the least
+ * loaded one is at max_pending or max_output), logged at most once a
+ * second: answer 503 at once.
  */
 ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send(
-    ngx_http_supportdesk_redis_conf_t *conf, ngx_str_t *hash_tag,
-    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_conf_t *conf, ngx_int_t script, int argc,
+    const char **argv, const size_t *argvlen,
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log);
 

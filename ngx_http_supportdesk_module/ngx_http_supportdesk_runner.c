@@ -206,7 +206,7 @@ ngx_http_supportdesk_runner_tick(ngx_event_t *ev)
     }
 
     if (!args.failed) {
-        runner->op = ngx_http_supportdesk_redis_send(runner->redis, NULL,
+        runner->op = ngx_http_supportdesk_redis_send(runner->redis,
                                                      script, args.argc,
                                                      args.argv, args.argvlen,
                                                      handler, runner,

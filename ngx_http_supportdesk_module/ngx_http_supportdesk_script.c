@@ -88,6 +88,12 @@ ngx_http_supportdesk_script_init(ngx_cycle_t *cycle)
                                    : s->source.len;
         }
 
+        script->writes = !(shebang
+                           && ngx_strlcasestrn(s->source.data,
+                                               s->source.data + shebang,
+                                               (u_char *) "no-writes", 9 - 1)
+                              != NULL);
+
         p = ngx_cpymem(p, s->source.data, shebang);
         p = ngx_cpymem(p, lib->source.data, lib->source.len);
         ngx_memcpy(p, s->source.data + shebang, s->source.len - shebang);

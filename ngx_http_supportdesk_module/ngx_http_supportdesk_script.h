@@ -42,6 +42,8 @@ typedef struct {
     ngx_str_t    name;
     ngx_str_t    source;
     u_char       sha[NGX_HTTP_SUPPORTDESK_SHA1_HEX_LEN];
+    /* not flagged no-writes: supportdesk_redis_wait waits for it */
+    ngx_uint_t   writes;
 } ngx_http_supportdesk_script_t;
 
 

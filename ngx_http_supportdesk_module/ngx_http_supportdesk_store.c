@@ -297,7 +297,7 @@ ngx_http_supportdesk_store_queue(ngx_http_request_t *r,
                                                    handler, data,
                                                    r->connection->log);
     } else {
-        op = ngx_http_supportdesk_redis_send(ctx->conf->redis, &ctx->app,
+        op = ngx_http_supportdesk_redis_send(ctx->conf->redis,
                                              script, args->argc, args->argv,
                                              args->argvlen, handler, data,
                                              r->connection->log);

@@ -114,6 +114,30 @@ fails('supportdesk_batch_max_body_size 0', 'supportdesk_batch_max_body_size',
       loc => 'supportdesk; supportdesk_batch_max_body_size 0;');
 fails('supportdesk_batch_max_body_size abc', 'supportdesk_batch_max_body_size',
       http => 'supportdesk_batch_max_body_size abc;');
+passes('supportdesk_redis_cluster', http => 'supportdesk_redis_cluster 127.0.0.1:7000 127.0.0.1:7001;');
+passes('supportdesk_redis_cluster at http, supportdesk_redis in a location',
+       http => 'supportdesk_redis_cluster 127.0.0.1:7000;', loc => 'supportdesk; supportdesk_redis 127.0.0.1:6379;');
+fails('supportdesk_redis_cluster and supportdesk_redis at one level', 'supportdesk_redis_cluster',
+      http => 'supportdesk_redis 127.0.0.1:6379; supportdesk_redis_cluster 127.0.0.1:7000;');
+fails('supportdesk_redis_cluster unix:', 'supportdesk_redis_cluster',
+      http => 'supportdesk_redis_cluster unix:/tmp/r.sock;');
+fails('supportdesk_redis_cluster bad address', 'supportdesk_redis_cluster',
+      http => 'supportdesk_redis_cluster 127.0.0.1:99999;');
+passes('supportdesk_redis_sentinel', http => 'supportdesk_redis_sentinel mymaster 127.0.0.1:26379 127.0.0.1:26380;');
+fails('supportdesk_redis_sentinel without sentinels', 'supportdesk_redis_sentinel', http => 'supportdesk_redis_sentinel mymaster;');
+fails('supportdesk_redis_sentinel with supportdesk_redis', 'supportdesk_redis',
+      http => 'supportdesk_redis_sentinel m 127.0.0.1:26379; supportdesk_redis 127.0.0.1:6379;');
+passes('supportdesk_redis_wait', http => 'supportdesk_redis_wait 1 50ms;', loc => 'supportdesk; supportdesk_redis_wait off;');
+fails('supportdesk_redis_wait 0', 'supportdesk_redis_wait', http => 'supportdesk_redis_wait 0;');
+fails('supportdesk_redis_wait timeout over the Redis timeout', 'supportdesk_redis_wait',
+      http => 'supportdesk_redis_wait 1 5s; supportdesk_redis_timeout 2s;');
+fails('supportdesk_redis_ssl_verify without a CA', 'supportdesk_redis_ssl_verify',
+      http => 'supportdesk_redis_ssl on; supportdesk_redis_ssl_verify on;');
+fails('supportdesk_redis_ssl_certificate without its key', 'supportdesk_redis_ssl_certificate_key',
+      http => 'supportdesk_redis_ssl on; supportdesk_redis_ssl_certificate /etc/ssl/certs/ssl-cert-snakeoil.pem;');
+fails('supportdesk_redis_ssl_verify_depth 0', 'supportdesk_redis_ssl_verify_depth',
+      http => 'supportdesk_redis_ssl_verify_depth 0;');
+passes('supportdesk_redis_ssl off with its files', http => 'supportdesk_redis_ssl off; supportdesk_redis_ssl_name r.internal;');
 passes('supportdesk_ignore_client_abort on/off', http => 'supportdesk_ignore_client_abort on;',
        loc => 'supportdesk; supportdesk_ignore_client_abort off;');
 fails('supportdesk_ignore_client_abort maybe', 'supportdesk_ignore_client_abort',

@@ -9,12 +9,19 @@
 --                     with -t1 -c1 no request is left in flight)
 --   BENCH_DONE_DIR    a thread that stops itself creates done.<tid> here,
 --                     bench/run then ends wrk (SIGINT)
+--   BENCH_IDEM_PREFIX, BENCH_IDEM_COUNT, BENCH_IDEM_IDS, BENCH_IDEM_PHONE
+--                     a pool of Idempotency-Keys (bench.idem_request)
 --
 -- Every response is checked: a 2xx status and an envelope body starting
--- with {"success":true (a 204 has no body).  done() prints one line that
--- bench/run parses:
+-- with {"success":true (a 204 has no body), then bench.check(status,
+-- headers, body) when a script sets it (it returns why the answer is bad,
+-- or nil).  done() prints one line that bench/run parses:
 --   BENCH requests=N duration_us=N bad=N created=N sockerr=N p50=us p99=us p999=us
--- (created: answers with "wasCreated":true)
+--         replayed=N items=N
+-- (created: answers with "wasCreated":true; replayed: answers with
+-- Idempotent-Replayed: true, counted by the checks of the scripts that send
+-- Idempotency-Keys (bench.replayed); items: answers that are not 204, i.e.
+-- not to GET /bench-noop)
 
 local threads = {}
 
@@ -31,7 +38,7 @@ bench = {
    base   = "/api/v1/customers/",
 }
 
-bad, seen, created = 0, 0, 0
+bad, seen, created, replayed, items = 0, 0, 0, 0, 0
 
 function init(args)
    -- each thread its own random sequence (tid is set by setup before init)
@@ -67,14 +74,69 @@ function bench.example(email)
           .. '"metadata":{"plan":"premium","companyName":"Acme"}}'
 end
 
+-- A pool of Idempotency-Keys: request k (0 <= k < count) is always the same
+-- PATCH /customers/<ids><k, 12 digits> {"phone": ...} under the key
+-- <prefix><k, 12 digits> (bench/run makes the prefix UUID-shaped: keys of
+-- 36 characters); the phone is BENCH_IDEM_PHONE, or "+1 555 <k mod 10000>".
+bench.idem = {
+   prefix = os.getenv("BENCH_IDEM_PREFIX") or "00000000-0000-4000-a000-",
+   count  = tonumber(os.getenv("BENCH_IDEM_COUNT") or "1000"),
+   ids    = os.getenv("BENCH_IDEM_IDS") or "cust-",
+   phone  = os.getenv("BENCH_IDEM_PHONE"),
+}
+
+function bench.idem_request(k)
+   local p = bench.idem
+   local headers = { ["X-API-Key"] = bench.key,
+                     ["Content-Type"] = "application/json",
+                     ["Idempotency-Key"] = string.format("%s%012d", p.prefix, k) }
+   local body = string.format('{"phone":"%s"}',
+                              p.phone or string.format("+1 555 %04d", k % 10000))
+   return wrk.format("PATCH", string.format("%s%s%012d", bench.base, p.ids, k),
+                     headers, body)
+end
+
+-- the value of a response header, whatever its case
+function bench.header(headers, name)
+   local v = headers[name]
+   if v == nil then
+      name = name:lower()
+      for k, x in pairs(headers) do
+         if k:lower() == name then
+            return x
+         end
+      end
+   end
+   return v
+end
+
+-- Idempotent-Replayed: true?  (counted in replayed)
+function bench.replayed(headers)
+   if bench.header(headers, "Idempotent-Replayed") == "true" then
+      replayed = replayed + 1
+      return true
+   end
+   return false
+end
+
 function response(status, headers, body)
    seen = seen + 1
+   if status ~= 204 then
+      items = items + 1
+   end
+   local why
    if status < 200 or status > 299
       or (status ~= 204 and body:sub(1, 15) ~= '{"success":true')
    then
+      why = "not 2xx and an envelope"
+   elseif bench.check then
+      why = bench.check(status, headers, body)
+   end
+   if why then
       bad = bad + 1
       if bad <= 3 then
-         io.stderr:write("bad response: ", status, " ", body:sub(1, 300), "\n")
+         io.stderr:write("bad response (", why, "): ", status, " ",
+                         body:sub(1, 300), "\n")
       end
    elseif status == 200 and body:find('"wasCreated":true', 1, true) then
       created = created + 1
@@ -100,15 +162,18 @@ function bench.stop()
 end
 
 function done(summary, latency, requests)
-   local nbad, ncreated = 0, 0
+   local nbad, ncreated, nreplayed, nitems = 0, 0, 0, 0
    for _, t in ipairs(threads) do
       nbad = nbad + (t:get("bad") or 0)
       ncreated = ncreated + (t:get("created") or 0)
+      nreplayed = nreplayed + (t:get("replayed") or 0)
+      nitems = nitems + (t:get("items") or 0)
    end
    local e = summary.errors
    io.write(string.format(
-      "BENCH requests=%d duration_us=%d bad=%d created=%d sockerr=%d p50=%d p99=%d p999=%d\n",
+      "BENCH requests=%d duration_us=%d bad=%d created=%d sockerr=%d p50=%d p99=%d p999=%d replayed=%d items=%d\n",
       summary.requests, summary.duration, nbad, ncreated,
       e.connect + e.read + e.write + e.timeout,
-      latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+      latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
+      nreplayed, nitems))
 end

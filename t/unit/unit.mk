@@ -1,4 +1,5 @@
-# C unit tests of the validators and the externalId decoder.
+# C unit tests of the validators and the externalId decoder, and of the
+# cluster's key slots, redirections and slot maps.
 #
 # Included by the top Makefile; paths are relative to the repository root.
 # `make unit` builds build/unit/test_validate (validate.c + the tests, linked
@@ -19,6 +20,7 @@ endif
 
 UNIT_DIR = build/unit
 UNIT_BIN = $(UNIT_DIR)/test_validate
+UNIT_CLUSTER_BIN = $(UNIT_DIR)/test_cluster
 
 # UBSan must abort, not just print, or prove would report a pass
 UNIT_CFLAGS = -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
@@ -36,11 +38,20 @@ UNIT_HDRS = t/unit/tap.h \
 
 .PHONY: unit unit-build
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(UNIT_CLUSTER_BIN)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		prove -e '' $(UNIT_BIN)
+		prove -e '' $(UNIT_BIN) $(UNIT_CLUSTER_BIN)
 
-unit-build: $(UNIT_BIN)
+unit-build: $(UNIT_BIN) $(UNIT_CLUSTER_BIN)
+
+# the cluster's slots and verdicts (cluster.c, linked with libhiredis only)
+$(UNIT_CLUSTER_BIN): t/unit/test_cluster.c t/unit/tap.h \
+		ngx_http_supportdesk_module/ngx_http_supportdesk_cluster.c \
+		ngx_http_supportdesk_module/ngx_http_supportdesk_cluster.h \
+		| $(UNIT_NGX_DEPS)
+	@mkdir -p $(UNIT_DIR)
+	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_INCS) -o $@ t/unit/test_cluster.c \
+		ngx_http_supportdesk_module/ngx_http_supportdesk_cluster.c -lhiredis
 
 $(UNIT_BIN): $(UNIT_SRCS) $(UNIT_HDRS) | $(UNIT_NGX_DEPS)
 	@test -f $(NGX_SRC)/objs/ngx_auto_config.h || { \

@@ -59,6 +59,8 @@ typedef struct {
     size_t                               key_cache_size;
     ngx_msec_t                           key_cache_ttl;
     ngx_msec_t                           key_cache_negative_ttl;
+    /* lookups a second, per worker, of keys the cache does not know */
+    ngx_uint_t                           key_lookup_rate;
     ngx_int_t                            request_id_index;
     ngx_uint_t                           job_chunk_size;
     /* the change feed's retention, per app */
@@ -143,6 +145,13 @@ struct ngx_http_supportdesk_ctx_s {
     ngx_str_t                            api_key;
     u_char           key_hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
     ngx_str_t                            app;
+    /* the key's Redis lookup: due in the access phase (after limit_req),
+       for a key the cache knew as good (then app is the one it had) or
+       not; the second whose bound it was counted against */
+    ngx_msec_t                           key_window;
+    unsigned                             key_pending:1;
+    unsigned                             key_known:1;
+    unsigned                             key_spent:1;
 
     /* an answer decided before the content phase (404, 405, 401, 503),
        with its message (NULL: the usual one) */

@@ -4,13 +4,15 @@
 # the write may have been applied on the master) and reads are served as
 # before; the replica back, writes are acknowledged again.
 # Configuration: the harness's Redis as master, a second redis-server as
-# its replica; supportdesk_redis_timeout 4s.
+# its replica (in TLS mode replicating over TLS); supportdesk_redis_timeout
+# 4s.
 use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use Redis;
-use SupportDesk::Test qw(envelope_ok error_ok wait_until);
+use SupportDesk::Test qw(envelope_ok error_ok wait_until tls_mode);
+use SupportDesk::TLS;
 
 plan skip_all => 'single Redis only: the cluster pass replicates by itself'
     if $ENV{SD_CLUSTER};
@@ -22,15 +24,19 @@ my $R = $env->redis;
 
 # the replica, in the environment's directory
 my $rport = SupportDesk::Test::free_port();
+my $rtls = tls_mode() ? SupportDesk::Test::free_port() : undef;
 my $rpid;
 sub start_replica {
     $rpid = fork // die "fork: $!";
     if (!$rpid) {
         open STDOUT, '>>', $env->tmp . '/replica.log';
         open STDERR, '>&', \*STDOUT;
+        # TLS mode: the replica has a TLS port too and replicates from the
+        # master's TLS port (tls-replication)
         exec SupportDesk::Test::redis_server_bin(), '--port', $rport, '--bind', '127.0.0.1',
             '--save', '', '--appendonly', 'no', '--dir', $env->tmp, '--dbfilename', 'replica.rdb',
-            '--replicaof', '127.0.0.1', $env->redis_port, '--protected-mode', 'no';
+            '--replicaof', '127.0.0.1', $env->nginx_redis_port, '--protected-mode', 'no',
+            (tls_mode() ? SupportDesk::TLS::redis_args($rtls) : ());
         exit 127;
     }
     ok(wait_until(sub {
@@ -42,6 +48,12 @@ sub stop_replica { kill 'KILL', $rpid; waitpid $rpid, 0; undef $rpid }
 END { kill 'KILL', $rpid if $rpid }
 
 start_replica();
+if (tls_mode()) {
+    my @links = grep { /\bflags=S\b/ } split /\n/, $R->client_list;
+    my $p = $env->redis_tls_port;
+    ok(@links && !grep({ !/\bladdr=127\.0\.0\.1:$p\b/ } @links), 'TLS mode: the replica replicates over the TLS port')
+        or diag "@links";
+}
 
 # ---- acknowledged by the replica
 my $r = $env->api('PATCH', 'w1', $key, { email => 'w1@example.com', name => 'W One' });

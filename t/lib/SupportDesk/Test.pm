@@ -94,7 +94,7 @@ use SupportDesk::TLS;
 our @EXPORT_OK = qw(envelope_ok error_ok fields_ok json_encode json_decode
                     wait_until repo_root module_path nginx_bin pct
                     cluster_mode single_redis_only single_pass_only
-                    tls_mode plaintext_only);
+                    tls_mode plaintext_only plain_pass_only);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
@@ -134,8 +134,16 @@ sub single_redis_only {
 sub single_pass_only {
     my ($why) = @_;
     croak 'single_pass_only: say why' unless defined $why && length $why;
-    Test::More::plan(skip_all => "runs in the plain pass only: $why") if tls_mode();
+    plain_pass_only($why);
     Test::More::plan(skip_all => "runs in the single-Redis pass only: $why") if cluster_mode();
+}
+
+# A test file that TLS mode changes nothing for (its Redis is a fake, or it
+# sets up TLS itself): the TLS passes skip it with that reason.
+sub plain_pass_only {
+    my ($why) = @_;
+    croak 'plain_pass_only: say why' unless defined $why && length $why;
+    Test::More::plan(skip_all => "runs in the plain pass only: $why") if tls_mode();
 }
 
 # A test file that cannot run in TLS mode (SD_TLS=1): skipped with that

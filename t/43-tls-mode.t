@@ -8,11 +8,14 @@
 # moved (MOVED) and a master killed (its replica, a node no seed named,
 # promoted): the module follows over TLS. A wrong name or CA: 503 on every
 # server, Redis unchanged. The harness's own check (no nginx connection to
-# a plaintext port, at cleanup) fails when there is one.
+# a plaintext port, at cleanup) fails when there is one. A cluster run with
+# tls-cluster no names only its plaintext ports, even to a TLS client: 503,
+# never served.
 # Configuration: the harness's default in TLS mode, + /api/wrongname/
 # (supportdesk_redis_ssl_name evil.example) and /api/wrongca/ (another
-# CA); a second environment with /api/plain/ (ssl off, the plaintext
-# port: the check's own test).
+# CA); a first environment with /api/plain/ (ssl off, the plaintext
+# port: the check's own test); on a cluster, a last one whose nodes run
+# with tls-cluster no and tls-replication no.
 use strict;
 use warnings;
 use Test::More;
@@ -193,4 +196,24 @@ SKIP: {
 }
 
 $env->invariants_ok($_) for sort values %app_of;
+undef $env;
+
+# ---- a cluster with tls-cluster no: its map gives only the plaintext
+# ports, even over TLS; a TLS gateway cannot use them: 503, never served
+SKIP: {
+    skip 'the cluster\'s part: SD_CLUSTER=1', 1 unless cluster_mode();
+    my $env = SupportDesk::Test->new(redis_args => ['--tls-cluster', 'no', '--tls-replication', 'no']);
+    my $key = $env->create_key('acme');
+    my $before = $env->snapshot;
+    my @res = map { $env->api('PATCH', "n$_", $key, { email => "n$_\@example.com", name => 'N' }) } 1 .. 5;
+    is(scalar(grep { $_->{status} == 503 } @res), 5, 'tls-cluster no: every request is 503')
+        or diag join ' ', map { $_->{status} } @res;
+    is_deeply($env->snapshot, $before, '... Redis unchanged');
+    like($env->nginx_error_log, qr/supportdesk: redis 127\.0\.0\.1:(\d+) TLS handshake timed out/,
+         '... the TLS handshakes with the plaintext ports the map names fail, logged');
+    # its TLS attempts on the plaintext ports are what this case is about,
+    # not a fault of the mode: the cleanup's check is not for them
+    ok($env->stop_nginx, 'nginx stopped');
+    $env->{tls_problems} = [];
+}
 done_testing;

@@ -253,8 +253,9 @@ sub redis_sock { $_[0]->_single('redis_sock'); $_[0]{redis_sock} }
 sub redis_pid  { $_[0]->_single('redis_pid');  $_[0]{redis_pid} }
 # TLS mode: the TLS port of the one Redis (undef otherwise)
 sub redis_tls_port { $_[0]->_single('redis_tls_port'); $_[0]{redis_tls_port} }
-# the port of the one Redis that nginx is given: its TLS port in TLS mode,
-# else redis_port (which the harness's own clients always use)
+# the port of the one Redis that nginx (or a replica, tls-replication) is
+# given: its TLS port in TLS mode, else redis_port (which the harness's own
+# clients always use)
 sub nginx_redis_port {
     my ($self) = @_;
     $self->_single('nginx_redis_port');

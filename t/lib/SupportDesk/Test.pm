@@ -222,7 +222,6 @@ sub new {
     chmod 0755, $self->{tmp};    # nginx workers (nobody when run as root) traverse it
     Test::More::diag("SD_KEEP: temp dir $self->{tmp}") if $keep;
 
-    $self->{port}       = free_port();
     croak 'TLS mode: Redis speaks TLS on TCP only, no unix socket (redis_unix)'
         if tls_mode() && $self->{redis_unix};
     if (cluster_mode()) {
@@ -231,15 +230,17 @@ sub new {
         $self->{cluster} = _acquire_cluster($self->{redis_args} || [], $self->{redis_password});
     } else {
         $self->{redis_port} = free_port();
-        $self->{redis_port} = free_port() while $self->{redis_port} == $self->{port};
         if (tls_mode()) {
             $self->{redis_tls_port} = free_port();
-            $self->{redis_tls_port} = free_port()
-                while grep { $self->{redis_tls_port} == $_ } $self->{port}, $self->{redis_port};
+            $self->{redis_tls_port} = free_port() while $self->{redis_tls_port} == $self->{redis_port};
         }
         $self->{redis_sock} = "$self->{tmp}/redis.sock";
         $self->start_redis;
     }
+    # once the storage listens (a cluster's 12 or, with TLS, 18 ports were
+    # chosen free the same way, and one was seen to be nginx's): the kernel
+    # hands out no port that is bound
+    $self->{port} = free_port();
     $self->start_nginx if $self->{start_nginx};
     return $self;
 }

@@ -351,6 +351,8 @@ static void ngx_http_supportdesk_redis_connect(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_open(
     ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_schedule(ngx_event_t *timer,
+    ngx_msec_t last, ngx_msec_t within);
 static void ngx_http_supportdesk_redis_resolve(
     ngx_http_supportdesk_redis_pool_t *pool, ngx_msec_t age);
 static void ngx_http_supportdesk_redis_resolve_timer(ngx_event_t *ev);
@@ -3235,24 +3237,38 @@ static void
 ngx_http_supportdesk_redis_cluster_refresh(
     ngx_http_supportdesk_redis_cluster_t *cluster, ngx_msec_t within)
 {
+    ngx_http_supportdesk_redis_schedule(&cluster->refresh_timer,
+                                        cluster->refreshed, within);
+}
+
+
+/*
+ * The timer fires within that many ms, but not sooner than REFRESH_MIN
+ * after last; an earlier time already set stays.
+ */
+
+static void
+ngx_http_supportdesk_redis_schedule(ngx_event_t *timer, ngx_msec_t last,
+    ngx_msec_t within)
+{
     ngx_msec_t  since;
 
-    since = ngx_current_msec - cluster->refreshed;
+    since = ngx_current_msec - last;
 
     if (since < NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN) {
         within = ngx_max(within, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN
                                  - since);
     }
 
-    if (cluster->refresh_timer.timer_set) {
-        if (cluster->refresh_timer.timer.key <= ngx_current_msec + within) {
+    if (timer->timer_set) {
+        if (timer->timer.key <= ngx_current_msec + within) {
             return;
         }
 
-        ngx_del_timer(&cluster->refresh_timer);
+        ngx_del_timer(timer);
     }
 
-    ngx_add_timer(&cluster->refresh_timer, within);
+    ngx_add_timer(timer, within);
 }
 
 
@@ -3528,24 +3544,8 @@ static void
 ngx_http_supportdesk_redis_sentinel_query(
     ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_msec_t within)
 {
-    ngx_msec_t  since;
-
-    since = ngx_current_msec - sentinel->queried;
-
-    if (since < NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN) {
-        within = ngx_max(within, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN
-                                 - since);
-    }
-
-    if (sentinel->query_timer.timer_set) {
-        if (sentinel->query_timer.timer.key <= ngx_current_msec + within) {
-            return;
-        }
-
-        ngx_del_timer(&sentinel->query_timer);
-    }
-
-    ngx_add_timer(&sentinel->query_timer, within);
+    ngx_http_supportdesk_redis_schedule(&sentinel->query_timer,
+                                        sentinel->queried, within);
 }
 
 

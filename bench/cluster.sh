@@ -20,6 +20,12 @@
 CLUSTER_WORKLOADS=${BENCH_CLUSTER_WORKLOADS:-get upsert-update upsert-create list}
 CLUSTER_TARGET=1.10           # worker CPU per request: cluster / single
 PROFILED="get upsert-update"  # an extra run of each under perf (BENCH_PERF=0: none)
+PERF_PERIOD=250000            # perf record: a sample every 250 µs of CPU time
+# perf stat: every system call, and those that carry the traffic
+SYSCALL_EVENTS=raw_syscalls:sys_enter
+for c in recvfrom sendto writev readv read write epoll_wait; do
+    SYSCALL_EVENTS+=",syscalls:sys_enter_$c"
+done
 NODE_PORTS=("$NODE_PORT_1" "$NODE_PORT_2" "$NODE_PORT_3")
 NODE_BUS=("$NODE_BUS_1" "$NODE_BUS_2" "$NODE_BUS_3")
 NODE_PIDS=()
@@ -29,6 +35,9 @@ RUNS_FILE=$TMP/cluster-runs
 for w in $CLUSTER_WORKLOADS; do
     [ -f "$BENCH_DIR/wrk/$w.lua" ] || die "no workload $w (bench/wrk/$w.lua)"
 done
+p=
+for w in $PROFILED; do [[ " $CLUSTER_WORKLOADS " != *" $w "* ]] || p+="${p:+ }$w"; done
+PROFILED=$p
 
 T0=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -188,6 +197,12 @@ export BENCH_APP_KEYS=$APP_KEYS
 
 # --- measuring ---------------------------------------------------------------
 
+# ctxt PID: "voluntary involuntary" context switches of a process so far
+ctxt() {
+    awk '$1 == "voluntary_ctxt_switches:" {v = $2}
+         $1 == "nonvoluntary_ctxt_switches:" {n = $2} END {print v, n}' "/proc/$1/status"
+}
+
 # node_snap PORT: "cpu_ticks calls moved ask" of a node: its utime + stime,
 # the sum of calls of INFO commandstats (INFO itself excluded), the MOVED
 # and ASK errors it answered (INFO errorstats)
@@ -202,18 +217,19 @@ node_snap() {
 
 # cmeasure NAME TARGET RUN: one wrk run of workload NAME against TARGET
 # (single, cluster); appends to RUNS_FILE "name target run rps p50 p99
-# p999 wcpu rcpu cmds bad moved ask wcpu-user rcpu<node>...", CPU in s per
-# 1k requests (wcpu-user: the worker's user time alone, utime), Redis
-# figures summed over the target's nodes, then per node
+# p999 wcpu rcpu cmds bad moved ask wcpu-user vcsw ivcsw rcpu<node>...", CPU
+# in s per 1k requests (wcpu-user: the worker's user time alone, utime),
+# the worker's voluntary and involuntary context switches per request,
+# Redis figures summed over the target's nodes, then per node
 cmeasure() {
-    local name=$1 target=$2 run=$3 w w0 w1 u0 u1 line p req dur
+    local name=$1 target=$2 run=$3 w w0 w1 u0 u1 x0 x1 line p req dur
     local -a before after
     w=$(worker_pid "${MASTER_OF[$target]}")
-    w0=$(cpu_ticks "$w"); u0=$(awk '{print $14}' "/proc/$w/stat")
+    w0=$(cpu_ticks "$w"); u0=$(awk '{print $14}' "/proc/$w/stat"); x0=$(ctxt "$w")
     before=()
     for p in ${NODES_OF[$target]}; do before+=("$(node_snap "$p")"); done
     line=$(run_wrk "$name.lua" "${PORT_OF[$target]}" -t$THREADS -c$CONNS -d${DURATION}s)
-    w1=$(cpu_ticks "$w"); u1=$(awk '{print $14}' "/proc/$w/stat")
+    w1=$(cpu_ticks "$w"); u1=$(awk '{print $14}' "/proc/$w/stat"); x1=$(ctxt "$w")
     after=()
     for p in ${NODES_OF[$target]}; do after+=("$(node_snap "$p")"); done
     req=$(field requests "$line"); dur=$(field duration_us "$line")
@@ -222,14 +238,16 @@ cmeasure() {
     awk -v n="$name" -v t="$target" -v run="$run" -v req="$req" -v dur="$dur" \
         -v bad="$(( $(field bad "$line") + $(field sockerr "$line") ))" \
         -v p50="$(field p50 "$line")" -v p99="$(field p99 "$line")" -v p999="$(field p999 "$line")" \
-        -v wc=$((w1 - w0)) -v wu=$((u1 - u0)) -v hz="$CLK_TCK" '
+        -v wc=$((w1 - w0)) -v wu=$((u1 - u0)) -v hz="$CLK_TCK" \
+        -v xv=$(( ${x1% *} - ${x0% *} )) -v xn=$(( ${x1#* } - ${x0#* } )) '
         NR == FNR {b[FNR] = $0; next}
         {split(b[FNR], x); rc[FNR] = ($1 - x[1]) / hz / req * 1000
          r += $1 - x[1]; c += $2 - x[2]; m += $3 - x[3]; a += $4 - x[4]; k = FNR}
         END {
-            printf "%s %s %d %.1f %d %d %d %.4f %.4f %.3f %d %d %d %.4f", n, t, run,
+            printf "%s %s %d %.1f %d %d %d %.4f %.4f %.3f %d %d %d %.4f %.3f %.3f", n, t, run,
                 req / (dur / 1e6), p50, p99, p999, wc / hz / req * 1000,
-                r / hz / req * 1000, c / req, bad, m, a, wu / hz / req * 1000
+                r / hz / req * 1000, c / req, bad, m, a, wu / hz / req * 1000,
+                xv / req, xn / req
             for (i = 1; i <= k; i++) printf " %.4f", rc[i]
             printf "\n"
         }' "$TMP/snap.before" "$TMP/snap.after" >> "$RUNS_FILE"
@@ -284,42 +302,60 @@ ctop_level() {
 }
 
 # cprofile NAME TARGET: one more run of NAME against TARGET, not among the
-# measured ones: the worker under `perf record` (cpu-clock, call graphs),
+# measured ones: the worker under `perf record` (cpu-clock, self time),
 # and the system calls of the worker and of the target's Redis nodes
 # (perf stat of the syscalls:sys_enter_* tracepoints).  Writes
 # bench/results/perf.NAME.TARGET.txt (the worker's top functions) and sets
 # SYSCALLS[NAME:TARGET] ("worker total, its top kinds; redis total")
-declare -A SYSCALLS
+declare -A SYSCALLS=() PERFDSO=()
 cprofile() {
-    local name=$1 target=$2 w rp p line req pr ps1 ps2 data=$TMP/perf.$1.$2.data
+    local name=$1 target=$2 w rp p line req pr ps1 ps2 w0 w1 data=$TMP/perf.$1.$2.data
     w=$(worker_pid "${MASTER_OF[$target]}")
     rp=
     for p in ${NODES_OF[$target]}; do rp+="${rp:+,}${PID_OF_PORT[$p]}"; done
-    perf record -q -e cpu-clock -F 999 -g -p "$w" -o "$data" > /dev/null 2>&1 &
+    perf record -q -m 1024 -e cpu-clock -c $PERF_PERIOD -p "$w" -o "$data" > /dev/null 2>&1 &
     pr=$!; PIDS+=($pr)
-    perf stat -e 'syscalls:sys_enter_*' -x, -p "$w" -o "$TMP/sys.$name.$target.worker" &
+    perf stat -e "$SYSCALL_EVENTS" -x, -p "$w" -o "$TMP/sys.$name.$target.worker" &
     ps1=$!; PIDS+=($ps1)
-    perf stat -e 'syscalls:sys_enter_*' -x, -p "$rp" -o "$TMP/sys.$name.$target.redis" &
+    perf stat -e "$SYSCALL_EVENTS" -x, -p "$rp" -o "$TMP/sys.$name.$target.redis" &
     ps2=$!; PIDS+=($ps2)
     sleep 0.5
+    w0=$(cpu_ticks "$w")
     line=$(run_wrk "$name.lua" "${PORT_OF[$target]}" -t$THREADS -c$CONNS -d${DURATION}s)
+    w1=$(cpu_ticks "$w")
     for p in $pr $ps1 $ps2; do kill -INT "$p" 2>/dev/null || true; done
     for p in $pr $ps1 $ps2; do wait "$p" 2>/dev/null || true; done
     req=$(field requests "$line")
     [ "$(field bad "$line")" = 0 ] || die "$name $target profile run: $line"
+    # the worker's samples by object (kernel, nginx, libc, the module,
+    # hiredis, ...), then by function
+    perf report -i "$data" --no-children --stdio --sort dso -g none -n 2>/dev/null \
+        | awk '/^ *[0-9.]+%/ {print $2, $3}' > "$TMP/dso.$name.$target"
     {
         echo "# make bench-cluster: $name against the $target storage, $req requests in ${DURATION}s,"
-        echo "# the nginx worker under perf record -e cpu-clock -F 999 -g; self time"
-        perf report -i "$data" --no-children --stdio --sort dso,symbol -g none \
-            --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep .
+        echo "# the nginx worker under perf record -e cpu-clock -c $PERF_PERIOD (a sample every $((PERF_PERIOD / 1000)) µs"
+        echo "# of its CPU time); self time, samples"
+        echo "# by object:"
+        awk '{printf "#   %7d  %s\n", $1, $2}' "$TMP/dso.$name.$target"
+        perf report -i "$data" --no-children --stdio --sort dso,symbol -g none -n \
+            --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep . | sed 's/[ -]*$//'
     } > "$RESULTS/perf.$name.$target.txt"
+    # µs of the worker per request in each object: its share of the
+    # samples times the worker's CPU per request in this run (/proc, as
+    # measured in the other runs: perf may lose samples on a busy machine)
+    PERFDSO[$name:$target]=$(awk -v req="$req" -v t=$((w1 - w0)) -v hz="$CLK_TCK" '{
+        d = $2; sub(/^\[kernel.*/, "kernel", d); sub(/^lib/, "", d); sub(/\.so.*/, "", d)
+        if (d !~ /^(kernel|nginx|c|module|hiredis|crypto)$/) d = "other"
+        n[d] += $1; all += $1}
+        END {us = t / hz / req * 1e6
+             for (d in n) printf "%s=%.1f ", d, n[d] / all * us; printf "total=%.1f\n", us}' "$TMP/dso.$name.$target")
     # per request: the worker's calls, its four most frequent kinds, and
     # the Redis nodes' calls (all their threads)
-    sysc() { awk -F, -v req="$req" '$1 + 0 > 0 {s += $1} END {printf "%.2f", s / req}' "$1"; }
+    sysc() { awk -F, -v req="$req" '$3 == "raw_syscalls:sys_enter" {printf "%.2f", $1 / req}' "$1"; }
     SYSCALLS[$name:$target]="worker $(sysc "$TMP/sys.$name.$target.worker") ($(awk -F, -v req="$req" '
-        $1 + 0 > 0 {k = $3; sub(/.*sys_enter_/, "", k); printf "%.2f %s\n", $1 / req, k}' \
+        $1 + 0 > 0 && $3 ~ /^syscalls:/ {k = $3; sub(/.*sys_enter_/, "", k); printf "%.2f %s\n", $1 / req, k}' \
         "$TMP/sys.$name.$target.worker" | sort -rn | head -4 | awk '{printf "%s%s %s", s, $2, $1; s = ", "}')); Redis $(sysc "$TMP/sys.$name.$target.redis")"
-    log "  $name $target, profile run: system calls per request: ${SYSCALLS[$name:$target]}; bench/results/perf.$name.$target.txt"
+    log "  $name $target, profile run: worker $(awk -v t=$((w1 - w0)) -v hz="$CLK_TCK" -v req="$req" 'BEGIN {printf "%.4f", t / hz / req * 1000}') CPU s per 1k; system calls per request: ${SYSCALLS[$name:$target]}; bench/results/perf.$name.$target.txt"
 }
 
 log "warm-up: 2 s of get against each"
@@ -351,7 +387,7 @@ cp "$RUNS_FILE" "$RESULTS/cluster-runs.txt"
 # dump; Ir between the two / requests.  One request at a time, so both
 # modes send one command per turn of the event loop: the figure is the
 # code's own cost in each mode, without what batching changes.
-declare -A IR
+declare -A IR=()
 # cinstr_case NAME TARGET PID: Ir per request
 cinstr_case() {
     local name=$1 target=$2 label=$1.$2 line dump ir
@@ -418,15 +454,15 @@ cpair() {
     echo
     echo "$(machine). wrk -t$THREADS -c$CONNS, ${DURATION}s per run, $RUNS runs against each, interleaved (odd runs the single Redis first, even runs the cluster first), medians; each nginx worker_processes 1 (supportdesk_redis_connections 2, per master on the cluster). Single: one redis-server with redis/redis.conf (AOF everysec). Cluster: 3 masters, no replicas, each redis-server with redis/redis.conf + --cluster-enabled yes. Apps $APPS_DESC; $SEEDED customers each on both; every request goes to one of the three at random. Load average before the run: $LOAD0; after it: $LOAD1."
     echo
-    echo "| workload | req/s: single / cluster | worker CPU s / 1k req: single / cluster (of which user time) | cluster ÷ single | Redis round trips / req: single / cluster (all commands incl. scripts) | MOVED / ASK (all runs) | Redis CPU s / 1k req: single / cluster (sum) | cluster ÷ single | cluster, per shard: master 1 / 2 / 3 |"
-    echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|"
+    echo "| workload | req/s: single / cluster | worker CPU s / 1k req: single / cluster (of which user time) | cluster ÷ single | Redis round trips / req: single / cluster (all commands incl. scripts) | MOVED / ASK (all runs) | Redis CPU s / 1k req: single / cluster (sum) | cluster ÷ single | cluster, per shard (s / 1k requests of the run): master 1 / 2 / 3 | worker context switches / req, voluntary + involuntary: single / cluster |"
+    echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     for name in $CLUSTER_WORKLOADS; do
         fs=$(awk -v n="$name" '$1 == n && $11 > 0 {s += $11} END {print s + 0}' "$RUNS_FILE")
         if [ "$fs" != 0 ]; then
-            echo "| $name | FAILED ($(csum "$name" single 11) bad answers single, $(csum "$name" cluster 11) cluster) | | | | | | | |"
+            echo "| $name | FAILED ($(csum "$name" single 11) bad answers single, $(csum "$name" cluster 11) cluster) | | | | | | | | |"
             continue
         fi
-        echo "| $name | $(thousands "$(cmed "$name" single 4)") / $(thousands "$(cmed "$name" cluster 4)") | $(f4 "$(cmed "$name" single 8)") / $(f4 "$(cmed "$name" cluster 8)") (user $(f4 "$(cmed "$name" single 14)") / $(f4 "$(cmed "$name" cluster 14)")) | $(f2 "$(cpair "$name" 8)") | $(f2 "${TOPLEVEL[$name:single]}") / $(f2 "${TOPLEVEL[$name:cluster]}") ($(f2 "$(cmed "$name" single 10)") / $(f2 "$(cmed "$name" cluster 10)")) | $(csum "$name" cluster 12) / $(csum "$name" cluster 13) | $(f4 "$(cmed "$name" single 9)") / $(f4 "$(cmed "$name" cluster 9)") | $(f2 "$(cpair "$name" 9)") | $(f4 "$(cmed "$name" cluster 15)") / $(f4 "$(cmed "$name" cluster 16)") / $(f4 "$(cmed "$name" cluster 17)") |"
+        echo "| $name | $(thousands "$(cmed "$name" single 4)") / $(thousands "$(cmed "$name" cluster 4)") | $(f4 "$(cmed "$name" single 8)") / $(f4 "$(cmed "$name" cluster 8)") (user $(f4 "$(cmed "$name" single 14)") / $(f4 "$(cmed "$name" cluster 14)")) | $(f2 "$(cpair "$name" 8)") | $(f2 "${TOPLEVEL[$name:single]}") / $(f2 "${TOPLEVEL[$name:cluster]}") ($(f2 "$(cmed "$name" single 10)") / $(f2 "$(cmed "$name" cluster 10)")) | $(csum "$name" cluster 12) / $(csum "$name" cluster 13) | $(f4 "$(cmed "$name" single 9)") / $(f4 "$(cmed "$name" cluster 9)") | $(f2 "$(cpair "$name" 9)") | $(f4 "$(cmed "$name" cluster 17)") / $(f4 "$(cmed "$name" cluster 18)") / $(f4 "$(cmed "$name" cluster 19)") | $(f2 "$(cmed "$name" single 15)") + $(f2 "$(cmed "$name" single 16)") / $(f2 "$(cmed "$name" cluster 15)") + $(f2 "$(cmed "$name" cluster 16)") |"
     done
     echo
     echo "| target (issue 11) | figure | target | ratio | |"
@@ -452,6 +488,25 @@ cpair() {
         echo "|---|--:|--:|--:|"
         for name in $PROFILED; do
             echo "| $name | $(thousands "${IR[$name:single]}") | $(thousands "${IR[$name:cluster]}") | $(ratio "${IR[$name:cluster]}" "${IR[$name:single]}") |"
+        done
+    fi
+    if [ ${#PERFDSO[@]} -gt 0 ]; then
+        echo
+        echo "Where the worker's CPU goes (perf record in the same extra runs: each object's share of the samples × the worker's CPU per request in that run, from /proc; perf's own cost included):"
+        echo
+        hdr="| µs per request |"; sep="|---|"
+        for name in $PROFILED; do hdr+=" $name: single | cluster |"; sep+="--:|--:|"; done
+        echo "$hdr"; echo "$sep"
+        for d in kernel nginx c module hiredis crypto other total; do
+            case $d in c) row="| libc |" ;; hiredis) row="| libhiredis |" ;; crypto) row="| libcrypto |" ;;
+                        module) row="| module.so |" ;; *) row="| $d |" ;; esac
+            for name in $PROFILED; do
+                for target in single cluster; do
+                    v=$(tr ' ' '\n' <<<"${PERFDSO[$name:$target]:-}" | sed -n "s/^$d=//p")
+                    row+=" ${v:-0.0} |"
+                done
+            done
+            echo "$row"
         done
     fi
     if [ ${#SYSCALLS[@]} -gt 0 ]; then

@@ -69,7 +69,8 @@ set[#set + 1] = now
 set[#set + 1] = 'v'
 set[#set + 1] = 0
 
-local f = {email = filter.email, name = filter.name, meta = filter.meta}
+local f = {email = filter.email, name = filter.name,
+           meta = filter.meta and sd.meta_prepare(filter.meta)}
 local need = sd.filter_fields(f)
 -- the creation sequence too: a customer created after the job was
 -- accepted is not part of it

@@ -28,6 +28,7 @@ for i = 8, #ARGV, 2 do
     f.meta = f.meta or {}
     f.meta[#f.meta + 1] = {ARGV[i], ARGV[i + 1]}
 end
+f.meta = f.meta and sd.meta_prepare(f.meta)
 local need, rest = sd.filter_fields(f)
 
 local max = tonumber(redis.call('GET', prefix .. 'seq') or '0')
@@ -53,7 +54,7 @@ local function examine(xid)
     else
         local r = redis.call('HMGET', key, unpack(need))
         spent = spent + sd.call + sd.size(r)
-        -- the filters' work (metadata decoded) could go past the budget:
+        -- the filters' work (metadata walked) could go past the budget:
         -- this customer is left for the next call
         if spent + sd.filter_work(f, r) > sd.budget and s > first + 1 then
             return false

@@ -139,6 +139,8 @@ my @cases = (
     # name, path, fields read, expected matches (undef: not walked to the end), pages to walk
     ['metadata filter matching nothing', '/api/v1/customers?metadata.plan=x', ['m'], []],
     ['metadata filter on a value everyone has under another key', '/api/v1/customers?metadata.n=pro', ['m'], []],
+    ['metadata filter on a number (compared exactly)', '/api/v1/customers?metadata.n=500', ['m'], ['c500']],
+    ['metadata filter on a number, another spelling', '/api/v1/customers?metadata.n=5.00e2', ['m'], ['c500']],
     ['email filter matching nothing', '/api/v1/customers?email=zzz', ['e'], []],
     ['name filter matching nothing', '/api/v1/customers?name=zzz', ['n'], []],
     ['metadata filter matching half', '/api/v1/customers?metadata.plan=pro&limit=100', ['m'], undef, 3],

@@ -66,7 +66,7 @@ for my $rt (@routes) {
     }
 }
 # the job just accepted runs in the background: done before the snapshots
-# below (its key and sd:jobs change when it finishes)
+# below (its keys, and the registry of apps with work, change when it finishes)
 for my $j (@jobs) {
     ok(wait_until(sub { ($env->api('GET', "/api/v1/jobs/$j", $key)->{json}{data}{job}{status} // '') eq 'done' }, 20, 0.1),
        "the job $j accepted above is done");

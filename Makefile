@@ -32,7 +32,7 @@ LUA_SCRIPTS := $(wildcard redis/*.lua)
 
 # what `make deps` installs (and .ci/run, through `make print-deps`)
 DEB_PACKAGES := nginx-core nginx-dev libhiredis-dev libjansson-dev libssl-dev \
-                libpcre2-dev zlib1g-dev libc6-dev redis-server redis-tools \
+                libpcre2-dev zlib1g-dev libc6-dev redis-server redis-tools openssl \
                 libredis-perl libjson-pp-perl perl curl gcc make
 
 # what `make deb` and `make test-deb` need besides DEB_PACKAGES (debhelper
@@ -61,7 +61,7 @@ ANSWERS     := $(BUILD)/answers
 NODE_PACKAGES := node:nodejs npm:npm
 
 
-.PHONY: help build deps print-deps unit test test-cluster run stop clean FORCE \
+.PHONY: help build deps print-deps unit test test-cluster test-tls run stop clean FORCE \
         openapi-deps openapi-lint openapi-check deb deb-deps test-deb
 
 
@@ -78,6 +78,10 @@ Targets:
                  openapi-check
   make test-cluster  deps + build, then only the cluster pass: prove t/ with
                  SD_CLUSTER=1 (3 masters, 3 replicas per environment)
+  make test-tls  deps + build, then the TLS passes (not part of make test;
+                 .ci/run runs it after): prove t/ with SD_TLS=1 on one Redis,
+                 then with SD_TLS=1 SD_CLUSTER=1 (every Redis and cluster
+                 node TLS with a test CA, nginx verifying it)
   make openapi-lint   lint openapi.yaml (@redocly/cli, pinned, in build/node)
   make openapi-check  the validator's unit test, then the answers of the last
                  make test (build/answers) against openapi.yaml
@@ -212,6 +216,13 @@ test-cluster:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory build
 	@PROVE_ARGS='$(PROVE_ARGS)' util/test-cluster.sh $(SO)
+
+# the TLS passes, one Redis then a cluster (util/test-tls.sh); not in `make
+# test`, which must stay under 15 minutes: .ci/run runs it after
+test-tls:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build
+	@PROVE_ARGS='$(PROVE_ARGS)' util/test-tls.sh $(SO)
 
 
 # --- openapi.yaml -----------------------------------------------------------

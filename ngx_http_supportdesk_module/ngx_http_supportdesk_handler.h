@@ -14,6 +14,7 @@
 
 
 ngx_int_t ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_supportdesk_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_supportdesk_content_handler(ngx_http_request_t *r);
 
 

@@ -2816,6 +2816,24 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
         return;
     }
 
+    if (conn->state == NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING) {
+        /*
+         * Still connecting (or in its TLS handshake) when the timeout
+         * runs out first: Redis was never reached, which is 503, as when
+         * the connect timeout is the one to fire, not a slow answer
+         */
+        ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
+                      "supportdesk: redis %V: no connection within %M ms, "
+                      "dropping the attempt with %ui requests due, "
+                      "reconnecting in %M ms",
+                      conn->peer.name, conn->pool->conf->timeout,
+                      conn->npending, conn->backoff);
+
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
                   "supportdesk: redis %V did not answer within %M ms, "
                   "dropping the connection with %ui requests due, "

@@ -2,7 +2,8 @@
 # made with openssl, a redis-server with a TLS port, verification on. The
 # API is served over TLS only (CLIENT LIST shows every module connection
 # on the TLS port); a wrong CA, a wrong name, or TLS against the plain port
-# is refused (503, the reason in error_log), never served; verification
+# is refused (503, the reason in error_log), never served, and so is a
+# handshake that never ends before the request's timeout; verification
 # off still encrypts; a client certificate works when Redis asks for one.
 # Configuration: the harness's Redis with --tls-port beside its plain port
 # (the plain one for the test's own checks), each case its own location.
@@ -10,6 +11,7 @@ use strict;
 use warnings;
 use Test::More;
 use File::Temp qw(tempdir);
+use IO::Socket::INET;
 use SupportDesk::Test qw(envelope_ok error_ok wait_until plain_pass_only);
 
 plan skip_all => 'single Redis only: TLS to a cluster is the TLS cluster pass\'s (SD_TLS=1 SD_CLUSTER=1, t/45-tls-mode.t)'
@@ -37,6 +39,10 @@ ossl("x509 -req -in $pki/client.csr -CA $pki/ca.crt -CAkey $pki/ca.key -CAcreate
 chmod 0644, glob("$pki/*");
 
 my $tls = SupportDesk::Test::free_port();
+# a server that accepts (the kernel does) and never says a word: the TLS
+# handshake never ends
+my $silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 16, Proto => 'tcp')
+    or die "listen: $!";
 my $loc = sub { my $extra = shift; "location /api/$_[0]/ { supportdesk; supportdesk_redis 127.0.0.1:%TLS%; $extra }" };
 my %cases = (
     v1      => '',    # the default location: set below through location_conf
@@ -44,11 +50,13 @@ my %cases = (
     wrongca => "supportdesk_redis_ssl on; supportdesk_redis_ssl_verify on; supportdesk_redis_ssl_trusted_certificate $pki/other.crt; supportdesk_redis_ssl_name localhost;",
     wrongname => "supportdesk_redis_ssl on; supportdesk_redis_ssl_verify on; supportdesk_redis_ssl_trusted_certificate $pki/ca.crt; supportdesk_redis_ssl_name evil.example;",
     plain   => "supportdesk_redis_connect_timeout 300ms; supportdesk_redis_ssl on; supportdesk_redis_ssl_verify on; supportdesk_redis_ssl_trusted_certificate $pki/ca.crt; supportdesk_redis_ssl_name localhost;",
+    # the request's timeout runs out before the connect timeout
+    silent  => "supportdesk_redis_timeout 300ms; supportdesk_redis_connect_timeout 5s; supportdesk_redis_ssl on; supportdesk_redis_ssl_verify on; supportdesk_redis_ssl_trusted_certificate $pki/ca.crt; supportdesk_redis_ssl_name localhost;",
     client  => "supportdesk_redis_ssl on; supportdesk_redis_ssl_verify on; supportdesk_redis_ssl_trusted_certificate $pki/ca.crt; supportdesk_redis_ssl_name redis.internal; supportdesk_redis_ssl_certificate $pki/client.crt; supportdesk_redis_ssl_certificate_key $pki/client.key;",
 );
 my $server_conf = join "\n", map {
     my $c = $_;
-    my $target = $c eq 'plain' ? '%REDIS_PORT%' : $tls;
+    my $target = $c eq 'plain' ? '%REDIS_PORT%' : $c eq 'silent' ? $silent->sockport : $tls;
     "location /api/$c/ { supportdesk; supportdesk_redis 127.0.0.1:$target; $cases{$c} }"
 } grep { $_ ne 'v1' } sort keys %cases;
 
@@ -97,6 +105,16 @@ for my $case (['wrongca', qr/certificate verify error: \(\d+:(?:unable to get lo
     like($env->nginx_error_log, $why, "$c: the reason is logged");
 }
 is($R->hget('sd:{acme}:c:t1', 'n'), 'T One', 'no refused write landed');
+
+# ---- a handshake that never ends, the request's timeout first: Redis was
+# never reached, which is 503 (unavailable), not 504 (a slow answer)
+for my $method ('GET', 'PATCH') {
+    $r = $env->api($method, '/api/silent/customers/t1', $key, $method eq 'PATCH' ? { name => 'Should not land' } : undef);
+    error_ok($r, 503, 'SERVICE_UNAVAILABLE', 'storage is unavailable',
+             "a TLS handshake that never ends, the request's timeout first: $method is 503");
+}
+like($env->nginx_error_log, qr/supportdesk: redis 127\.0\.0\.1:\d+: no connection within 300 ms, dropping the attempt/,
+     '... logged as no connection within the timeout');
 
 # ---- a TLS session is resumed on reconnect (CLIENT KILL drops them)
 my $handshakes0 = $R->info('stats')->{total_connections_received};

@@ -21,6 +21,7 @@
 #include "ngx_http_supportdesk_auth.h"
 #include "ngx_http_supportdesk_store.h"
 #include "ngx_http_supportdesk_envelope.h"
+#include "ngx_http_supportdesk_metrics.h"
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -115,13 +116,19 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
     switch (rc) {
 
     case NGX_OK:
+        ngx_http_supportdesk_metrics_key_cache(
+                                      NGX_HTTP_SUPPORTDESK_METRICS_KEY_HIT);
         return NGX_DECLINED;
 
     case NGX_DECLINED:
+        ngx_http_supportdesk_metrics_key_cache(
+                                  NGX_HTTP_SUPPORTDESK_METRICS_KEY_NEGATIVE);
         ctx->status = NGX_HTTP_UNAUTHORIZED;
         return NGX_DECLINED;
 
     case NGX_AGAIN:
+        ngx_http_supportdesk_metrics_key_cache(
+                                     NGX_HTTP_SUPPORTDESK_METRICS_KEY_MISS);
         rc = ngx_http_supportdesk_auth_fetch(r, ctx);
 
         if (rc == NGX_DONE) {
@@ -135,6 +142,45 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+
+/*
+ * Log phase (installed with supportdesk_metrics): every request of a
+ * supportdesk location, and every one the error filter answered for it
+ * before a location was found, is counted once, with the status logged.
+ */
+
+ngx_int_t
+ngx_http_supportdesk_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                        status;
+    ngx_http_supportdesk_ctx_t       *ctx;
+    ngx_http_supportdesk_loc_conf_t  *slcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (ctx == NULL) {
+        slcf = ngx_http_get_module_loc_conf(r, ngx_http_supportdesk_module);
+
+        if (!slcf->enabled) {
+            return NGX_OK;
+        }
+
+    } else if (ctx->counted) {
+        return NGX_OK;
+
+    } else {
+        ctx->counted = 1;
+    }
+
+    /* as $status */
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    ngx_http_supportdesk_metrics_request(r, ctx ? ctx->route : 0, status,
+                                         ctx ? ctx->error_code : NULL);
+
+    return NGX_OK;
 }
 
 

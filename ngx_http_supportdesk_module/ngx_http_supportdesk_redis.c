@@ -20,6 +20,7 @@
 #include "ngx_http_supportdesk_redis.h"
 #include "ngx_http_supportdesk_cluster.h"
 #include "ngx_http_supportdesk_validate.h"
+#include "ngx_http_supportdesk_metrics.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN   50
@@ -218,10 +219,7 @@ struct ngx_http_supportdesk_redis_cluster_s {
     ngx_queue_t                          retry;
     ngx_event_t                          retry_timer;
 
-    /* for the metrics */
-    ngx_uint_t                           moved;
-    ngx_uint_t                           asked;
-    ngx_uint_t                           retried;
+    /* CLUSTER SLOTS sent: the next goes to the next master */
     ngx_uint_t                           refreshes;
 };
 
@@ -267,6 +265,9 @@ struct ngx_http_supportdesk_redis_op_s {
        reply, held until WAIT says enough replicas have it */
     ngx_http_supportdesk_redis_op_t         *waiter;
     redisReply                              *held;
+
+    /* when it was queued, for the metrics (0: not timed) */
+    uint64_t                                 started;
 };
 
 
@@ -278,6 +279,9 @@ static void ngx_http_supportdesk_redis_connect(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_connected(
     ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_state(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_state_e state);
 static void ngx_http_supportdesk_redis_close(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t rc,
     ngx_uint_t backoff);
@@ -598,6 +602,9 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
         conn = &pool->conns[j];
         conn->pool = pool;
         conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+        ngx_http_supportdesk_metrics_redis_conn(
+                                      NGX_HTTP_SUPPORTDESK_METRICS_CONN_NONE,
+                                      NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED);
         ngx_queue_init(&conn->inflight);
         ngx_queue_init(&conn->noscript);
         ngx_queue_init(&conn->held);
@@ -789,6 +796,7 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
     op->argc = argc;
     op->argv = argv;
     op->argvlen = argvlen;
+    op->started = ngx_http_supportdesk_metrics_now();
 
     if (conn->recovering) {
         /* written once everything before it is answered or resent */
@@ -986,7 +994,8 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
     c->read->cancelable = 1;
     c->write->cancelable = 1;
 
-    conn->state = NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING;
+    ngx_http_supportdesk_redis_state(conn,
+                                     NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING);
 
     /* pipelined ahead of every request: no extra round trip */
     if (ngx_http_supportdesk_redis_handshake(conn) != NGX_OK) {
@@ -1295,7 +1304,8 @@ ngx_http_supportdesk_redis_ready(ngx_http_supportdesk_redis_conn_t *conn)
 
     c = conn->peer.connection;
 
-    conn->state = NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED;
+    ngx_http_supportdesk_redis_state(conn,
+                                     NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED);
     c->write->handler = ngx_http_supportdesk_redis_write_handler;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, conn->pool->log, 0,
@@ -1321,6 +1331,17 @@ ngx_http_supportdesk_redis_retry_handler(ngx_event_t *ev)
 }
 
 
+/* the metrics count the connections in each state */
+
+static void
+ngx_http_supportdesk_redis_state(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_state_e state)
+{
+    ngx_http_supportdesk_metrics_redis_conn(conn->state, state);
+    conn->state = state;
+}
+
+
 static void
 ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_int_t rc, ngx_uint_t backoff)
@@ -1334,9 +1355,17 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
 
     ngx_http_supportdesk_redis_release(conn);
 
+    ngx_http_supportdesk_metrics_redis_error(
+        conn->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
+        ? NGX_HTTP_SUPPORTDESK_METRICS_ERR_CONNECT
+        : rc == NGX_HTTP_GATEWAY_TIME_OUT
+          ? NGX_HTTP_SUPPORTDESK_METRICS_ERR_TIMEOUT
+          : NGX_HTTP_SUPPORTDESK_METRICS_ERR_CLOSED);
+
     conn->out_len = 0;
     conn->out_sent = 0;
-    conn->state = NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED;
+    ngx_http_supportdesk_redis_state(conn,
+                                     NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED);
     conn->recovering = 0;
 
     /* until it fires, requests are answered 503 at once */
@@ -1441,6 +1470,8 @@ ngx_http_supportdesk_redis_refused(ngx_http_supportdesk_redis_pool_t *pool,
 {
     ngx_http_supportdesk_redis_conf_t  *rcf;
 
+    ngx_http_supportdesk_metrics_redis_error(
+                                 NGX_HTTP_SUPPORTDESK_METRICS_ERR_ADMISSION);
     pool->refused++;
 
     if (pool->refusal_logged
@@ -2178,6 +2209,7 @@ ngx_http_supportdesk_redis_answer(ngx_http_supportdesk_redis_op_t *op,
 
     handler = op->handler;
     data = op->data;
+    ngx_http_supportdesk_metrics_redis_command(op->started);
     ngx_http_supportdesk_redis_op_free(op->pool, op);
 
     if (handler != NULL) {
@@ -2201,6 +2233,8 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
                       "supportdesk: redis cluster: a command redirected or "
                       "refused for now could not be served within %M ms",
                       op->pool->conf->timeout);
+        ngx_http_supportdesk_metrics_redis_error(
+                                   NGX_HTTP_SUPPORTDESK_METRICS_ERR_TIMEOUT);
         ngx_queue_remove(&op->queue);
         op->retrying = 0;
         ngx_http_supportdesk_redis_answer(op, NGX_HTTP_GATEWAY_TIME_OUT, NULL);
@@ -2544,7 +2578,8 @@ ngx_http_supportdesk_redis_cluster_reply(
     switch (verdict) {
 
     case NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED:
-        cluster->moved++;
+        ngx_http_supportdesk_metrics_redis_redirect(
+                                        NGX_HTTP_SUPPORTDESK_METRICS_MOVED);
 
         node = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
 
@@ -2558,12 +2593,14 @@ ngx_http_supportdesk_redis_cluster_reply(
         break;
 
     case NGX_HTTP_SUPPORTDESK_CLUSTER_ASK:
-        cluster->asked++;
+        ngx_http_supportdesk_metrics_redis_redirect(
+                                          NGX_HTTP_SUPPORTDESK_METRICS_ASK);
         op->ask = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
         break;
 
     default:
-        cluster->retried++;
+        ngx_http_supportdesk_metrics_redis_redirect(
+                                     NGX_HTTP_SUPPORTDESK_METRICS_TRYAGAIN);
 
         /* 10 ms, doubling to 200, each command by its own refusals */
         delay = NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN
@@ -2787,6 +2824,7 @@ ngx_http_supportdesk_redis_cluster_refresh_handler(ngx_event_t *ev)
             cluster->refreshed = ngx_current_msec;
             cluster->refresh_node = cluster->nodes[(start + i) % n];
             cluster->refreshes++;
+            ngx_http_supportdesk_metrics_cluster_refresh();
 
             return;
         }
@@ -3238,6 +3276,8 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
     op->timer.log = pool->log;
     op->log = pool->log;
 
+    ngx_http_supportdesk_metrics_redis_pending(1);
+
     return op;
 }
 
@@ -3248,6 +3288,8 @@ ngx_http_supportdesk_redis_op_free(ngx_http_supportdesk_redis_pool_t *pool,
 {
     /* its own pool counts it: a redirected op came from another */
     pool = op->pool;
+
+    ngx_http_supportdesk_metrics_redis_pending(-1);
 
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);

@@ -17,6 +17,7 @@
 #include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_runner.h"
 #include "ngx_http_supportdesk_store.h"
+#include "ngx_http_supportdesk_metrics.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_JOB_LEASE     3000
@@ -278,6 +279,8 @@ ngx_http_supportdesk_runner_claimed(void *data, ngx_int_t rc,
                   "supportdesk: running bulk-update job \"%*s\"",
                   runner->member_len, runner->member);
 
+    ngx_http_supportdesk_metrics_job_claimed();
+
     ngx_http_supportdesk_runner_schedule(runner, 1);
 }
 
@@ -288,7 +291,14 @@ ngx_http_supportdesk_runner_chunked(void *data, ngx_int_t rc,
 {
     ngx_http_supportdesk_runner_t  *runner = data;
 
+    ngx_uint_t  replayed;
+
     runner->op = NULL;
+
+    if (rc == NGX_OK) {
+        /* the events the chunk appended, for the metrics */
+        reply = ngx_http_supportdesk_store_unwrap(reply, &replayed);
+    }
 
     if (rc != NGX_OK || reply->type != REDIS_REPLY_STRING) {
         if (rc == NGX_OK && reply->type == REDIS_REPLY_ERROR) {
@@ -312,6 +322,8 @@ ngx_http_supportdesk_runner_chunked(void *data, ngx_int_t rc,
     ngx_log_error(NGX_LOG_INFO, runner->timer.log, 0,
                   "supportdesk: bulk-update job \"%*s\": %*s",
                   runner->member_len, runner->member, reply->len, reply->str);
+
+    ngx_http_supportdesk_metrics_job_ended((u_char *) reply->str, reply->len);
 
     runner->member_len = 0;
     ngx_http_supportdesk_runner_schedule(runner, 1);

@@ -12,7 +12,8 @@
 -- nothing half done, and the next one goes on from the cursor, so nobody
 -- is updated twice or skipped.  A matching customer the change leaves as
 -- it was counts as matched, not updated, and emits nothing.
--- Returns "running", "done", or "lost" (another worker holds the lease).
+-- Returns "running", "done", or "lost" (another worker holds the lease),
+-- wrapped with the count of events it appended (sd.answer).
 
 local w = sd.writer()
 local job, order, queue = KEYS[4], KEYS[5], KEYS[6]
@@ -131,7 +132,7 @@ if done then
     redis.call('HSET', job, 'status', 'done')
     redis.call('HDEL', job, 'lease', 'lease_until')
     redis.call('ZREM', queue, member)
-    return 'done'
+    return sd.answer(w, 'done')
 end
 
-return 'running'
+return sd.answer(w, 'running')

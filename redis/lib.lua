@@ -55,12 +55,21 @@ function sd.replay(w)
 end
 
 -- Records the answer of a change made under an Idempotency-Key, in the
--- change's own atomic step; returns the answer.
+-- change's own atomic step; returns the answer (sd.answer).
 function sd.record(w, reply)
     if w.fp ~= '' then
         redis.call('HSET', w.idem, 'f', w.fp, 'r', cmsgpack.pack(reply))
         redis.call('HDEL', w.idem, 'busy')
         redis.call('EXPIRE', w.idem, w.ttl)
+    end
+    return sd.answer(w, reply)
+end
+
+-- The answer of a script that appended events is wrapped with their count,
+-- for the gateway's metrics (it unwraps it); a record keeps it bare.
+function sd.answer(w, reply)
+    if w.emitted then
+        return {redis.status_reply('SD_EVENTS'), w.emitted, reply}
     end
     return reply
 end
@@ -107,6 +116,8 @@ function sd.emit(w, fields)
         redis.call('XADD', w.events, 'MINID', '~', cutoff, id,
                    unpack(fields))
     end
+
+    w.emitted = (w.emitted or 0) + 1
 
     if n % w.every == 0 then
         redis.call('XTRIM', w.events, 'MAXLEN', '~', w.max)

@@ -85,6 +85,9 @@ typedef struct {
     ngx_url_t                           *redis_url;
     /* supportdesk_redis_cluster: the seed nodes (ngx_addr_t) */
     ngx_array_t                         *redis_cluster;
+    /* supportdesk_redis_sentinel: the master's name, the sentinels */
+    ngx_str_t                            redis_sentinel_master;
+    ngx_array_t                         *redis_sentinel;
     /* the Redis settings of this level; addr is set from redis_url */
     ngx_http_supportdesk_redis_conf_t    redis_settings;
     size_t                               max_body_size;

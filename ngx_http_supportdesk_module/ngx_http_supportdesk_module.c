@@ -60,6 +60,11 @@ static ngx_url_t *ngx_http_supportdesk_parse_redis(ngx_conf_t *cf,
     ngx_str_t *value, const char *directive);
 static char *ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_supportdesk_redis_sentinel(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_supportdesk_redis_addrs(ngx_conf_t *cf,
+    ngx_str_t *values, ngx_uint_t n, const char *directive,
+    ngx_array_t **addrs);
 static char *ngx_http_supportdesk_redis_wait(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_redis_password(ngx_conf_t *cf,
@@ -174,6 +179,13 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
     { ngx_string("supportdesk_redis_cluster"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_supportdesk_redis_cluster,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("supportdesk_redis_sentinel"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_supportdesk_redis_sentinel,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -734,6 +746,7 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
 
     slcf->redis_url = NGX_CONF_UNSET_PTR;
     slcf->redis_cluster = NGX_CONF_UNSET_PTR;
+    slcf->redis_sentinel = NGX_CONF_UNSET_PTR;
     slcf->redis_settings.db = NGX_CONF_UNSET;
     slcf->redis_settings.connect_timeout = NGX_CONF_UNSET_MSEC;
     slcf->redis_settings.timeout = NGX_CONF_UNSET_MSEC;
@@ -768,12 +781,16 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_supportdesk_main_conf_t   *smcf;
     ngx_http_supportdesk_redis_conf_t  *redis;
 
-    /* one server or a cluster: the innermost level that names either */
+    /* one server, a cluster or sentinels: the innermost level that names
+       one of them */
     if (conf->redis_url == NGX_CONF_UNSET_PTR
-        && conf->redis_cluster == NGX_CONF_UNSET_PTR)
+        && conf->redis_cluster == NGX_CONF_UNSET_PTR
+        && conf->redis_sentinel == NGX_CONF_UNSET_PTR)
     {
         conf->redis_url = prev->redis_url;
         conf->redis_cluster = prev->redis_cluster;
+        conf->redis_sentinel = prev->redis_sentinel;
+        conf->redis_sentinel_master = prev->redis_sentinel_master;
     }
 
     if (conf->redis_url == NGX_CONF_UNSET_PTR) {
@@ -782,6 +799,10 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->redis_cluster == NGX_CONF_UNSET_PTR) {
         conf->redis_cluster = NULL;
+    }
+
+    if (conf->redis_sentinel == NGX_CONF_UNSET_PTR) {
+        conf->redis_sentinel = NULL;
     }
 
     /* user and password come as one pair, from one level */
@@ -868,9 +889,19 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
+    redis->seeds = NULL;
+    redis->sentinels = NULL;
+    ngx_str_null(&redis->sentinel_master);
+
     if (conf->redis_cluster != NULL) {
         redis->seeds = conf->redis_cluster;
         redis->addr = conf->redis_cluster->elts;
+
+    } else if (conf->redis_sentinel != NULL) {
+        redis->sentinels = conf->redis_sentinel;
+        redis->sentinel_master = conf->redis_sentinel_master;
+        /* for the logs until a sentinel names the master */
+        redis->addr = conf->redis_sentinel->elts;
 
     } else {
         if (conf->redis_url == NULL) {
@@ -883,7 +914,6 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             }
         }
 
-        redis->seeds = NULL;
         redis->addr = &conf->redis_url->addrs[0];
     }
 
@@ -1010,9 +1040,11 @@ ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    if (slcf->redis_cluster != NGX_CONF_UNSET_PTR) {
-        return "cannot be combined with \"supportdesk_redis_cluster\" at "
-               "the same level";
+    if (slcf->redis_cluster != NGX_CONF_UNSET_PTR
+        || slcf->redis_sentinel != NGX_CONF_UNSET_PTR)
+    {
+        return "cannot be combined with \"supportdesk_redis_cluster\" or "
+               "\"supportdesk_redis_sentinel\" at the same level";
     }
 
     value = cf->args->elts;
@@ -1038,50 +1070,108 @@ ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_supportdesk_loc_conf_t  *slcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   i, j;
-    ngx_url_t   *u;
-    ngx_addr_t  *seed;
+    ngx_str_t  *value;
 
     if (slcf->redis_cluster != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    if (slcf->redis_url != NGX_CONF_UNSET_PTR) {
-        return "cannot be combined with \"supportdesk_redis\" at the same "
-               "level";
-    }
-
-    slcf->redis_cluster = ngx_array_create(cf->pool, cf->args->nelts,
-                                           sizeof(ngx_addr_t));
-    if (slcf->redis_cluster == NULL) {
-        return NGX_CONF_ERROR;
+    if (slcf->redis_url != NGX_CONF_UNSET_PTR
+        || slcf->redis_sentinel != NGX_CONF_UNSET_PTR)
+    {
+        return "cannot be combined with \"supportdesk_redis\" or "
+               "\"supportdesk_redis_sentinel\" at the same level";
     }
 
     value = cf->args->elts;
 
-    for (i = 1; i < cf->args->nelts; i++) {
-        u = ngx_http_supportdesk_parse_redis(cf, &value[i],
-                                             "supportdesk_redis_cluster");
+    return ngx_http_supportdesk_redis_addrs(cf, &value[1],
+                                            cf->args->nelts - 1,
+                                            "supportdesk_redis_cluster",
+                                            &slcf->redis_cluster);
+}
+
+
+/*
+ * supportdesk_redis_sentinel <master-name> host:port ...: the sentinels
+ * that know where the master is.
+ */
+
+static char *
+ngx_http_supportdesk_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
+
+    ngx_str_t  *value;
+
+    if (slcf->redis_sentinel != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    if (slcf->redis_url != NGX_CONF_UNSET_PTR
+        || slcf->redis_cluster != NGX_CONF_UNSET_PTR)
+    {
+        return "cannot be combined with \"supportdesk_redis\" or "
+               "\"supportdesk_redis_cluster\" at the same level";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || ngx_strlchr(value[1].data,
+                                         value[1].data + value[1].len, ' ')
+                             != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"supportdesk_redis_sentinel\" master "
+                           "name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    slcf->redis_sentinel_master = value[1];
+
+    return ngx_http_supportdesk_redis_addrs(cf, &value[2],
+                                            cf->args->nelts - 2,
+                                            "supportdesk_redis_sentinel",
+                                            &slcf->redis_sentinel);
+}
+
+
+/* TCP addresses, each resolved here to every address it has */
+
+static char *
+ngx_http_supportdesk_redis_addrs(ngx_conf_t *cf, ngx_str_t *values,
+    ngx_uint_t n, const char *directive, ngx_array_t **addrs)
+{
+    ngx_uint_t   i, j;
+    ngx_url_t   *u;
+    ngx_addr_t  *a;
+
+    *addrs = ngx_array_create(cf->pool, n, sizeof(ngx_addr_t));
+    if (*addrs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        u = ngx_http_supportdesk_parse_redis(cf, &values[i], directive);
         if (u == NULL) {
             return NGX_CONF_ERROR;
         }
 
         if (u->family == AF_UNIX) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"supportdesk_redis_cluster\" seed \"%V\": "
-                               "a cluster's nodes are TCP addresses",
-                               &value[i]);
+                               "\"%s\" address \"%V\": only TCP addresses "
+                               "here", directive, &values[i]);
             return NGX_CONF_ERROR;
         }
 
         for (j = 0; j < u->naddrs; j++) {
-            seed = ngx_array_push(slcf->redis_cluster);
-            if (seed == NULL) {
+            a = ngx_array_push(*addrs);
+            if (a == NULL) {
                 return NGX_CONF_ERROR;
             }
 
-            *seed = u->addrs[j];
+            *a = u->addrs[j];
         }
     }
 

@@ -140,6 +140,12 @@ struct ngx_http_supportdesk_redis_pool_s {
     ngx_http_supportdesk_redis_cluster_t  *cluster;
     /* a node the map no longer names: its connections do not come back */
     unsigned                             retired:1;
+    /* a sentinel's: no scripts, no SELECT; subscriber: SUBSCRIBEd to
+       +switch-master, its messages come unasked */
+    unsigned                             plain:1;
+    unsigned                             subscriber:1;
+    /* the sentinel this pool is the master of, or asks */
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel;
     ngx_http_supportdesk_redis_conn_t   *conns;
     ngx_uint_t                           nconns;
     ngx_uint_t                           next;
@@ -177,8 +183,47 @@ typedef enum {
     /* ASKING in front of a command an ASK sent here: its +OK is dropped */
     NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING,
     /* WAIT behind a write (supportdesk_redis_wait); data is the write */
-    NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT,
+    /* Sentinel: ROLE at connect, the master must say "master" */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_ROLE,
+    /* Sentinel: SUBSCRIBE +switch-master at connect */
+    NGX_HTTP_SUPPORTDESK_REDIS_OP_SUBSCRIBE
 } ngx_http_supportdesk_redis_op_kind_e;
+
+
+/*
+ * Redis Sentinel: the sentinels are asked for the master's address (in
+ * turn, at start, when a connection to the master is lost, and every
+ * REFRESH_EVERY), and +switch-master is followed at once; the master's
+ * pool connects to the address last given, and ROLE at connect makes
+ * sure it is a master.
+ */
+struct ngx_http_supportdesk_redis_sentinel_s {
+    ngx_http_supportdesk_redis_conf_t   *conf;
+    ngx_uint_t                           index;
+    ngx_log_t                           *log;
+
+    /* a pool per sentinel to ask, and one per sentinel to listen */
+    ngx_http_supportdesk_redis_pool_t  **ask;
+    ngx_http_supportdesk_redis_pool_t  **listen;
+    ngx_http_supportdesk_redis_conf_t   *sentinel_confs;
+    ngx_uint_t                           nsentinels;
+    ngx_uint_t                           next;
+
+    /* the master: its address as last given, its settings and pool */
+    ngx_sockaddr_t                       master_sockaddr;
+    u_char                               master_text[NGX_SOCKADDR_STRLEN];
+    ngx_addr_t                           master;
+    ngx_http_supportdesk_redis_conf_t    master_conf;
+    ngx_http_supportdesk_redis_pool_t   *master_pool;
+
+    ngx_event_t                          query_timer;
+    ngx_msec_t                           queried;
+    unsigned                             querying:1;
+
+    const char                          *query_argv[3];
+    size_t                               query_argvlen[3];
+};
 
 
 /* a master of a cluster: its address, settings and pool */
@@ -361,7 +406,13 @@ static void ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue);
 static void ngx_http_supportdesk_redis_wait_release(
     ngx_http_supportdesk_redis_op_t *op);
 static ngx_http_supportdesk_redis_pool_t *ngx_http_supportdesk_redis_pool_create(
-    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log);
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log,
+    ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_uint_t flags);
+
+/* pool_create() flags */
+#define NGX_HTTP_SUPPORTDESK_REDIS_PLAIN       1
+#define NGX_HTTP_SUPPORTDESK_REDIS_SUBSCRIBER  2
 static void ngx_http_supportdesk_redis_pool_destroy(
     ngx_http_supportdesk_redis_pool_t *pool);
 static ngx_http_supportdesk_redis_cluster_t *
@@ -390,6 +441,21 @@ static void ngx_http_supportdesk_redis_cluster_refresh_handler(
     ngx_event_t *ev);
 static void ngx_http_supportdesk_redis_cluster_slots(void *data, ngx_int_t rc,
     redisReply *reply);
+static ngx_http_supportdesk_redis_sentinel_t *
+    ngx_http_supportdesk_redis_sentinel_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log);
+static void ngx_http_supportdesk_redis_sentinel_destroy(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel);
+static void ngx_http_supportdesk_redis_sentinel_query(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_msec_t within);
+static void ngx_http_supportdesk_redis_sentinel_timer(ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_sentinel_answer(void *data,
+    ngx_int_t rc, redisReply *reply);
+static void ngx_http_supportdesk_redis_sentinel_message(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, redisReply *reply);
+static void ngx_http_supportdesk_redis_sentinel_master(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_str_t *ip,
+    ngx_str_t *port, const char *why);
 static void ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev);
 static void ngx_http_supportdesk_redis_refused(
     ngx_http_supportdesk_redis_pool_t *pool,
@@ -432,6 +498,10 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
                              want->addr->sockaddr, want->addr->socklen, 1)
                == NGX_OK
             && ngx_http_supportdesk_redis_seeds_eq(rcf->seeds, want->seeds)
+            && ngx_http_supportdesk_redis_seeds_eq(rcf->sentinels,
+                                                   want->sentinels)
+            && ngx_http_supportdesk_redis_str_eq(&rcf->sentinel_master,
+                                                 &want->sentinel_master)
             && rcf->db == want->db
             && rcf->connect_timeout == want->connect_timeout
             && rcf->timeout == want->timeout
@@ -459,6 +529,7 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
     *rcf = *want;
     rcf->pool = NULL;
     rcf->cluster = NULL;
+    rcf->sentinel = NULL;
 
     /* one TLS context per distinct set of settings */
     if (ngx_http_supportdesk_tls_create(cf, &rcf->tls) != NGX_OK) {
@@ -542,8 +613,19 @@ ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
             continue;
         }
 
+        if (rcf->sentinels != NULL) {
+            rcf->sentinel = ngx_http_supportdesk_redis_sentinel_create(rcf, i,
+                                                                 cycle->log);
+            if (rcf->sentinel == NULL) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
         rcf->pool = ngx_http_supportdesk_redis_pool_create(rcf, i,
-                                                           cycle->log);
+                                                           cycle->log, NULL,
+                                                           NULL, 0);
         if (rcf->pool == NULL) {
             return NGX_ERROR;
         }
@@ -553,11 +635,17 @@ ngx_http_supportdesk_redis_init_process(ngx_cycle_t *cycle,
 }
 
 
-/* a pool of connections to the one server of rcf; index names it in tags */
+/*
+ * A pool of connections to the one server of rcf; index names it in tags.
+ * Of a cluster's master, or of a sentinel (the master's or one to ask or
+ * listen to: flags), known before the first connect.
+ */
 
 static ngx_http_supportdesk_redis_pool_t *
 ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
-    ngx_uint_t index, ngx_log_t *log)
+    ngx_uint_t index, ngx_log_t *log,
+    ngx_http_supportdesk_redis_cluster_t *cluster,
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_uint_t flags)
 {
     ngx_uint_t                          j;
     ngx_http_supportdesk_redis_pool_t  *pool;
@@ -579,6 +667,10 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
     pool->conf = rcf;
     pool->nconns = rcf->connections;
     pool->log = log;
+    pool->cluster = cluster;
+    pool->sentinel = sentinel;
+    pool->plain = (flags & NGX_HTTP_SUPPORTDESK_REDIS_PLAIN) ? 1 : 0;
+    pool->subscriber = (flags & NGX_HTTP_SUPPORTDESK_REDIS_SUBSCRIBER) ? 1 : 0;
 
     if (rcf->wait_replicas) {
         pool->wait_argv[0] = "WAIT";
@@ -649,6 +741,11 @@ ngx_http_supportdesk_redis_exit_process(ngx_cycle_t *cycle,
             rcfp[i]->cluster = NULL;
         }
 
+        if (rcfp[i]->sentinel != NULL) {
+            ngx_http_supportdesk_redis_sentinel_destroy(rcfp[i]->sentinel);
+            rcfp[i]->sentinel = NULL;
+        }
+
         if (rcfp[i]->pool != NULL) {
             ngx_http_supportdesk_redis_pool_destroy(rcfp[i]->pool);
             rcfp[i]->pool = NULL;
@@ -713,6 +810,10 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
         slot = ngx_http_supportdesk_cluster_command_slot(script, argc, argv,
                                                          argvlen);
         pool = ngx_http_supportdesk_redis_cluster_pool(conf->cluster, slot);
+
+    } else if (conf->sentinel != NULL) {
+        /* NULL until a sentinel has named the master */
+        pool = conf->sentinel->master_pool;
 
     } else {
         pool = conf->pool;
@@ -1040,6 +1141,23 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
     rcf = conn->pool->conf;
     conn->nhandshake = 0;
 
+    if (conn->pool->plain) {
+        /* a sentinel: nothing to set up, or the subscription only */
+        if (!conn->pool->subscriber) {
+            return NGX_OK;
+        }
+
+        argv[0] = "SUBSCRIBE";
+        argvlen[0] = 9;
+        argv[1] = "+switch-master";
+        argvlen[1] = 14;
+
+        return ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_SUBSCRIBE,
+                                   "SUBSCRIBE", NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                   2, argv, argvlen);
+    }
+
     if (rcf->password.len) {
         argc = 0;
         argv[argc] = "AUTH";
@@ -1097,6 +1215,21 @@ ngx_http_supportdesk_redis_handshake(ngx_http_supportdesk_redis_conn_t *conn)
                                    ngx_http_supportdesk_redis_probes[i][0],
                                    NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
                                    3, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* the address a sentinel gave may be a demoted master by now */
+    if (conn->pool->sentinel != NULL) {
+        argv[0] = "ROLE";
+        argvlen[0] = 4;
+
+        if (ngx_http_supportdesk_redis_handshake_add(conn,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_OP_ROLE,
+                                   "ROLE", NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                   1, argv, argvlen)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -1411,6 +1544,12 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     if (!ngx_queue_empty(&pool->failing) && !pool->fail_event.posted) {
         /* the first slice in this turn, once the caller is done */
         ngx_post_event(&pool->fail_event, &ngx_posted_events);
+    }
+
+    /* a master lost may be failing over: the sentinels know where to */
+    if (pool->sentinel != NULL && !pool->plain && !ngx_exiting) {
+        ngx_http_supportdesk_redis_sentinel_query(pool->sentinel,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
     }
 
     /* a master lost may be failing over: its replica is found in the map */
@@ -1800,6 +1939,13 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
         conn->reply_bytes = 0;
         conn->reply_elements = 0;
 
+        if (ngx_queue_empty(&conn->inflight) && conn->pool->subscriber) {
+            ngx_http_supportdesk_redis_sentinel_message(conn->pool->sentinel,
+                                                        reply);
+            freeReplyObject(reply);
+            continue;
+        }
+
         if (ngx_queue_empty(&conn->inflight)) {
             ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
                           "supportdesk: redis %V sent a reply nobody "
@@ -2142,6 +2288,39 @@ ngx_http_supportdesk_redis_handshake_reply(
 
     pool = conn->pool;
 
+    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_ROLE
+        && !(reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+             && reply->element[0]->type == REDIS_REPLY_STRING
+             && reply->element[0]->len == 6
+             && ngx_strncmp(reply->element[0]->str, "master", 6) == 0))
+    {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "supportdesk: redis %V, which the sentinels named "
+                      "master of \"%V\", is not a master (ROLE: %s), asking "
+                      "them again", conn->peer.name,
+                      &pool->conf->sentinel_master,
+                      reply->type == REDIS_REPLY_ARRAY && reply->elements
+                      && reply->element[0]->type == REDIS_REPLY_STRING
+                      ? reply->element[0]->str : "not an array");
+        ngx_http_supportdesk_redis_op_free(pool, op);
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_SUBSCRIBE
+        && reply->type != REDIS_REPLY_ARRAY)
+    {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "supportdesk: sentinel %V refused SUBSCRIBE: %s",
+                      conn->peer.name,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        ngx_http_supportdesk_redis_op_free(pool, op);
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
     noperm = (reply->type == REDIS_REPLY_ERROR
               && reply->len >= 6
               && ngx_strncmp(reply->str, "NOPERM", 6) == 0);
@@ -2450,13 +2629,13 @@ ngx_http_supportdesk_redis_node(ngx_http_supportdesk_redis_cluster_t *cluster,
 
     node->pool = ngx_http_supportdesk_redis_pool_create(&node->conf,
                                                         cluster->index,
-                                                        cluster->log);
+                                                        cluster->log,
+                                                        cluster, NULL, 0);
     if (node->pool == NULL) {
         ngx_free(node);
         return NULL;
     }
 
-    node->pool->cluster = cluster;
     node->conf.pool = node->pool;
     node->index = cluster->nnodes;
     cluster->nodes[cluster->nnodes++] = node;
@@ -2917,6 +3096,418 @@ ngx_http_supportdesk_redis_cluster_slots(void *data, ngx_int_t rc,
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cluster->log, 0,
                    "supportdesk: redis cluster map from %V: %i ranges, %ui "
                    "slots", &answered->key, n, covered);
+}
+
+
+/* Redis Sentinel (see the struct) */
+
+static ngx_http_supportdesk_redis_sentinel_t *
+ngx_http_supportdesk_redis_sentinel_create(
+    ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log)
+{
+    ngx_uint_t                              i, n;
+    ngx_addr_t                             *addr;
+    ngx_http_supportdesk_redis_conf_t      *sc;
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel;
+
+    n = rcf->sentinels->nelts;
+
+    sentinel = ngx_calloc(sizeof(ngx_http_supportdesk_redis_sentinel_t), log);
+    if (sentinel == NULL) {
+        return NULL;
+    }
+
+    sentinel->conf = rcf;
+    sentinel->index = index;
+    sentinel->log = log;
+    sentinel->nsentinels = n;
+
+    sentinel->ask = ngx_calloc(n * sizeof(void *), log);
+    sentinel->listen = ngx_calloc(n * sizeof(void *), log);
+    sentinel->sentinel_confs = ngx_calloc(n * sizeof(*sc), log);
+
+    if (sentinel->ask == NULL || sentinel->listen == NULL
+        || sentinel->sentinel_confs == NULL)
+    {
+        ngx_http_supportdesk_redis_sentinel_destroy(sentinel);
+        return NULL;
+    }
+
+    sentinel->query_argv[0] = "SENTINEL";
+    sentinel->query_argvlen[0] = 8;
+    sentinel->query_argv[1] = "get-master-addr-by-name";
+    sentinel->query_argvlen[1] = 23;
+    sentinel->query_argv[2] = (const char *) rcf->sentinel_master.data;
+    sentinel->query_argvlen[2] = rcf->sentinel_master.len;
+
+    sentinel->query_timer.handler = ngx_http_supportdesk_redis_sentinel_timer;
+    sentinel->query_timer.data = sentinel;
+    sentinel->query_timer.log = log;
+    sentinel->query_timer.cancelable = 1;
+
+    addr = rcf->sentinels->elts;
+
+    for (i = 0; i < n; i++) {
+        /* a sentinel takes the settings of the master, one connection */
+        sc = &sentinel->sentinel_confs[i];
+        *sc = *rcf;
+        sc->addr = &addr[i];
+        sc->sentinels = NULL;
+        sc->connections = 1;
+        sc->wait_replicas = 0;
+        ngx_str_null(&sc->user);
+        ngx_str_null(&sc->password);
+        sc->db = 0;
+
+        sentinel->ask[i] = ngx_http_supportdesk_redis_pool_create(sc, index,
+                                      log, NULL, sentinel,
+                                      NGX_HTTP_SUPPORTDESK_REDIS_PLAIN);
+        if (sentinel->ask[i] == NULL) {
+            ngx_http_supportdesk_redis_sentinel_destroy(sentinel);
+            return NULL;
+        }
+
+        sentinel->listen[i] = ngx_http_supportdesk_redis_pool_create(sc,
+                                      index, log, NULL, sentinel,
+                                      NGX_HTTP_SUPPORTDESK_REDIS_PLAIN
+                                      |NGX_HTTP_SUPPORTDESK_REDIS_SUBSCRIBER);
+        if (sentinel->listen[i] == NULL) {
+            ngx_http_supportdesk_redis_sentinel_destroy(sentinel);
+            return NULL;
+        }
+    }
+
+    ngx_http_supportdesk_redis_sentinel_query(sentinel, 1);
+
+    return sentinel;
+}
+
+
+static void
+ngx_http_supportdesk_redis_sentinel_destroy(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel)
+{
+    ngx_uint_t  i;
+
+    if (sentinel->query_timer.timer_set) {
+        ngx_del_timer(&sentinel->query_timer);
+    }
+
+    for (i = 0; i < sentinel->nsentinels; i++) {
+        if (sentinel->ask != NULL && sentinel->ask[i] != NULL) {
+            ngx_http_supportdesk_redis_pool_destroy(sentinel->ask[i]);
+        }
+
+        if (sentinel->listen != NULL && sentinel->listen[i] != NULL) {
+            ngx_http_supportdesk_redis_pool_destroy(sentinel->listen[i]);
+        }
+    }
+
+    if (sentinel->master_pool != NULL) {
+        ngx_http_supportdesk_redis_pool_destroy(sentinel->master_pool);
+    }
+
+    ngx_free(sentinel->ask);
+    ngx_free(sentinel->listen);
+    ngx_free(sentinel->sentinel_confs);
+    ngx_free(sentinel);
+}
+
+
+/* the sentinels are asked within that many ms, one at a time */
+
+static void
+ngx_http_supportdesk_redis_sentinel_query(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_msec_t within)
+{
+    ngx_msec_t  since;
+
+    since = ngx_current_msec - sentinel->queried;
+
+    if (since < NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN) {
+        within = ngx_max(within, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN
+                                 - since);
+    }
+
+    if (sentinel->query_timer.timer_set) {
+        if (sentinel->query_timer.timer.key <= ngx_current_msec + within) {
+            return;
+        }
+
+        ngx_del_timer(&sentinel->query_timer);
+    }
+
+    ngx_add_timer(&sentinel->query_timer, within);
+}
+
+
+static void
+ngx_http_supportdesk_redis_sentinel_timer(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel = ev->data;
+
+    ngx_uint_t                          i;
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    /* asked again anyway: a master may have moved while none told us */
+    ngx_add_timer(ev, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_EVERY);
+
+    if (sentinel->querying) {
+        return;
+    }
+
+    for (i = 0; i < sentinel->nsentinels; i++) {
+        pool = sentinel->ask[(sentinel->next + i) % sentinel->nsentinels];
+        conn = ngx_http_supportdesk_redis_pick(pool);
+
+        if (conn == NULL) {
+            continue;
+        }
+
+        op = ngx_http_supportdesk_redis_queue(conn,
+                                    NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 3,
+                                    sentinel->query_argv,
+                                    sentinel->query_argvlen,
+                                    ngx_http_supportdesk_redis_sentinel_answer,
+                                    sentinel, sentinel->log);
+        if (op == NULL) {
+            continue;
+        }
+
+        sentinel->next = (sentinel->next + i) % sentinel->nsentinels;
+        sentinel->querying = 1;
+        sentinel->queried = ngx_current_msec;
+        return;
+    }
+
+    /* none can be asked now (connecting, backing off): soon */
+    ngx_del_timer(ev);
+    ngx_add_timer(ev, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+}
+
+
+static void
+ngx_http_supportdesk_redis_sentinel_answer(void *data, ngx_int_t rc,
+    redisReply *reply)
+{
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel = data;
+
+    ngx_str_t  ip, port;
+
+    sentinel->querying = 0;
+
+    if (rc != NGX_OK || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        ngx_log_error(NGX_LOG_ERR, sentinel->log, 0,
+                      "supportdesk: sentinel %V does not know the master "
+                      "\"%V\"%s%s, asking the next one",
+                      &sentinel->sentinel_confs[sentinel->next].addr->name,
+                      &sentinel->conf->sentinel_master,
+                      rc == NGX_OK && reply->type == REDIS_REPLY_ERROR
+                      ? ": " : "",
+                      rc == NGX_OK && reply->type == REDIS_REPLY_ERROR
+                      ? reply->str : "");
+
+        sentinel->next = (sentinel->next + 1) % sentinel->nsentinels;
+        ngx_http_supportdesk_redis_sentinel_query(sentinel,
+                                       NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+        return;
+    }
+
+    ip.data = (u_char *) reply->element[0]->str;
+    ip.len = reply->element[0]->len;
+    port.data = (u_char *) reply->element[1]->str;
+    port.len = reply->element[1]->len;
+
+    ngx_http_supportdesk_redis_sentinel_master(sentinel, &ip, &port,
+                                               "SENTINEL get-master-addr");
+}
+
+
+/* ["message", "+switch-master", "<name> <old ip> <old port> <ip> <port>"] */
+
+static void
+ngx_http_supportdesk_redis_sentinel_message(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, redisReply *reply)
+{
+    u_char      *p, *end;
+    ngx_str_t    word[5];
+    ngx_uint_t   n;
+    redisReply  *text;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[2]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    text = reply->element[2];
+    p = (u_char *) text->str;
+    end = p + text->len;
+
+    for (n = 0; n < 5 && p < end; n++) {
+        word[n].data = p;
+
+        while (p < end && *p != ' ') {
+            p++;
+        }
+
+        word[n].len = p - word[n].data;
+
+        if (p < end) {
+            p++;
+        }
+    }
+
+    if (n != 5
+        || word[0].len != sentinel->conf->sentinel_master.len
+        || ngx_strncmp(word[0].data, sentinel->conf->sentinel_master.data,
+                       word[0].len) != 0)
+    {
+        /* another master's switch */
+        return;
+    }
+
+    ngx_http_supportdesk_redis_sentinel_master(sentinel, &word[3], &word[4],
+                                               "+switch-master");
+}
+
+
+/* the master is at ip:port (as a sentinel says): a move reconnects */
+
+static void
+ngx_http_supportdesk_redis_sentinel_master(
+    ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_str_t *ip,
+    ngx_str_t *port, const char *why)
+{
+    u_char                              text[NGX_SOCKADDR_STRLEN];
+    size_t                              len;
+    ngx_int_t                           n;
+    ngx_uint_t                          i;
+    in_addr_t                           inaddr;
+    ngx_sockaddr_t                      sa;
+    struct sockaddr_in                 *sin;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6                *sin6;
+#endif
+
+    n = ngx_atoi(port->data, port->len);
+
+    if (n < 1 || n > 65535 || ip->len > NGX_INET6_ADDRSTRLEN) {
+        goto invalid;
+    }
+
+    ngx_memzero(&sa, sizeof(sa));
+    inaddr = ngx_inet_addr(ip->data, ip->len);
+
+    if (inaddr != INADDR_NONE) {
+        sin = &sa.sockaddr_in;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((in_port_t) n);
+        sin->sin_addr.s_addr = inaddr;
+        len = sizeof(struct sockaddr_in);
+
+#if (NGX_HAVE_INET6)
+    } else if (ngx_inet6_addr(ip->data, ip->len,
+                              sa.sockaddr_in6.sin6_addr.s6_addr)
+               == NGX_OK)
+    {
+        sin6 = &sa.sockaddr_in6;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((in_port_t) n);
+        len = sizeof(struct sockaddr_in6);
+#endif
+
+    } else {
+        goto invalid;
+    }
+
+    if (sentinel->master_pool != NULL
+        && ngx_cmp_sockaddr(&sa.sockaddr, len,
+                            sentinel->master.sockaddr,
+                            sentinel->master.socklen, 1)
+           == NGX_OK)
+    {
+        return;
+    }
+
+    len = ngx_sock_ntop(&sa.sockaddr, len, text, sizeof(text), 1);
+
+    ngx_log_error(NGX_LOG_NOTICE, sentinel->log, 0,
+                  "supportdesk: the master \"%V\" is %*s (%s)%s%V",
+                  &sentinel->conf->sentinel_master, len, text, why,
+                  sentinel->master_pool != NULL ? ", was " : "",
+                  sentinel->master_pool != NULL ? &sentinel->master.name
+                                                : &sentinel->master.name);
+
+    /* the address the master's pool connects to, changed in place */
+    sentinel->master_sockaddr = sa;
+    sentinel->master.sockaddr = &sentinel->master_sockaddr.sockaddr;
+    sentinel->master.socklen = (sa.sockaddr.sa_family == AF_INET)
+                               ? sizeof(struct sockaddr_in)
+                               : sizeof(ngx_sockaddr_t);
+#if (NGX_HAVE_INET6)
+    if (sa.sockaddr.sa_family == AF_INET6) {
+        sentinel->master.socklen = sizeof(struct sockaddr_in6);
+    }
+#endif
+    ngx_memcpy(sentinel->master_text, text, len);
+    sentinel->master.name.data = sentinel->master_text;
+    sentinel->master.name.len = len;
+
+    if (sentinel->master_pool == NULL) {
+        sentinel->master_conf = *sentinel->conf;
+        sentinel->master_conf.addr = &sentinel->master;
+        sentinel->master_conf.sentinels = NULL;
+        sentinel->master_conf.pool = NULL;
+        sentinel->master_conf.sentinel = NULL;
+
+        sentinel->master_pool = ngx_http_supportdesk_redis_pool_create(
+                                    &sentinel->master_conf, sentinel->index,
+                                    sentinel->log, NULL, sentinel, 0);
+        if (sentinel->master_pool == NULL) {
+            return;
+        }
+
+        sentinel->master_conf.pool = sentinel->master_pool;
+        return;
+    }
+
+    /* what the old master holds fails (503); the connections go over */
+    for (i = 0; i < sentinel->master_pool->nconns; i++) {
+        conn = &sentinel->master_pool->conns[i];
+
+        if (conn->retry.timer_set) {
+            ngx_del_timer(&conn->retry);
+        }
+
+        if (conn->state != NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED) {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 0);
+        }
+
+        conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+        ngx_http_supportdesk_redis_connect(conn);
+    }
+
+    return;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_ERR, sentinel->log, 0,
+                  "supportdesk: a sentinel named \"%V:%V\" as the master "
+                  "\"%V\", which is not an IP address and port (%s)",
+                  ip, port, &sentinel->conf->sentinel_master, why);
 }
 
 

@@ -34,6 +34,8 @@ typedef struct ngx_http_supportdesk_redis_op_s
     ngx_http_supportdesk_redis_op_t;
 typedef struct ngx_http_supportdesk_redis_cluster_s
     ngx_http_supportdesk_redis_cluster_t;
+typedef struct ngx_http_supportdesk_redis_sentinel_s
+    ngx_http_supportdesk_redis_sentinel_t;
 
 
 /*
@@ -45,6 +47,9 @@ typedef struct {
     ngx_addr_t                          *addr;
     /* Redis Cluster: the seed nodes (ngx_addr_t); NULL: one server */
     ngx_array_t                         *seeds;
+    /* Redis Sentinel: the master's name and the sentinels (ngx_addr_t) */
+    ngx_str_t                            sentinel_master;
+    ngx_array_t                         *sentinels;
     ngx_str_t                            user;
     ngx_str_t                            password;
     ngx_int_t                            db;
@@ -69,6 +74,7 @@ typedef struct {
        cluster's slot map and a pool per master */
     ngx_http_supportdesk_redis_pool_t   *pool;
     ngx_http_supportdesk_redis_cluster_t  *cluster;
+    ngx_http_supportdesk_redis_sentinel_t  *sentinel;
 } ngx_http_supportdesk_redis_conf_t;
 
 

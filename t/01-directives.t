@@ -123,6 +123,10 @@ fails('supportdesk_redis_cluster unix:', 'supportdesk_redis_cluster',
       http => 'supportdesk_redis_cluster unix:/tmp/r.sock;');
 fails('supportdesk_redis_cluster bad address', 'supportdesk_redis_cluster',
       http => 'supportdesk_redis_cluster 127.0.0.1:99999;');
+passes('supportdesk_redis_sentinel', http => 'supportdesk_redis_sentinel mymaster 127.0.0.1:26379 127.0.0.1:26380;');
+fails('supportdesk_redis_sentinel without sentinels', 'supportdesk_redis_sentinel', http => 'supportdesk_redis_sentinel mymaster;');
+fails('supportdesk_redis_sentinel with supportdesk_redis', 'supportdesk_redis',
+      http => 'supportdesk_redis_sentinel m 127.0.0.1:26379; supportdesk_redis 127.0.0.1:6379;');
 passes('supportdesk_redis_wait', http => 'supportdesk_redis_wait 1 50ms;', loc => 'supportdesk; supportdesk_redis_wait off;');
 fails('supportdesk_redis_wait 0', 'supportdesk_redis_wait', http => 'supportdesk_redis_wait 0;');
 fails('supportdesk_redis_wait timeout over the Redis timeout', 'supportdesk_redis_wait',

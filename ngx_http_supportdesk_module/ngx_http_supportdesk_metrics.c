@@ -3,20 +3,27 @@
  * Metrics: Prometheus text exposition 0.0.4 of counters, gauges and
  * histograms kept in one shared memory zone ("supportdesk_metrics").
  *
- * Counters and histograms are single words in the zone, added to with
- * ngx_atomic_fetch_add(): every worker adds to the same words, so a scrape
- * reads the sum over the workers as it is, and the hot path takes no lock.
- * The zone outlives a reload (same name, same size), so counters go on
- * counting across reloads; a restart starts them at zero.
+ * Every process writes only its own part of the zone, chosen by its nginx
+ * process slot (ngx_process_slot), so that the hot path touches no cache
+ * line another worker writes: with many workers, one shared counter that
+ * all of them add to on every request would bounce between their cores.
  *
- * Gauges (connections, pending commands, running jobs) are a worker's own
- * state: each worker writes them into a slot of its own (claimed at start,
- * given back at exit), and a scrape sums the slots of the processes still
- * alive, so a worker that was killed leaves nothing behind.
+ * - Counters and histograms: a shard per process slot, single words added
+ *   to in place (the last shard is shared by the slots past the others,
+ *   with atomic adds).  A shard is never zeroed: the process that takes a
+ *   slot after another (a worker respawned after a crash, the next
+ *   generation after a reload) goes on counting in the same words, so a
+ *   scrape, which sums every shard, only ever sees counters grow.
+ * - Gauges (connections, pending commands, running jobs): a process's own
+ *   state, zeroed when a process takes the slot and at its exit; a scrape
+ *   sums those of processes still alive, so a killed worker leaves nothing.
  *
- * Requests are counted per (route, method, status, error code) in a small
- * open-addressing table: a combination takes its entry once, by a
- * compare-and-swap of its key, and is only added to after that.
+ * The zone outlives a reload (same name, same size): counters go on across
+ * reloads, a restart starts them at zero.
+ *
+ * Requests are counted per (route, method, status, error code): a
+ * combination takes an entry of a table shared by every process, once, by
+ * a compare-and-swap of its key; each shard counts it at that entry.
  */
 
 #include <ngx_config.h>
@@ -26,11 +33,12 @@
 #include "ngx_http_supportdesk_metrics.h"
 
 
-#define NGX_HTTP_SUPPORTDESK_METRICS_SLOTS       1024
-#define NGX_HTTP_SUPPORTDESK_METRICS_PROCS       256
+/* combinations of route, method, status and error code */
+#define NGX_HTTP_SUPPORTDESK_METRICS_ENTRIES      512
+/* shards of counters: a slot past the last but one shares the last */
+#define NGX_HTTP_SUPPORTDESK_METRICS_SHARDS        64
 #define NGX_HTTP_SUPPORTDESK_METRICS_REQ_BUCKETS   17
 #define NGX_HTTP_SUPPORTDESK_METRICS_CMD_BUCKETS   20
-#define NGX_HTTP_SUPPORTDESK_METRICS_METHODS        8
 
 /* a request's key: route, method, status, error, each in its bits */
 #define ngx_http_supportdesk_metrics_key(route, method, status, error)       \
@@ -43,6 +51,24 @@
 #define NGX_HTTP_SUPPORTDESK_MX_STATES                                        \
     NGX_HTTP_SUPPORTDESK_METRICS_CONN_STATES
 #define NGX_HTTP_SUPPORTDESK_MX_ROUTES   NGX_HTTP_SUPPORTDESK_METRICS_ROUTES
+#define NGX_HTTP_SUPPORTDESK_MX_ENTRIES  NGX_HTTP_SUPPORTDESK_METRICS_ENTRIES
+#define NGX_HTTP_SUPPORTDESK_MX_ERRORS                                        \
+    (NGX_HTTP_SUPPORTDESK_METRICS_ERR_REPLY                                   \
+     + sizeof(ngx_http_supportdesk_metrics_reply_codes) / sizeof(ngx_str_t))
+
+
+/*
+ * The codes of Redis error replies counted as errors_total{kind} (after
+ * the gateway's own kinds), lower-cased as the label; the last is every
+ * other code.
+ */
+static ngx_str_t  ngx_http_supportdesk_metrics_reply_codes[] = {
+    ngx_string("LOADING"), ngx_string("BUSY"), ngx_string("MASTERDOWN"),
+    ngx_string("READONLY"), ngx_string("NOAUTH"), ngx_string("WRONGPASS"),
+    ngx_string("NOPERM"), ngx_string("OOM"), ngx_string("CLUSTERDOWN"),
+    ngx_string("TRYAGAIN"), ngx_string("NOREPLICAS"), ngx_string("MISCONF"),
+    ngx_string("NOSCRIPT"), ngx_string("ERR"), ngx_string("OTHER")
+};
 
 
 /* bucket counts (not cumulative: one add per observation), the sum */
@@ -52,11 +78,38 @@ typedef struct {
 } ngx_http_supportdesk_metrics_hist_t;
 
 
+/*
+ * One shard of counters: every member a word, so that a scrape sums the
+ * shards word by word.
+ */
 typedef struct {
-    /* 0: free; else the key of the combination it counts */
-    ngx_atomic_t   key;
-    ngx_atomic_t   count;
-} ngx_http_supportdesk_metrics_entry_t;
+    ngx_atomic_t   requests[NGX_HTTP_SUPPORTDESK_MX_ENTRIES];
+    /* requests of a combination that found the table full */
+    ngx_atomic_t   requests_dropped;
+
+    ngx_http_supportdesk_metrics_hist_t
+                   request_duration[NGX_HTTP_SUPPORTDESK_MX_ROUTES];
+    ngx_http_supportdesk_metrics_hist_t
+                   command_duration;
+
+    ngx_atomic_t   redis_errors[NGX_HTTP_SUPPORTDESK_MX_ERRORS];
+    ngx_atomic_t   redirects[NGX_HTTP_SUPPORTDESK_METRICS_REDIRECT_KINDS];
+    ngx_atomic_t   cluster_retries;
+    ngx_atomic_t   cluster_refreshes;
+    ngx_atomic_t   key_cache[NGX_HTTP_SUPPORTDESK_METRICS_KEY_RESULTS];
+    ngx_atomic_t   events_appended;
+    ngx_atomic_t   replays;
+    ngx_atomic_t   jobs_done;
+    ngx_atomic_t   jobs_lost;
+} ngx_http_supportdesk_metrics_shard_t;
+
+#define NGX_HTTP_SUPPORTDESK_METRICS_WORDS                                    \
+    (sizeof(ngx_http_supportdesk_metrics_shard_t) / sizeof(ngx_atomic_t))
+
+/* a shard and the next never share a cache line */
+#define NGX_HTTP_SUPPORTDESK_METRICS_STRIDE                                   \
+    ngx_align(sizeof(ngx_http_supportdesk_metrics_shard_t),                   \
+              NGX_CPU_CACHE_LINE)
 
 
 /* one process's gauges, a cache line of its own */
@@ -69,29 +122,22 @@ typedef struct {
 } ngx_http_supportdesk_metrics_proc_t;
 
 
+/* the zone: its start is page-aligned, so is every part (sizes of 64) */
 typedef struct {
-    ngx_http_supportdesk_metrics_entry_t
-                   requests[NGX_HTTP_SUPPORTDESK_METRICS_SLOTS];
-    /* requests of a combination that found the table full */
-    ngx_atomic_t   requests_dropped;
-
-    ngx_http_supportdesk_metrics_hist_t
-                   request_duration[NGX_HTTP_SUPPORTDESK_MX_ROUTES];
-    ngx_http_supportdesk_metrics_hist_t
-                   command_duration;
-
-    ngx_atomic_t   redis_errors[NGX_HTTP_SUPPORTDESK_METRICS_ERR_KINDS];
-    ngx_atomic_t   redirects[NGX_HTTP_SUPPORTDESK_METRICS_REDIRECT_KINDS];
-    ngx_atomic_t   cluster_refreshes;
-    ngx_atomic_t   key_cache[NGX_HTTP_SUPPORTDESK_METRICS_KEY_RESULTS];
-    ngx_atomic_t   events_appended;
-    ngx_atomic_t   replays;
-    ngx_atomic_t   jobs_done;
-    ngx_atomic_t   jobs_lost;
+    /* 0: free; else the key of the combination the entry counts */
+    ngx_atomic_t   keys[NGX_HTTP_SUPPORTDESK_MX_ENTRIES];
 
     ngx_http_supportdesk_metrics_proc_t
-                   procs[NGX_HTTP_SUPPORTDESK_METRICS_PROCS];
+                   procs[NGX_MAX_PROCESSES];
+
+    /* NGX_HTTP_SUPPORTDESK_METRICS_SHARDS, STRIDE bytes apart */
+    u_char         shards[1];
 } ngx_http_supportdesk_metrics_sh_t;
+
+#define NGX_HTTP_SUPPORTDESK_METRICS_SIZE                                     \
+    (offsetof(ngx_http_supportdesk_metrics_sh_t, shards)                      \
+     + NGX_HTTP_SUPPORTDESK_METRICS_SHARDS                                    \
+       * NGX_HTTP_SUPPORTDESK_METRICS_STRIDE)
 
 
 /* one row of supportdesk_http_requests_total as a scrape sums it */
@@ -109,13 +155,16 @@ typedef struct {
 
 static ngx_int_t ngx_http_supportdesk_metrics_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static ngx_inline void ngx_http_supportdesk_metrics_add(ngx_atomic_t *word,
+    ngx_atomic_uint_t n);
 static void ngx_http_supportdesk_metrics_observe(
     ngx_http_supportdesk_metrics_hist_t *h, const uint64_t *bounds,
     ngx_uint_t n, uint64_t us);
 static ngx_uint_t ngx_http_supportdesk_metrics_method(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_supportdesk_metrics_error_index(const char *code);
 static ngx_int_t ngx_http_supportdesk_metrics_render(ngx_http_request_t *r,
-    ngx_buf_t *b);
+    ngx_buf_t *b, ngx_http_supportdesk_metrics_shard_t *total,
+    ngx_http_supportdesk_metrics_row_t *rows, ngx_uint_t nrows);
 static void ngx_http_supportdesk_metrics_requests(
     ngx_http_supportdesk_metrics_out_t *out,
     ngx_http_supportdesk_metrics_row_t *rows, ngx_uint_t nrows,
@@ -137,13 +186,18 @@ static int ngx_libc_cdecl ngx_http_supportdesk_metrics_cmp(const void *one,
 static ngx_uint_t ngx_http_supportdesk_metrics_alive(ngx_pid_t pid);
 
 
-static ngx_http_supportdesk_metrics_sh_t    *ngx_http_supportdesk_metrics_sh;
-static ngx_http_supportdesk_metrics_proc_t  *ngx_http_supportdesk_metrics_me;
+/* this process's zone, shard (NULL: metrics off) and gauges (NULL: none) */
+static ngx_http_supportdesk_metrics_sh_t     *ngx_http_supportdesk_metrics_sh;
+static ngx_http_supportdesk_metrics_shard_t  *ngx_http_supportdesk_metrics_my;
+static ngx_http_supportdesk_metrics_proc_t   *ngx_http_supportdesk_metrics_me;
+/* the shard is this process's alone: plain adds, no atomic needed */
+static ngx_uint_t                        ngx_http_supportdesk_metrics_alone;
 
 /* the route templates, by route number (0: none matched) */
 static ngx_str_t   ngx_http_supportdesk_metrics_route_names[
                                       NGX_HTTP_SUPPORTDESK_METRICS_ROUTES];
 static ngx_uint_t  ngx_http_supportdesk_metrics_nroutes = 1;
+static size_t      ngx_http_supportdesk_metrics_route_max;
 
 
 /*
@@ -213,13 +267,14 @@ static ngx_str_t  ngx_http_supportdesk_metrics_errors[] = {
     (sizeof(ngx_http_supportdesk_metrics_errors) / sizeof(ngx_str_t))
 
 
+/* the gateway's own kinds, then the reply codes lower-cased */
 static ngx_str_t  ngx_http_supportdesk_metrics_error_kinds[] = {
     ngx_string("connect"), ngx_string("closed"), ngx_string("timeout"),
-    ngx_string("admission"), ngx_string("refused")
+    ngx_string("admission")
 };
 
 static ngx_str_t  ngx_http_supportdesk_metrics_redirect_kinds[] = {
-    ngx_string("moved"), ngx_string("ask"), ngx_string("tryagain")
+    ngx_string("moved"), ngx_string("ask")
 };
 
 static ngx_str_t  ngx_http_supportdesk_metrics_key_results[] = {
@@ -243,7 +298,7 @@ ngx_http_supportdesk_metrics_zone(ngx_conf_t *cf, void *tag)
     ngx_shm_zone_t  *zone;
 
     /* its size follows the layout: a changed layout is a new zone */
-    size = ngx_align(sizeof(ngx_http_supportdesk_metrics_sh_t), ngx_pagesize)
+    size = ngx_align(NGX_HTTP_SUPPORTDESK_METRICS_SIZE, ngx_pagesize)
            + 8 * ngx_pagesize;
 
     ngx_str_set(&name, "supportdesk_metrics");
@@ -278,12 +333,13 @@ ngx_http_supportdesk_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    sh = ngx_slab_alloc(shpool, sizeof(ngx_http_supportdesk_metrics_sh_t));
+    /* more than a page: page-aligned, as the layout needs */
+    sh = ngx_slab_alloc(shpool, NGX_HTTP_SUPPORTDESK_METRICS_SIZE);
     if (sh == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(sh, sizeof(ngx_http_supportdesk_metrics_sh_t));
+    ngx_memzero(sh, NGX_HTTP_SUPPORTDESK_METRICS_SIZE);
 
     shpool->data = sh;
     shm_zone->data = sh;
@@ -307,9 +363,13 @@ ngx_http_supportdesk_metrics_routes(ngx_conf_t *cf, ngx_str_t *names,
     }
 
     ngx_str_set(&ngx_http_supportdesk_metrics_route_names[0], "unmatched");
+    ngx_http_supportdesk_metrics_route_max = sizeof("unmatched") - 1;
 
     for (i = 0; i < n; i++) {
         ngx_http_supportdesk_metrics_route_names[i + 1] = names[i];
+        ngx_http_supportdesk_metrics_route_max =
+                      ngx_max(ngx_http_supportdesk_metrics_route_max,
+                              names[i].len);
     }
 
     ngx_http_supportdesk_metrics_nroutes = n + 1;
@@ -321,12 +381,12 @@ ngx_http_supportdesk_metrics_routes(ngx_conf_t *cf, ngx_str_t *names,
 void
 ngx_http_supportdesk_metrics_init_process(ngx_shm_zone_t *zone)
 {
-    ngx_uint_t                            i;
-    ngx_atomic_uint_t                     pid;
+    ngx_uint_t                            slot;
     ngx_http_supportdesk_metrics_sh_t    *sh;
     ngx_http_supportdesk_metrics_proc_t  *p;
 
     ngx_http_supportdesk_metrics_sh = NULL;
+    ngx_http_supportdesk_metrics_my = NULL;
     ngx_http_supportdesk_metrics_me = NULL;
 
     if (zone == NULL || zone->data == NULL) {
@@ -335,19 +395,29 @@ ngx_http_supportdesk_metrics_init_process(ngx_shm_zone_t *zone)
 
     sh = zone->data;
 
-    /* a free slot, or the slot of a process that is gone */
-    for (i = 0; i < NGX_HTTP_SUPPORTDESK_METRICS_PROCS; i++) {
-        p = &sh->procs[i];
-        pid = p->pid;
+    /*
+     * The master spawns a process into a free slot, or a crashed worker's
+     * replacement into the crashed one's: a slot's previous process is
+     * gone (single-process mode: slot 0).
+     */
+    slot = (ngx_process_slot >= 0) ? (ngx_uint_t) ngx_process_slot : 0;
 
-        if (pid != 0 && ngx_http_supportdesk_metrics_alive((ngx_pid_t) pid))
-        {
-            continue;
-        }
+    if (slot < NGX_HTTP_SUPPORTDESK_METRICS_SHARDS - 1) {
+        ngx_http_supportdesk_metrics_alone = 1;
 
-        if (!ngx_atomic_cmp_set(&p->pid, pid, (ngx_atomic_uint_t) ngx_pid)) {
-            continue;
-        }
+    } else {
+        slot = NGX_HTTP_SUPPORTDESK_METRICS_SHARDS - 1;
+        ngx_http_supportdesk_metrics_alone = 0;
+    }
+
+    ngx_http_supportdesk_metrics_my = (ngx_http_supportdesk_metrics_shard_t *)
+        (sh->shards + slot * NGX_HTTP_SUPPORTDESK_METRICS_STRIDE);
+
+    if (ngx_process_slot >= 0 && ngx_process_slot < NGX_MAX_PROCESSES) {
+        p = &sh->procs[ngx_process_slot];
+
+        p->pid = 0;
+        ngx_memory_barrier();
 
         p->conns[0] = 0;
         p->conns[1] = 0;
@@ -355,16 +425,10 @@ ngx_http_supportdesk_metrics_init_process(ngx_shm_zone_t *zone)
         p->pending = 0;
         p->jobs_running = 0;
 
-        ngx_http_supportdesk_metrics_me = p;
-        break;
-    }
+        ngx_memory_barrier();
+        p->pid = (ngx_atomic_uint_t) ngx_pid;
 
-    if (ngx_http_supportdesk_metrics_me == NULL) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "supportdesk: no metrics slot is free (%d processes): "
-                      "this worker's connections, pending commands and "
-                      "jobs are not in the gauges",
-                      NGX_HTTP_SUPPORTDESK_METRICS_PROCS);
+        ngx_http_supportdesk_metrics_me = p;
     }
 
     ngx_http_supportdesk_metrics_sh = sh;
@@ -379,16 +443,18 @@ ngx_http_supportdesk_metrics_exit_process(void)
     p = ngx_http_supportdesk_metrics_me;
 
     ngx_http_supportdesk_metrics_sh = NULL;
+    ngx_http_supportdesk_metrics_my = NULL;
     ngx_http_supportdesk_metrics_me = NULL;
 
     if (p != NULL) {
+        p->pid = 0;
+        ngx_memory_barrier();
+
         p->pending = 0;
         p->jobs_running = 0;
         p->conns[0] = 0;
         p->conns[1] = 0;
         p->conns[2] = 0;
-        ngx_memory_barrier();
-        p->pid = 0;
     }
 }
 
@@ -402,12 +468,25 @@ ngx_http_supportdesk_metrics_alive(ngx_pid_t pid)
 
 /* ------------------------------------------------------------ recording */
 
+static ngx_inline void
+ngx_http_supportdesk_metrics_add(ngx_atomic_t *word, ngx_atomic_uint_t n)
+{
+    if (ngx_http_supportdesk_metrics_alone) {
+        /* one writer; a scrape reads the aligned word whole */
+        *word += n;
+
+    } else {
+        (void) ngx_atomic_fetch_add(word, (ngx_atomic_int_t) n);
+    }
+}
+
+
 uint64_t
 ngx_http_supportdesk_metrics_now(void)
 {
     struct timespec  ts;
 
-    if (ngx_http_supportdesk_metrics_sh == NULL) {
+    if (ngx_http_supportdesk_metrics_my == NULL) {
         return 0;
     }
 
@@ -421,17 +500,20 @@ void
 ngx_http_supportdesk_metrics_request(ngx_http_request_t *r, ngx_uint_t route,
     ngx_uint_t status, const char *error)
 {
-    ngx_uint_t                             i, n, key, hash;
+    ngx_uint_t                             n, key, hash;
     ngx_msec_int_t                         ms;
     ngx_time_t                            *tp;
+    ngx_atomic_t                          *k;
     ngx_http_supportdesk_metrics_sh_t     *sh;
-    ngx_http_supportdesk_metrics_entry_t  *e;
+    ngx_http_supportdesk_metrics_shard_t  *my;
 
-    sh = ngx_http_supportdesk_metrics_sh;
+    my = ngx_http_supportdesk_metrics_my;
 
-    if (sh == NULL) {
+    if (my == NULL) {
         return;
     }
+
+    sh = ngx_http_supportdesk_metrics_sh;
 
     if (route >= ngx_http_supportdesk_metrics_nroutes) {
         route = 0;
@@ -448,22 +530,23 @@ ngx_http_supportdesk_metrics_request(ngx_http_request_t *r, ngx_uint_t route,
                                                                       error));
 
     /* Fibonacci hashing into the table, then the next entries */
-    hash = (ngx_uint_t) (((uint32_t) key * 2654435769u) >> 22);
+    hash = (ngx_uint_t) (((uint32_t) key * 2654435769u) >> 23);
 
-    for (n = 0; n < NGX_HTTP_SUPPORTDESK_METRICS_SLOTS; n++) {
-        e = &sh->requests[(hash + n) % NGX_HTTP_SUPPORTDESK_METRICS_SLOTS];
+    for (n = 0; n < NGX_HTTP_SUPPORTDESK_METRICS_ENTRIES; n++) {
+        k = &sh->keys[(hash + n) % NGX_HTTP_SUPPORTDESK_METRICS_ENTRIES];
 
-        if (e->key == key
-            || (e->key == 0 && ngx_atomic_cmp_set(&e->key, 0, key))
-            || e->key == key)
+        /* another process may take a free entry first, for this key too */
+        if (*k == key
+            || (*k == 0 && ngx_atomic_cmp_set(k, 0, key))
+            || *k == key)
         {
-            (void) ngx_atomic_fetch_add(&e->count, 1);
+            ngx_http_supportdesk_metrics_add(&my->requests[k - sh->keys], 1);
             break;
         }
     }
 
-    if (n == NGX_HTTP_SUPPORTDESK_METRICS_SLOTS) {
-        (void) ngx_atomic_fetch_add(&sh->requests_dropped, 1);
+    if (n == NGX_HTTP_SUPPORTDESK_METRICS_ENTRIES) {
+        ngx_http_supportdesk_metrics_add(&my->requests_dropped, 1);
     }
 
     /* as $request_time: the cached time, to the millisecond */
@@ -472,9 +555,7 @@ ngx_http_supportdesk_metrics_request(ngx_http_request_t *r, ngx_uint_t route,
                            + (tp->msec - r->start_msec));
     ms = ngx_max(ms, 0);
 
-    i = route;
-
-    ngx_http_supportdesk_metrics_observe(&sh->request_duration[i],
+    ngx_http_supportdesk_metrics_observe(&my->request_duration[route],
                             ngx_http_supportdesk_metrics_req_bounds,
                             NGX_HTTP_SUPPORTDESK_METRICS_REQ_BUCKETS - 1,
                             (uint64_t) ms * 1000);
@@ -486,14 +567,14 @@ ngx_http_supportdesk_metrics_redis_command(uint64_t start)
 {
     uint64_t  now;
 
-    if (ngx_http_supportdesk_metrics_sh == NULL || start == 0) {
+    if (ngx_http_supportdesk_metrics_my == NULL || start == 0) {
         return;
     }
 
     now = ngx_http_supportdesk_metrics_now();
 
     ngx_http_supportdesk_metrics_observe(
-                            &ngx_http_supportdesk_metrics_sh->command_duration,
+                            &ngx_http_supportdesk_metrics_my->command_duration,
                             ngx_http_supportdesk_metrics_cmd_bounds,
                             NGX_HTTP_SUPPORTDESK_METRICS_CMD_BUCKETS - 1,
                             now > start ? now - start : 0);
@@ -508,8 +589,8 @@ ngx_http_supportdesk_metrics_observe(ngx_http_supportdesk_metrics_hist_t *h,
 
     for (i = 0; i < n && us > bounds[i]; i++) { /* void */ }
 
-    (void) ngx_atomic_fetch_add(&h->bucket[i], 1);
-    (void) ngx_atomic_fetch_add(&h->sum_us, (ngx_atomic_int_t) us);
+    ngx_http_supportdesk_metrics_add(&h->bucket[i], 1);
+    ngx_http_supportdesk_metrics_add(&h->sum_us, (ngx_atomic_uint_t) us);
 }
 
 
@@ -517,11 +598,50 @@ void
 ngx_http_supportdesk_metrics_redis_error(
     ngx_http_supportdesk_metrics_error_e kind)
 {
-    if (ngx_http_supportdesk_metrics_sh != NULL) {
-        (void) ngx_atomic_fetch_add(
-                          &ngx_http_supportdesk_metrics_sh->redis_errors[kind],
-                          1);
+    if (ngx_http_supportdesk_metrics_my != NULL) {
+        ngx_http_supportdesk_metrics_add(
+                           &ngx_http_supportdesk_metrics_my->redis_errors[kind],
+                           1);
     }
+}
+
+
+void
+ngx_http_supportdesk_metrics_redis_reply_error(const char *str, size_t len)
+{
+    size_t       n;
+    ngx_uint_t   i, last;
+    ngx_str_t   *code;
+
+    if (ngx_http_supportdesk_metrics_my == NULL) {
+        return;
+    }
+
+    /* the code: the first word */
+    for (n = 0; n < len && str[n] != ' '; n++) { /* void */ }
+
+    if ((n >= 3 && ngx_strncmp(str, "SD_", 3) == 0)
+        || (n == 5 && ngx_strncmp(str, "MOVED", 5) == 0)
+        || (n == 3 && ngx_strncmp(str, "ASK", 3) == 0))
+    {
+        return;
+    }
+
+    last = sizeof(ngx_http_supportdesk_metrics_reply_codes) / sizeof(ngx_str_t)
+           - 1;
+
+    for (i = 0; i < last; i++) {
+        code = &ngx_http_supportdesk_metrics_reply_codes[i];
+
+        if (code->len == n && ngx_strncmp(str, code->data, n) == 0) {
+            break;
+        }
+    }
+
+    ngx_http_supportdesk_metrics_add(
+           &ngx_http_supportdesk_metrics_my->redis_errors[
+                                 NGX_HTTP_SUPPORTDESK_METRICS_ERR_REPLY + i],
+           1);
 }
 
 
@@ -529,9 +649,20 @@ void
 ngx_http_supportdesk_metrics_redis_redirect(
     ngx_http_supportdesk_metrics_redirect_e kind)
 {
-    if (ngx_http_supportdesk_metrics_sh != NULL) {
-        (void) ngx_atomic_fetch_add(
-                             &ngx_http_supportdesk_metrics_sh->redirects[kind],
+    if (ngx_http_supportdesk_metrics_my != NULL) {
+        ngx_http_supportdesk_metrics_add(
+                              &ngx_http_supportdesk_metrics_my->redirects[kind],
+                              1);
+    }
+}
+
+
+void
+ngx_http_supportdesk_metrics_cluster_retry(void)
+{
+    if (ngx_http_supportdesk_metrics_my != NULL) {
+        ngx_http_supportdesk_metrics_add(
+                             &ngx_http_supportdesk_metrics_my->cluster_retries,
                              1);
     }
 }
@@ -540,15 +671,15 @@ ngx_http_supportdesk_metrics_redis_redirect(
 void
 ngx_http_supportdesk_metrics_cluster_refresh(void)
 {
-    if (ngx_http_supportdesk_metrics_sh != NULL) {
-        (void) ngx_atomic_fetch_add(
-                           &ngx_http_supportdesk_metrics_sh->cluster_refreshes,
+    if (ngx_http_supportdesk_metrics_my != NULL) {
+        ngx_http_supportdesk_metrics_add(
+                           &ngx_http_supportdesk_metrics_my->cluster_refreshes,
                            1);
     }
 }
 
 
-/* a worker's own slot: only it writes there, no atomic needed */
+/* a process's own gauges: only it writes there */
 
 void
 ngx_http_supportdesk_metrics_redis_conn(ngx_uint_t from, ngx_uint_t to)
@@ -584,9 +715,9 @@ void
 ngx_http_supportdesk_metrics_key_cache(
     ngx_http_supportdesk_metrics_key_e result)
 {
-    if (ngx_http_supportdesk_metrics_sh != NULL) {
-        (void) ngx_atomic_fetch_add(
-                           &ngx_http_supportdesk_metrics_sh->key_cache[result],
+    if (ngx_http_supportdesk_metrics_my != NULL) {
+        ngx_http_supportdesk_metrics_add(
+                           &ngx_http_supportdesk_metrics_my->key_cache[result],
                            1);
     }
 }
@@ -595,10 +726,10 @@ ngx_http_supportdesk_metrics_key_cache(
 void
 ngx_http_supportdesk_metrics_events(ngx_uint_t n)
 {
-    if (ngx_http_supportdesk_metrics_sh != NULL) {
-        (void) ngx_atomic_fetch_add(
-                             &ngx_http_supportdesk_metrics_sh->events_appended,
-                             (ngx_atomic_int_t) n);
+    if (ngx_http_supportdesk_metrics_my != NULL) {
+        ngx_http_supportdesk_metrics_add(
+                             &ngx_http_supportdesk_metrics_my->events_appended,
+                             n);
     }
 }
 
@@ -606,9 +737,10 @@ ngx_http_supportdesk_metrics_events(ngx_uint_t n)
 void
 ngx_http_supportdesk_metrics_replay(void)
 {
-    if (ngx_http_supportdesk_metrics_sh != NULL) {
-        (void) ngx_atomic_fetch_add(&ngx_http_supportdesk_metrics_sh->replays,
-                                    1);
+    if (ngx_http_supportdesk_metrics_my != NULL) {
+        ngx_http_supportdesk_metrics_add(
+                                     &ngx_http_supportdesk_metrics_my->replays,
+                                     1);
     }
 }
 
@@ -625,12 +757,11 @@ ngx_http_supportdesk_metrics_job_claimed(void)
 void
 ngx_http_supportdesk_metrics_job_ended(u_char *status, size_t len)
 {
-    ngx_atomic_t                       *counter;
-    ngx_http_supportdesk_metrics_sh_t  *sh;
+    ngx_http_supportdesk_metrics_shard_t  *my;
 
-    sh = ngx_http_supportdesk_metrics_sh;
+    my = ngx_http_supportdesk_metrics_my;
 
-    if (sh == NULL) {
+    if (my == NULL) {
         return;
     }
 
@@ -642,13 +773,11 @@ ngx_http_supportdesk_metrics_job_ended(u_char *status, size_t len)
 
     /* job_chunk.lua says "done" (failed jobs too) or "lost" */
     if (len == 4 && ngx_strncmp(status, "done", 4) == 0) {
-        counter = &sh->jobs_done;
+        ngx_http_supportdesk_metrics_add(&my->jobs_done, 1);
 
     } else {
-        counter = &sh->jobs_lost;
+        ngx_http_supportdesk_metrics_add(&my->jobs_lost, 1);
     }
-
-    (void) ngx_atomic_fetch_add(counter, 1);
 }
 
 
@@ -707,11 +836,17 @@ ngx_http_supportdesk_metrics_error_index(const char *code)
 ngx_int_t
 ngx_http_supportdesk_metrics_handler(ngx_http_request_t *r)
 {
-    size_t            size;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *allow;
+    size_t                                 size, line;
+    ngx_int_t                              rc;
+    ngx_buf_t                             *b;
+    ngx_uint_t                             i, s, nrows;
+    ngx_atomic_t                          *sum, *word;
+    ngx_atomic_uint_t                      key, count;
+    ngx_chain_t                            out;
+    ngx_table_elt_t                       *allow;
+    ngx_http_supportdesk_metrics_sh_t     *sh;
+    ngx_http_supportdesk_metrics_row_t    *rows;
+    ngx_http_supportdesk_metrics_shard_t  *total;
 
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
         allow = ngx_list_push(&r->headers_out.headers);
@@ -731,26 +866,75 @@ ngx_http_supportdesk_metrics_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_http_supportdesk_metrics_sh == NULL) {
+    sh = ngx_http_supportdesk_metrics_sh;
+
+    if (sh == NULL) {
         /* not a worker of this configuration (cannot happen) */
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    /* every shard's counters summed, word by word */
+    total = ngx_pcalloc(r->pool, sizeof(ngx_http_supportdesk_metrics_shard_t));
+    if (total == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sum = (ngx_atomic_t *) total;
+
+    for (s = 0; s < NGX_HTTP_SUPPORTDESK_METRICS_SHARDS; s++) {
+        word = (ngx_atomic_t *)
+                   (sh->shards + s * NGX_HTTP_SUPPORTDESK_METRICS_STRIDE);
+
+        for (i = 0; i < NGX_HTTP_SUPPORTDESK_METRICS_WORDS; i++) {
+            sum[i] += word[i];
+        }
+    }
+
+    /* the combinations counted, by key */
+    rows = ngx_palloc(r->pool, NGX_HTTP_SUPPORTDESK_METRICS_ENTRIES
+                               * sizeof(ngx_http_supportdesk_metrics_row_t));
+    if (rows == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    nrows = 0;
+
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_METRICS_ENTRIES; i++) {
+        key = sh->keys[i];
+        count = total->requests[i];
+
+        if (key == 0 || count == 0) {
+            continue;
+        }
+
+        rows[nrows].key = key - 1;
+        rows[nrows].count = count;
+        nrows++;
+    }
+
+    ngx_qsort(rows, nrows, sizeof(ngx_http_supportdesk_metrics_row_t),
+              ngx_http_supportdesk_metrics_cmp);
+
     /*
-     * Room for every line that can be: each request entry twice (the
-     * counts and the errors), each route's histogram, the rest.
+     * Room for every line there is: a line with a route label at most
+     * "line" long (name, labels escaped, value); each combination twice
+     * (the requests, the errors), each route's histogram, the rest.
      */
-    size = NGX_HTTP_SUPPORTDESK_METRICS_SLOTS * 2 * 192
-           + (NGX_HTTP_SUPPORTDESK_METRICS_ROUTES + 1)
-             * (NGX_HTTP_SUPPORTDESK_METRICS_CMD_BUCKETS + 3) * 160
-           + 16384;
+    line = 160 + 2 * ngx_http_supportdesk_metrics_route_max;
+    size = (2 * nrows
+            + ngx_http_supportdesk_metrics_nroutes
+              * (NGX_HTTP_SUPPORTDESK_METRICS_REQ_BUCKETS + 2))
+           * line
+           + 32768;
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_supportdesk_metrics_render(r, b) != NGX_OK) {
+    if (ngx_http_supportdesk_metrics_render(r, b, total, rows, nrows)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -778,16 +962,20 @@ ngx_http_supportdesk_metrics_handler(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
+ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b,
+    ngx_http_supportdesk_metrics_shard_t *total,
+    ngx_http_supportdesk_metrics_row_t *rows, ngx_uint_t nrows)
 {
-    ngx_uint_t                            i, j, nrows, used;
-    ngx_atomic_uint_t                     key, count, v, pending, running;
+    ngx_str_t                            *kind;
+    ngx_uint_t                            i, j, used, nkinds;
+    ngx_atomic_uint_t                     v, pending, running;
     ngx_http_supportdesk_metrics_sh_t    *sh;
-    ngx_http_supportdesk_metrics_row_t   *rows;
     ngx_http_supportdesk_metrics_out_t    out;
     ngx_http_supportdesk_metrics_proc_t  *p;
     ngx_http_supportdesk_metrics_hist_t  *h;
     ngx_atomic_uint_t                     conns[NGX_HTTP_SUPPORTDESK_MX_STATES];
+    u_char                                lower[16];
+    ngx_str_t                             code;
 
     sh = ngx_http_supportdesk_metrics_sh;
 
@@ -796,40 +984,16 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
 
     /* -------------------------------------------------- requests */
 
-    rows = ngx_palloc(r->pool, NGX_HTTP_SUPPORTDESK_METRICS_SLOTS
-                               * sizeof(ngx_http_supportdesk_metrics_row_t));
-    if (rows == NULL) {
-        return NGX_ERROR;
-    }
-
-    nrows = 0;
-
-    for (i = 0; i < NGX_HTTP_SUPPORTDESK_METRICS_SLOTS; i++) {
-        key = sh->requests[i].key;
-        count = sh->requests[i].count;
-
-        if (key == 0 || count == 0) {
-            continue;
-        }
-
-        rows[nrows].key = key - 1;
-        rows[nrows].count = count;
-        nrows++;
-    }
-
-    ngx_qsort(rows, nrows, sizeof(ngx_http_supportdesk_metrics_row_t),
-              ngx_http_supportdesk_metrics_cmp);
-
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_http_requests_total", "counter",
         "Requests answered in the supportdesk locations, by route template, "
-        "method and HTTP status.");
+        "method and HTTP status code.");
     ngx_http_supportdesk_metrics_requests(&out, rows, nrows, 0);
 
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_http_errors_total", "counter",
-        "Error answers (the envelope's error code), by route template, "
-        "method, HTTP status and code.");
+        "Error answers by route template, method, HTTP status code and the "
+        "envelope's error code (error).");
     ngx_http_supportdesk_metrics_requests(&out, rows, nrows, 1);
 
     ngx_http_supportdesk_metrics_header(&out,
@@ -837,7 +1001,7 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
         "Requests not counted by route: the table of combinations was full.");
     ngx_http_supportdesk_metrics_printf(&out,
         "supportdesk_http_requests_dropped_total %uA\n",
-        sh->requests_dropped);
+        total->requests_dropped);
 
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_http_request_duration_seconds", "histogram",
@@ -845,7 +1009,7 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
         "template (millisecond resolution, as $request_time).");
 
     for (i = 0; i < ngx_http_supportdesk_metrics_nroutes; i++) {
-        h = &sh->request_duration[i];
+        h = &total->request_duration[i];
         used = 0;
 
         for (j = 0; j < NGX_HTTP_SUPPORTDESK_METRICS_REQ_BUCKETS; j++) {
@@ -871,7 +1035,7 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
         "timeout), redirections and retries included.");
     ngx_http_supportdesk_metrics_histogram(&out,
                              "supportdesk_redis_command_duration_seconds",
-                             NULL, &sh->command_duration,
+                             NULL, &total->command_duration,
                              ngx_http_supportdesk_metrics_cmd_les,
                              NGX_HTTP_SUPPORTDESK_METRICS_CMD_BUCKETS);
 
@@ -879,7 +1043,7 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
     pending = 0;
     running = 0;
 
-    for (i = 0; i < NGX_HTTP_SUPPORTDESK_METRICS_PROCS; i++) {
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
         p = &sh->procs[i];
         v = p->pid;
 
@@ -897,7 +1061,8 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
 
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_redis_connections", "gauge",
-        "The workers' Redis connections, by state.");
+        "The workers' connections to Redis (to every master of a cluster; "
+        "not those to sentinels), by state.");
 
     for (j = 0; j < NGX_HTTP_SUPPORTDESK_METRICS_CONN_STATES; j++) {
         ngx_http_supportdesk_metrics_printf(&out,
@@ -916,35 +1081,61 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
         "supportdesk_redis_errors_total", "counter",
         "Redis failures by kind: connect (an attempt failed), closed (a "
         "connection lost or dropped), timeout (no reply within "
-        "supportdesk_redis_timeout), admission (a request answered 503 at "
-        "once), refused (Redis refused the work: LOADING, OOM, READONLY...).");
+        "supportdesk_redis_timeout), admission (a request answered 503 "
+        "without a command sent); then the error replies Redis sent, by "
+        "their code (loading, readonly, oom, clusterdown, tryagain, noscript, "
+        "err ..., other), a script's own refusals and MOVED/ASK not "
+        "included.");
 
-    for (j = 0; j < NGX_HTTP_SUPPORTDESK_METRICS_ERR_KINDS; j++) {
+    nkinds = sizeof(ngx_http_supportdesk_metrics_error_kinds)
+             / sizeof(ngx_str_t);
+
+    for (j = 0; j < NGX_HTTP_SUPPORTDESK_MX_ERRORS; j++) {
+        if (j < nkinds) {
+            kind = &ngx_http_supportdesk_metrics_error_kinds[j];
+
+        } else {
+            kind = &ngx_http_supportdesk_metrics_reply_codes[j - nkinds];
+            code.len = ngx_min(kind->len, sizeof(lower));
+            code.data = lower;
+            ngx_strlow(lower, kind->data, code.len);
+            kind = &code;
+        }
+
         ngx_http_supportdesk_metrics_printf(&out,
             "supportdesk_redis_errors_total{kind=\"%V\"} %uA\n",
-            &ngx_http_supportdesk_metrics_error_kinds[j],
-            sh->redis_errors[j]);
+            kind, total->redis_errors[j]);
     }
 
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_redis_redirects_total", "counter",
-        "Redis Cluster answers that sent a command again: moved (MOVED), "
-        "ask (ASK), tryagain (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, "
-        "READONLY, retried after a backoff).");
+        "Redis Cluster redirections: moved (MOVED: the slot lives on "
+        "another master, the command goes there), ask (ASK: a slot being "
+        "migrated, this command goes to the target).");
 
     for (j = 0; j < NGX_HTTP_SUPPORTDESK_METRICS_REDIRECT_KINDS; j++) {
         ngx_http_supportdesk_metrics_printf(&out,
             "supportdesk_redis_redirects_total{kind=\"%V\"} %uA\n",
             &ngx_http_supportdesk_metrics_redirect_kinds[j],
-            sh->redirects[j]);
+            total->redirects[j]);
     }
 
     ngx_http_supportdesk_metrics_header(&out,
+        "supportdesk_redis_cluster_retries_total", "counter",
+        "Redis Cluster commands sent again after a short backoff, refused "
+        "for now by a node (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, "
+        "READONLY; errors_total counts each by its code).");
+    ngx_http_supportdesk_metrics_printf(&out,
+        "supportdesk_redis_cluster_retries_total %uA\n",
+        total->cluster_retries);
+
+    ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_redis_cluster_refreshes_total", "counter",
-        "CLUSTER SLOTS sent to refresh a Redis Cluster's slot map.");
+        "Redis Cluster slot map refreshes: CLUSTER SLOTS sent (after a "
+        "MOVED, a node lost or refusing, and periodically).");
     ngx_http_supportdesk_metrics_printf(&out,
         "supportdesk_redis_cluster_refreshes_total %uA\n",
-        sh->cluster_refreshes);
+        total->cluster_refreshes);
 
     /* -------------------------------------------------- the rest */
 
@@ -956,7 +1147,8 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
     for (j = 0; j < NGX_HTTP_SUPPORTDESK_METRICS_KEY_RESULTS; j++) {
         ngx_http_supportdesk_metrics_printf(&out,
             "supportdesk_key_cache_lookups_total{result=\"%V\"} %uA\n",
-            &ngx_http_supportdesk_metrics_key_results[j], sh->key_cache[j]);
+            &ngx_http_supportdesk_metrics_key_results[j],
+            total->key_cache[j]);
     }
 
     ngx_http_supportdesk_metrics_header(&out,
@@ -973,21 +1165,21 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b)
     ngx_http_supportdesk_metrics_printf(&out,
         "supportdesk_jobs_finished_total{status=\"done\"} %uA\n"
         "supportdesk_jobs_finished_total{status=\"lost\"} %uA\n",
-        sh->jobs_done, sh->jobs_lost);
+        total->jobs_done, total->jobs_lost);
 
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_events_appended_total", "counter",
         "Change-feed events the writes of this gateway appended (requests "
         "and bulk-update chunks).");
     ngx_http_supportdesk_metrics_printf(&out,
-        "supportdesk_events_appended_total %uA\n", sh->events_appended);
+        "supportdesk_events_appended_total %uA\n", total->events_appended);
 
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_idempotent_replays_total", "counter",
         "Answers replayed from an Idempotency-Key's record (a batch's items "
         "each).");
     ngx_http_supportdesk_metrics_printf(&out,
-        "supportdesk_idempotent_replays_total %uA\n", sh->replays);
+        "supportdesk_idempotent_replays_total %uA\n", total->replays);
 
     if (out.pos == out.end) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,

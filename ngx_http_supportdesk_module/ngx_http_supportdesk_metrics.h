@@ -1,8 +1,9 @@
 
 /*
- * Metrics (ngx_http_supportdesk_metrics.c): counters and histograms in one
- * shared memory zone, summed over every worker by construction, and the
- * supportdesk_metrics location that serves them as Prometheus text.
+ * Metrics (ngx_http_supportdesk_metrics.c): counters, histograms and gauges
+ * in one shared memory zone, each process writing its own part, summed
+ * over every worker by the supportdesk_metrics location that serves them
+ * as Prometheus text.
  *
  * It stands apart, like the error filter and the job runner: the log
  * phase, the store, the pool and the runner call the small recording
@@ -24,14 +25,17 @@
 #define NGX_HTTP_SUPPORTDESK_METRICS_ROUTES      16
 
 
-/* supportdesk_redis_errors_total{kind} */
+/*
+ * supportdesk_redis_errors_total{kind}: the gateway's own failures to get
+ * an answer, then the error replies Redis sent, by their code.
+ */
 typedef enum {
     NGX_HTTP_SUPPORTDESK_METRICS_ERR_CONNECT = 0,
     NGX_HTTP_SUPPORTDESK_METRICS_ERR_CLOSED,
     NGX_HTTP_SUPPORTDESK_METRICS_ERR_TIMEOUT,
     NGX_HTTP_SUPPORTDESK_METRICS_ERR_ADMISSION,
-    NGX_HTTP_SUPPORTDESK_METRICS_ERR_REFUSED,
-    NGX_HTTP_SUPPORTDESK_METRICS_ERR_KINDS
+    /* the first of the error replies' codes (metrics.c names them) */
+    NGX_HTTP_SUPPORTDESK_METRICS_ERR_REPLY
 } ngx_http_supportdesk_metrics_error_e;
 
 
@@ -39,7 +43,6 @@ typedef enum {
 typedef enum {
     NGX_HTTP_SUPPORTDESK_METRICS_MOVED = 0,
     NGX_HTTP_SUPPORTDESK_METRICS_ASK,
-    NGX_HTTP_SUPPORTDESK_METRICS_TRYAGAIN,
     NGX_HTTP_SUPPORTDESK_METRICS_REDIRECT_KINDS
 } ngx_http_supportdesk_metrics_redirect_e;
 
@@ -73,8 +76,8 @@ ngx_int_t ngx_http_supportdesk_metrics_routes(ngx_conf_t *cf,
 /* the content handler of a supportdesk_metrics location */
 ngx_int_t ngx_http_supportdesk_metrics_handler(ngx_http_request_t *r);
 
-/* a worker takes the zone (zone NULL: metrics off) and a slot of its own
-   for its gauges; at exit it gives the slot back */
+/* a worker takes the zone (zone NULL: metrics off) and its process slot's
+   part of it; at exit it zeroes its gauges (its counters stay summed) */
 void ngx_http_supportdesk_metrics_init_process(ngx_shm_zone_t *zone);
 void ngx_http_supportdesk_metrics_exit_process(void);
 
@@ -97,8 +100,17 @@ void ngx_http_supportdesk_metrics_redis_command(uint64_t start);
 
 void ngx_http_supportdesk_metrics_redis_error(
     ngx_http_supportdesk_metrics_error_e kind);
+
+/* an error reply to a command, counted by its code; a script's own refusal
+   (SD_...) is an answer, and MOVED and ASK are redirects: not counted */
+void ngx_http_supportdesk_metrics_redis_reply_error(const char *str,
+    size_t len);
+
+/* Redis Cluster: a MOVED or ASK answer, a command sent again after a
+   refusal for now (TRYAGAIN, CLUSTERDOWN...), a CLUSTER SLOTS sent */
 void ngx_http_supportdesk_metrics_redis_redirect(
     ngx_http_supportdesk_metrics_redirect_e kind);
+void ngx_http_supportdesk_metrics_cluster_retry(void);
 void ngx_http_supportdesk_metrics_cluster_refresh(void);
 
 /* a connection from one state to another (CONN_NONE: a new one) */

@@ -144,6 +144,9 @@ struct ngx_http_supportdesk_redis_pool_s {
        +switch-master, its messages come unasked */
     unsigned                             plain:1;
     unsigned                             subscriber:1;
+    /* its connections, commands and failures are in the metrics (not a
+       sentinel's: they are not the Redis that serves) */
+    unsigned                             metered:1;
     /* the sentinel this pool is the master of, or asks */
     ngx_http_supportdesk_redis_sentinel_t  *sentinel;
     ngx_http_supportdesk_redis_conn_t   *conns;
@@ -671,6 +674,7 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
     pool->sentinel = sentinel;
     pool->plain = (flags & NGX_HTTP_SUPPORTDESK_REDIS_PLAIN) ? 1 : 0;
     pool->subscriber = (flags & NGX_HTTP_SUPPORTDESK_REDIS_SUBSCRIBER) ? 1 : 0;
+    pool->metered = !pool->plain;
 
     if (rcf->wait_replicas) {
         pool->wait_argv[0] = "WAIT";
@@ -694,9 +698,6 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
         conn = &pool->conns[j];
         conn->pool = pool;
         conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
-        ngx_http_supportdesk_metrics_redis_conn(
-                                      NGX_HTTP_SUPPORTDESK_METRICS_CONN_NONE,
-                                      NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED);
         ngx_queue_init(&conn->inflight);
         ngx_queue_init(&conn->noscript);
         ngx_queue_init(&conn->held);
@@ -715,6 +716,13 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
             ngx_free(pool);
             return NULL;
         }
+    }
+
+    /* the metrics count the connections to Redis, not to sentinels */
+    for (j = 0; pool->metered && j < pool->nconns; j++) {
+        ngx_http_supportdesk_metrics_redis_conn(
+                                      NGX_HTTP_SUPPORTDESK_METRICS_CONN_NONE,
+                                      NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED);
     }
 
     /* connect early so the first request finds a warm connection */
@@ -774,6 +782,11 @@ ngx_http_supportdesk_redis_pool_destroy(ngx_http_supportdesk_redis_pool_t *pool)
 
         ngx_http_supportdesk_redis_release(conn);
         ngx_http_supportdesk_tls_free_session(&conn->tls_session);
+
+        if (pool->metered) {
+            ngx_http_supportdesk_metrics_redis_conn(conn->state,
+                                      NGX_HTTP_SUPPORTDESK_METRICS_CONN_NONE);
+        }
 
         if (conn->out != NULL) {
             ngx_free(conn->out);
@@ -1470,7 +1483,10 @@ static void
 ngx_http_supportdesk_redis_state(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_state_e state)
 {
-    ngx_http_supportdesk_metrics_redis_conn(conn->state, state);
+    if (conn->pool->metered) {
+        ngx_http_supportdesk_metrics_redis_conn(conn->state, state);
+    }
+
     conn->state = state;
 }
 
@@ -1488,12 +1504,14 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
 
     ngx_http_supportdesk_redis_release(conn);
 
-    ngx_http_supportdesk_metrics_redis_error(
-        conn->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
-        ? NGX_HTTP_SUPPORTDESK_METRICS_ERR_CONNECT
-        : rc == NGX_HTTP_GATEWAY_TIME_OUT
-          ? NGX_HTTP_SUPPORTDESK_METRICS_ERR_TIMEOUT
-          : NGX_HTTP_SUPPORTDESK_METRICS_ERR_CLOSED);
+    if (pool->metered) {
+        ngx_http_supportdesk_metrics_redis_error(
+            conn->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
+            ? NGX_HTTP_SUPPORTDESK_METRICS_ERR_CONNECT
+            : rc == NGX_HTTP_GATEWAY_TIME_OUT
+              ? NGX_HTTP_SUPPORTDESK_METRICS_ERR_TIMEOUT
+              : NGX_HTTP_SUPPORTDESK_METRICS_ERR_CLOSED);
+    }
 
     conn->out_len = 0;
     conn->out_sent = 0;
@@ -2009,6 +2027,11 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
      * then refused (an ACL) or stalled (a timeout) keeps backing off.
      */
     conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
+
+    if (reply->type == REDIS_REPLY_ERROR && conn->pool->metered) {
+        ngx_http_supportdesk_metrics_redis_reply_error(reply->str,
+                                                       reply->len);
+    }
 
     if (op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
         && reply->type == REDIS_REPLY_ERROR
@@ -2723,6 +2746,15 @@ ngx_http_supportdesk_redis_cluster_reply(
         return 0;
     }
 
+    if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED) {
+        ngx_http_supportdesk_metrics_redis_redirect(
+                                        NGX_HTTP_SUPPORTDESK_METRICS_MOVED);
+
+    } else if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ASK) {
+        ngx_http_supportdesk_metrics_redis_redirect(
+                                          NGX_HTTP_SUPPORTDESK_METRICS_ASK);
+    }
+
     /* sent again elsewhere, with a WAIT of its own there */
     ngx_http_supportdesk_redis_wait_detach(op);
 
@@ -2757,9 +2789,6 @@ ngx_http_supportdesk_redis_cluster_reply(
     switch (verdict) {
 
     case NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED:
-        ngx_http_supportdesk_metrics_redis_redirect(
-                                        NGX_HTTP_SUPPORTDESK_METRICS_MOVED);
-
         node = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
 
         if (node != NULL) {
@@ -2772,14 +2801,11 @@ ngx_http_supportdesk_redis_cluster_reply(
         break;
 
     case NGX_HTTP_SUPPORTDESK_CLUSTER_ASK:
-        ngx_http_supportdesk_metrics_redis_redirect(
-                                          NGX_HTTP_SUPPORTDESK_METRICS_ASK);
         op->ask = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
         break;
 
     default:
-        ngx_http_supportdesk_metrics_redis_redirect(
-                                     NGX_HTTP_SUPPORTDESK_METRICS_TRYAGAIN);
+        ngx_http_supportdesk_metrics_cluster_retry();
 
         /* 10 ms, doubling to 200, each command by its own refusals */
         delay = NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN
@@ -3867,7 +3893,9 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
     op->timer.log = pool->log;
     op->log = pool->log;
 
-    ngx_http_supportdesk_metrics_redis_pending(1);
+    if (pool->metered) {
+        ngx_http_supportdesk_metrics_redis_pending(1);
+    }
 
     return op;
 }
@@ -3880,7 +3908,9 @@ ngx_http_supportdesk_redis_op_free(ngx_http_supportdesk_redis_pool_t *pool,
     /* its own pool counts it: a redirected op came from another */
     pool = op->pool;
 
-    ngx_http_supportdesk_metrics_redis_pending(-1);
+    if (pool->metered) {
+        ngx_http_supportdesk_metrics_redis_pending(-1);
+    }
 
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);

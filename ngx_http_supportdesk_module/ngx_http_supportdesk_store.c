@@ -569,8 +569,6 @@ ngx_http_supportdesk_store_error(ngx_http_request_t *r, redisReply *reply,
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "supportdesk: redis cannot serve: %s", reply->str);
-            ngx_http_supportdesk_metrics_redis_error(
-                                   NGX_HTTP_SUPPORTDESK_METRICS_ERR_REFUSED);
             err->status = NGX_HTTP_SERVICE_UNAVAILABLE;
             return NGX_OK;
         }

@@ -138,7 +138,8 @@ VG_TESTS  ?= t/10-auth.t t/20-upsert.t t/22-get-delete.t t/30-redis-faults.t t/4
              $(wildcard t/50-list.t t/51-batch.t t/53-notes.t t/54-notifications.t t/55-routing.t \
                         t/37-redis-wait.t t/38-redis-tls.t t/39-redis-sentinel.t \
                         t/57-http-edges.t \
-                        t/60-events.t t/61-idempotency.t t/62-conditional.t)
+                        t/60-events.t t/61-idempotency.t t/62-conditional.t \
+                        t/65-metrics.t)
 VALGRIND  ?= valgrind
 VG_ARGS   ?= --tool=memcheck --leak-check=full --show-leak-kinds=definite \
              --errors-for-leak-kinds=definite --error-exitcode=99 --num-callers=40 \

@@ -1348,7 +1348,14 @@ ngx_http_supportdesk_check_zone_size(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_http_supportdesk_init_module(ngx_cycle_t *cycle)
 {
-    return ngx_http_supportdesk_script_init(cycle);
+    ngx_http_supportdesk_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_supportdesk_module);
+
+    /* the events appended are counted only for the metrics */
+    return ngx_http_supportdesk_script_init(cycle,
+                                            smcf != NULL && smcf->metrics);
 }
 
 

@@ -63,7 +63,7 @@ ANSWERS     := $(BUILD)/answers
 NODE_PACKAGES := node:nodejs npm:npm
 
 
-.PHONY: help build deps print-deps unit test run stop clean FORCE \
+.PHONY: help build deps print-deps unit test test-cluster run stop clean FORCE \
         openapi-deps openapi-lint openapi-check deb deb-deps test-deb
 
 
@@ -75,7 +75,11 @@ Targets:
   make deps      install the missing Debian packages (apt-get, sudo if not root):
                  $(DEB_PACKAGES)
   make test      deps + build + C unit tests (make unit) + fuzz regressions +
-                 openapi-lint + prove -I t/lib t/ (answers recorded) + openapi-check
+                 openapi-lint + prove -I t/lib t/ (answers recorded), the same
+                 again on a Redis Cluster (SD_CLUSTER=1, see test-cluster) +
+                 openapi-check
+  make test-cluster  deps + build, then only the cluster pass: prove t/ with
+                 SD_CLUSTER=1 (3 masters, 3 replicas per environment)
   make openapi-lint   lint openapi.yaml (@redocly/cli, pinned, in build/node)
   make openapi-check  the validator's unit test, then the answers of the last
                  make test (build/answers) against openapi.yaml
@@ -201,7 +205,15 @@ test:
 	@# every answer the suite receives is recorded (t/openapi/README.md)
 	rm -rf $(ANSWERS) && mkdir -p $(ANSWERS)
 	SD_RECORD_DIR=$(ANSWERS) prove -I t/lib --timer $(PROVE_ARGS) t/
+	@# the API suite once more, on a Redis Cluster (util/test-cluster.sh)
+	@SD_RECORD_DIR=$(ANSWERS) PROVE_ARGS='$(PROVE_ARGS)' util/test-cluster.sh $(SO)
 	@$(MAKE) --no-print-directory openapi-check
+
+# the cluster pass alone (no answers recorded, no openapi-check)
+test-cluster:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build
+	@PROVE_ARGS='$(PROVE_ARGS)' util/test-cluster.sh $(SO)
 
 
 # --- openapi.yaml -----------------------------------------------------------

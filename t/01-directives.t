@@ -7,7 +7,9 @@
 use strict;
 use warnings;
 use Test::More;
-use SupportDesk::Test;
+use SupportDesk::Test qw(single_pass_only);
+
+single_pass_only('nginx -t of every directive\'s values, no request reaches the storage');
 
 my $env = SupportDesk::Test->new(start_nginx => 0);
 

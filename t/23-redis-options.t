@@ -4,10 +4,14 @@
 # (supportdesk_redis unix:...); Redis with requirepass and
 # supportdesk_redis_password + supportdesk_redis_db 3; an ACL user
 # (supportdesk_redis_password sdgw gwpass).
+# Cluster mode (SD_CLUSTER=1): the password and the ACL user are given to
+# every node of the cluster; no unix socket (cluster nodes are host:port)
+# and no database 3 (a cluster has only database 0): those parts are
+# skipped, the password case runs without supportdesk_redis_db.
 use strict;
 use warnings;
 use Test::More;
-use SupportDesk::Test qw(envelope_ok);
+use SupportDesk::Test qw(envelope_ok cluster_mode);
 
 sub roundtrip {
     my ($env, $key, $label) = @_;
@@ -20,7 +24,8 @@ sub roundtrip {
     $env->invariants_ok('acme', "$label: invariants");
 }
 
-{
+SKIP: {
+    skip 'cluster mode: cluster nodes are host:port, no unix socket', 6 if cluster_mode();
     my $env = SupportDesk::Test->new(redis_unix => 1);
     my $key = $env->create_key('acme');
     roundtrip($env, $key, 'unix socket');
@@ -28,7 +33,14 @@ sub roundtrip {
     envelope_ok($r, 200, undef, 'unix socket: delete');
 }
 
-{
+if (cluster_mode()) {
+    my $env = SupportDesk::Test->new(
+        redis_args => ['--requirepass', 'rootpw'], redis_password => 'rootpw',
+        http_conf => 'supportdesk_redis_password rootpw;');
+    my $key = $env->create_key('acme');
+    # the API key and the app's keys are on two slots (of one master or two)
+    roundtrip($env, $key, 'password on every node');
+} else {
     my $env = SupportDesk::Test->new(
         redis_args => ['--requirepass', 'rootpw'],
         redis_password => 'rootpw', redis_db => 3,

@@ -8,7 +8,9 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use POSIX ();
-use SupportDesk::Test qw(envelope_ok wait_until);
+use SupportDesk::Test qw(envelope_ok wait_until single_redis_only);
+
+single_redis_only('the one Redis stopped, paused for seconds and killed (a cluster\'s faults are a master killed and slots moved, t/70 and the cluster fault tests)');
 
 my $env = SupportDesk::Test->new(redis_timeout => '1s');
 my $key = $env->create_key('acme');

@@ -6,7 +6,9 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use POSIX ();
-use SupportDesk::Test qw(envelope_ok wait_until json_encode json_decode);
+use SupportDesk::Test qw(envelope_ok wait_until json_encode json_decode single_redis_only);
+
+single_redis_only('HUP and QUIT with requests in flight against the one Redis: nginx\'s side, nothing cluster-specific (the cluster\'s reload cases belong to the cluster tests)');
 
 my $env = SupportDesk::Test->new(worker_processes => 2, redis_timeout => '3s');
 my $key = $env->create_key('acme');

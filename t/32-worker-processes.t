@@ -7,7 +7,9 @@
 use strict;
 use warnings;
 use Test::More;
-use SupportDesk::Test qw(envelope_ok wait_until);
+use SupportDesk::Test qw(envelope_ok wait_until single_redis_only);
+
+single_redis_only('which nginx processes hold connections to the one Redis (CLIENT LIST counts per server)');
 
 my $WORKERS = 2;
 my $CONNS   = 3;

@@ -14,7 +14,9 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use POSIX ();
-use SupportDesk::Test qw(envelope_ok wait_until);
+use SupportDesk::Test qw(envelope_ok wait_until single_redis_only);
+
+single_redis_only('refusals the one Redis is made to give (NOREPLICAS, MISCONF, OOM, BUSY, READONLY, MASTERDOWN by CONFIG SET and REPLICAOF on it)');
 
 my $env = SupportDesk::Test->new(redis_args => ['--enable-protected-configs', 'yes']);
 my $key = $env->create_key('acme');

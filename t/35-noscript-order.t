@@ -14,7 +14,9 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
 use POSIX ();
-use SupportDesk::Test qw(envelope_ok json_encode wait_until);
+use SupportDesk::Test qw(envelope_ok json_encode wait_until single_redis_only);
+
+single_redis_only('SCRIPT FLUSH on the one Redis under load (NOSCRIPT per node keeps its order: the cluster tests\')');
 
 my $PAIRS    = $ENV{SD_NOSCRIPT_PAIRS} || 20000;
 my $PER      = 500;                 # pairs per batch: 1000 items

@@ -12,7 +12,9 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use SupportDesk::Test qw(envelope_ok wait_until);
+use SupportDesk::Test qw(envelope_ok wait_until single_redis_only);
+
+single_redis_only('admission control of the one connection pool to the one Redis, which it pauses and restarts');
 
 sub log_lines { my ($env, $re) = @_; grep { /$re/ } split /\n/, $env->nginx_error_log }
 sub get_bytes { my ($env, $key, $ext) = @_; $env->http_bytes('GET', "/api/v1/customers/$ext", headers => { 'X-API-Key' => $key }) }

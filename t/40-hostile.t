@@ -4,7 +4,8 @@
 # smuggled into a payload.  Every request gets an envelope; a refused one
 # changes no key at all (whole database snapshot before/after) and one that
 # is accepted changes only its own customer; redis/sd-check finds both apps
-# consistent after every scenario; no worker crashes.
+# consistent after every scenario (sd-check -c in cluster mode); no worker
+# crashes.
 # Configuration: the harness's default, plus client_body_timeout 1s in
 # location /api/v1/ (the stalled bodies).
 use strict;
@@ -30,7 +31,7 @@ is($env->api('PATCH', 'o1', $other, { email => 'shared@example.com', name => 'Ot
 
 sub sd_check_ok {
     my ($name) = @_;
-    my $out = `'$CHECK' -q -p ${\ $env->redis_port } acme other 2>&1`;
+    my $out = `'$CHECK' -q @{[ $env->sd_check_args ]} acme other 2>&1`;
     is($? >> 8, 0, "$name: sd-check finds acme and other consistent") or diag $out;
 }
 

@@ -1,7 +1,9 @@
 # redis/sd-check, the consistency checker: consistent data passes, and each
 # kind of broken invariant is found (a checker never seen failing proves
 # nothing).  Each corruption is made on a copy of a clean app, checked, and
-# undone.
+# undone.  sd-check -c: against a Redis that is no cluster (exit 2); in
+# cluster mode (SD_CLUSTER=1) through every node, and not while the app's
+# slot is half moved (exit 2).
 # Configuration: the harness's default configuration.
 use strict;
 use warnings;
@@ -12,11 +14,12 @@ my $env = SupportDesk::Test->new();
 my $R = $env->redis;
 my $key = $env->create_key('acme');
 my $CHECK = SupportDesk::Test::repo_root() . '/redis/sd-check';
-my $port = $env->redis_port;
+# -p <port>, or in cluster mode -c -p <a master's port>
+my @conn = $env->sd_check_args;
 
 sub check {
     my (@apps) = @_;
-    my $out = `'$CHECK' -p $port @apps 2>&1`;
+    my $out = `'$CHECK' @conn @apps 2>&1`;
     return ($? >> 8, $out);
 }
 
@@ -27,6 +30,13 @@ is($rc, 2, 'no app: usage error (2)');
 is($rc, 2, 'invalid app id: usage error (2)');
 $out = `'$CHECK' -p 1 acme 2>&1`;
 is($? >> 8, 2, 'Redis unreachable: exit 2') or diag $out;
+$out = `'$CHECK' -c -p 1 acme 2>&1`;
+is($? >> 8, 2, '-c, Redis unreachable: exit 2') or diag $out;
+if (!$env->cluster) {
+    $out = `'$CHECK' -c @conn acme 2>&1`;
+    is($? >> 8, 2, '-c on a Redis that is not a cluster: exit 2') or diag $out;
+    like($out, qr/cluster support disabled/, '... saying so') or diag $out;
+}
 
 # an empty app is consistent
 ($rc, $out) = check('acme');
@@ -40,9 +50,21 @@ $env->api('PATCH', 'w{x}*:y', $key, { email => 'odd@example.com', name => 'Odd' 
 ($rc, $out) = check('acme');
 is($rc, 0, 'data written through the API is consistent') or diag $out;
 like($out, qr/6 customers, 6 email entries, 6 order members, 0 problems/, 'summary counts') or diag $out;
-$out = `'$CHECK' -p $port --all 2>&1`;
+$out = `'$CHECK' @conn --all 2>&1`;
 is($? >> 8, 0, '--all: consistent') or diag $out;
 like($out, qr/app acme:/, '--all finds acme') or diag $out;
+
+# a cluster: any node will do, the app is checked on the master of its slot
+if (my $c = $env->cluster) {
+    my $owner = $c->master_of_key('sd:{acme}:seq');
+    for my $n ($c->masters, $c->replicas) {
+        my ($p) = $n =~ /(\d+)\z/;
+        $out = `'$CHECK' -c -p $p acme 2>&1`;
+        ok($? >> 8 == 0 && $out =~ /6 customers, 6 email entries, 6 order members, 0 problems/,
+           "-c through node $n" . ($n eq $owner ? ' (the owner)' : '') . ': acme is consistent')
+            or diag $out;
+    }
+}
 
 # the order's layout: sd:{acme}:order:<s div 128> HASH s -> extId
 sub s_of { $R->hget("sd:{acme}:c:$_[0]", 's') }
@@ -109,5 +131,23 @@ is($rc, 0, "another app's broken data does not fail this app") or diag $out;
 ($rc, $out) = check('acme', 'other');
 is($rc, 1, 'but checking both apps finds it') or diag $out;
 like($out, qr/^other: emails entry/m, 'problems are prefixed with their app') or diag $out;
+
+# a cluster: while the app's slot moves its keys are on two masters, and
+# sd-check says it cannot check it (exit 2) rather than report half an app
+if (my $c = $env->cluster) {
+    my $slot = SupportDesk::Cluster::keyslot('sd:{acme}:seq');
+    my $from = $c->master_of_slot($slot);
+    my ($to) = grep { $_ ne $from } $c->masters;
+    $c->begin_migration($slot, $to);
+    $c->migrate_keys($slot, 3);
+    ($rc, $out) = check('acme');
+    is($rc, 2, 'acme\'s slot half moved: exit 2') or diag $out;
+    like($out, qr/slot $slot is being migrated/, '... saying why') or diag $out;
+    $c->migrate_keys($slot);
+    $c->end_migration($slot);
+    ($rc, $out) = check('acme');
+    is($rc, 0, 'moved: acme is consistent on its new master') or diag $out;
+    like($out, qr/6 customers, 6 email entries, 6 order members, 0 problems/, '... all of it') or diag $out;
+}
 
 done_testing;

@@ -25,10 +25,11 @@ use warnings;
 use Test::More;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
-use SupportDesk::Test qw(envelope_ok json_encode);
+use SupportDesk::Test qw(envelope_ok json_encode single_redis_only);
 
 plan skip_all => 'the chaos run is `make chaos` (SD_CHAOS=1)' unless $ENV{SD_CHAOS};
 plan skip_all => 'wrk not found' unless grep { -x "$_/wrk" } split /:/, $ENV{PATH};
+single_redis_only('its faults (kill, pause, restart) are the one Redis\'s');
 
 my $SOAK   = $ENV{CHAOS_SOAK} // 1_000_000;
 my $ROUNDS = $ENV{CHAOS_ROUNDS} // 3;

@@ -14,6 +14,7 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SupportDesk::Test qw(envelope_ok fields_ok json_encode json_decode wait_until pct);
+SupportDesk::Test::needs_jobs_on_cluster();
 
 my $CHUNK = 200;
 my $env = SupportDesk::Test->new(

@@ -5,11 +5,15 @@
 # route with Redis paused (504 GATEWAY_TIMEOUT) and stopped (503
 # SERVICE_UNAVAILABLE), and service back afterwards.
 # Configuration: the harness's default with supportdesk_redis_timeout 500ms.
+# Cluster mode (SD_CLUSTER=1): "Redis paused" pauses every node of the
+# cluster (shorter than its node timeout: no failover); the stop and
+# restart of the one Redis is skipped.
 use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_encode json_decode wait_until);
+SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new(redis_timeout => '500ms');
 my $key = $env->create_key('acme', 'routing tests');
@@ -158,20 +162,24 @@ $env->pause_redis;
 fault_round('Redis paused', 504, 'GATEWAY_TIMEOUT', 'item');
 $env->resume_redis;
 ok(wait_until(sub { $env->api('GET', '/api/v1/customers', $key)->{status} == 200 }, 5, 0.1), 'service back after the pause');
-sleep 0.3;
-$env->stop_redis;    # SAVE + TERM
-# once the worker has seen its connection close (a request answered 503),
-# no connection is up: every request, the batch too, is refused whole at
-# once (before that, a batch queued on the dying connection would answer
-# 200 with its item failing 503)
-ok(wait_until(sub { $env->api('GET', '/api/v1/customers/r3', $key)->{status} == 503 }, 5, 0.05),
-   'Redis stopped: the worker has seen it (503)');
-fault_round('Redis stopped', 503, 'SERVICE_UNAVAILABLE', 'whole');
-$env->start_redis;
-ok(wait_until(sub { $env->api('GET', '/api/v1/customers/r3', $key)->{status} == 200 }, 5, 0.1), 'service back after a restart');
-$r = $env->api('GET', '/api/v1/customers/r3/notifications', $key);
-envelope_ok($r, 200, undef, 'notifications after the restart');
-$r = $env->api('GET', '/api/v1/customers/r3/notes', $key);
-envelope_ok($r, 200, undef, 'notes after the restart');
+SKIP: {
+    skip 'cluster mode: stopping and restarting the one Redis (a cluster node killed is the cluster fault tests\')', 22
+        if $env->cluster;
+    sleep 0.3;
+    $env->stop_redis;    # SAVE + TERM
+    # once the worker has seen its connection close (a request answered 503),
+    # no connection is up: every request, the batch too, is refused whole at
+    # once (before that, a batch queued on the dying connection would answer
+    # 200 with its item failing 503)
+    ok(wait_until(sub { $env->api('GET', '/api/v1/customers/r3', $key)->{status} == 503 }, 5, 0.05),
+       'Redis stopped: the worker has seen it (503)');
+    fault_round('Redis stopped', 503, 'SERVICE_UNAVAILABLE', 'whole');
+    $env->start_redis;
+    ok(wait_until(sub { $env->api('GET', '/api/v1/customers/r3', $key)->{status} == 200 }, 5, 0.1), 'service back after a restart');
+    $r = $env->api('GET', '/api/v1/customers/r3/notifications', $key);
+    envelope_ok($r, 200, undef, 'notifications after the restart');
+    $r = $env->api('GET', '/api/v1/customers/r3/notes', $key);
+    envelope_ok($r, 200, undef, 'notes after the restart');
+}
 $env->invariants_ok('acme');
 done_testing;

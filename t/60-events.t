@@ -13,6 +13,7 @@ use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_decode wait_until);
+SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new(worker_processes => 2);
 my $key = $env->create_key('acme');

@@ -11,6 +11,7 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(sleep);
 use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_encode json_decode wait_until);
+SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new(
     server_conf => 'location /short/ { supportdesk; supportdesk_idempotency_ttl 2s; }',

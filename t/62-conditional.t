@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use Test::More;
 use SupportDesk::Test qw(envelope_ok error_ok fields_ok);
+SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new;
 my $key = $env->create_key('acme');

@@ -10,7 +10,9 @@ use strict;
 use warnings;
 use Test::More;
 use JSON::PP;
-use SupportDesk::Test qw(repo_root);
+use SupportDesk::Test qw(repo_root single_pass_only);
+
+single_pass_only('no nginx, no Redis (dashboards/ against SPEC 13)');
 
 my $root = repo_root();
 my $file = "$root/dashboards/supportdesk.json";

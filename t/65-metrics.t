@@ -15,7 +15,9 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(sleep time);
 use IO::Socket::INET;
-use SupportDesk::Test qw(envelope_ok wait_until repo_root pct);
+use SupportDesk::Test qw(envelope_ok wait_until repo_root pct single_redis_only);
+
+single_redis_only('it pauses, kills and restarts the one Redis, flushes its scripts, runs a bulk-update job; t/66 checks the metrics on a cluster');
 
 my $root = repo_root();
 
@@ -32,6 +34,14 @@ my $env = SupportDesk::Test->new(
                    access_log %TMP%/metrics.log sdm;},
 );
 my $key = $env->create_key('acme', 'metrics');
+
+# every request the test sends to the API, counted here: the log phase
+# counts a request when it ends, which may be after its client has the
+# answer (nginx lingers on a connection whose request had a body until the
+# client closes), so a scrape first waits until every one was counted
+my $SENT = 0;
+sub api          { $SENT++; return $env->api(@_) }
+sub sent_request { $SENT++; return $env->request(@_) }
 
 # ---------------------------------------------------------------- helpers
 
@@ -95,6 +105,13 @@ sub sum_of {
     return $sum;
 }
 
+# a scrape once every request sent was counted (at most 10 s)
+sub settled {
+    my $m;
+    wait_until(sub { $m = scrape(); sum_of($m, 'supportdesk_http_requests_total') >= $SENT }, 10, 0.05);
+    return $m;
+}
+
 sub req_count {
     my ($m, $route, $method, $code) = @_;
     return val($m, 'supportdesk_http_requests_total', route => $route, method => $method, code => $code);
@@ -126,32 +143,33 @@ ok(wait_until(sub { val(scrape(), 'supportdesk_redis_connections', state => 'con
    "connections: all $CONNS connected, summed over the workers");
 
 # ---------------------------------------------------------------- known traffic
-my @ok = map { $env->api('PATCH', "m$_", $key, { email => "m$_\@acme.com", name => "M $_" }) } 1 .. 3;
+my @ok = map { api('PATCH', "m$_", $key, { email => "m$_\@acme.com", name => "M $_" }) } 1 .. 3;
 is_deeply([map { $_->{status} } @ok], [200, 200, 200], '3 PATCH 200 (creates)');
-is($env->api('GET', 'nobody', $key)->{status}, 404, '1 GET 404 CUSTOMER_NOT_FOUND');
-is($env->api('GET', 'm1', $key)->{status}, 200, '1 GET 200');
-is($env->api('HEAD', 'm1', $key)->{status}, 200, '1 HEAD 200');
-is($env->api('PUT', 'm1', $key, '{}')->{status}, 405, '1 PUT 405');
-is($env->api('GET', 'm1', undef)->{status}, 401, '1 GET 401 (no key)');
-is($env->api('PATCH', 'm1', $key, '{"name":')->{status}, 400, '1 PATCH 400 INVALID_JSON');
-is($env->api('PATCH', 'm1', $key, { name => 'M 1' })->{status}, 200, '1 PATCH 200 that changes nothing');
-is($env->api('GET', '/api/v1/nowhere', $key)->{status}, 404, '1 GET 404 on no route');
+is(api('GET', 'nobody', $key)->{status}, 404, '1 GET 404 CUSTOMER_NOT_FOUND');
+is(api('GET', 'm1', $key)->{status}, 200, '1 GET 200');
+is(api('HEAD', 'm1', $key)->{status}, 200, '1 HEAD 200');
+is(api('PUT', 'm1', $key, '{}')->{status}, 405, '1 PUT 405');
+is(api('GET', 'm1', undef)->{status}, 401, '1 GET 401 (no key)');
+is(api('PATCH', 'm1', $key, '{"name":')->{status}, 400, '1 PATCH 400 INVALID_JSON');
+is(api('PATCH', 'm1', $key, { name => 'M 1' })->{status}, 200, '1 PATCH 200 that changes nothing');
+is(api('GET', '/api/v1/nowhere', $key)->{status}, 404, '1 GET 404 on no route');
 # over the largest limit of the location (1m): nginx refuses it before the
 # rewrite phase, the error filter routes it and writes the envelope
-is($env->api('PATCH', 'm1', $key, '{"name":"' . ('x' x 1_100_000) . '"}')->{status}, 413, '1 PATCH 413 (nginx\'s own, rewritten)');
+is(api('PATCH', 'm1', $key, '{"name":"' . ('x' x 1_100_000) . '"}')->{status}, 413, '1 PATCH 413 (nginx\'s own, rewritten)');
 my $ik = { headers => { 'Idempotency-Key' => 'idem-metrics-1' } };
-is($env->api('PATCH', 'm2', $key, { phone => '+1 555 0101' }, %$ik)->{status}, 200, 'a keyed write');
-my $rep = $env->api('PATCH', 'm2', $key, { phone => '+1 555 0101' }, %$ik);
+is(api('PATCH', 'm2', $key, { phone => '+1 555 0101' }, %$ik)->{status}, 200, 'a keyed write');
+my $rep = api('PATCH', 'm2', $key, { phone => '+1 555 0101' }, %$ik);
 is($rep->{headers}{'idempotent-replayed'}, 'true', 'its replay');
-is($env->api('POST', '/api/v1/customers/m3/notes', $key, { note => 'hi' })->{status}, 201, 'a note');
-is($env->api('DELETE', 'm3', $key)->{status}, 200, 'a delete');
+is(api('POST', '/api/v1/customers/m3/notes', $key, { note => 'hi' })->{status}, 201, 'a note');
+is(api('DELETE', 'm3', $key)->{status}, 200, 'a delete');
 # a script's own refusal (SD_NO_CUSTOMER): an answer, not a Redis error
-is($env->api('POST', '/api/v1/customers/nobody/notes', $key, { note => 'hi' })->{status}, 404, 'a note for nobody');
+is(api('POST', '/api/v1/customers/nobody/notes', $key, { note => 'hi' })->{status}, 404, 'a note for nobody');
 
 # a bad key: looked up once (a miss), then refused from the cache
-is($env->api('GET', 'm1', 'sdk_unknown')->{status}, 401, 'a bad key') for 1 .. 2;
+is(api('GET', 'm1', 'sdk_unknown')->{status}, 401, 'a bad key') for 1 .. 2;
 
-my $m1 = scrape();
+my $m1 = settled();
+is(sum_of($m1, 'supportdesk_http_requests_total'), $SENT, "every request counted once ($SENT)");
 is_deeply($m1->{problems}, [], 'the exposition parses after traffic');
 my %want = (
     "$C PATCH 200" => 6, "$C GET 404" => 1, "$C GET 200" => 1, "$C HEAD 200" => 1,
@@ -232,6 +250,24 @@ is_deeply([grep { $m1->{type}{$_} eq 'counter' && !/_total$/ } keys %{ $m1->{typ
           'every counter ends in _total');
 promtool_ok($m1->{text}, 'after traffic');
 
+# README's example alerts: valid rules, over metrics the module exports
+{
+    open my $rd, '<', "$root/README.md" or die "README.md: $!";
+    my $readme = do { local $/; <$rd> };
+    my ($rules) = $readme =~ /^Example alerts .*?^```yaml\n(.*?)^```$/ms;
+    ok($rules, 'README has example alerts');
+    my $file = $env->tmp . '/alerts.yml';
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $rules // '';
+    close $fh;
+    my $out = `promtool check rules $file 2>&1`;
+    is($? >> 8, 0, 'promtool check rules: README\'s example alerts') or diag($out);
+    (my $exprs = $rules // '') =~ s/^\s*#.*\n//mg;    # comments name directives
+    my %used = map { $_ => 1 } $exprs =~ /\b(supportdesk_[a-z_]+)/g;
+    cmp_ok(scalar(keys %used), '>=', 3, 'the alerts name metrics');
+    is_deeply([grep { !$series{$_} } sort keys %used], [], 'every metric the alerts name is exported');
+}
+
 # ---------------------------------------------------------------- two workers
 # enough concurrent requests that both workers serve some; the counts are
 # their sum
@@ -239,13 +275,14 @@ SKIP: {
     skip 'one process (SD_MASTER_PROCESS=off)', 3 if $single;
     my $log = $env->tmp . '/metrics.log';
     my $skip_lines = () = do { open my $lf, '<', $log or die; <$lf> };
-    my $before = req_count(scrape(), $C, 'GET', 200);
+    my $before = req_count(settled(), $C, 'GET', 200);
     my (%pids, $sent);
     $sent = 0;
     for my $round (1 .. 20) {
         my @res = $env->parallel([map { $env->http_bytes('GET', '/api/v1/customers/m1',
                                                           headers => { 'X-API-Key' => $key }) } 1 .. 40]);
         $sent += grep { $_->{status} == 200 } @res;
+        $SENT += @res;
         open my $lf, '<', $log or die;
         my @lines = <$lf>;
         %pids = map { (split / /)[0] => 1 } grep { m{ GET /api/v1/customers/m1$} } @lines[$skip_lines .. $#lines];
@@ -253,7 +290,7 @@ SKIP: {
     }
     is(scalar(keys %pids), 2, 'both workers served the GETs') or diag("pids: @{[keys %pids]}");
     is($sent % 40, 0, 'every GET answered 200');
-    is(req_count(scrape(), $C, 'GET', 200) - $before, $sent,
+    is(req_count(settled(), $C, 'GET', 200) - $before, $sent,
        "supportdesk_http_requests_total: $sent more, summed over both workers");
 }
 
@@ -286,10 +323,10 @@ SKIP: {
 
 # ---------------------------------------------------------------- labels
 # hostile paths: never a label; every label value is one the module knows
-$env->request('GET', '/api/v1/customers/a%22b%5Cc%0Ad', headers => { 'X-API-Key' => $key });
-$env->request('GET', '/api/v1/x"y\\z', headers => { 'X-API-Key' => $key });
-$env->request('GET', '/api/v1/customers/%22%7D%7B/notes', headers => { 'X-API-Key' => $key });
-my $m2 = scrape();
+sent_request('GET', '/api/v1/customers/a%22b%5Cc%0Ad', headers => { 'X-API-Key' => $key });
+sent_request('GET', '/api/v1/x"y\\z', headers => { 'X-API-Key' => $key });
+sent_request('GET', '/api/v1/customers/%22%7D%7B/notes', headers => { 'X-API-Key' => $key });
+my $m2 = settled();
 is_deeply($m2->{problems}, [], 'the exposition parses after hostile paths');
 my %allowed_route = map { $_ => 1 } ('unmatched', $C, '/customers', '/customers/bulk-update',
     '/customers/{externalId}/notes', '/customers/{externalId}/notes/{noteId}',
@@ -304,12 +341,12 @@ promtool_ok($m2->{text}, 'after hostile paths');
 
 # ---------------------------------------------------------------- a bulk-update job
 {
-    my $res = $env->api('POST', '/api/v1/customers/bulk-update', $key,
+    my $res = api('POST', '/api/v1/customers/bulk-update', $key,
                         { filter => {}, set => { metadata => { plan => 'gold' } } });
     is($res->{status}, 202, 'a bulk-update job');
     my $id = $res->{json}{data}{jobId};
     ok(wait_until(sub {
-        my $j = $env->api('GET', "/api/v1/jobs/$id", $key);
+        my $j = api('GET', "/api/v1/jobs/$id", $key);
         ($j->{json}{data}{job}{status} // '') eq 'done';
     }, 20, 0.1), 'the job is done');
     my $m = scrape();
@@ -329,6 +366,7 @@ promtool_ok($m2->{text}, 'after hostile paths');
         print $s $env->http_bytes('GET', '/api/v1/customers/m1', headers => { 'X-API-Key' => $key });
         $s
     } 1 .. 2;
+    $SENT += 2;
     my $pending = 0;
     wait_until(sub { $pending = val(scrape(), 'supportdesk_redis_pending_commands'); $pending >= 2 }, 0.8, 0.05);
     cmp_ok($pending, '>=', 2, "pending commands while Redis is paused: $pending");
@@ -347,7 +385,7 @@ promtool_ok($m2->{text}, 'after hostile paths');
     $env->kill_redis;
     ok(wait_until(sub { val(scrape(), 'supportdesk_redis_connections', state => 'connected') == 0 }, 5, 0.05),
        'Redis killed: no connection connected');
-    my $r503 = $env->api('GET', 'm1', $key);
+    my $r503 = api('GET', 'm1', $key);
     is($r503->{status}, 503, 'a request while Redis is down: 503');
     $m = scrape();
     cmp_ok(val($m, 'supportdesk_redis_errors_total', kind => 'closed') - $e0{closed}, '>=', $CONNS,
@@ -372,7 +410,7 @@ promtool_ok($m2->{text}, 'after hostile paths');
     # the scripts flushed: a script call answers NOSCRIPT, the pool loads
     # the connection's scripts again and sends it once more
     $r->script('flush');
-    is($env->api('PATCH', "f$_", $key, { email => "f$_\@acme.com", name => "F $_" })->{status}, 200, "a write after SCRIPT FLUSH ($_)")
+    is(api('PATCH', "f$_", $key, { email => "f$_\@acme.com", name => "F $_" })->{status}, 200, "a write after SCRIPT FLUSH ($_)")
         for 1 .. 2;
     $m = scrape();
     cmp_ok(val($m, 'supportdesk_redis_errors_total', kind => 'noscript') - $e0{noscript}, '>=', 1,
@@ -380,7 +418,7 @@ promtool_ok($m2->{text}, 'after hostile paths');
 
     # out of memory: the write refused (503), counted by its code
     $r->config('set', 'maxmemory', 1);
-    my $oom = $env->api('PATCH', 'f1', $key, { name => 'Out of memory' });
+    my $oom = api('PATCH', 'f1', $key, { name => 'Out of memory' });
     $r->config('set', 'maxmemory', 0);
     is($oom->{status}, 503, 'a write while Redis is out of memory: 503');
     $m = scrape();
@@ -388,15 +426,15 @@ promtool_ok($m2->{text}, 'after hostile paths');
     is_deeply({ map { $_ => val($m, 'supportdesk_redis_errors_total', kind => $_) - $e0{$_} }
                 grep { !/^(?:noscript|oom)$/ } @kinds },
               { map { $_ => 0 } grep { !/^(?:noscript|oom)$/ } @kinds }, 'no other kind counted');
-    is($env->api('PATCH', 'f1', $key, { name => 'Room again' })->{status}, 200, 'room again: 200');
+    is(api('PATCH', 'f1', $key, { name => 'Room again' })->{status}, 200, 'room again: 200');
     promtool_ok($m->{text}, 'after Redis errors');
 }
 
 # ---------------------------------------------------------------- a reload keeps the counters
 SKIP: {
-    skip 'one process (SD_MASTER_PROCESS=off): no reload, no worker to kill', 7 if $single;
-    my $m = scrape();
-    my $n = sum_of($m, 'supportdesk_http_requests_total');
+    skip 'one process (SD_MASTER_PROCESS=off): no reload, no worker to kill', 10 if $single;
+    my $n = sum_of(settled(), 'supportdesk_http_requests_total');
+    is($n, $SENT, "before the reload: every request counted once ($SENT)");
     my @old = $env->worker_pids;
     $env->reload_nginx;
     ok(wait_until(sub { my @w = $env->worker_pids; @w == 2 && !grep { my $o = $_; grep { $_ == $o } @w } @old }, 10, 0.1),

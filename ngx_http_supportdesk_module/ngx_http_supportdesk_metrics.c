@@ -966,7 +966,8 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b,
     ngx_http_supportdesk_metrics_shard_t *total,
     ngx_http_supportdesk_metrics_row_t *rows, ngx_uint_t nrows)
 {
-    ngx_str_t                            *kind;
+    u_char                                lower[16];
+    ngx_str_t                            *kind, code;
     ngx_uint_t                            i, j, used, nkinds;
     ngx_atomic_uint_t                     v, pending, running;
     ngx_http_supportdesk_metrics_sh_t    *sh;
@@ -974,8 +975,6 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b,
     ngx_http_supportdesk_metrics_proc_t  *p;
     ngx_http_supportdesk_metrics_hist_t  *h;
     ngx_atomic_uint_t                     conns[NGX_HTTP_SUPPORTDESK_MX_STATES];
-    u_char                                lower[16];
-    ngx_str_t                             code;
 
     sh = ngx_http_supportdesk_metrics_sh;
 

@@ -57,7 +57,13 @@ static char *ngx_http_supportdesk_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_url_t *ngx_http_supportdesk_parse_redis(ngx_conf_t *cf,
-    ngx_str_t *value, const char *directive);
+    ngx_str_t *value, const char *directive, ngx_uint_t names);
+static ngx_int_t ngx_http_supportdesk_resolve_now(ngx_conf_t *cf,
+    ngx_url_t *u, const char *directive);
+static ngx_uint_t ngx_http_supportdesk_redis_is_name(ngx_url_t *u);
+static ngx_int_t ngx_http_supportdesk_redis_host(ngx_conf_t *cf,
+    ngx_http_supportdesk_loc_conf_t *conf,
+    ngx_http_supportdesk_redis_conf_t *redis);
 static char *ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_redis_sentinel(ngx_conf_t *cf,
@@ -908,13 +914,16 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             ngx_str_set(&value, NGX_HTTP_SUPPORTDESK_DEFAULT_REDIS);
 
             conf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value,
-                                                            "supportdesk_redis");
+                                                            "supportdesk_redis",
+                                                            0);
             if (conf->redis_url == NULL) {
                 return NGX_CONF_ERROR;
             }
         }
 
-        redis->addr = &conf->redis_url->addrs[0];
+        if (ngx_http_supportdesk_redis_host(cf, conf, redis) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     /* locations with the same settings share one pool per worker */
@@ -1049,8 +1058,10 @@ ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    /* a name waits for the location's resolver, known at merge */
     slcf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value[1],
-                                                        "supportdesk_redis");
+                                                        "supportdesk_redis",
+                                                        1);
     if (slcf->redis_url == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -1153,7 +1164,7 @@ ngx_http_supportdesk_redis_addrs(ngx_conf_t *cf, ngx_str_t *values,
     }
 
     for (i = 0; i < n; i++) {
-        u = ngx_http_supportdesk_parse_redis(cf, &values[i], directive);
+        u = ngx_http_supportdesk_parse_redis(cf, &values[i], directive, 0);
         if (u == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -1179,9 +1190,15 @@ ngx_http_supportdesk_redis_addrs(ngx_conf_t *cf, ngx_str_t *values,
 }
 
 
+/*
+ * A Redis address, resolved here, at configuration time.  With names set,
+ * a host name is left unresolved (naddrs 0): the merge knows whether the
+ * location has a resolver for the workers to use, or resolves it here.
+ */
+
 static ngx_url_t *
 ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value,
-    const char *directive)
+    const char *directive, ngx_uint_t names)
 {
     ngx_url_t  *u;
 
@@ -1192,8 +1209,8 @@ ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value,
 
     u->url = *value;
     u->default_port = 6379;
+    u->no_resolve = 1;
 
-    /* resolved here, at configuration time: workers never resolve names */
     if (value->len == 0 || ngx_parse_url(cf->pool, u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"%s\" address \"%V\"%s%s",
@@ -1202,14 +1219,116 @@ ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value,
         return NULL;
     }
 
-    if (u->naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" address \"%V\" resolves to no address",
-                           directive, value);
+    if (u->port == 0) {
+        u->port = u->default_port;
+    }
+
+    if (u->naddrs == 0 && names && ngx_http_supportdesk_redis_is_name(u)) {
+        return u;
+    }
+
+    if (u->naddrs == 0
+        && ngx_http_supportdesk_resolve_now(cf, u, directive) != NGX_OK)
+    {
         return NULL;
     }
 
     return u;
+}
+
+
+/*
+ * One server.  A host name, where the location has a resolver, is resolved
+ * by the workers, and again later: the name may move (a managed Redis's
+ * failover).  Without a resolver it is resolved here, once.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_host(ngx_conf_t *cf,
+    ngx_http_supportdesk_loc_conf_t *conf,
+    ngx_http_supportdesk_redis_conf_t *redis)
+{
+    ngx_url_t                 *u;
+    ngx_addr_t                *unresolved;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    u = conf->redis_url;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    ngx_str_null(&redis->host);
+    redis->port = 0;
+    redis->resolver = NULL;
+    redis->resolver_timeout = 0;
+
+    if (ngx_http_supportdesk_redis_is_name(u)
+        && clcf->resolver != NULL
+        && clcf->resolver->connections.nelts > 0)
+    {
+        /* names the server in the logs until it is resolved */
+        unresolved = ngx_pcalloc(cf->pool, sizeof(ngx_addr_t));
+        if (unresolved == NULL) {
+            return NGX_ERROR;
+        }
+
+        unresolved->name = u->url;
+
+        redis->addr = unresolved;
+        redis->host = u->host;
+        redis->port = u->port;
+        redis->resolver = clcf->resolver;
+        redis->resolver_timeout = clcf->resolver_timeout;
+
+        return NGX_OK;
+    }
+
+    if (u->naddrs == 0
+        && ngx_http_supportdesk_resolve_now(cf, u, "supportdesk_redis")
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    redis->addr = &u->addrs[0];
+
+    return NGX_OK;
+}
+
+
+/* resolved at configuration time, blocking (nginx -t says what failed) */
+
+static ngx_int_t
+ngx_http_supportdesk_resolve_now(ngx_conf_t *cf, ngx_url_t *u,
+    const char *directive)
+{
+    if (ngx_inet_resolve_host(cf->pool, u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%s\" address \"%V\"%s%s",
+                           directive, &u->url, u->err != NULL ? ": " : "",
+                           u->err != NULL ? u->err : "");
+        return NGX_ERROR;
+    }
+
+    if (u->naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" address \"%V\" resolves to no address",
+                           directive, &u->url);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a host name, not an address */
+
+static ngx_uint_t
+ngx_http_supportdesk_redis_is_name(ngx_url_t *u)
+{
+    if (u->family == AF_UNIX || u->host.len == 0 || u->host.data[0] == '[') {
+        return 0;
+    }
+
+    return ngx_inet_addr(u->host.data, u->host.len) == INADDR_NONE;
 }
 
 

@@ -60,6 +60,13 @@
 #define NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN      10
 #define NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MAX      200
 
+/* supportdesk_redis <name>: resolved again every RESOLVE_EVERY, on a
+   reconnect once RESOLVE_AGAIN has passed, after a failure or READONLY once
+   RESOLVE_SOON has */
+#define NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_EVERY  5000
+#define NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_AGAIN  1000
+#define NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_SOON   100
+
 /* conn->reply_refused */
 #define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_SIZE     1
 #define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS 2
@@ -118,6 +125,13 @@ typedef struct {
     ngx_event_t                          retry;
     ngx_msec_t                           backoff;
 
+    /* a name to resolve: connecting once it is; connected to an address
+       the name no longer has, closed once its replies are in */
+    unsigned                             awaiting_address:1;
+    unsigned                             stale:1;
+    /* pool->address when it was opened */
+    ngx_uint_t                           address;
+
     /* bumped on every close, to notice a close from inside a callback */
     ngx_uint_t                           generation;
     /* handshake replies still due on this connection */
@@ -169,6 +183,17 @@ struct ngx_http_supportdesk_redis_pool_s {
     /* ops of closed connections, answered a slice per turn (op->rc) */
     ngx_queue_t                          failing;
     ngx_event_t                          fail_event;
+
+    /* supportdesk_redis <name>: the address it resolved to last (no
+       sockaddr before the first answer), the resolution in flight */
+    ngx_addr_t                           resolved;
+    ngx_sockaddr_t                       resolved_sockaddr;
+    u_char                               resolved_text[NGX_SOCKADDR_STRLEN];
+    ngx_resolver_ctx_t                  *resolving;
+    ngx_msec_t                           resolved_at;
+    /* bumped when the name moves to another address */
+    ngx_uint_t                           address;
+    ngx_event_t                          resolve_timer;
 
     /* requests refused since the last message about it, and its time */
     ngx_uint_t                           refused;
@@ -319,12 +344,25 @@ struct ngx_http_supportdesk_redis_op_s {
 };
 
 
+static ngx_uint_t ngx_http_supportdesk_redis_addr_eq(
+    ngx_http_supportdesk_redis_conf_t *a,
+    ngx_http_supportdesk_redis_conf_t *b);
 static ngx_uint_t ngx_http_supportdesk_redis_seeds_eq(ngx_array_t *a,
     ngx_array_t *b);
 static ngx_uint_t ngx_http_supportdesk_redis_str_eq(ngx_str_t *a,
     ngx_str_t *b);
 static void ngx_http_supportdesk_redis_connect(
     ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_open(
+    ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_schedule(ngx_event_t *timer,
+    ngx_msec_t last, ngx_msec_t within);
+static void ngx_http_supportdesk_redis_resolve(
+    ngx_http_supportdesk_redis_pool_t *pool, ngx_msec_t age);
+static void ngx_http_supportdesk_redis_resolve_timer(ngx_event_t *ev);
+static void ngx_http_supportdesk_redis_resolved(ngx_resolver_ctx_t *ctx);
+static void ngx_http_supportdesk_redis_readdress(
+    ngx_http_supportdesk_redis_pool_t *pool);
 static void ngx_http_supportdesk_redis_connected(
     ngx_http_supportdesk_redis_conn_t *conn);
 static void ngx_http_supportdesk_redis_state(
@@ -497,9 +535,7 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
     for (i = 0; i < confs->nelts; i++) {
         rcf = rcfp[i];
 
-        if (ngx_cmp_sockaddr(rcf->addr->sockaddr, rcf->addr->socklen,
-                             want->addr->sockaddr, want->addr->socklen, 1)
-               == NGX_OK
+        if (ngx_http_supportdesk_redis_addr_eq(rcf, want)
             && ngx_http_supportdesk_redis_seeds_eq(rcf->seeds, want->seeds)
             && ngx_http_supportdesk_redis_seeds_eq(rcf->sentinels,
                                                    want->sentinels)
@@ -547,6 +583,25 @@ ngx_http_supportdesk_redis_conf_add(ngx_conf_t *cf, ngx_array_t *confs,
     *rcfp = rcf;
 
     return rcf;
+}
+
+
+/* the same server: the same address, or the same name to resolve */
+
+static ngx_uint_t
+ngx_http_supportdesk_redis_addr_eq(ngx_http_supportdesk_redis_conf_t *a,
+    ngx_http_supportdesk_redis_conf_t *b)
+{
+    if (a->host.len || b->host.len) {
+        return ngx_http_supportdesk_redis_str_eq(&a->host, &b->host)
+               && a->port == b->port
+               && a->resolver == b->resolver
+               && a->resolver_timeout == b->resolver_timeout;
+    }
+
+    return ngx_cmp_sockaddr(a->addr->sockaddr, a->addr->socklen,
+                            b->addr->sockaddr, b->addr->socklen, 1)
+           == NGX_OK;
 }
 
 
@@ -694,6 +749,15 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
     pool->fail_event.data = pool;
     pool->fail_event.log = log;
 
+    if (rcf->host.len) {
+        pool->resolve_timer.handler = ngx_http_supportdesk_redis_resolve_timer;
+        pool->resolve_timer.data = pool;
+        pool->resolve_timer.log = log;
+        pool->resolve_timer.cancelable = 1;
+        ngx_add_timer(&pool->resolve_timer,
+                      NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_EVERY);
+    }
+
     for (j = 0; j < pool->nconns; j++) {
         conn = &pool->conns[j];
         conn->pool = pool;
@@ -796,6 +860,15 @@ ngx_http_supportdesk_redis_pool_destroy(ngx_http_supportdesk_redis_pool_t *pool)
 
     if (pool->fail_event.posted) {
         ngx_delete_posted_event(&pool->fail_event);
+    }
+
+    if (pool->resolve_timer.timer_set) {
+        ngx_del_timer(&pool->resolve_timer);
+    }
+
+    if (pool->resolving != NULL) {
+        ngx_resolve_name_done(pool->resolving);
+        pool->resolving = NULL;
     }
 
     ngx_http_supportdesk_redis_free_queue(&pool->failing);
@@ -1004,6 +1077,11 @@ ngx_http_supportdesk_redis_pick(ngx_http_supportdesk_redis_pool_t *pool)
         switch (conn->state) {
 
         case NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED:
+            if (conn->stale) {
+                /* to an address its name no longer has: draining */
+                break;
+            }
+
             if (best == NULL
                 || best->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
                 || conn->npending < best->npending)
@@ -1047,22 +1125,20 @@ ngx_http_supportdesk_redis_pick(ngx_http_supportdesk_redis_pool_t *pool)
 static void
 ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
 {
-    ngx_int_t                           rc;
-    ngx_connection_t                   *c;
+    ngx_http_supportdesk_redis_pool_t  *pool;
     ngx_http_supportdesk_redis_conf_t  *rcf;
 
-    rcf = conn->pool->conf;
+    pool = conn->pool;
+    rcf = pool->conf;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit || conn->pool->retired) {
+    if (ngx_exiting || ngx_terminate || ngx_quit || pool->retired) {
         return;
     }
 
     ngx_memzero(&conn->peer, sizeof(ngx_peer_connection_t));
-    conn->peer.sockaddr = rcf->addr->sockaddr;
-    conn->peer.socklen = rcf->addr->socklen;
     conn->peer.name = &rcf->addr->name;
     conn->peer.get = ngx_event_get_peer;
-    conn->peer.log = conn->pool->log;
+    conn->peer.log = pool->log;
     conn->peer.log_error = NGX_ERROR_ERR;
 
     conn->out_len = 0;
@@ -1077,11 +1153,55 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
         return;
     }
 
+    /* requests may queue from here: their commands go behind these */
+    ngx_http_supportdesk_redis_state(conn,
+                                     NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING);
+
+    /* pipelined ahead of every request: no extra round trip */
+    if (ngx_http_supportdesk_redis_handshake(conn) != NGX_OK) {
+        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         1);
+        return;
+    }
+
+    if (rcf->host.len) {
+        if (pool->resolved.sockaddr == NULL) {
+            /* opened by ngx_http_supportdesk_redis_resolved() */
+            conn->awaiting_address = 1;
+            ngx_http_supportdesk_redis_resolve(pool, 0);
+            return;
+        }
+
+        ngx_http_supportdesk_redis_resolve(pool,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_AGAIN);
+    }
+
+    ngx_http_supportdesk_redis_open(conn);
+}
+
+
+/* the socket of a connection whose handshake is encoded */
+
+static void
+ngx_http_supportdesk_redis_open(ngx_http_supportdesk_redis_conn_t *conn)
+{
+    ngx_int_t                           rc;
+    ngx_addr_t                         *addr;
+    ngx_connection_t                   *c;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    rcf = conn->pool->conf;
+    addr = rcf->host.len ? &conn->pool->resolved : rcf->addr;
+
+    conn->peer.sockaddr = addr->sockaddr;
+    conn->peer.socklen = addr->socklen;
+    conn->peer.name = &addr->name;
+    conn->address = conn->pool->address;
+
     rc = ngx_event_connect_peer(&conn->peer);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, conn->pool->log, 0,
-                   "supportdesk: redis connect to %V: %i",
-                   &rcf->addr->name, rc);
+                   "supportdesk: redis connect to %V: %i", &addr->name, rc);
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
         conn->peer.connection = NULL;
@@ -1108,22 +1228,223 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
     c->read->cancelable = 1;
     c->write->cancelable = 1;
 
-    ngx_http_supportdesk_redis_state(conn,
-                                     NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING);
-
-    /* pipelined ahead of every request: no extra round trip */
-    if (ngx_http_supportdesk_redis_handshake(conn) != NGX_OK) {
-        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         1);
-        return;
-    }
-
     if (rc == NGX_AGAIN) {
         ngx_add_timer(c->write, rcf->connect_timeout);
         return;
     }
 
     ngx_http_supportdesk_redis_connected(conn);
+}
+
+
+/*
+ * supportdesk_redis <name> with a resolver: the name is asked of nginx's
+ * resolver (its cache answers most of the time) unless it was less than
+ * age ago; one question in flight per pool.
+ */
+
+static void
+ngx_http_supportdesk_redis_resolve(ngx_http_supportdesk_redis_pool_t *pool,
+    ngx_msec_t age)
+{
+    ngx_resolver_ctx_t                 *ctx;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    rcf = pool->conf;
+
+    if (pool->resolving != NULL || ngx_exiting
+        || (pool->resolved_at != 0
+            && ngx_current_msec - pool->resolved_at < age))
+    {
+        return;
+    }
+
+    ctx = ngx_resolve_start(rcf->resolver, NULL);
+
+    if (ctx == NULL || ctx == NGX_NO_RESOLVER) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "supportdesk: redis %V: could not start resolving "
+                      "\"%V\"", &rcf->addr->name, &rcf->host);
+        pool->resolved_at = ngx_current_msec;
+        ngx_http_supportdesk_redis_readdress(pool);
+        return;
+    }
+
+    ctx->name = rcf->host;
+    ctx->handler = ngx_http_supportdesk_redis_resolved;
+    ctx->data = pool;
+    ctx->timeout = rcf->resolver_timeout;
+    /* a question in flight does not hold up a graceful exit */
+    ctx->cancelable = 1;
+
+    /* the answer may come at once, from the cache, inside the call */
+    pool->resolving = ctx;
+
+    if (ngx_resolve_name(ctx) != NGX_OK) {
+        /* ngx_resolve_name() freed ctx */
+        pool->resolving = NULL;
+        pool->resolved_at = ngx_current_msec;
+
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "supportdesk: redis %V: could not resolve \"%V\"",
+                      &rcf->addr->name, &rcf->host);
+
+        ngx_http_supportdesk_redis_readdress(pool);
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_resolve_timer(ngx_event_t *ev)
+{
+    ngx_http_supportdesk_redis_pool_t  *pool;
+
+    pool = ev->data;
+
+    ngx_http_supportdesk_redis_resolve(pool,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_EVERY);
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_EVERY);
+    }
+}
+
+
+static void
+ngx_http_supportdesk_redis_resolved(ngx_resolver_ctx_t *ctx)
+{
+    ngx_uint_t                          i, keep, moved, level;
+    ngx_resolver_addr_t                *a;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
+
+    pool = ctx->data;
+    rcf = pool->conf;
+
+    pool->resolving = NULL;
+    pool->resolved_at = ngx_current_msec;
+
+    if (ctx->state != NGX_OK || ctx->naddrs == 0) {
+        /* the last address stays, if there is one */
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "supportdesk: redis %V: \"%V\" could not be resolved "
+                      "(%i: %s)%s", &rcf->addr->name, &ctx->name,
+                      ctx->state, ngx_resolver_strerror(ctx->state),
+                      pool->resolved.sockaddr != NULL
+                      ? ", keeping the last address" : "");
+        ngx_resolve_name_done(ctx);
+        ngx_http_supportdesk_redis_readdress(pool);
+        return;
+    }
+
+    /* of several addresses, the one in use stays while the name has it */
+    keep = ctx->naddrs;
+
+    for (i = 0; pool->resolved.sockaddr != NULL && i < ctx->naddrs; i++) {
+        a = &ctx->addrs[i];
+        ngx_inet_set_port(a->sockaddr, rcf->port);
+
+        if (ngx_cmp_sockaddr(a->sockaddr, a->socklen,
+                             pool->resolved.sockaddr, pool->resolved.socklen,
+                             1)
+            == NGX_OK)
+        {
+            keep = i;
+            break;
+        }
+    }
+
+    if (keep == ctx->naddrs) {
+        a = &ctx->addrs[0];
+
+        if (a->socklen > sizeof(ngx_sockaddr_t)) {
+            ngx_resolve_name_done(ctx);
+            ngx_http_supportdesk_redis_readdress(pool);
+            return;
+        }
+
+        moved = (pool->resolved.sockaddr != NULL);
+
+        if (moved) {
+            ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
+                          "supportdesk: redis %V: \"%V\" no longer resolves "
+                          "to %V, moving the connections",
+                          &rcf->addr->name, &ctx->name,
+                          &pool->resolved.name);
+        }
+
+        ngx_memcpy(&pool->resolved_sockaddr, a->sockaddr, a->socklen);
+        ngx_inet_set_port(&pool->resolved_sockaddr.sockaddr, rcf->port);
+
+        pool->resolved.sockaddr = &pool->resolved_sockaddr.sockaddr;
+        pool->resolved.socklen = a->socklen;
+        pool->resolved.name.data = pool->resolved_text;
+        pool->resolved.name.len = ngx_sock_ntop(pool->resolved.sockaddr,
+                                                pool->resolved.socklen,
+                                                pool->resolved_text,
+                                                NGX_SOCKADDR_STRLEN, 1);
+        /* connections opened before are to the old address */
+        pool->address++;
+
+        level = moved ? NGX_LOG_NOTICE : NGX_LOG_INFO;
+
+        ngx_log_error(level, pool->log, 0,
+                      "supportdesk: redis %V: \"%V\" resolves to %V",
+                      &rcf->addr->name, &ctx->name, &pool->resolved.name);
+
+        ngx_resolve_name_done(ctx);
+        ngx_http_supportdesk_redis_readdress(pool);
+        return;
+    }
+
+    ngx_resolve_name_done(ctx);
+    ngx_http_supportdesk_redis_readdress(pool);
+}
+
+
+/*
+ * After an answer (or none): connections waiting for an address open, or
+ * fail if there is none; those open to an address the name no longer has
+ * close, at once when idle, else once their replies are in.
+ */
+
+static void
+ngx_http_supportdesk_redis_readdress(ngx_http_supportdesk_redis_pool_t *pool)
+{
+    ngx_uint_t                          j;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    for (j = 0; j < pool->nconns; j++) {
+        conn = &pool->conns[j];
+
+        if (conn->awaiting_address) {
+            conn->awaiting_address = 0;
+
+            if (pool->resolved.sockaddr == NULL) {
+                ngx_http_supportdesk_redis_close(conn,
+                                         NGX_HTTP_SERVICE_UNAVAILABLE, 1);
+
+            } else {
+                ngx_http_supportdesk_redis_open(conn);
+            }
+
+            continue;
+        }
+
+        if (conn->peer.connection == NULL || conn->stale
+            || conn->address == pool->address)
+        {
+            continue;
+        }
+
+        if (conn->npending == 0) {
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 0);
+
+        } else {
+            conn->stale = 1;
+        }
+    }
 }
 
 
@@ -1518,6 +1839,8 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_state(conn,
                                      NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED);
     conn->recovering = 0;
+    conn->awaiting_address = 0;
+    conn->stale = 0;
 
     /* until it fires, requests are answered 503 at once */
     if (backoff && !ngx_exiting && !pool->retired) {
@@ -1562,6 +1885,12 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     if (!ngx_queue_empty(&pool->failing) && !pool->fail_event.posted) {
         /* the first slice in this turn, once the caller is done */
         ngx_post_event(&pool->fail_event, &ngx_posted_events);
+    }
+
+    /* a server lost may have moved: its name may say where to */
+    if (pool->conf->host.len && backoff && !ngx_exiting) {
+        ngx_http_supportdesk_redis_resolve(pool,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_SOON);
     }
 
     /* a master lost may be failing over: the sentinels know where to */
@@ -1979,11 +2308,30 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
         conn->ninflight--;
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
 
+        /* a replica now: the name may point at the new master already */
+        if (conn->pool->conf->host.len
+            && ((redisReply *) reply)->type == REDIS_REPLY_ERROR
+            && ((redisReply *) reply)->len >= 8
+            && ngx_strncmp(((redisReply *) reply)->str, "READONLY", 8) == 0)
+        {
+            ngx_http_supportdesk_redis_resolve(conn->pool,
+                                   NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_SOON);
+        }
+
         if (!ngx_http_supportdesk_redis_deliver(conn, op, reply)) {
             freeReplyObject(reply);
         }
 
         if (conn->generation != generation) {
+            return NGX_DONE;
+        }
+
+        if (conn->stale && conn->npending == 0) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, conn->pool->log, 0,
+                           "supportdesk: redis %V drained, closing",
+                           conn->peer.name);
+            ngx_http_supportdesk_redis_close(conn,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE, 0);
             return NGX_DONE;
         }
 
@@ -2952,24 +3300,38 @@ static void
 ngx_http_supportdesk_redis_cluster_refresh(
     ngx_http_supportdesk_redis_cluster_t *cluster, ngx_msec_t within)
 {
+    ngx_http_supportdesk_redis_schedule(&cluster->refresh_timer,
+                                        cluster->refreshed, within);
+}
+
+
+/*
+ * The timer fires within that many ms, but not sooner than REFRESH_MIN
+ * after last; an earlier time already set stays.
+ */
+
+static void
+ngx_http_supportdesk_redis_schedule(ngx_event_t *timer, ngx_msec_t last,
+    ngx_msec_t within)
+{
     ngx_msec_t  since;
 
-    since = ngx_current_msec - cluster->refreshed;
+    since = ngx_current_msec - last;
 
     if (since < NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN) {
         within = ngx_max(within, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN
                                  - since);
     }
 
-    if (cluster->refresh_timer.timer_set) {
-        if (cluster->refresh_timer.timer.key <= ngx_current_msec + within) {
+    if (timer->timer_set) {
+        if (timer->timer.key <= ngx_current_msec + within) {
             return;
         }
 
-        ngx_del_timer(&cluster->refresh_timer);
+        ngx_del_timer(timer);
     }
 
-    ngx_add_timer(&cluster->refresh_timer, within);
+    ngx_add_timer(timer, within);
 }
 
 
@@ -3246,24 +3608,8 @@ static void
 ngx_http_supportdesk_redis_sentinel_query(
     ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_msec_t within)
 {
-    ngx_msec_t  since;
-
-    since = ngx_current_msec - sentinel->queried;
-
-    if (since < NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN) {
-        within = ngx_max(within, NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN
-                                 - since);
-    }
-
-    if (sentinel->query_timer.timer_set) {
-        if (sentinel->query_timer.timer.key <= ngx_current_msec + within) {
-            return;
-        }
-
-        ngx_del_timer(&sentinel->query_timer);
-    }
-
-    ngx_add_timer(&sentinel->query_timer, within);
+    ngx_http_supportdesk_redis_schedule(&sentinel->query_timer,
+                                        sentinel->queried, within);
 }
 
 

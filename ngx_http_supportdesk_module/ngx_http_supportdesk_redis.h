@@ -45,6 +45,17 @@ typedef struct ngx_http_supportdesk_redis_sentinel_s
 typedef struct {
     /* the server; of a cluster, its first seed */
     ngx_addr_t                          *addr;
+    /*
+     * supportdesk_redis <name>:<port> where the location has a resolver:
+     * the name is resolved by the workers, again after a connection is
+     * lost, on READONLY and every few seconds (addr is then a placeholder
+     * without sockaddr, naming the server in the logs); empty: addr is
+     * final.
+     */
+    ngx_str_t                            host;
+    in_port_t                            port;
+    ngx_resolver_t                      *resolver;
+    ngx_msec_t                           resolver_timeout;
     /* Redis Cluster: the seed nodes (ngx_addr_t); NULL: one server */
     ngx_array_t                         *seeds;
     /* Redis Sentinel: the master's name and the sentinels (ngx_addr_t) */

@@ -134,7 +134,7 @@ VG_DIR    := $(BUILD)/valgrind
 VG_NGINX  := $(VG_DIR)/nginx
 VG_LOGS   := $(VG_DIR)/logs
 VG_SUPP   := $(CURDIR)/t/lib/valgrind.supp
-VG_TESTS  ?= t/10-auth.t t/20-upsert.t t/22-get-delete.t t/30-redis-faults.t t/40-hostile.t \
+VG_TESTS  ?= t/10-auth.t t/20-upsert.t t/22-get-delete.t t/24-redis-resolver.t t/30-redis-faults.t t/40-hostile.t \
              $(wildcard t/50-list.t t/51-batch.t t/53-notes.t t/54-notifications.t t/55-routing.t \
                         t/37-redis-wait.t t/38-redis-tls.t t/39-redis-sentinel.t \
                         t/57-http-edges.t \

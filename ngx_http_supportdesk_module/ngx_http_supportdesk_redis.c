@@ -1049,6 +1049,14 @@ ngx_http_supportdesk_redis_write_op(ngx_http_supportdesk_redis_conn_t *conn,
 void
 ngx_http_supportdesk_redis_abandon(ngx_http_supportdesk_redis_op_t *op)
 {
+    if (op->retrying) {
+        /* waiting in the cluster's retry, on no connection: not sent again */
+        ngx_queue_remove(&op->queue);
+        op->retrying = 0;
+        ngx_http_supportdesk_redis_op_free(op->pool, op);
+        return;
+    }
+
     /*
      * The reply is still due on this connection and keeps its place in the
      * pipeline; the timer stays too, so a Redis that never answers is still
@@ -1056,7 +1064,7 @@ ngx_http_supportdesk_redis_abandon(ngx_http_supportdesk_redis_op_t *op)
      */
     op->handler = NULL;
     op->data = NULL;
-    op->log = op->conn->pool->log;
+    op->log = op->pool->log;
     op->argv = NULL;
     op->argvlen = NULL;
 }
@@ -2778,7 +2786,10 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
     conn = op->conn;
 
     if (op->retrying) {
-        /* it waited for the cluster, not for a connection: only it fails */
+        /*
+         * It waited for the cluster, not for a connection: only it fails,
+         * and with 503, as the cluster answered, refusing the work
+         */
         ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
                       "supportdesk: redis cluster: a command redirected or "
                       "refused for now could not be served within %M ms",
@@ -2787,7 +2798,8 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
                                    NGX_HTTP_SUPPORTDESK_METRICS_ERR_TIMEOUT);
         ngx_queue_remove(&op->queue);
         op->retrying = 0;
-        ngx_http_supportdesk_redis_answer(op, NGX_HTTP_GATEWAY_TIME_OUT, NULL);
+        ngx_http_supportdesk_redis_answer(op, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL);
         return;
     }
 
@@ -2936,9 +2948,13 @@ ngx_http_supportdesk_redis_node(ngx_http_supportdesk_redis_cluster_t *cluster,
     }
 
     if (addr == NULL) {
-        /* IP addresses only: the worker never resolves a name */
+        /*
+         * IP addresses only: the worker never resolves a name; and a port,
+         * which ngx_parse_addr_port() does not insist on
+         */
         if (ngx_parse_addr_port(cluster->mem, &parsed, key->data, key->len)
-            != NGX_OK)
+                != NGX_OK
+            || ngx_inet_get_port(parsed.sockaddr) == 0)
         {
             ngx_log_error(NGX_LOG_ERR, cluster->log, 0,
                           "supportdesk: redis cluster named the node \"%V\", "
@@ -3165,6 +3181,28 @@ ngx_http_supportdesk_redis_cluster_reply(
         if (verdict != NGX_HTTP_SUPPORTDESK_CLUSTER_TRYAGAIN) {
             ngx_http_supportdesk_redis_cluster_refresh(cluster,
                                        NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN);
+        }
+
+        /*
+         * The next try would come too late to be answered in time: this
+         * refusal is the answer, now, rather than a timeout that would
+         * find the command in flight and drop its connection.
+         */
+        if (op->timer.timer_set
+            && (ngx_msec_int_t) (op->timer.timer.key - ngx_current_msec)
+               < (ngx_msec_int_t) (delay
+                                   + NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN))
+        {
+            ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                          "supportdesk: redis cluster: a command refused for "
+                          "now could not be served within %M ms (the last "
+                          "answer, from %V: %*s)",
+                          conn->pool->conf->timeout, conn->peer.name,
+                          (size_t) reply->len, reply->str);
+            ngx_http_supportdesk_redis_answer(op,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              NULL);
+            return 1;
         }
 
         break;

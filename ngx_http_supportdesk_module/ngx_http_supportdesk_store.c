@@ -120,6 +120,10 @@ static ngx_str_t  ngx_http_supportdesk_unavailable[] = {
     ngx_string("MISCONF"),
     /* an ACL that denies a command or key (scripts are checked at connect) */
     ngx_string("NOPERM"),
+    /* a redirection the pool could not follow (malformed), or a cluster
+       node given as supportdesk_redis */
+    ngx_string("MOVED"),
+    ngx_string("ASK"),
     ngx_null_string
 };
 

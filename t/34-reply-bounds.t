@@ -16,7 +16,7 @@ use Time::HiRes qw(time sleep);
 use SupportDesk::Test qw(envelope_ok wait_until single_redis_only);
 use SupportDesk::FakeRedis;
 
-single_redis_only('its Redis is SupportDesk::FakeRedis, one scripted server (the cluster\'s scripted corners are a fake node\'s, to come)');
+single_redis_only('its Redis is SupportDesk::FakeRedis, one scripted server (the cluster\'s scripted corners: t/72-cluster-fake.t)');
 
 my $MB = 1024 * 1024;
 sub bulk { '$' . length($_[0]) . "\r\n$_[0]\r\n" }

@@ -126,8 +126,9 @@ test-asan: asan-build
 # false positives (each says why).  VG_TESTS picks the tests: by default
 # every route and error path (10, 20, 22, 50-55: listing, batch, notes,
 # notifications, routing, and 60-62: the change feed and its long poll,
-# idempotency, conditional requests), Redis loss, pause and timeouts (30)
-# and the hostile input tests (40).  Not 31-reload.t and 52-bulk-update.t: they
+# idempotency, conditional requests), Redis loss, pause and timeouts (30),
+# the hostile input tests (40) and the cluster's redirects and refusals on
+# fake nodes (72).  Not 31-reload.t and 52-bulk-update.t: they
 # signal workers, which "master_process off" does not have.
 
 VG_DIR    := $(BUILD)/valgrind
@@ -139,7 +140,7 @@ VG_TESTS  ?= t/10-auth.t t/20-upsert.t t/22-get-delete.t t/24-redis-resolver.t t
                         t/37-redis-wait.t t/38-redis-tls.t t/39-redis-sentinel.t \
                         t/57-http-edges.t \
                         t/60-events.t t/61-idempotency.t t/62-conditional.t \
-                        t/65-metrics.t)
+                        t/65-metrics.t t/72-cluster-fake.t)
 VALGRIND  ?= valgrind
 VG_ARGS   ?= --tool=memcheck --leak-check=full --show-leak-kinds=definite \
              --errors-for-leak-kinds=definite --error-exitcode=99 --num-callers=40 \

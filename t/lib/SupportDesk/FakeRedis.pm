@@ -14,7 +14,9 @@ package SupportDesk::FakeRedis;
 #       return undef;                          # -ERR fake: unscripted command
 #   });
 #   $fake->port;
-#   $fake->commands;   # every command received so far: "conn name arg1 ..."
+#   $fake->commands;   # every command received so far, one a line: "conn
+#                      # name arg1 ..." (arguments cut at 80 bytes, CR, LF
+#                      # and backslash as \x0d \x0a \x5c)
 #   $fake->ready;      # connections open that have had their handshake
 #                      # answered (the last of it, the EVALSHA probe)
 #   $fake->stop;       # also when it goes out of scope or at END
@@ -127,6 +129,14 @@ sub _parse {
 
 sub _bulk { my $s = shift; '$' . length($s) . "\r\n$s\r\n" }
 
+# an argument as logged: 80 bytes at most, CR, LF and \ escaped (\x0d),
+# so that a command is one line (a script's source has many)
+sub _shown {
+    my $s = length $_[0] > 80 ? substr($_[0], 0, 80) . '...' : $_[0];
+    $s =~ s/([\\\r\n])/sprintf '\\x%02x', ord $1/ge;
+    return $s;
+}
+
 # what Redis answers to the module's handshake; undef for anything else
 sub _handshake {
     my ($cmd) = @_;
@@ -181,7 +191,7 @@ sub _serve {
                 else {
                     $x->{in} .= $buf;
                     while (my $cmd = eval { _parse(\$x->{in}) }) {
-                        print $lf join(' ', $x->{n}, map { length > 80 ? substr($_, 0, 80) . '...' : $_ } @$cmd), "\n";
+                        print $lf join(' ', $x->{n}, map { _shown($_) } @$cmd), "\n";
                         my $a = _handshake($cmd);
                         $x->{ready} = 1 if uc($cmd->[0]) eq 'EVALSHA' && ($cmd->[1] // '') =~ /^0{40}\z/;
                         $a = $respond->($cmd, $x->{n}) unless defined $a;

@@ -620,10 +620,8 @@ ngx_http_supportdesk_metrics_redis_reply_error(const char *str, size_t len)
     /* the code: the first word */
     for (n = 0; n < len && str[n] != ' '; n++) { /* void */ }
 
-    if ((n >= 3 && ngx_strncmp(str, "SD_", 3) == 0)
-        || (n == 5 && ngx_strncmp(str, "MOVED", 5) == 0)
-        || (n == 3 && ngx_strncmp(str, "ASK", 3) == 0))
-    {
+    /* a script's own refusal is an answer */
+    if (n >= 3 && ngx_strncmp(str, "SD_", 3) == 0) {
         return;
     }
 
@@ -1083,8 +1081,8 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b,
         "supportdesk_redis_timeout), admission (a request answered 503 "
         "without a command sent); then the error replies Redis sent, by "
         "their code (loading, readonly, oom, clusterdown, tryagain, noscript, "
-        "err ..., other), a script's own refusals and MOVED/ASK not "
-        "included.");
+        "err ..., other: a MOVED or ASK not followed too), a script's own "
+        "refusals and the redirects a cluster follows not included.");
 
     nkinds = sizeof(ngx_http_supportdesk_metrics_error_kinds)
              / sizeof(ngx_str_t);

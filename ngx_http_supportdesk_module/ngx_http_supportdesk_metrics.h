@@ -102,7 +102,7 @@ void ngx_http_supportdesk_metrics_redis_error(
     ngx_http_supportdesk_metrics_error_e kind);
 
 /* an error reply to a command, counted by its code; a script's own refusal
-   (SD_...) is an answer, and MOVED and ASK are redirects: not counted */
+   (SD_...) is an answer: not counted */
 void ngx_http_supportdesk_metrics_redis_reply_error(const char *str,
     size_t len);
 

@@ -467,6 +467,8 @@ static ngx_http_supportdesk_redis_node_t *ngx_http_supportdesk_redis_node(
 static ngx_http_supportdesk_redis_pool_t *
     ngx_http_supportdesk_redis_cluster_pool(
     ngx_http_supportdesk_redis_cluster_t *cluster, ngx_int_t slot);
+static void ngx_http_supportdesk_redis_count_error(
+    ngx_http_supportdesk_redis_conn_t *conn, redisReply *reply);
 static ngx_uint_t ngx_http_supportdesk_redis_cluster_reply(
     ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
@@ -2385,8 +2387,7 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
 
     if (reply->type == REDIS_REPLY_ERROR && conn->pool->metered) {
-        ngx_http_supportdesk_metrics_redis_reply_error(reply->str,
-                                                       reply->len);
+        ngx_http_supportdesk_redis_count_error(conn, reply);
     }
 
     if (op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
@@ -2426,6 +2427,35 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_answer(op, NGX_OK, reply);
 
     return 0;
+}
+
+
+/*
+ * An error reply, counted by its code; a redirection the cluster follows
+ * is counted as one (ngx_http_supportdesk_redis_cluster_reply()), one it
+ * cannot follow (malformed, or from a node given as supportdesk_redis) is
+ * an error.
+ */
+
+static void
+ngx_http_supportdesk_redis_count_error(ngx_http_supportdesk_redis_conn_t *conn,
+    redisReply *reply)
+{
+    ngx_str_t                               addr;
+    ngx_uint_t                              slot;
+    ngx_http_supportdesk_cluster_verdict_e  verdict;
+
+    if (conn->pool->cluster != NULL) {
+        verdict = ngx_http_supportdesk_cluster_verdict(reply, &slot, &addr);
+
+        if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED
+            || verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ASK)
+        {
+            return;
+        }
+    }
+
+    ngx_http_supportdesk_metrics_redis_reply_error(reply->str, reply->len);
 }
 
 

@@ -175,6 +175,7 @@ is(val($final, 'supportdesk_http_requests_total', route => $C, method => 'GET', 
 is(val($final, 'supportdesk_http_requests_total', route => $C, method => 'PATCH', code => 200), 4,
    'requests: every PATCH 200 once, retried or not');
 is(val($final, 'supportdesk_redis_connections', state => 'connected'), $CONNS, "still $CONNS connections");
+is(val($final, 'supportdesk_redis_errors_total', kind => 'other'), 0, 'the MOVED and ASK followed are redirects, not errors');
 promtool_ok($final->{text}, 'after a slot moved');
 
 done_testing;

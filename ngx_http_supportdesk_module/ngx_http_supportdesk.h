@@ -48,8 +48,6 @@
 #define NGX_HTTP_SUPPORTDESK_JOB_PREFIX     "job_"
 #define NGX_HTTP_SUPPORTDESK_NOTE_PREFIX    "note_"
 #define NGX_HTTP_SUPPORTDESK_JOBS_QUEUE     "sd:jobs"
-/* how metadata is stored; the validator measures it the same way */
-#define NGX_HTTP_SUPPORTDESK_METADATA_FLAGS JSON_COMPACT
 
 
 typedef struct {
@@ -61,6 +59,8 @@ typedef struct {
     size_t                               key_cache_size;
     ngx_msec_t                           key_cache_ttl;
     ngx_msec_t                           key_cache_negative_ttl;
+    /* lookups a second, per worker, of keys the cache does not know */
+    ngx_uint_t                           key_lookup_rate;
     ngx_int_t                            request_id_index;
     ngx_uint_t                           job_chunk_size;
     /* the change feed's retention, per app */
@@ -120,7 +120,8 @@ typedef ngx_int_t (*ngx_http_supportdesk_reply_pt)(ngx_http_request_t *r,
 typedef struct {
     ngx_uint_t                           method;
     unsigned                             has_body:1;
-    /* the batch route: supportdesk_batch_max_body_size applies */
+    /* the batch route: supportdesk_batch_max_body_size applies, and the
+       body's "customers" are parsed an item at a time (by validate) */
     unsigned                             batch_body:1;
     /* the first path parameter is an externalId, decoded before validate */
     unsigned                             external_id:1;
@@ -152,6 +153,13 @@ struct ngx_http_supportdesk_ctx_s {
     ngx_str_t                            api_key;
     u_char           key_hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
     ngx_str_t                            app;
+    /* the key's Redis lookup: due in the access phase (after limit_req),
+       for a key the cache knew as good (then app is the one it had) or
+       not; the second whose bound it was counted against */
+    ngx_msec_t                           key_window;
+    unsigned                             key_pending:1;
+    unsigned                             key_known:1;
+    unsigned                             key_spent:1;
 
     /* an answer decided before the content phase (404, 405, 401, 503),
        with its message (NULL: the usual one) */
@@ -162,7 +170,15 @@ struct ngx_http_supportdesk_ctx_s {
     /* the route's methods, for the Allow header of a 405 */
     ngx_str_t                            allow;
 
+    /* the body as it came, and as parsed; a batch's tree holds [] for
+       its customers, whose text is items (ngx_http_supportdesk_json_next())
+       */
+    ngx_str_t                            body_text;
     json_t                              *body;
+    ngx_str_t                            items;
+    /* a validate step found the body not JSON after all (a batch item):
+       the answer is INVALID_JSON with this message */
+    const char                          *invalid_json;
 
     /* the headers the API reads besides the key, as they came (NULL: not
        sent), checked with the other rules; and sent twice */

@@ -1,9 +1,17 @@
 
 /*
  * API key authentication.  Keys are looked up by their SHA-256 in Redis
- * (sd:apikey:<hex>, field "app") and the answer, positive or negative, is
- * kept in a shared memory zone so that every worker shares one cache and a
- * flood of bad keys costs one Redis lookup per key per negative TTL.
+ * (sd:apikey:<hex>, field "app") and the answer kept in a shared memory
+ * zone, so that every worker shares one cache.
+ *
+ * Good keys and unknown ones live apart in the zone, so that a flood of
+ * made-up keys cannot evict a good one: good keys in an rbtree with an LRU
+ * (a node per key, about 128 bytes), unknown ones in a fixed table of an
+ * eighth of the zone, 4 slots per bucket, where a new entry replaces the
+ * one of its bucket that expires first.  A good key past its ttl stays
+ * (stale): it is asked again, and knowing it was good exempts that lookup
+ * from the worker's bound on lookups of keys the cache does not know
+ * (supportdesk_key_lookup_rate a second; past it 401 without a lookup).
  */
 
 #include <ngx_config.h>
@@ -20,22 +28,35 @@
 #define NGX_HTTP_SUPPORTDESK_KEY_PREFIX  "sd:apikey:"
 /* entries dropped per failed allocation before giving up on caching */
 #define NGX_HTTP_SUPPORTDESK_EVICT_MAX   8
+/* the unknown keys' table: its share of the zone, and slots per bucket */
+#define NGX_HTTP_SUPPORTDESK_BAD_SHARE   8
+#define NGX_HTTP_SUPPORTDESK_BAD_WAYS    4
 
 
+/* a good key; allocated to the length of its app (128 bytes up to 31) */
 typedef struct {
     ngx_rbtree_node_t      node;
     ngx_queue_t            lru;
-    ngx_msec_t             expires;
+    ngx_msec_t             expires;     /* then stale: asked again */
     u_char                 hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
-    u_char                 app_len;     /* 0: the key is known to be bad */
-    u_char                 app[NGX_HTTP_SUPPORTDESK_APP_ID_MAX];
+    u_char                 app_len;
+    u_char                 app[1];
 } ngx_http_supportdesk_key_node_t;
 
 
+/* an unknown key; expires 0: a free slot */
 typedef struct {
-    ngx_rbtree_t           rbtree;
-    ngx_rbtree_node_t      sentinel;
-    ngx_queue_t            lru;
+    u_char                 hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
+    ngx_msec_t             expires;
+} ngx_http_supportdesk_bad_key_t;
+
+
+typedef struct {
+    ngx_rbtree_t                     rbtree;
+    ngx_rbtree_node_t                sentinel;
+    ngx_queue_t                      lru;
+    ngx_http_supportdesk_bad_key_t  *bad;
+    ngx_uint_t                       nbuckets;
 } ngx_http_supportdesk_key_shctx_t;
 
 
@@ -52,8 +73,16 @@ static ngx_http_supportdesk_key_node_t *ngx_http_supportdesk_auth_lock(
     ngx_http_supportdesk_key_cache_t **cachep);
 static ngx_http_supportdesk_key_node_t *ngx_http_supportdesk_auth_find(
     ngx_http_supportdesk_key_cache_t *cache, u_char *hash);
+static ngx_http_supportdesk_bad_key_t *ngx_http_supportdesk_auth_bad(
+    ngx_http_supportdesk_key_cache_t *cache, u_char *hash,
+    ngx_uint_t insert);
+static void ngx_http_supportdesk_auth_drop(
+    ngx_http_supportdesk_key_cache_t *cache,
+    ngx_http_supportdesk_key_node_t *node);
 static void ngx_http_supportdesk_auth_store(ngx_http_request_t *r,
     u_char *hash, ngx_str_t *app);
+static ngx_int_t ngx_http_supportdesk_auth_spend(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
 static ngx_int_t ngx_http_supportdesk_auth_reply(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
 
@@ -63,7 +92,7 @@ ngx_http_supportdesk_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_supportdesk_key_cache_t  *ocache = data;
 
-    size_t                             len;
+    size_t                             len, n;
     ngx_http_supportdesk_key_cache_t  *cache;
 
     cache = shm_zone->data;
@@ -93,6 +122,21 @@ ngx_http_supportdesk_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
                     ngx_http_supportdesk_auth_rbtree_insert);
     ngx_queue_init(&cache->sh->lru);
+
+    /* the unknown keys' share, taken once: they never ask for more */
+    n = shm_zone->shm.size / NGX_HTTP_SUPPORTDESK_BAD_SHARE
+        / (NGX_HTTP_SUPPORTDESK_BAD_WAYS
+           * sizeof(ngx_http_supportdesk_bad_key_t));
+    n = ngx_max(n, 1);
+
+    cache->sh->bad = ngx_slab_calloc(cache->shpool,
+                                  n * NGX_HTTP_SUPPORTDESK_BAD_WAYS
+                                  * sizeof(ngx_http_supportdesk_bad_key_t));
+    if (cache->sh->bad == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache->sh->nbuckets = n;
 
     len = sizeof(" in supportdesk key cache \"\"") + shm_zone->shm.name.len;
 
@@ -185,29 +229,31 @@ ngx_http_supportdesk_auth_sha256_free(void)
 }
 
 
+/*
+ * The worker's bound on lookups of keys the cache does not know: spent
+ * counts those sent in the current second (window), less those that
+ * found a good key (a burst of new good keys is not held to it, as long
+ * as they do not all wait on Redis at once).
+ */
+
+static ngx_msec_t  ngx_http_supportdesk_lookup_window;
+static ngx_uint_t  ngx_http_supportdesk_lookup_spent;
+static ngx_uint_t  ngx_http_supportdesk_lookup_refused;
+
+
 ngx_int_t
 ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r, u_char *hash,
-    ngx_str_t *app)
+    ngx_str_t *app, ngx_uint_t *known)
 {
     ngx_int_t                          rc;
     ngx_http_supportdesk_key_node_t   *node;
     ngx_http_supportdesk_key_cache_t  *cache;
 
+    *known = 0;
+
     node = ngx_http_supportdesk_auth_lock(r, hash, &cache);
 
-    if (node == NULL) {
-        rc = NGX_AGAIN;
-
-    } else if ((ngx_msec_int_t) (node->expires - ngx_current_msec) <= 0) {
-        ngx_queue_remove(&node->lru);
-        ngx_rbtree_delete(&cache->sh->rbtree, &node->node);
-        ngx_slab_free_locked(cache->shpool, node);
-        rc = NGX_AGAIN;
-
-    } else if (node->app_len == 0) {
-        rc = NGX_DECLINED;
-
-    } else {
+    if (node != NULL) {
         app->data = ngx_pnalloc(r->pool, node->app_len);
         if (app->data == NULL) {
             rc = NGX_ERROR;
@@ -217,8 +263,22 @@ ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r, u_char *hash,
             ngx_memcpy(app->data, node->app, node->app_len);
             ngx_queue_remove(&node->lru);
             ngx_queue_insert_head(&cache->sh->lru, &node->lru);
-            rc = NGX_OK;
+
+            if ((ngx_msec_int_t) (node->expires - ngx_current_msec) > 0) {
+                rc = NGX_OK;
+
+            } else {
+                /* stale: asked again, app the one it had till then */
+                *known = 1;
+                rc = NGX_AGAIN;
+            }
         }
+
+    } else if (ngx_http_supportdesk_auth_bad(cache, hash, 0) != NULL) {
+        rc = NGX_DECLINED;
+
+    } else {
+        rc = NGX_AGAIN;
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -227,6 +287,7 @@ ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r, u_char *hash,
                    "supportdesk: key cache %s",
                    rc == NGX_OK ? "hit"
                    : rc == NGX_DECLINED ? "hit: known bad key"
+                   : *known ? "hit: stale"
                    : rc == NGX_AGAIN ? "miss" : "error");
 
     return rc;
@@ -239,9 +300,11 @@ static void
 ngx_http_supportdesk_auth_store(ngx_http_request_t *r, u_char *hash,
     ngx_str_t *app)
 {
+    size_t                             size;
     uint32_t                           key;
     ngx_uint_t                         i;
     ngx_queue_t                       *q;
+    ngx_http_supportdesk_bad_key_t    *bad;
     ngx_http_supportdesk_key_node_t   *node, *old;
     ngx_http_supportdesk_key_cache_t  *cache;
     ngx_http_supportdesk_main_conf_t  *smcf;
@@ -249,12 +312,41 @@ ngx_http_supportdesk_auth_store(ngx_http_request_t *r, u_char *hash,
     smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
     node = ngx_http_supportdesk_auth_lock(r, hash, &cache);
 
+    if (app == NULL) {
+        /* revoked, or never was: no longer a known key */
+        if (node != NULL) {
+            ngx_http_supportdesk_auth_drop(cache, node);
+        }
+
+        bad = ngx_http_supportdesk_auth_bad(cache, hash, 1);
+        bad->expires = ngx_current_msec + smcf->key_cache_negative_ttl;
+
+        /* 0 marks a free slot */
+        if (bad->expires == 0) {
+            bad->expires = 1;
+        }
+
+        goto done;
+    }
+
+    /* provisioned since it was found unknown */
+    bad = ngx_http_supportdesk_auth_bad(cache, hash, 0);
+    if (bad != NULL) {
+        bad->expires = 0;
+    }
+
+    if (node != NULL && node->app_len != app->len) {
+        /* the key now names another app: a node of the new size */
+        ngx_http_supportdesk_auth_drop(cache, node);
+        node = NULL;
+    }
+
     if (node != NULL) {
         ngx_queue_remove(&node->lru);
 
     } else {
-        node = ngx_slab_alloc_locked(cache->shpool,
-                                     sizeof(ngx_http_supportdesk_key_node_t));
+        size = offsetof(ngx_http_supportdesk_key_node_t, app) + app->len;
+        node = ngx_slab_alloc_locked(cache->shpool, size);
 
         for (i = 0; node == NULL && i < NGX_HTTP_SUPPORTDESK_EVICT_MAX; i++) {
             if (ngx_queue_empty(&cache->sh->lru)) {
@@ -263,36 +355,28 @@ ngx_http_supportdesk_auth_store(ngx_http_request_t *r, u_char *hash,
 
             q = ngx_queue_last(&cache->sh->lru);
             old = ngx_queue_data(q, ngx_http_supportdesk_key_node_t, lru);
-            ngx_queue_remove(q);
-            ngx_rbtree_delete(&cache->sh->rbtree, &old->node);
-            ngx_slab_free_locked(cache->shpool, old);
+            ngx_http_supportdesk_auth_drop(cache, old);
 
-            node = ngx_slab_alloc_locked(cache->shpool,
-                                    sizeof(ngx_http_supportdesk_key_node_t));
+            node = ngx_slab_alloc_locked(cache->shpool, size);
         }
 
         if (node == NULL) {
-            ngx_shmtx_unlock(&cache->shpool->mutex);
-            return;
+            goto done;
         }
 
         ngx_memcpy(&key, hash, sizeof(uint32_t));
         node->node.key = key;
         ngx_memcpy(node->hash, hash, NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
+        node->app_len = (u_char) app->len;
         ngx_rbtree_insert(&cache->sh->rbtree, &node->node);
     }
 
-    if (app != NULL) {
-        node->app_len = (u_char) app->len;
-        ngx_memcpy(node->app, app->data, app->len);
-        node->expires = ngx_current_msec + smcf->key_cache_ttl;
-
-    } else {
-        node->app_len = 0;
-        node->expires = ngx_current_msec + smcf->key_cache_negative_ttl;
-    }
+    ngx_memcpy(node->app, app->data, app->len);
+    node->expires = ngx_current_msec + smcf->key_cache_ttl;
 
     ngx_queue_insert_head(&cache->sh->lru, &node->lru);
+
+done:
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 }
@@ -303,7 +387,15 @@ ngx_http_supportdesk_auth_fetch(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
     u_char                       *p, *key;
+    ngx_int_t                     rc;
     ngx_http_supportdesk_args_t   args;
+
+    if (!ctx->key_known) {
+        rc = ngx_http_supportdesk_auth_spend(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
 
     key = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_SUPPORTDESK_KEY_PREFIX) - 1
                                + 2 * NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
@@ -333,6 +425,50 @@ ngx_http_supportdesk_auth_fetch(ngx_http_request_t *r,
 }
 
 
+/*
+ * A lookup of a key the cache does not know, if this second's bound
+ * allows one: NGX_OK (ctx->key_spent notes the second), else 401, the
+ * refusals of a second logged once, when its first comes.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_auth_spend(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    ngx_msec_t                         window;
+    ngx_http_supportdesk_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_supportdesk_module);
+
+    window = ngx_current_msec / 1000;
+
+    if (window != ngx_http_supportdesk_lookup_window) {
+        ngx_http_supportdesk_lookup_window = window;
+        ngx_http_supportdesk_lookup_spent = 0;
+        ngx_http_supportdesk_lookup_refused = 0;
+    }
+
+    if (ngx_http_supportdesk_lookup_spent >= smcf->key_lookup_rate) {
+        if (ngx_http_supportdesk_lookup_refused++ == 0) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "supportdesk: unknown API keys refused without a "
+                          "lookup: more than %ui lookups of keys the cache "
+                          "does not know this second "
+                          "(supportdesk_key_lookup_rate)",
+                          smcf->key_lookup_rate);
+        }
+
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    ngx_http_supportdesk_lookup_spent++;
+    ctx->key_spent = 1;
+    ctx->key_window = window;
+
+    return NGX_OK;
+}
+
+
 /* NGX_OK when the key is good (ctx->app set), else the status to answer */
 
 static ngx_int_t
@@ -355,6 +491,16 @@ ngx_http_supportdesk_auth_reply(ngx_http_request_t *r,
         ngx_http_supportdesk_auth_store(r, ctx->key_hash, NULL);
         return NGX_HTTP_UNAUTHORIZED;
     }
+
+    /* a good key does not count against the bound */
+    if (ctx->key_spent
+        && ctx->key_window == ngx_http_supportdesk_lookup_window
+        && ngx_http_supportdesk_lookup_spent > 0)
+    {
+        ngx_http_supportdesk_lookup_spent--;
+    }
+
+    ctx->key_spent = 0;
 
     /* the reply is freed once we return: keep a copy */
     app.len = reply->len;
@@ -428,6 +574,67 @@ ngx_http_supportdesk_auth_find(ngx_http_supportdesk_key_cache_t *cache,
     }
 
     return NULL;
+}
+
+
+/*
+ * The slot of an unknown key in its bucket: the one that holds it and has
+ * not expired (NULL: none), or with insert, the one to write it to: its
+ * own, a free or expired one, else the one that expires first.
+ */
+
+static ngx_http_supportdesk_bad_key_t *
+ngx_http_supportdesk_auth_bad(ngx_http_supportdesk_key_cache_t *cache,
+    u_char *hash, ngx_uint_t insert)
+{
+    uint32_t                         b;
+    ngx_uint_t                       i;
+    ngx_msec_int_t                   left, least;
+    ngx_http_supportdesk_bad_key_t  *slot, *pick;
+
+    /* the node's rbtree key is the first 4 bytes: these are others */
+    ngx_memcpy(&b, hash + 4, sizeof(uint32_t));
+    slot = &cache->sh->bad[(b % cache->sh->nbuckets)
+                           * NGX_HTTP_SUPPORTDESK_BAD_WAYS];
+
+    pick = NULL;
+    least = NGX_MAX_INT_T_VALUE;
+
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_BAD_WAYS; i++, slot++) {
+
+        left = slot->expires == 0
+               ? 0 : (ngx_msec_int_t) (slot->expires - ngx_current_msec);
+
+        if (left > 0
+            && ngx_memcmp(slot->hash, hash, NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN)
+               == 0)
+        {
+            return slot;
+        }
+
+        if (left < least) {
+            least = left;
+            pick = slot;
+        }
+    }
+
+    if (!insert) {
+        return NULL;
+    }
+
+    ngx_memcpy(pick->hash, hash, NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN);
+
+    return pick;
+}
+
+
+static void
+ngx_http_supportdesk_auth_drop(ngx_http_supportdesk_key_cache_t *cache,
+    ngx_http_supportdesk_key_node_t *node)
+{
+    ngx_queue_remove(&node->lru);
+    ngx_rbtree_delete(&cache->sh->rbtree, &node->node);
+    ngx_slab_free_locked(cache->shpool, node);
 }
 
 

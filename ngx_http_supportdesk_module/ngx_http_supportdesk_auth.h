@@ -27,14 +27,17 @@ void ngx_http_supportdesk_auth_sha256_free(void);
 
 /*
  * NGX_OK: app found (app->data points into r->pool); NGX_DECLINED: known
- * bad key; NGX_AGAIN: not cached, ask Redis.
+ * bad key; NGX_AGAIN: ask Redis, with *known set when the cache knew the
+ * key as good till its ttl passed (app is the one it had).
  */
 ngx_int_t ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r,
-    u_char *hash, ngx_str_t *app);
+    u_char *hash, ngx_str_t *app, ngx_uint_t *known);
 
 /*
  * The Redis step for a cache miss: HGET sd:apikey:<hex> app.  NGX_DONE:
- * the phases run again once the answer is in ctx (app, or status).
+ * the phases run again once the answer is in ctx (app, or status).  A key
+ * the cache did not know (!ctx->key_known) past the worker's bound of
+ * supportdesk_key_lookup_rate a second: 401 without a lookup.
  */
 ngx_int_t ngx_http_supportdesk_auth_fetch(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx);

@@ -38,8 +38,8 @@ ngx_http_supportdesk_customer_validate_upsert(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    (void) ngx_http_supportdesk_validate_customer(ctx->body, 0, in,
-                                                  ctx->report);
+    (void) ngx_http_supportdesk_validate_customer(ctx->body, &ctx->body_text,
+                                                  0, in, ctx->report);
 
     ctx->data = in;
 

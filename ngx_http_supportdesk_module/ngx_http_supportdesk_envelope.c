@@ -64,7 +64,7 @@ static ngx_http_supportdesk_status_t  ngx_http_supportdesk_statuses[] = {
     { NGX_HTTP_SUPPORTDESK_UNPROCESSABLE, "IDEMPOTENCY_KEY_REUSED",
       "this Idempotency-Key was used with another request" },
     { NGX_HTTP_TOO_MANY_REQUESTS, "RATE_LIMITED",
-      "too many requests for this app, retry later" },
+      "too many requests, retry later" },
     { NGX_HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE",
       "storage is unavailable" },
     { NGX_HTTP_GATEWAY_TIME_OUT, "GATEWAY_TIMEOUT",

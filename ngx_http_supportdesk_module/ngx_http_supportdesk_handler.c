@@ -3,9 +3,10 @@
  * The request handler: the module's two phase handlers and what lies
  * between them.
  *
- * Rewrite phase: the route (404, 405) and the API key (401; one Redis
- * lookup on a cache miss), so $supportdesk_app is known to limit_req and
- * the access log.  Content phase: an answer decided earlier, else the
+ * Rewrite phase: the route (404, 405) and the API key as the key cache
+ * knows it (401), so $supportdesk_app is known to limit_req and the
+ * access log.  Access phase (after limit_req): the key's Redis lookup
+ * when the cache cannot answer.  Content phase: an answer decided earlier, else the
  * body (its limit, Content-Type, a stall past client_body_timeout), the
  * path parameters and the action's validation, then the action's Redis
  * work.  Nothing here parses a route or talks to Redis itself.
@@ -51,7 +52,7 @@ ngx_int_t
 ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
-    ngx_uint_t                        api_key_twice;
+    ngx_uint_t                        api_key_twice, known;
     ngx_table_elt_t                  *allow;
     ngx_http_supportdesk_ctx_t       *ctx;
     ngx_http_supportdesk_loc_conf_t  *slcf;
@@ -65,8 +66,8 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
 
     if (ctx != NULL) {
-        /* back from the Redis key lookup, or an internal redirect */
-        return ctx->op ? NGX_DONE : NGX_DECLINED;
+        /* run again: a posted event, or an internal redirect */
+        return NGX_DECLINED;
     }
 
     ctx = ngx_http_supportdesk_create_ctx(r);
@@ -111,7 +112,9 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_supportdesk_auth_lookup(r, ctx->key_hash, &ctx->app);
+    known = 0;
+    rc = ngx_http_supportdesk_auth_lookup(r, ctx->key_hash, &ctx->app,
+                                          &known);
 
     switch (rc) {
 
@@ -127,21 +130,70 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
 
     case NGX_AGAIN:
-        ngx_http_supportdesk_metrics_key_cache(
-                                     NGX_HTTP_SUPPORTDESK_METRICS_KEY_MISS);
-        rc = ngx_http_supportdesk_auth_fetch(r, ctx);
-
-        if (rc == NGX_DONE) {
-            /* the phases run again once Redis has answered */
-            return NGX_DONE;
-        }
-
-        ctx->status = rc;
+        /* asked in the access phase, once limit_req has had its say */
+        ctx->key_pending = 1;
+        ctx->key_known = known;
         return NGX_DECLINED;
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+
+/*
+ * Access phase: the Redis lookup of a key the cache could not answer
+ * for.  It comes after limit_req and limit_conn (preaccess), so that a
+ * limit by client address refuses a flood of made-up keys before any of
+ * them costs a lookup; $supportdesk_app is known to them for every key
+ * the cache has (also past its ttl), empty for one it has never seen.
+ */
+
+ngx_int_t
+ngx_http_supportdesk_access_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (ctx == NULL || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->op) {
+        /* run again before the answer is in (a posted event) */
+        return NGX_DONE;
+    }
+
+    if (!ctx->key_pending) {
+        if (ctx->status) {
+            /* refused: not the app it had */
+            ngx_str_null(&ctx->app);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    ctx->key_pending = 0;
+
+    rc = ngx_http_supportdesk_auth_fetch(r, ctx);
+
+    /* 401 without a lookup: supportdesk_key_lookup_rate was reached */
+    ngx_http_supportdesk_metrics_key_cache(
+                              (rc == NGX_HTTP_UNAUTHORIZED)
+                              ? NGX_HTTP_SUPPORTDESK_METRICS_KEY_LIMITED
+                              : NGX_HTTP_SUPPORTDESK_METRICS_KEY_MISS);
+
+    if (rc == NGX_DONE) {
+        /* the phases run again once Redis has answered */
+        return NGX_DONE;
+    }
+
+    ctx->status = rc;
+    ngx_str_null(&ctx->app);
+
+    return NGX_DECLINED;
 }
 
 
@@ -261,6 +313,16 @@ ngx_http_supportdesk_content_handler(ngx_http_request_t *r)
         }
 
         ctx->status = NGX_HTTP_NOT_FOUND;
+    }
+
+    if (ctx->key_pending) {
+        /* never a request on an unchecked key */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "supportdesk: the API key was not looked up: another "
+                      "module ended the access phase first (satisfy any?)");
+        ctx->key_pending = 0;
+        ngx_str_null(&ctx->app);
+        ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ctx->status) {
@@ -419,8 +481,20 @@ ngx_http_supportdesk_proceed(ngx_http_request_t *r,
             return;
         }
 
-        ctx->body = ngx_http_supportdesk_parse_object(body.data, body.len,
-                                                      &invalid, NULL);
+        ctx->body_text = body;
+
+        if (ctx->action->batch_body) {
+            /* a tree of the items would cost tens of MiB: one at a time */
+            ctx->body = ngx_http_supportdesk_parse_batch(body.data, body.len,
+                                                         "customers",
+                                                         &ctx->items,
+                                                         &invalid, NULL);
+        } else {
+            ctx->body = ngx_http_supportdesk_parse_object(body.data,
+                                                          body.len,
+                                                          &invalid, NULL);
+        }
+
         if (ctx->body == NULL) {
             ngx_http_supportdesk_finish(r,
                 ngx_http_supportdesk_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -461,6 +535,12 @@ ngx_http_supportdesk_proceed(ngx_http_request_t *r,
         rc = ctx->action->validate(r, ctx);
 
         if (rc != NGX_OK) {
+            if (ctx->invalid_json != NULL) {
+                rc = ngx_http_supportdesk_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                     "INVALID_JSON",
+                                                     ctx->invalid_json, NULL);
+            }
+
             ngx_http_supportdesk_finish(r, rc);
             return;
         }

@@ -15,6 +15,7 @@
 
 
 ngx_int_t ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_supportdesk_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_supportdesk_content_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_supportdesk_log_handler(ngx_http_request_t *r);
 

@@ -12,6 +12,7 @@
 #include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_actions.h"
 #include "ngx_http_supportdesk_query.h"
+#include "ngx_http_supportdesk_record.h"
 #include "ngx_http_supportdesk_store.h"
 
 
@@ -26,9 +27,11 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_supportdesk_bulk_filter(ngx_http_request_t *r,
-    ngx_http_supportdesk_report_t *rep, json_t *filter, json_t *spec);
+    ngx_http_supportdesk_report_t *rep, json_t *filter, ngx_str_t *text,
+    json_t *spec);
 static ngx_int_t ngx_http_supportdesk_bulk_set(ngx_http_request_t *r,
-    ngx_http_supportdesk_report_t *rep, json_t *set, json_t *changes);
+    ngx_http_supportdesk_report_t *rep, json_t *set, ngx_str_t *text,
+    json_t *changes);
 static ngx_int_t ngx_http_supportdesk_bulk_change(json_t *changes,
     const char *field, ngx_str_t *value);
 static ngx_int_t ngx_http_supportdesk_json_arg(ngx_http_request_t *r,
@@ -45,6 +48,7 @@ ngx_http_supportdesk_bulk_validate(ngx_http_request_t *r,
 {
     json_t                         *filter, *set, *spec, *changes;
     ngx_int_t                       rc;
+    ngx_str_t                       ftext, stext;
     ngx_http_supportdesk_bulk_t    *bulk;
     ngx_http_supportdesk_report_t  *rep;
 
@@ -80,9 +84,16 @@ ngx_http_supportdesk_bulk_validate(ngx_http_request_t *r,
 
     rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
+    /* their text as sent, where numbers are taken from */
     if (spec != NULL && changes != NULL
-        && ngx_http_supportdesk_bulk_filter(r, rep, filter, spec) == NGX_OK
-        && ngx_http_supportdesk_bulk_set(r, rep, set, changes) == NGX_OK
+        && ngx_http_supportdesk_json_member(&ctx->body_text, "filter", 6,
+                                            &ftext) == NGX_OK
+        && ngx_http_supportdesk_json_member(&ctx->body_text, "set", 3,
+                                            &stext) == NGX_OK
+        && ngx_http_supportdesk_bulk_filter(r, rep, filter, &ftext, spec)
+           == NGX_OK
+        && ngx_http_supportdesk_bulk_set(r, rep, set, &stext, changes)
+           == NGX_OK
         && ngx_http_supportdesk_json_arg(r, spec, &bulk->filter) == NGX_OK
         && ngx_http_supportdesk_json_arg(r, changes, &bulk->changes)
            == NGX_OK)
@@ -100,13 +111,14 @@ ngx_http_supportdesk_bulk_validate(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_supportdesk_bulk_filter(ngx_http_request_t *r,
-    ngx_http_supportdesk_report_t *rep, json_t *filter, json_t *spec)
+    ngx_http_supportdesk_report_t *rep, json_t *filter, ngx_str_t *text,
+    json_t *spec)
 {
-    const char                     *key, *text;
+    const char                     *key;
     u_char                         *p, *field;
     size_t                          i, len;
     json_t                         *value, *item, *meta, *ids, *pair;
-    ngx_str_t                       s;
+    ngx_str_t                       s, raw;
 
     meta = NULL;
 
@@ -172,19 +184,17 @@ ngx_http_supportdesk_bulk_filter(ngx_http_request_t *r,
 
         } else if (len > 9 && ngx_strncmp(key, "metadata.", 9) == 0) {
             if (json_is_string(value)) {
-                text = json_string_value(value);
-                item = json_string(text);
+                item = json_string(json_string_value(value));
 
-            } else if (json_is_integer(value) || json_is_boolean(value)
-                       || json_is_real(value))
-            {
-                text = json_dumps(value, JSON_ENCODE_ANY);
-                if (text == NULL) {
+            } else if (json_is_number(value) || json_is_boolean(value)) {
+                /* its text as sent: a number's digits are its own */
+                if (ngx_http_supportdesk_json_member(text, key, len, &raw)
+                    != NGX_OK)
+                {
                     return NGX_ERROR;
                 }
 
-                item = json_string(text);
-                free((void *) text);
+                item = json_stringn((char *) raw.data, raw.len);
 
             } else {
                 ngx_http_supportdesk_report_add(rep, (char *) field,
@@ -219,9 +229,9 @@ ngx_http_supportdesk_bulk_filter(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_supportdesk_bulk_set(ngx_http_request_t *r,
-    ngx_http_supportdesk_report_t *report, json_t *set, json_t *changes)
+    ngx_http_supportdesk_report_t *report, json_t *set, ngx_str_t *text,
+    json_t *changes)
 {
-    char                                   *m;
     u_char                                 *p;
     ngx_str_t                               meta;
     ngx_uint_t                              i;
@@ -231,7 +241,7 @@ ngx_http_supportdesk_bulk_set(ngx_http_request_t *r,
 
     rep.n = 0;
 
-    (void) ngx_http_supportdesk_validate_customer(set,
+    (void) ngx_http_supportdesk_validate_customer(set, text,
                                           NGX_HTTP_SUPPORTDESK_FORBID_EMAIL,
                                           &in, &rep);
 
@@ -279,28 +289,17 @@ ngx_http_supportdesk_bulk_set(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    m = NULL;
     ngx_str_null(&meta);
 
-    if (in.set_metadata) {
-        m = json_dumps(in.metadata, NGX_HTTP_SUPPORTDESK_METADATA_FLAGS);
-        if (m == NULL) {
-            return NGX_ERROR;
-        }
-
-        meta.data = (u_char *) m;
-        meta.len = ngx_strlen(m);
-    }
-
-    /* a cleared field travels as an empty value */
-    if (ngx_http_supportdesk_bulk_change(changes, "m", &meta) != NGX_OK) {
-        free(m);
+    if (in.set_metadata
+        && ngx_http_supportdesk_record_metadata(r->pool, &in, &meta)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    free(m);
-
-    return NGX_OK;
+    /* a cleared field travels as an empty value */
+    return ngx_http_supportdesk_bulk_change(changes, "m", &meta);
 }
 
 

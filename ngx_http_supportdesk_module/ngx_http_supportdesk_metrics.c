@@ -278,7 +278,8 @@ static ngx_str_t  ngx_http_supportdesk_metrics_redirect_kinds[] = {
 };
 
 static ngx_str_t  ngx_http_supportdesk_metrics_key_results[] = {
-    ngx_string("hit"), ngx_string("negative"), ngx_string("miss")
+    ngx_string("hit"), ngx_string("negative"), ngx_string("miss"),
+    ngx_string("limited")
 };
 
 /* the pool's states: disconnected, connecting, connected */
@@ -1139,7 +1140,9 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b,
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_key_cache_lookups_total", "counter",
         "API key cache lookups: hit (a good key), negative (a key known to "
-        "be bad, refused from the cache), miss (asked of Redis).");
+        "be bad, refused from the cache), miss (asked of Redis: unknown, or "
+        "past its ttl), limited (unknown, refused without a lookup: "
+        "supportdesk_key_lookup_rate reached).");
 
     for (j = 0; j < NGX_HTTP_SUPPORTDESK_METRICS_KEY_RESULTS; j++) {
         ngx_http_supportdesk_metrics_printf(&out,

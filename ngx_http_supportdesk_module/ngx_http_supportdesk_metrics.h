@@ -52,6 +52,8 @@ typedef enum {
     NGX_HTTP_SUPPORTDESK_METRICS_KEY_HIT = 0,
     NGX_HTTP_SUPPORTDESK_METRICS_KEY_NEGATIVE,
     NGX_HTTP_SUPPORTDESK_METRICS_KEY_MISS,
+    /* a key the cache does not know, refused without a lookup (the rate) */
+    NGX_HTTP_SUPPORTDESK_METRICS_KEY_LIMITED,
     NGX_HTTP_SUPPORTDESK_METRICS_KEY_RESULTS
 } ngx_http_supportdesk_metrics_key_e;
 

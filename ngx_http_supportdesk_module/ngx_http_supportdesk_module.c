@@ -132,6 +132,12 @@ static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_scan_limit_bounds
     "must be between 1 and 100000"
 };
 
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_lookup_rate_bounds
+    = {
+    ngx_http_supportdesk_check_bounds, 1, 1000000,
+    "must be between 1 and 1000000"
+};
+
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_chunk_size_bounds
     = {
     ngx_http_supportdesk_check_bounds, 1, 10000,
@@ -396,6 +402,13 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       offsetof(ngx_http_supportdesk_main_conf_t, key_cache_negative_ttl),
       &ngx_http_supportdesk_positive },
 
+    { ngx_string("supportdesk_key_lookup_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_main_conf_t, key_lookup_rate),
+      &ngx_http_supportdesk_lookup_rate_bounds },
+
       ngx_null_command
 };
 
@@ -597,6 +610,13 @@ ngx_http_supportdesk_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_supportdesk_rewrite_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_supportdesk_access_handler;
+
     ngx_str_set(&name, "request_id");
     smcf->request_id_index = ngx_http_get_variable_index(cf, &name);
     if (smcf->request_id_index == NGX_ERROR) {
@@ -695,6 +715,7 @@ ngx_http_supportdesk_create_main_conf(ngx_conf_t *cf)
     smcf->key_cache_size = NGX_CONF_UNSET_SIZE;
     smcf->key_cache_ttl = NGX_CONF_UNSET_MSEC;
     smcf->key_cache_negative_ttl = NGX_CONF_UNSET_MSEC;
+    smcf->key_lookup_rate = NGX_CONF_UNSET_UINT;
     smcf->job_chunk_size = NGX_CONF_UNSET_UINT;
     smcf->events_max_age = NGX_CONF_UNSET_MSEC;
     smcf->events_max_count = NGX_CONF_UNSET_UINT;
@@ -712,6 +733,7 @@ ngx_http_supportdesk_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(smcf->key_cache_size, 1024 * 1024);
     ngx_conf_init_msec_value(smcf->key_cache_ttl, 10000);
     ngx_conf_init_msec_value(smcf->key_cache_negative_ttl, 2000);
+    ngx_conf_init_uint_value(smcf->key_lookup_rate, 100);
     ngx_conf_init_uint_value(smcf->job_chunk_size, 500);
     ngx_conf_init_msec_value(smcf->events_max_age, 24 * 60 * 60 * 1000);
     ngx_conf_init_uint_value(smcf->events_max_count, 100000);

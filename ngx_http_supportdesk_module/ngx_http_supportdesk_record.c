@@ -31,7 +31,7 @@ ngx_http_supportdesk_record_upsert_args(ngx_http_supportdesk_args_t *args,
     ngx_http_supportdesk_upsert_t *up,
     ngx_http_supportdesk_customer_input_t *in)
 {
-    u_char      *meta;
+    ngx_str_t    meta;
     ngx_pool_t  *pool;
 
     pool = r->pool;
@@ -85,20 +85,12 @@ ngx_http_supportdesk_record_upsert_args(ngx_http_supportdesk_args_t *args,
     }
 
     if (in->set_metadata) {
-        meta = ngx_pnalloc(pool, in->metadata_len);
-        if (meta == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (json_dumpb(in->metadata, (char *) meta, in->metadata_len,
-                       NGX_HTTP_SUPPORTDESK_METADATA_FLAGS)
-            != in->metadata_len)
-        {
+        if (ngx_http_supportdesk_record_metadata(pool, in, &meta) != NGX_OK) {
             return NGX_ERROR;
         }
 
         ngx_http_supportdesk_args_literal(args, "m");
-        ngx_http_supportdesk_args_add(args, meta, in->metadata_len);
+        ngx_http_supportdesk_args_str(args, &meta);
 
     } else if (in->clear_metadata) {
         ngx_http_supportdesk_args_literal(args, "m");
@@ -106,6 +98,45 @@ ngx_http_supportdesk_record_upsert_args(ngx_http_supportdesk_args_t *args,
     }
 
     return args->failed ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * Metadata is stored as the compact form of the text it was sent as: its
+ * numbers come back exactly as sent (jansson would write 0.1 back as
+ * 0.10000000000000001).
+ */
+
+ngx_int_t
+ngx_http_supportdesk_record_metadata(ngx_pool_t *pool,
+    ngx_http_supportdesk_customer_input_t *in, ngx_str_t *meta)
+{
+    ngx_str_t  *text;
+
+    text = &in->metadata_text;
+
+    /*
+     * Sent compact already, as JSON encoders write it: nothing was left
+     * out, and without escapes nothing was rewritten.  The text is the
+     * caller's, which outlives the arguments (the request's body).
+     */
+    if (in->metadata_len == text->len
+        && ngx_strlchr(text->data, text->data + text->len, '\\') == NULL)
+    {
+        *meta = *text;
+        return NGX_OK;
+    }
+
+    meta->data = ngx_pnalloc(pool, in->metadata_len);
+    if (meta->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    meta->len = ngx_http_supportdesk_json_compact(in->metadata_text.data,
+                                                  in->metadata_text.len,
+                                                  meta->data);
+
+    return meta->len == in->metadata_len ? NGX_OK : NGX_ERROR;
 }
 
 

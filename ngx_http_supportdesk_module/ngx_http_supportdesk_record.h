@@ -43,6 +43,10 @@ ngx_int_t ngx_http_supportdesk_record_upsert_args(
     ngx_http_supportdesk_ctx_t *ctx, ngx_http_supportdesk_upsert_t *up,
     ngx_http_supportdesk_customer_input_t *in);
 
+/* a payload's metadata as stored (compact, numbers as sent), in pool */
+ngx_int_t ngx_http_supportdesk_record_metadata(ngx_pool_t *pool,
+    ngx_http_supportdesk_customer_input_t *in, ngx_str_t *meta);
+
 /* a customer hash's ETag, "<s>-<v>" (without its quotes), in pool */
 ngx_int_t ngx_http_supportdesk_record_etag(ngx_pool_t *pool,
     redisReply *hash, ngx_str_t *etag);

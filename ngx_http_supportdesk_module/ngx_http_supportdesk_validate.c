@@ -29,6 +29,14 @@ typedef struct {
 } ngx_http_supportdesk_field_t;
 
 
+/* a text given to jansson in pieces (json_load_callback()) */
+typedef struct {
+    ngx_str_t   text[3];
+    ngx_uint_t  i;
+    size_t      off;
+} ngx_http_supportdesk_pieces_t;
+
+
 static ngx_int_t ngx_http_supportdesk_utf8_next(const u_char **pp,
     const u_char *last, uint32_t *cp);
 static ngx_uint_t ngx_http_supportdesk_is_ascii_space(u_char c);
@@ -51,10 +59,30 @@ static ngx_uint_t ngx_http_supportdesk_field_id(const char *key, size_t len,
 static const char *ngx_http_supportdesk_json_string(json_t *value,
     ngx_str_t *s);
 static const char *ngx_http_supportdesk_check_field(ngx_uint_t id,
-    json_t *value, ngx_uint_t flags,
+    json_t *value, ngx_str_t *text, ngx_uint_t flags,
     ngx_http_supportdesk_customer_input_t *in);
 static void ngx_http_supportdesk_set_error(json_error_t *error,
     const char *text, size_t len, enum json_error_code code);
+static json_t *ngx_http_supportdesk_parsed(json_t *root, json_error_t *err,
+    const char **message, json_error_t *error);
+static const char *ngx_http_supportdesk_parse_message(json_error_t *err);
+static size_t ngx_http_supportdesk_pieces_read(void *buffer, size_t buflen,
+    void *data);
+static ngx_int_t ngx_http_supportdesk_json_find_array(const u_char *p,
+    const u_char *last, const char *name, ngx_str_t *array);
+static ngx_uint_t ngx_http_supportdesk_json_space(u_char c);
+static const u_char *ngx_http_supportdesk_json_ws(const u_char *p,
+    const u_char *last);
+static const u_char *ngx_http_supportdesk_json_string_end(const u_char *p,
+    const u_char *last);
+static const u_char *ngx_http_supportdesk_json_value_end(const u_char *p,
+    const u_char *last, ngx_uint_t depth);
+static ngx_uint_t ngx_http_supportdesk_json_key_is(const u_char *p,
+    const u_char *last, const u_char *name, size_t len);
+static size_t ngx_http_supportdesk_json_unescape(const u_char **pp,
+    const u_char *last, u_char *buf);
+static ngx_int_t ngx_http_supportdesk_json_hex4(const u_char *p,
+    const u_char *last, uint32_t *cp);
 
 
 static ngx_http_supportdesk_field_t  ngx_http_supportdesk_fields[] = {
@@ -124,7 +152,6 @@ ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
     const char **message, json_error_t *error)
 {
     json_t        *root;
-    const u_char  *p, *last;
     json_error_t   err;
 
     if (buf == NULL) {
@@ -133,17 +160,94 @@ ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
         len = 0;
     }
 
-    p = buf;
-    last = buf + len;
-
-    /* JSON white space only: jansson would report a syntax error */
-    while (p < last
-           && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-    {
-        p++;
+    if (ngx_http_supportdesk_json_ws(buf, buf + len) == buf + len) {
+        return ngx_http_supportdesk_parsed(NULL, NULL, message, error);
     }
 
-    if (p == last) {
+    /* JSON_DECODE_ANY: a valid non-object body gets its own message */
+    root = json_loadb((const char *) buf, len,
+                      JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &err);
+
+    return ngx_http_supportdesk_parsed(root, &err, message, error);
+}
+
+
+json_t *
+ngx_http_supportdesk_parse_value(const u_char *p, size_t len,
+    const char **message, json_error_t *error)
+{
+    json_t        *value;
+    json_error_t   err;
+
+    value = json_loadb((const char *) p, len,
+                       JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &err);
+
+    if (value == NULL) {
+        *message = ngx_http_supportdesk_parse_message(&err);
+
+        if (error != NULL) {
+            *error = err;
+        }
+    }
+
+    return value;
+}
+
+
+json_t *
+ngx_http_supportdesk_parse_batch(const u_char *buf, size_t len,
+    const char *name, ngx_str_t *array, const char **message,
+    json_error_t *error)
+{
+    json_t                         *root;
+    json_error_t                    err;
+    ngx_http_supportdesk_pieces_t   pieces;
+
+    array->data = NULL;
+    array->len = 0;
+
+    if (buf == NULL
+        || ngx_http_supportdesk_json_find_array(buf, buf + len, name, array)
+           != NGX_OK
+        || array->data == NULL)
+    {
+        /* no array to leave out, or text jansson will tell what is wrong
+           with: all of it parsed, as any body */
+        array->data = NULL;
+        array->len = 0;
+        return ngx_http_supportdesk_parse_object(buf, len, message, error);
+    }
+
+    /* the body with [] for the array, fed to jansson piece by piece */
+    pieces.text[0].data = (u_char *) buf;
+    pieces.text[0].len = array->data - buf;
+    ngx_str_set(&pieces.text[1], "[]");
+    pieces.text[2].data = array->data + array->len;
+    pieces.text[2].len = buf + len - pieces.text[2].data;
+    pieces.i = 0;
+    pieces.off = 0;
+
+    root = json_load_callback(ngx_http_supportdesk_pieces_read, &pieces,
+                              JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &err);
+
+    root = ngx_http_supportdesk_parsed(root, &err, message, error);
+
+    if (root == NULL) {
+        array->data = NULL;
+        array->len = 0;
+    }
+
+    return root;
+}
+
+
+/* a parse's outcome: the root object, or NULL with the reason why not */
+
+static json_t *
+ngx_http_supportdesk_parsed(json_t *root, json_error_t *err,
+    const char **message, json_error_t *error)
+{
+    if (err == NULL) {
         *message = "body is empty";
 
         if (error != NULL) {
@@ -155,14 +259,10 @@ ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
         return NULL;
     }
 
-    /* JSON_DECODE_ANY: a valid non-object body gets its own message */
-    root = json_loadb((const char *) buf, len,
-                      JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &err);
-
     if (root != NULL) {
         if (json_is_object(root)) {
             if (error != NULL) {
-                *error = err;
+                *error = *err;
             }
 
             return root;
@@ -182,48 +282,76 @@ ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
     }
 
     if (error != NULL) {
-        *error = err;
+        *error = *err;
     }
 
-    switch (json_error_code(&err)) {
-
-    case json_error_invalid_utf8:
-        *message = "body is not valid UTF-8";
-        break;
-
-    case json_error_duplicate_key:
-        *message = "body has a duplicate key";
-        break;
-
-    case json_error_null_character:
-    case json_error_null_byte_in_key:
-        *message = "body must not contain \\u0000";
-        break;
-
-    case json_error_stack_overflow:
-        *message = "body is nested too deeply";
-        break;
-
-    case json_error_numeric_overflow:
-        *message = "body has a number out of range";
-        break;
-
-    case json_error_out_of_memory:
-        *message = "body could not be parsed (out of memory)";
-        break;
-
-    default:
-        *message = "body is not valid JSON";
-        break;
-    }
+    *message = ngx_http_supportdesk_parse_message(err);
 
     return NULL;
 }
 
 
+static const char *
+ngx_http_supportdesk_parse_message(json_error_t *err)
+{
+    switch (json_error_code(err)) {
+
+    case json_error_invalid_utf8:
+        return "body is not valid UTF-8";
+
+    case json_error_duplicate_key:
+        return "body has a duplicate key";
+
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return "body must not contain \\u0000";
+
+    case json_error_stack_overflow:
+        return "body is nested too deeply";
+
+    case json_error_numeric_overflow:
+        return "body has a number out of range";
+
+    case json_error_out_of_memory:
+        return "body could not be parsed (out of memory)";
+
+    default:
+        return "body is not valid JSON";
+    }
+}
+
+
+/* json_load_callback()'s reader: the pieces one after the other */
+
+static size_t
+ngx_http_supportdesk_pieces_read(void *buffer, size_t buflen, void *data)
+{
+    ngx_http_supportdesk_pieces_t  *pieces = data;
+
+    size_t      n;
+    ngx_str_t  *t;
+
+    while (pieces->i < 3) {
+        t = &pieces->text[pieces->i];
+
+        if (pieces->off < t->len) {
+            n = ngx_min(buflen, t->len - pieces->off);
+            ngx_memcpy(buffer, t->data + pieces->off, n);
+            pieces->off += n;
+            return n;
+        }
+
+        pieces->i++;
+        pieces->off = 0;
+    }
+
+    return 0;
+}
+
+
 ngx_int_t
-ngx_http_supportdesk_validate_customer(json_t *obj, ngx_uint_t flags,
-    ngx_http_supportdesk_customer_input_t *in,
+ngx_http_supportdesk_validate_customer(json_t *obj, ngx_str_t *text,
+    ngx_uint_t flags, ngx_http_supportdesk_customer_input_t *in,
     ngx_http_supportdesk_report_t *rep)
 {
     const char  *key, *msg;
@@ -245,7 +373,7 @@ ngx_http_supportdesk_validate_customer(json_t *obj, ngx_uint_t flags,
         len = ngx_strlen(key);
         id = ngx_http_supportdesk_field_id(key, len, flags);
 
-        msg = ngx_http_supportdesk_check_field(id, value, flags, in);
+        msg = ngx_http_supportdesk_check_field(id, value, text, flags, in);
 
         if (msg != NULL) {
             ngx_http_supportdesk_report_add(rep, key, len, msg);
@@ -822,7 +950,8 @@ ngx_http_supportdesk_check_avatar_url(const u_char *p, size_t len)
 
 
 const char *
-ngx_http_supportdesk_check_metadata(json_t *m, size_t *compact_len)
+ngx_http_supportdesk_check_metadata(json_t *m, ngx_str_t *text,
+    size_t *compact_len)
 {
     size_t  len;
 
@@ -839,7 +968,7 @@ ngx_http_supportdesk_check_metadata(json_t *m, size_t *compact_len)
         return "must not nest deeper than 8 levels";
     }
 
-    len = json_dumpb(m, NULL, 0, JSON_COMPACT);
+    len = ngx_http_supportdesk_json_compact(text->data, text->len, NULL);
 
     if (len == 0) {
         /* an object dumps as at least "{}": jansson failed */
@@ -855,6 +984,275 @@ ngx_http_supportdesk_check_metadata(json_t *m, size_t *compact_len)
     }
 
     return NULL;
+}
+
+
+void
+ngx_http_supportdesk_json_array(ngx_http_supportdesk_json_iter_t *it,
+    ngx_str_t *array)
+{
+    it->pos = array->data;
+    it->last = array->data + array->len;
+    it->n = 0;
+
+    if (it->pos < it->last && *it->pos == '[') {
+        it->pos++;
+
+    } else {
+        /* not an array: the first next() says so */
+        it->pos = NULL;
+    }
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_json_next(ngx_http_supportdesk_json_iter_t *it,
+    ngx_str_t *value)
+{
+    const u_char  *p, *end;
+
+    if (it->pos == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_supportdesk_json_ws(it->pos, it->last);
+
+    if (p == it->last) {
+        it->pos = NULL;
+        return NGX_ERROR;
+    }
+
+    if (*p == ']') {
+        /* "[]", or after an element: a "," before it would have been
+           taken with the element that must follow it */
+        it->pos = p + 1;
+        return NGX_DONE;
+    }
+
+    if (it->n) {
+        if (*p != ',') {
+            it->pos = NULL;
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_supportdesk_json_ws(p + 1, it->last);
+    }
+
+    /* the array is level 2 of the body, its elements' brackets count on */
+    end = ngx_http_supportdesk_json_value_end(p, it->last,
+                                              JSON_PARSER_MAX_DEPTH - 2);
+    if (end == NULL) {
+        it->pos = NULL;
+        return NGX_ERROR;
+    }
+
+    value->data = (u_char *) p;
+    value->len = end - p;
+
+    it->pos = end;
+    it->n++;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_json_member(ngx_str_t *object, const char *name,
+    size_t len, ngx_str_t *value)
+{
+    const u_char  *p, *last, *key, *end;
+
+    p = object->data;
+    last = p + object->len;
+
+    p = ngx_http_supportdesk_json_ws(p, last);
+
+    if (p == last || *p != '{') {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_supportdesk_json_ws(p + 1, last);
+
+    if (p < last && *p == '}') {
+        return NGX_DECLINED;
+    }
+
+    for ( ;; ) {
+        if (p == last || *p != '"') {
+            return NGX_ERROR;
+        }
+
+        key = p + 1;
+        end = ngx_http_supportdesk_json_string_end(p, last);
+        if (end == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_supportdesk_json_ws(end, last);
+
+        if (p == last || *p != ':') {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_supportdesk_json_ws(p + 1, last);
+
+        value->data = (u_char *) p;
+
+        p = ngx_http_supportdesk_json_value_end(p, last, NGX_MAX_UINT32_VALUE);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_supportdesk_json_key_is(key, end - 1, (u_char *) name,
+                                             len))
+        {
+            value->len = p - value->data;
+            return NGX_OK;
+        }
+
+        p = ngx_http_supportdesk_json_ws(p, last);
+
+        if (p < last && *p == '}') {
+            return NGX_DECLINED;
+        }
+
+        if (p == last || *p != ',') {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_supportdesk_json_ws(p + 1, last);
+    }
+}
+
+
+size_t
+ngx_http_supportdesk_json_compact(const u_char *p, size_t len, u_char *dst)
+{
+    u_char         c, buf[4];
+    size_t         n, k;
+    const u_char  *last;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+#define ngx_http_supportdesk_emit(ch)                                         \
+    do {                                                                      \
+        if (dst != NULL) {                                                    \
+            dst[n] = (ch);                                                    \
+        }                                                                     \
+        n++;                                                                  \
+    } while (0)
+
+    last = p + len;
+    n = 0;
+
+    while (p < last) {
+        c = *p;
+
+        if (ngx_http_supportdesk_json_space(c)) {
+            p++;
+            continue;
+        }
+
+        if (c != '"') {
+            /* brackets, separators, literals, numbers: as sent */
+            ngx_http_supportdesk_emit(c);
+            p++;
+            continue;
+        }
+
+        ngx_http_supportdesk_emit('"');
+        p++;
+
+        while (p < last && *p != '"') {
+
+            if (*p != '\\') {
+                c = *p++;
+                k = 1;
+
+            } else {
+                k = ngx_http_supportdesk_json_unescape(&p, last, buf);
+
+                if (k == 0) {
+                    return 0;
+                }
+
+                if (k > 1) {
+                    /* a character past ASCII: its UTF-8 bytes */
+                    ngx_http_supportdesk_emit(buf[0]);
+                    ngx_http_supportdesk_emit(buf[1]);
+
+                    if (k > 2) {
+                        ngx_http_supportdesk_emit(buf[2]);
+                    }
+
+                    if (k > 3) {
+                        ngx_http_supportdesk_emit(buf[3]);
+                    }
+
+                    continue;
+                }
+
+                c = buf[0];
+            }
+
+            /* what jansson escapes, the way it does */
+            switch (c) {
+
+            case '"':
+            case '\\':
+                ngx_http_supportdesk_emit('\\');
+                ngx_http_supportdesk_emit(c);
+                break;
+
+            case '\b':
+                ngx_http_supportdesk_emit('\\');
+                ngx_http_supportdesk_emit('b');
+                break;
+
+            case '\f':
+                ngx_http_supportdesk_emit('\\');
+                ngx_http_supportdesk_emit('f');
+                break;
+
+            case '\n':
+                ngx_http_supportdesk_emit('\\');
+                ngx_http_supportdesk_emit('n');
+                break;
+
+            case '\r':
+                ngx_http_supportdesk_emit('\\');
+                ngx_http_supportdesk_emit('r');
+                break;
+
+            case '\t':
+                ngx_http_supportdesk_emit('\\');
+                ngx_http_supportdesk_emit('t');
+                break;
+
+            default:
+                if (c >= 0x20) {
+                    ngx_http_supportdesk_emit(c);
+                    break;
+                }
+
+                ngx_http_supportdesk_emit('\\');
+                ngx_http_supportdesk_emit('u');
+                ngx_http_supportdesk_emit('0');
+                ngx_http_supportdesk_emit('0');
+                ngx_http_supportdesk_emit(hex[c >> 4]);
+                ngx_http_supportdesk_emit(hex[c & 0x0f]);
+            }
+        }
+
+        if (p < last) {
+            ngx_http_supportdesk_emit('"');
+            p++;
+        }
+    }
+
+#undef ngx_http_supportdesk_emit
+
+    return n;
 }
 
 
@@ -1229,11 +1627,12 @@ ngx_http_supportdesk_json_string(json_t *value, ngx_str_t *s)
 
 static const char *
 ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
-    ngx_uint_t flags, ngx_http_supportdesk_customer_input_t *in)
+    ngx_str_t *text, ngx_uint_t flags,
+    ngx_http_supportdesk_customer_input_t *in)
 {
     const char  *msg;
     size_t       len;
-    ngx_str_t    s;
+    ngx_str_t    s, raw;
 
     switch (id) {
 
@@ -1317,10 +1716,19 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
             return NULL;
         }
 
-        msg = ngx_http_supportdesk_check_metadata(value, &len);
+        /* stored as it was sent: the numbers are its own */
+        if (ngx_http_supportdesk_json_member(text, "metadata",
+                                             sizeof("metadata") - 1, &raw)
+            != NGX_OK)
+        {
+            return "cannot be serialized";
+        }
+
+        msg = ngx_http_supportdesk_check_metadata(value, &raw, &len);
 
         if (msg == NULL) {
             in->metadata = value;
+            in->metadata_text = raw;
             in->metadata_len = len;
             in->set_metadata = 1;
         }
@@ -1360,4 +1768,386 @@ ngx_http_supportdesk_set_error(json_error_t *error, const char *text,
 
     /* where json_error_code() looks */
     error->text[JSON_ERROR_TEXT_LENGTH - 1] = (char) code;
+}
+
+
+/*
+ * The text of the array value of the top-level member name into array
+ * (array->data NULL: no such member, or not an array), NGX_OK when the
+ * body is laid out as an object whose members, and the array's elements,
+ * can be told apart: NGX_ERROR for text jansson is to judge whole.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_json_find_array(const u_char *p, const u_char *last,
+    const char *name, ngx_str_t *array)
+{
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_str_t                         value, element;
+    const u_char                     *key, *end;
+    ngx_http_supportdesk_json_iter_t  it;
+
+    len = ngx_strlen(name);
+
+    p = ngx_http_supportdesk_json_ws(p, last);
+
+    if (p == last || *p != '{') {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_supportdesk_json_ws(p + 1, last);
+
+    if (p < last && *p == '}') {
+        p++;
+        goto done;
+    }
+
+    for ( ;; ) {
+        if (p == last || *p != '"') {
+            return NGX_ERROR;
+        }
+
+        key = p + 1;
+        end = ngx_http_supportdesk_json_string_end(p, last);
+        if (end == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_supportdesk_json_ws(end, last);
+
+        if (p == last || *p != ':') {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_supportdesk_json_ws(p + 1, last);
+
+        value.data = (u_char *) p;
+
+        p = ngx_http_supportdesk_json_value_end(p, last,
+                                                JSON_PARSER_MAX_DEPTH - 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value.len = p - value.data;
+
+        /* the first one: jansson refuses a second as a duplicate */
+        if (array->data == NULL && value.data[0] == '['
+            && ngx_http_supportdesk_json_key_is(key, end - 1, (u_char *) name,
+                                                len))
+        {
+            ngx_http_supportdesk_json_array(&it, &value);
+
+            do {
+                rc = ngx_http_supportdesk_json_next(&it, &element);
+            } while (rc == NGX_OK);
+
+            /* its "]" is the one that closes the value */
+            if (rc != NGX_DONE || it.pos != p) {
+                return NGX_ERROR;
+            }
+
+            *array = value;
+        }
+
+        p = ngx_http_supportdesk_json_ws(p, last);
+
+        if (p < last && *p == '}') {
+            p++;
+            break;
+        }
+
+        if (p == last || *p != ',') {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_supportdesk_json_ws(p + 1, last);
+    }
+
+done:
+
+    return ngx_http_supportdesk_json_ws(p, last) == last ? NGX_OK : NGX_ERROR;
+}
+
+
+/* JSON's white space (RFC 8259), which jansson takes too */
+
+static ngx_uint_t
+ngx_http_supportdesk_json_space(u_char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+
+static const u_char *
+ngx_http_supportdesk_json_ws(const u_char *p, const u_char *last)
+{
+    while (p < last && ngx_http_supportdesk_json_space(*p)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* p at a '"': past the string's closing quote, NULL if it has none */
+
+static const u_char *
+ngx_http_supportdesk_json_string_end(const u_char *p, const u_char *last)
+{
+    for (p++; p < last; p++) {
+
+        if (*p == '"') {
+            return p + 1;
+        }
+
+        /* the escaped character (a \u's digits need no care) */
+        if (*p == '\\' && ++p == last) {
+            return NULL;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The end of the value at p: a string, an object or array whose brackets
+ * balance (nested at most depth deep, their kinds not matched: jansson
+ * checks), or a scalar up to the next delimiter.  NULL when there is none.
+ */
+
+static const u_char *
+ngx_http_supportdesk_json_value_end(const u_char *p, const u_char *last,
+    ngx_uint_t depth)
+{
+    ngx_uint_t     level;
+    const u_char  *start;
+
+    if (p == last) {
+        return NULL;
+    }
+
+    if (*p == '"') {
+        return ngx_http_supportdesk_json_string_end(p, last);
+    }
+
+    if (*p != '{' && *p != '[') {
+        start = p;
+
+        while (p < last && !ngx_http_supportdesk_json_space(*p)
+               && *p != ',' && *p != ']' && *p != '}' && *p != ':'
+               && *p != '"')
+        {
+            p++;
+        }
+
+        return p == start ? NULL : p;
+    }
+
+    level = 0;
+
+    while (p < last) {
+
+        switch (*p) {
+
+        case '"':
+            p = ngx_http_supportdesk_json_string_end(p, last);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            continue;
+
+        case '{':
+        case '[':
+            if (++level > depth) {
+                return NULL;
+            }
+
+            break;
+
+        case '}':
+        case ']':
+            if (--level == 0) {
+                return p + 1;
+            }
+
+            break;
+        }
+
+        p++;
+    }
+
+    return NULL;
+}
+
+
+/* whether a key's text between its quotes, p to last, says name */
+
+static ngx_uint_t
+ngx_http_supportdesk_json_key_is(const u_char *p, const u_char *last,
+    const u_char *name, size_t len)
+{
+    u_char  buf[4];
+    size_t  i, n;
+
+    i = 0;
+
+    while (p < last) {
+
+        if (*p != '\\') {
+            if (i == len || name[i] != *p) {
+                return 0;
+            }
+
+            i++;
+            p++;
+            continue;
+        }
+
+        n = ngx_http_supportdesk_json_unescape(&p, last, buf);
+
+        if (n == 0 || len - i < n || ngx_memcmp(name + i, buf, n) != 0) {
+            return 0;
+        }
+
+        i += n;
+    }
+
+    return i == len;
+}
+
+
+/*
+ * The escape at *pp (a '\\') decoded into buf as UTF-8, a surrogate pair
+ * as one character; returns its length and moves *pp past it, or 0 when
+ * it is not a valid escape.
+ */
+
+static size_t
+ngx_http_supportdesk_json_unescape(const u_char **pp, const u_char *last,
+    u_char *buf)
+{
+    uint32_t       cp, lo;
+    const u_char  *p;
+
+    p = *pp;
+
+    if (last - p < 2) {
+        return 0;
+    }
+
+    switch (p[1]) {
+
+    case '"':
+    case '\\':
+    case '/':
+        buf[0] = p[1];
+        break;
+
+    case 'b':
+        buf[0] = '\b';
+        break;
+
+    case 'f':
+        buf[0] = '\f';
+        break;
+
+    case 'n':
+        buf[0] = '\n';
+        break;
+
+    case 'r':
+        buf[0] = '\r';
+        break;
+
+    case 't':
+        buf[0] = '\t';
+        break;
+
+    case 'u':
+        if (ngx_http_supportdesk_json_hex4(p + 2, last, &cp) != NGX_OK
+            || (cp >= 0xdc00 && cp <= 0xdfff))
+        {
+            return 0;
+        }
+
+        p += 6;
+
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            /* the high half of a surrogate pair: the low one follows */
+            if (last - p < 2 || p[0] != '\\' || p[1] != 'u'
+                || ngx_http_supportdesk_json_hex4(p + 2, last, &lo) != NGX_OK
+                || lo < 0xdc00 || lo > 0xdfff)
+            {
+                return 0;
+            }
+
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            p += 6;
+        }
+
+        *pp = p;
+
+        if (cp < 0x80) {
+            buf[0] = (u_char) cp;
+            return 1;
+        }
+
+        if (cp < 0x800) {
+            buf[0] = (u_char) (0xc0 | (cp >> 6));
+            buf[1] = (u_char) (0x80 | (cp & 0x3f));
+            return 2;
+        }
+
+        if (cp < 0x10000) {
+            buf[0] = (u_char) (0xe0 | (cp >> 12));
+            buf[1] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+            buf[2] = (u_char) (0x80 | (cp & 0x3f));
+            return 3;
+        }
+
+        buf[0] = (u_char) (0xf0 | (cp >> 18));
+        buf[1] = (u_char) (0x80 | ((cp >> 12) & 0x3f));
+        buf[2] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        buf[3] = (u_char) (0x80 | (cp & 0x3f));
+        return 4;
+
+    default:
+        return 0;
+    }
+
+    *pp = p + 2;
+
+    return 1;
+}
+
+
+/* the four hex digits of a \u escape at p */
+
+static ngx_int_t
+ngx_http_supportdesk_json_hex4(const u_char *p, const u_char *last,
+    uint32_t *cp)
+{
+    ngx_int_t   d;
+    ngx_uint_t  i;
+
+    if (last - p < 4) {
+        return NGX_ERROR;
+    }
+
+    *cp = 0;
+
+    for (i = 0; i < 4; i++) {
+        d = ngx_http_supportdesk_hex(p[i]);
+        if (d == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        *cp = (*cp << 4) | d;
+    }
+
+    return NGX_OK;
 }

@@ -34,14 +34,20 @@ typedef struct {
 } ngx_http_supportdesk_report_t;
 
 
-/* what one customer payload asks to change; strings point into the json_t */
+/*
+ * What one customer payload asks to change; strings point into the json_t,
+ * metadata_text into the payload's own text (the caller's buffer).
+ */
 typedef struct {
     ngx_str_t   email;        /* valid when set_email */
     ngx_str_t   name;         /* trimmed; valid when set_name */
     ngx_str_t   phone;
     ngx_str_t   avatar_url;
     json_t     *metadata;     /* borrowed object; valid when set_metadata */
-    size_t      metadata_len; /* its length as compact JSON (JSON_COMPACT) */
+    /* the metadata object as sent, and the length of its compact form
+       (ngx_http_supportdesk_json_compact(): numbers as sent) */
+    ngx_str_t   metadata_text;
+    size_t      metadata_len;
     unsigned    set_email:1;
     unsigned    set_name:1;
     unsigned    set_phone:1;
@@ -84,14 +90,77 @@ void ngx_http_supportdesk_report_add(ngx_http_supportdesk_report_t *rep,
 json_t *ngx_http_supportdesk_parse_object(const u_char *buf, size_t len,
     const char **message, json_error_t *error);
 
+/* one JSON value of any kind (a batch item): NULL with *message as above */
+json_t *ngx_http_supportdesk_parse_value(const u_char *p, size_t len,
+    const char **message, json_error_t *error);
+
+/*
+ * Like parse_object(), for a body whose member name is a long array (a
+ * batch's "customers"): the array is not part of the tree, which holds []
+ * in its place; *array is its text, each element to be parsed on its own
+ * (ngx_http_supportdesk_json_next()).  array->data is NULL when the member
+ * is missing or not an array: the tree then holds it as it came.  Elements
+ * are not checked here: the caller parses each (JSON_DECODE_ANY), and the
+ * body is valid JSON when every one of them is.
+ */
+json_t *ngx_http_supportdesk_parse_batch(const u_char *buf, size_t len,
+    const char *name, ngx_str_t *array, const char **message,
+    json_error_t *error);
+
 /*
  * Validates every field of a customer payload object; all violations are
- * appended to rep.  Returns NGX_OK when rep gained nothing, NGX_DECLINED
- * otherwise.
+ * appended to rep.  text is obj as it was sent (what the metadata is stored
+ * from).  Returns NGX_OK when rep gained nothing, NGX_DECLINED otherwise.
  */
-ngx_int_t ngx_http_supportdesk_validate_customer(json_t *obj, ngx_uint_t flags,
-    ngx_http_supportdesk_customer_input_t *in,
+ngx_int_t ngx_http_supportdesk_validate_customer(json_t *obj, ngx_str_t *text,
+    ngx_uint_t flags, ngx_http_supportdesk_customer_input_t *in,
     ngx_http_supportdesk_report_t *rep);
+
+
+/*
+ * Raw JSON text.  jansson keeps no trace of how a number was written, so
+ * what must come back as sent (metadata numbers, a filter's number) is
+ * taken from the body's own bytes; and a batch is parsed an item at a
+ * time, not as one tree.  Text these read may be any bytes: they never
+ * read past its end, and they check only its layout (jansson checks the
+ * rest: the text given to json_member() and json_compact() has been).
+ */
+
+typedef struct {
+    const u_char  *pos;
+    const u_char  *last;
+    ngx_uint_t     n;          /* elements returned so far */
+} ngx_http_supportdesk_json_iter_t;
+
+/* the elements of the array whose text, '[' first, is array */
+void ngx_http_supportdesk_json_array(ngx_http_supportdesk_json_iter_t *it,
+    ngx_str_t *array);
+
+/*
+ * The next element's text into value (NGX_OK); NGX_DONE after the last;
+ * NGX_ERROR when the text is not laid out as an array of values nested at
+ * most JSON_PARSER_MAX_DEPTH - 2 deep (inside an object and the array).
+ */
+ngx_int_t ngx_http_supportdesk_json_next(ngx_http_supportdesk_json_iter_t *it,
+    ngx_str_t *value);
+
+/*
+ * The text of the value of the member called name (escapes in the key
+ * decoded) of the object whose text is object: NGX_OK, NGX_DECLINED when
+ * there is none, NGX_ERROR when object is not an object's text.
+ */
+ngx_int_t ngx_http_supportdesk_json_member(ngx_str_t *object,
+    const char *name, size_t len, ngx_str_t *value);
+
+/*
+ * The compact form of a JSON text, into dst (at most len bytes: never
+ * longer than the text), or only its length when dst is NULL: no white
+ * space, strings escaped as jansson's JSON_COMPACT writes them, numbers
+ * exactly as sent (0.1 stays 0.1, 12345678901234561 all its digits).
+ * 0 when a string escape is broken.
+ */
+size_t ngx_http_supportdesk_json_compact(const u_char *p, size_t len,
+    u_char *dst);
 
 /*
  * Percent-decodes raw into dst (capacity >= raw->len; dst may be raw->data
@@ -154,7 +223,8 @@ const char *ngx_http_supportdesk_check_name(const u_char *p, size_t len,
     ngx_str_t *trimmed);
 const char *ngx_http_supportdesk_check_phone(const u_char *p, size_t len);
 const char *ngx_http_supportdesk_check_avatar_url(const u_char *p, size_t len);
-const char *ngx_http_supportdesk_check_metadata(json_t *m,
+/* text: m as it was sent; its compact length goes to compact_len */
+const char *ngx_http_supportdesk_check_metadata(json_t *m, ngx_str_t *text,
     size_t *compact_len);
 
 

@@ -52,6 +52,7 @@ set[#set + 1] = now
 set[#set + 1] = 'v'
 set[#set + 1] = 0
 
+local meta = filter.meta and sd.meta_filter(filter.meta)
 local ids = {}
 if filter.ids then
     for _, id in ipairs(filter.ids) do ids[id] = true end
@@ -67,13 +68,8 @@ local function matches(xid, e, n, m)
                                        filter.name, 1, true) then
         return false
     end
-    if filter.meta then
-        if not m then return false end
-        local okm, md = pcall(cjson.decode, m)
-        if not okm or type(md) ~= 'table' then return false end
-        for _, kv in ipairs(filter.meta) do
-            if sd.scalar_text(md[kv[1]]) ~= kv[2] then return false end
-        end
+    if meta and not sd.meta_match(m, meta) then
+        return false
     end
     return true
 end

@@ -199,19 +199,173 @@ sd.customer_fields = {'s', 'e', 'n', 'p', 'a', 'm', 'c', 'u', 'v'}
 sd.field_names = {e = 'email', n = 'name', p = 'phone', a = 'avatarUrl',
                   m = 'metadata'}
 
--- EVAL scripts cannot share code otherwise: the filters of list.lua and
--- job_chunk.lua.  A metadata value as its filter text: strings as they are,
--- numbers and booleans by their JSON text.
-function sd.scalar_text(v)
-    local t = type(v)
-    if t == 'string' then return v end
-    if t == 'boolean' then return v and 'true' or 'false' end
-    if t == 'number' then
-        if v == math.floor(v) and math.abs(v) < 1e15 then
-            return string.format('%d', v)
-        end
-        return tostring(v)
+-- EVAL scripts cannot share code otherwise: the metadata filters of
+-- list.lua and job_chunk.lua.
+--
+-- A filter is a top-level key and a text.  A member matches when it is a
+-- string equal to the text, a boolean whose JSON text (true, false) it is,
+-- or a number of exactly the value the text writes as a JSON number:
+-- decimal values, compared digit for digit (1, 1.0, 10e-1 and 1E0 are one
+-- number; 12345678901234561 is not 12345678901234560; 0.1 is 0.1), never
+-- through a double.  null, objects and arrays match nothing.  The stored
+-- metadata is read as the text the gateway stored (compact, numbers as the
+-- client sent them) and is not decoded: only its top-level members are
+-- walked, until every filtered key has been seen.
+
+-- A JSON number's exact value as a text: its significant digits and the
+-- power of ten of the first ("15e4" for 1500, 15E2, 1.5e3; "0" for zero;
+-- "-15e4" for -1500); nil when text is not a JSON number.  An exponent of
+-- more than 9 digits is left as written: "x" and the text, equal only to
+-- itself.
+function sd.number_key(text)
+    local neg, int, rest = string.match(text, '^(%-?)(%d+)(.*)$')
+    if not int or (#int > 1 and string.byte(int, 1) == 48) then
+        return nil
     end
-    return nil
+    local frac, exp = '', '0'
+    if string.byte(rest, 1) == 46 then
+        frac, rest = string.match(rest, '^%.(%d+)(.*)$')
+        if not frac then return nil end
+    end
+    if rest ~= '' then
+        local sign, digits = string.match(rest, '^[eE]([%+%-]?)(%d+)$')
+        if not digits then return nil end
+        digits = string.match(digits, '^0*(.-)$')
+        if #digits > 9 then return 'x' .. text end
+        exp = (sign == '-' and '-' or '') .. (digits == '' and '0' or digits)
+    end
+    local all = int .. frac
+    local lead = #string.match(all, '^0*')
+    local digits = string.match(string.sub(all, lead + 1), '^(.-)0*$')
+    if digits == '' then
+        return '0'
+    end
+    -- 0.digits x 10^point
+    local point = #int - lead + tonumber(exp)
+    return neg .. digits .. 'e' .. string.format('%d', point)
+end
+
+-- The filters {{key, text}, ...} as meta_match() takes them
+function sd.meta_filter(pairs_)
+    local f = {keys = {}, n = 0}
+    for _, kv in ipairs(pairs_) do
+        local want = f.keys[kv[1]]
+        if not want then
+            want = {}
+            f.keys[kv[1]] = want
+            f.n = f.n + 1
+        end
+        want[#want + 1] = {text = kv[2], number = sd.number_key(kv[2])}
+    end
+    return f
+end
+
+local function ws(s, i)
+    return string.find(s, '[^ \t\r\n]', i) or (#s + 1)
+end
+
+-- s:byte(i) is a '"': the index of its closing quote
+local function string_end(s, i)
+    while true do
+        local j = string.find(s, '["\\]', i + 1)
+        if not j or string.byte(s, j) == 34 then
+            return j
+        end
+        i = j + 1
+    end
+end
+
+-- s:byte(i) is '{' or '[': the index of the bracket that closes it
+local function nested_end(s, i)
+    local depth = 0
+    while true do
+        local j = string.find(s, '[%[%]{}"]', i)
+        if not j then return nil end
+        local c = string.byte(s, j)
+        if c == 34 then
+            j = string_end(s, j)
+            if not j then return nil end
+        elseif c == 123 or c == 91 then
+            depth = depth + 1
+        else
+            depth = depth - 1
+            if depth == 0 then return j end
+        end
+        i = j + 1
+    end
+end
+
+local function value_matches(s, i, e, want)
+    local c = string.byte(s, i)
+    local v = string.sub(s, i, e)
+    local num, str
+    if c == 34 then
+        str = string.sub(v, 2, -2)
+        if string.find(str, '\\', 1, true) then
+            local ok, d = pcall(cjson.decode, v)
+            if not ok then return false end
+            str = d
+        end
+    elseif c == 116 or c == 102 then
+        str = v
+    elseif c ~= 110 then
+        num = sd.number_key(v)
+        if not num then return false end
+    else
+        return false
+    end
+    for _, w in ipairs(want) do
+        if str then
+            if str ~= w.text then return false end
+        elseif num ~= w.number then
+            return false
+        end
+    end
+    return true
+end
+
+-- Whether the metadata text m (nil: none) matches every filter of f
+function sd.meta_match(m, f)
+    if not m or string.byte(m, 1) ~= 123 then
+        return false
+    end
+    local found = 0
+    local i = ws(m, 2)
+    if string.byte(m, i) == 125 then
+        return f.n == 0
+    end
+    while string.byte(m, i) == 34 do
+        local e = string_end(m, i)
+        if not e then return false end
+        local k = string.sub(m, i + 1, e - 1)
+        if string.find(k, '\\', 1, true) then
+            local ok, d = pcall(cjson.decode, string.sub(m, i, e))
+            if not ok then return false end
+            k = d
+        end
+        i = ws(m, e + 1)
+        if string.byte(m, i) ~= 58 then return false end
+        i = ws(m, i + 1)
+        local c = string.byte(m, i)
+        if c == 34 then
+            e = string_end(m, i)
+        elseif c == 123 or c == 91 then
+            e = nested_end(m, i)
+        else
+            e = (string.find(m, '[,}%s]', i) or (#m + 1)) - 1
+            if e < i then return false end
+        end
+        if not e then return false end
+        local want = f.keys[k]
+        if want then
+            if not value_matches(m, i, e, want) then return false end
+            found = found + 1
+            if found == f.n then return true end
+        end
+        i = ws(m, e + 1)
+        if string.byte(m, i) ~= 44 then break end
+        i = ws(m, i + 1)
+    end
+    return found == f.n
 end
 

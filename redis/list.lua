@@ -22,6 +22,7 @@ local meta = {}
 for i = 8, #ARGV, 2 do
     meta[#meta + 1] = {ARGV[i], ARGV[i + 1]}
 end
+meta = #meta > 0 and sd.meta_filter(meta) or nil
 
 -- the filters match job_chunk.lua's: change both together
 local function matches(h)
@@ -35,13 +36,8 @@ local function matches(h)
             return false
         end
     end
-    if #meta > 0 then
-        if not h.m then return false end
-        local ok, m = pcall(cjson.decode, h.m)
-        if not ok or type(m) ~= 'table' then return false end
-        for _, kv in ipairs(meta) do
-            if sd.scalar_text(m[kv[1]]) ~= kv[2] then return false end
-        end
+    if meta and not sd.meta_match(h.m, meta) then
+        return false
     end
     return true
 end

@@ -60,7 +60,10 @@ passes('all directives with valid values', http => <<'EOF2');
     supportdesk_key_cache_size 1m;
     supportdesk_key_cache_ttl 10s;
     supportdesk_key_cache_negative_ttl 2s;
+    supportdesk_key_lookup_rate 100;
 EOF2
+passes('supportdesk_key_lookup_rate 1', http => 'supportdesk_key_lookup_rate 1;');
+passes('supportdesk_key_lookup_rate 1000000', http => 'supportdesk_key_lookup_rate 1000000;');
 passes('supportdesk_redis unix:/path', http => 'supportdesk_redis unix:/tmp/sd-nonexistent.sock;');
 passes('supportdesk_redis localhost:6379', http => 'supportdesk_redis localhost:6379;');
 passes('supportdesk_redis_password user password', http => 'supportdesk_redis_password alice s3cret;');
@@ -109,6 +112,14 @@ fails('supportdesk_key_cache_size 1 (too small)', 'supportdesk_key_cache_size',
       http => 'supportdesk_key_cache_size 1;');
 fails('supportdesk_key_cache_size abc', 'supportdesk_key_cache_size',
       http => 'supportdesk_key_cache_size abc;');
+fails('supportdesk_key_lookup_rate 0', 'supportdesk_key_lookup_rate',
+      http => 'supportdesk_key_lookup_rate 0;');
+fails('supportdesk_key_lookup_rate 1000001', 'supportdesk_key_lookup_rate',
+      http => 'supportdesk_key_lookup_rate 1000001;');
+fails('supportdesk_key_lookup_rate x', 'supportdesk_key_lookup_rate',
+      http => 'supportdesk_key_lookup_rate x;');
+fails('supportdesk_key_lookup_rate in server context', 'supportdesk_key_lookup_rate',
+      srv => 'supportdesk_key_lookup_rate 10;');
 fails('supportdesk_redis_password with three arguments', 'supportdesk_redis_password',
       http => 'supportdesk_redis_password a b c;');
 

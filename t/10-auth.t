@@ -3,7 +3,8 @@
 # Configuration: http{} supportdesk_key_cache_ttl 2s and
 # supportdesk_key_cache_negative_ttl 1s; location /api/v1/ adds
 # `add_header X-App $supportdesk_app always`; a second environment with
-# limit_req keyed on $supportdesk_app (1r/m, burst 1, limit_req_status 429).
+# limit_req keyed on $supportdesk_app (1r/m, burst 1, limit_req_status 429)
+# and supportdesk_key_cache_ttl 1s.
 use strict;
 use warnings;
 use Test::More;
@@ -153,21 +154,36 @@ $env->invariants_ok('acme');
 $env->invariants_ok('globex');
 
 # ---- $supportdesk_app keys limit_req (README): 429 RATE_LIMITED in the
-# envelope, per app; requests without a valid key are not counted
+# envelope, per app; requests without a known key are not counted. The key
+# cache answers before limit_req, Redis after it: the first request of a
+# key the cache has never seen is not counted; from then on every one is,
+# also past the cache's ttl (the cache still knows the app, and asks Redis
+# again after limit_req)
 {
     my $rl = SupportDesk::Test->new(
-        http_conf     => 'limit_req_zone $supportdesk_app zone=per_app:1m rate=1r/m;',
+        http_conf     => 'limit_req_zone $supportdesk_app zone=per_app:1m rate=1r/m;'
+                       . ' supportdesk_key_cache_ttl 1s;',
         location_conf => 'limit_req zone=per_app burst=1 nodelay; limit_req_status 429;',
     );
     my $ka = $rl->create_key('acme', 'rate limited');
     my $kb = $rl->create_key('globex', 'rate limited too');
-    envelope_ok($rl->api('GET', 'nobody', $ka), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: 1st request of acme passes');
-    envelope_ok($rl->api('GET', 'nobody', $ka), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: 2nd (the burst) passes');
-    $r = $rl->refused('limit_req: 3rd request of acme within the minute', 429, 'RATE_LIMITED',
+    envelope_ok($rl->api('GET', 'nobody', $ka), 404, 'CUSTOMER_NOT_FOUND',
+                'limit_req: the first request of a key never seen passes, not counted');
+    envelope_ok($rl->api('GET', 'nobody', $ka), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: the 1st counted request of acme passes');
+    envelope_ok($rl->api('GET', 'nobody', $ka), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: the 2nd (the burst) passes');
+    $r = $rl->refused('limit_req: the 3rd counted request of acme within the minute', 429, 'RATE_LIMITED',
                       sub { $rl->api('PATCH', 'rl1', $ka, { email => 'rl@acme.com', name => 'RL' }) });
+    sleep 1.5;
+    $r = $rl->refused("limit_req: past the key cache's ttl acme is still counted", 429, 'RATE_LIMITED',
+                      sub { $rl->api('GET', 'nobody', $ka) });
     envelope_ok($rl->api('GET', 'nobody', $kb), 404, 'CUSTOMER_NOT_FOUND', 'limit_req: another app has its own count');
     envelope_ok($rl->api('GET', 'nobody', undef), 401, 'UNAUTHORIZED', "limit_req: no key is 401, not 429 ($_)")
         for 1 .. 3;
+    # a revoked key past the ttl: counted (its 1st counted request), then
+    # asked again and refused
+    $rl->revoke_key($kb);
+    sleep 1.5;
+    envelope_ok($rl->api('GET', 'nobody', $kb), 401, 'UNAUTHORIZED', 'limit_req: a revoked key past the ttl is 401');
 }
 
 done_testing;

@@ -4,12 +4,15 @@
 # dashboards/metrics.txt, `promtool check metrics` (Debian's prometheus
 # package, installed by make deps), everything summed over two workers; the
 # gauges (connections, pending commands) as Redis is killed and paused; the
-# key cache, events, replays, jobs; counters kept across a reload, a killed
+# key cache (a hit, a negative, a miss, limited), events, replays, jobs;
+# counters kept across a reload, a killed
 # worker's gauges gone; the location answers GET and HEAD only; no raw path
 # in a label; $supportdesk_route and $supportdesk_redis_time in a log_format.
-# Configuration: 2 workers; `location = /metrics { supportdesk_metrics; }`;
-# an access log with the two variables and $pid; a second environment
-# without metrics (the variables alone); nginx -t cases.
+# Configuration: 2 workers; supportdesk_redis_timeout 3s;
+# `location = /metrics { supportdesk_metrics; }`; an access log with the two
+# variables and $pid; an environment with supportdesk_key_lookup_rate 1
+# (keys refused without a lookup, "limited"); one without metrics (the
+# variables alone); nginx -t cases.
 use strict;
 use warnings;
 use Test::More;
@@ -29,6 +32,8 @@ my $CONNS = 2 * $W;
 
 my $env = SupportDesk::Test->new(
     worker_processes => 2,
+    # a command held by a paused Redis stays pending long enough to be seen
+    redis_timeout => '3s',
     server_conf => 'location = /metrics { supportdesk_metrics; }',
     http_conf => q{log_format sdm '$pid $status "$supportdesk_route" $supportdesk_redis_time $request_method $request_uri';
                    access_log %TMP%/metrics.log sdm;},
@@ -136,9 +141,9 @@ is_deeply($m0->{problems}, [], 'the exposition parses');
 is($m0->{res}{headers}{'content-type'}, 'text/plain; version=0.0.4; charset=utf-8',
    'Content-Type: text exposition 0.0.4');
 is(sum_of($m0, 'supportdesk_http_requests_total'), 0, 'a fresh zone: no request counted yet');
-is(val($m0, 'supportdesk_redis_connections', state => 'connected')
-   + val($m0, 'supportdesk_redis_connections', state => 'connecting'), $CONNS,
-   "connections: $W worker(s) x 2, connected or connecting");
+# a worker's pool is in the gauges once the worker has started
+ok(wait_until(sub { sum_of(scrape(), 'supportdesk_redis_connections') == $CONNS }, 5, 0.05),
+   "connections: $W worker(s) x 2 in the gauges");
 ok(wait_until(sub { val(scrape(), 'supportdesk_redis_connections', state => 'connected') == $CONNS }, 5, 0.05),
    "connections: all $CONNS connected, summed over the workers");
 
@@ -368,9 +373,9 @@ promtool_ok($m2->{text}, 'after hostile paths');
     } 1 .. 2;
     $SENT += 2;
     my $pending = 0;
-    wait_until(sub { $pending = val(scrape(), 'supportdesk_redis_pending_commands'); $pending >= 2 }, 0.8, 0.05);
+    wait_until(sub { $pending = val(scrape(), 'supportdesk_redis_pending_commands'); $pending >= 2 }, 2.5, 0.05);
     cmp_ok($pending, '>=', 2, "pending commands while Redis is paused: $pending");
-    ok(wait_until(sub { val(scrape(), 'supportdesk_redis_errors_total', kind => 'timeout') >= 1 }, 5, 0.1),
+    ok(wait_until(sub { val(scrape(), 'supportdesk_redis_errors_total', kind => 'timeout') >= 1 }, 10, 0.1),
        'a timeout is counted');
     $env->resume_redis;
     close $_ for @sock;
@@ -459,6 +464,26 @@ SKIP: {
     # its replacement counts on where it left off: counters never go back
     is(sum_of($m3, 'supportdesk_http_requests_total'), $n, 'the killed worker\'s requests are still counted');
     is(val($m3, 'supportdesk_idempotent_replays_total'), 1, 'so are its other counters');
+}
+
+# ---------------------------------------------------------------- the key lookup rate
+# unknown keys past supportdesk_key_lookup_rate (1 a second): 401 without a
+# lookup, counted as limited; the 10 come at once, so at most one lookup a
+# second they span
+{
+    my $lim = SupportDesk::Test->new(
+        http_conf   => 'supportdesk_key_lookup_rate 1;',
+        server_conf => 'location = /metrics { supportdesk_metrics; }',
+    );
+    my @res = $lim->parallel([map { $lim->http_bytes('GET', '/api/v1/customers/x',
+                                                     headers => { 'X-API-Key' => "sdk_flood$_" }) } 1 .. 10]);
+    is_deeply([map { $_->{status} } @res], [(401) x 10], '10 unknown keys at once: 401');
+    my $r = $lim->request('GET', '/metrics');
+    my ($v) = parse_metrics($r->{body});
+    my %k = map { $_ => $v->{"supportdesk_key_cache_lookups_total{result=$_}"} // 0 } qw(hit negative miss limited);
+    is($k{miss} + $k{limited}, 10, "each unknown key a miss or limited (miss $k{miss}, limited $k{limited})");
+    cmp_ok($k{limited}, '>=', 1, 'past the lookup rate: limited, without a lookup');
+    is($k{hit} + $k{negative}, 0, 'none from the cache');
 }
 
 # ---------------------------------------------------------------- without metrics

@@ -124,11 +124,12 @@ test-asan: asan-build
 # --errors-for-leak-kinds=definite) and no "definitely lost" record.
 # t/lib/valgrind.supp holds the suppressions for nginx's own, documented
 # false positives (each says why).  VG_TESTS picks the tests: by default
-# every route and error path (10, 20, 22, 50-55: listing, batch, notes,
-# notifications, routing, and 60-62: the change feed and its long poll,
-# idempotency, conditional requests), Redis loss, pause and timeouts (30),
-# the hostile input tests (40) and the cluster's redirects and refusals on
-# fake nodes (72).  Not 31-reload.t and 52-bulk-update.t: they
+# every route and error path (10, 11: the key cache under a flood, 20,
+# 22, 50-55: listing, batch, notes, notifications, routing, 58: metadata
+# numbers, and 60-62: the change feed and its long poll, idempotency,
+# conditional requests), Redis loss, pause and timeouts (30), the hostile
+# input tests (40) and the cluster's redirects and refusals on fake nodes
+# (72).  Not 31-reload.t and 52-bulk-update.t: they
 # signal workers, which "master_process off" does not have.
 
 VG_DIR    := $(BUILD)/valgrind
@@ -136,9 +137,9 @@ VG_NGINX  := $(VG_DIR)/nginx
 VG_LOGS   := $(VG_DIR)/logs
 VG_SUPP   := $(CURDIR)/t/lib/valgrind.supp
 VG_TESTS  ?= t/10-auth.t t/20-upsert.t t/22-get-delete.t t/24-redis-resolver.t t/30-redis-faults.t t/40-hostile.t \
-             $(wildcard t/50-list.t t/51-batch.t t/53-notes.t t/54-notifications.t t/55-routing.t \
+             $(wildcard t/11-key-flood.t t/50-list.t t/51-batch.t t/53-notes.t t/54-notifications.t t/55-routing.t \
                         t/37-redis-wait.t t/38-redis-tls.t t/39-redis-sentinel.t \
-                        t/57-http-edges.t \
+                        t/57-http-edges.t t/58-metadata-numbers.t \
                         t/60-events.t t/61-idempotency.t t/62-conditional.t \
                         t/65-metrics.t t/72-cluster-fake.t)
 VALGRIND  ?= valgrind

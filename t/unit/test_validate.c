@@ -19,6 +19,7 @@
 
 
 static u_char *alloc(size_t len);
+static ngx_str_t *text(const char *s);
 static u_char *exact(const char *s, size_t len);
 static char *repeat(char *p, const char *unit, size_t n);
 static char *nest(char *p, const char *open, const char *inner,
@@ -50,6 +51,11 @@ static void test_report(void);
 static void test_parse(void);
 static void test_external_id(void);
 static void test_utf8_quote(void);
+static void test_raw_json(void);
+static void test_parse_batch(void);
+static const char *compact(const char *json);
+static const char *member(const char *json, const char *name);
+static const char *batch(const char *json, char *array, int *elements);
 
 
 /* scratch space for the long strings and documents built below */
@@ -71,6 +77,8 @@ main(void)
     test_parse();
     test_external_id();
     test_utf8_quote();
+    test_raw_json();
+    test_parse_batch();
 
     return tap_done();
 }
@@ -464,6 +472,18 @@ test_metadata(void)
            "metadata: length is of the compact form");
     json_decref(root);
 
+    /* stored from the text as sent: the numbers are the client's own */
+    rc = validate("{\"metadata\": {\"n\": 0.10, \"big\": 12345678901234561}}",
+                  0, &root, &in, &rep);
+    tap_ok(rc == NGX_OK && in.metadata_text.len == 37
+           && memcmp(in.metadata_text.data,
+                     "{\"n\": 0.10, \"big\": 12345678901234561}", 37) == 0,
+           "metadata: its text as sent");
+    tap_is_int(in.metadata_len,
+               sizeof("{\"n\":0.10,\"big\":12345678901234561}") - 1,
+               "metadata: its compact length counts the numbers as sent");
+    json_decref(root);
+
     field_is("{\"metadata\":[]}", 0, "metadata", "must be an object",
              "metadata: array");
     field_is("{\"metadata\":\"{}\"}", 0, "metadata", "must be an object",
@@ -545,7 +565,7 @@ test_metadata(void)
              "metadata: too deep and too big reports the depth");
 
     /* the single rule, directly */
-    tap_is(ngx_http_supportdesk_check_metadata(NULL, NULL),
+    tap_is(ngx_http_supportdesk_check_metadata(NULL, text(""), NULL),
            "must be an object", "metadata: NULL json_t");
 }
 
@@ -724,7 +744,9 @@ test_report(void)
     ngx_http_supportdesk_report_add(&rep, "externalId", 10, "x");
 
     root = json_loads("{\"foo\":1,\"name\":\"ok\"}", 0, NULL);
-    rc = ngx_http_supportdesk_validate_customer(root, 0, &in, &rep);
+    rc = ngx_http_supportdesk_validate_customer(root,
+                                     text("{\"foo\":1,\"name\":\"ok\"}"),
+                                     0, &in, &rep);
     tap_ok(rc == NGX_DECLINED && rep.n == 2
            && rep.v[1].field.len == 3,
            "report: violations are appended");
@@ -732,7 +754,8 @@ test_report(void)
 
     rep.n = 0;
     root = json_loads("{\"name\":\"ok\"}", 0, NULL);
-    rc = ngx_http_supportdesk_validate_customer(root, 0, &in, &rep);
+    rc = ngx_http_supportdesk_validate_customer(root, text("{\"name\":\"ok\"}"),
+                                                0, &in, &rep);
     tap_ok(rc == NGX_OK && rep.n == 0 && in.set_name,
            "report: NGX_OK when nothing was added");
     json_decref(root);
@@ -758,14 +781,16 @@ test_report(void)
     /* a full report still yields NGX_DECLINED */
     rep.n = MAX_V;
     root = json_loads("{\"foo\":1}", 0, NULL);
-    rc = ngx_http_supportdesk_validate_customer(root, 0, &in, &rep);
+    rc = ngx_http_supportdesk_validate_customer(root, text("{\"foo\":1}"), 0,
+                                                &in, &rep);
     tap_ok(rc == NGX_DECLINED && rep.n == MAX_V,
            "report: declined even when already full");
     json_decref(root);
 
     rep.n = 0;
     root = json_loads("[1]", JSON_DECODE_ANY, NULL);
-    rc = ngx_http_supportdesk_validate_customer(root, 0, &in, &rep);
+    rc = ngx_http_supportdesk_validate_customer(root, text("[1]"), 0, &in,
+                                                &rep);
     tap_ok(rc == NGX_DECLINED && rep.n == 1,
            "report: a non-object payload is declined");
     json_decref(root);
@@ -993,6 +1018,23 @@ test_external_id(void)
 
 /* exactly len bytes, so that ASan sees any access past them */
 
+/* s as the text validate_customer() takes: valid until the next 16 calls */
+
+static ngx_str_t *
+text(const char *s)
+{
+    static ngx_uint_t  n;
+    static ngx_str_t   ring[16];
+    ngx_str_t         *t;
+
+    t = &ring[n++ % 16];
+    t->data = (u_char *) s;
+    t->len = strlen(s);
+
+    return t;
+}
+
+
 static u_char *
 alloc(size_t len)
 {
@@ -1207,7 +1249,8 @@ validate(const char *json, ngx_uint_t flags, json_t **root,
         return NGX_ERROR;
     }
 
-    return ngx_http_supportdesk_validate_customer(*root, flags, in, rep);
+    return ngx_http_supportdesk_validate_customer(*root, text(json), flags,
+                                                  in, rep);
 }
 
 
@@ -1306,4 +1349,289 @@ test_utf8_quote(void)
     tap_ok(ngx_http_supportdesk_utf8_valid((const u_char *) quote("\xf4\x90\x80\x80"),
                                            strlen(quote("\xf4\x90\x80\x80"))),
            "quote: past U+10FFFF, the result is valid UTF-8");
+}
+
+
+/* the compact form of json, NULL when refused; the length pass agrees */
+
+static const char *
+compact(const char *json)
+{
+    size_t         len, n;
+    u_char        *in;
+    static char    out[4096];
+
+    len = strlen(json);
+    in = exact(json, len);
+
+    n = ngx_http_supportdesk_json_compact(in, len, NULL);
+
+    if (n == 0 || n > len
+        || ngx_http_supportdesk_json_compact(in, len, (u_char *) out) != n)
+    {
+        free(in);
+        return NULL;
+    }
+
+    out[n] = '\0';
+    free(in);
+
+    return out;
+}
+
+
+/* the text of json's member name, "(declined)" or "(error)" */
+
+static const char *
+member(const char *json, const char *name)
+{
+    ngx_int_t     rc;
+    ngx_str_t     obj, value;
+    static char   out[4096];
+
+    obj.len = strlen(json);
+    obj.data = exact(json, obj.len);
+
+    rc = ngx_http_supportdesk_json_member(&obj, name, strlen(name), &value);
+
+    if (rc == NGX_OK) {
+        memcpy(out, value.data, value.len);
+        out[value.len] = '\0';
+
+    } else {
+        strcpy(out, rc == NGX_DECLINED ? "(declined)" : "(error)");
+    }
+
+    free(obj.data);
+
+    return out;
+}
+
+
+static void
+test_raw_json(void)
+{
+    char                              *p;
+    ngx_int_t                          rc;
+    ngx_str_t                          arr, v;
+    ngx_uint_t                         n;
+    ngx_http_supportdesk_json_iter_t   it;
+
+    /* compact: white space out, everything else as sent */
+    tap_is(compact(" { \"a\" : [ 1 ,\t2 ] ,\r\n\"b\":{ } } "),
+           "{\"a\":[1,2],\"b\":{}}", "compact: white space removed");
+    tap_is(compact("{\"x\":0.1,\"y\":12345678901234561,\"z\":1E2,\"w\":-0,"
+                   "\"v\":1.0e-400,\"u\":-12.50E+03}"),
+           "{\"x\":0.1,\"y\":12345678901234561,\"z\":1E2,\"w\":-0,"
+           "\"v\":1.0e-400,\"u\":-12.50E+03}",
+           "compact: numbers exactly as sent");
+    tap_is(compact("{\"k\":[true , false , null]}"),
+           "{\"k\":[true,false,null]}", "compact: literals");
+    tap_is(compact("{\"s\":\" a  b \"}"), "{\"s\":\" a  b \"}",
+           "compact: white space inside strings stays");
+
+    /* strings escaped as jansson's JSON_COMPACT writes them */
+    tap_is(compact("\"\\u00e9\\/\\u0041\""), "\"\xc3\xa9/A\"",
+           "compact: \\u escapes decoded, \\/ as /");
+    tap_is(compact("\"\\u0001\\u001f\\u0008\\u000a\""),
+           "\"\\u0001\\u001F\\b\\n\"",
+           "compact: control characters as jansson escapes them");
+    tap_is(compact("\"\\b\\f\\n\\r\\t\\\"\\\\\""),
+           "\"\\b\\f\\n\\r\\t\\\"\\\\\"", "compact: short escapes kept");
+    tap_is(compact("\"\\u0022\\u005c\""), "\"\\\"\\\\\"",
+           "compact: \\u0022 and \\u005c as \\\" and \\\\");
+    tap_is(compact("\"\\ud83d\\ude00\\u007f\""), "\"\xf0\x9f\x98\x80\x7f\"",
+           "compact: a surrogate pair as UTF-8, DEL as it is");
+    tap_is(compact("\"\\ud83d\""), NULL, "compact: a lone high surrogate");
+    tap_is(compact("\"\\ude00\""), NULL, "compact: a lone low surrogate");
+    tap_is(compact("\"\\ud83dx\""), NULL,
+           "compact: a high surrogate without its low half");
+    tap_is(compact("\"\\x\""), NULL, "compact: an unknown escape");
+    tap_is(compact("\"\\u12\""), NULL, "compact: a short \\u");
+    tap_is(compact("\"ab\\"), NULL, "compact: a backslash at the end");
+
+    /* members, found by their decoded key */
+    tap_is(member("{\"a\":1,\"metadata\" : {\"x\":[1,{\"y\":\"}]\"}]} ,"
+                  "\"b\":2}", "metadata"),
+           "{\"x\":[1,{\"y\":\"}]\"}]}", "member: an object's text");
+    tap_is(member("{\"a\":1,\"b\":-2.50e1}", "b"), "-2.50e1",
+           "member: a number's text");
+    tap_is(member("{\"\\u006detadata\":5}", "metadata"), "5",
+           "member: an escaped key");
+    tap_is(member("{\"a\\\"b\":\"x\\\"\"}", "a\"b"), "\"x\\\"\"",
+           "member: quotes escaped in key and value");
+    tap_is(member("{\"\\ud83d\\ude00\":[]}", "\xf0\x9f\x98\x80"), "[]",
+           "member: a key with a surrogate pair");
+    tap_is(member("{\"metadat\":1,\"metadataa\":2}", "metadata"),
+           "(declined)", "member: keys that only look alike");
+    tap_is(member("{}", "a"), "(declined)", "member: an empty object");
+    tap_is(member("[1]", "a"), "(error)", "member: not an object");
+    tap_is(member("{\"a\" 1}", "a"), "(error)", "member: no colon");
+
+    /* array elements */
+    arr.data = (u_char *) "[ 1 , {\"a\":[2,\"]\"]} ,\"x,]\" , [] ]";
+    arr.len = strlen((char *) arr.data);
+    ngx_http_supportdesk_json_array(&it, &arr);
+
+    rc = ngx_http_supportdesk_json_next(&it, &v);
+    tap_ok(rc == NGX_OK && v.len == 1 && v.data[0] == '1', "array: 1st");
+    rc = ngx_http_supportdesk_json_next(&it, &v);
+    tap_ok(rc == NGX_OK && v.len == 13
+           && memcmp(v.data, "{\"a\":[2,\"]\"]}", 13) == 0, "array: 2nd");
+    rc = ngx_http_supportdesk_json_next(&it, &v);
+    tap_ok(rc == NGX_OK && v.len == 5 && memcmp(v.data, "\"x,]\"", 5) == 0,
+           "array: 3rd, a string holding , and ]");
+    rc = ngx_http_supportdesk_json_next(&it, &v);
+    tap_ok(rc == NGX_OK && v.len == 2 && memcmp(v.data, "[]", 2) == 0,
+           "array: 4th");
+    rc = ngx_http_supportdesk_json_next(&it, &v);
+    tap_ok(rc == NGX_DONE && it.pos == arr.data + arr.len && it.n == 4,
+           "array: done at its ]");
+
+#define elements(text)                                                       \
+    (arr.data = (u_char *) (text), arr.len = strlen(text),                   \
+     ngx_http_supportdesk_json_array(&it, &arr), n = 0,                      \
+     rc = ngx_http_supportdesk_json_next(&it, &v))
+
+    elements("[]");
+    tap_ok(rc == NGX_DONE, "array: [] has none");
+
+    for (elements("[1,]"); rc == NGX_OK; n++) {
+        rc = ngx_http_supportdesk_json_next(&it, &v);
+    }
+    tap_ok(rc == NGX_ERROR && n == 1, "array: a trailing comma");
+
+    for (elements("[1 2]"); rc == NGX_OK; n++) {
+        rc = ngx_http_supportdesk_json_next(&it, &v);
+    }
+    tap_ok(rc == NGX_ERROR && n == 1, "array: a missing comma");
+
+    elements("[,1]");
+    tap_ok(rc == NGX_ERROR, "array: a leading comma");
+    elements("[{\"a\":[1]");
+    tap_ok(rc == NGX_ERROR, "array: an element without its end");
+    elements("[\"abc");
+    tap_ok(rc == NGX_ERROR, "array: a string without its end");
+    elements("{}");
+    tap_ok(rc == NGX_ERROR, "array: not an array");
+
+    /* elements nest at most JSON_PARSER_MAX_DEPTH - 2 deep */
+    p = repeat(s1, "[", 1);
+    p = nest(p, "[", "1", "]", JSON_PARSER_MAX_DEPTH - 2);
+    repeat(p, "]", 1);
+    elements(s1);
+    tap_ok(rc == NGX_OK, "array: an element 2046 deep");
+
+    p = repeat(s1, "[", 1);
+    p = nest(p, "[", "1", "]", JSON_PARSER_MAX_DEPTH - 1);
+    repeat(p, "]", 1);
+    elements(s1);
+    tap_ok(rc == NGX_ERROR, "array: an element 2047 deep");
+
+#undef elements
+}
+
+
+/*
+ * parse_batch() of json: its message (NULL: parsed), the array's text into
+ * array ("" when it left none out), and how many elements the tree's
+ * "customers" holds (-1: no such array).
+ */
+
+static const char *
+batch(const char *json, char *array, int *elements)
+{
+    size_t        len;
+    u_char       *buf;
+    json_t       *root, *list;
+    ngx_str_t     arr;
+    const char   *msg;
+
+    len = strlen(json);
+    buf = exact(json, len);
+    msg = NULL;
+
+    root = ngx_http_supportdesk_parse_batch(buf, len, "customers", &arr, &msg,
+                                            NULL);
+
+    array[0] = '\0';
+    *elements = -1;
+
+    if (root != NULL) {
+        msg = NULL;
+
+        if (arr.data != NULL) {
+            memcpy(array, arr.data, arr.len);
+            array[arr.len] = '\0';
+        }
+
+        list = json_object_get(root, "customers");
+
+        if (json_is_array(list)) {
+            *elements = (int) json_array_size(list);
+        }
+
+        json_decref(root);
+
+    } else {
+        tap_ok(arr.data == NULL, "batch: no array text without a tree");
+    }
+
+    free(buf);
+
+    return msg;
+}
+
+
+static void
+test_parse_batch(void)
+{
+    int    n;
+    char  *p;
+
+    tap_is(batch(" {\"x\":3, \"customers\" : [{\"a\":1}, 2 ,[]] } ", s2, &n),
+           NULL, "batch: parsed");
+    tap_is(s2, "[{\"a\":1}, 2 ,[]]", "batch: the array's text");
+    tap_is_int(n, 0, "batch: the tree holds [] in its place");
+
+    tap_is(batch("{\"\\u0063ustomers\":[1]}", s2, &n), NULL,
+           "batch: an escaped key");
+    tap_is(s2, "[1]", "batch: its array");
+
+    tap_is(batch("{\"customers\":5}", s2, &n), NULL, "batch: not an array");
+    tap_ok(s2[0] == '\0' && n == -1, "batch: then the tree holds it whole");
+
+    tap_is(batch("{\"other\":[1]}", s2, &n), NULL, "batch: no such member");
+    tap_ok(s2[0] == '\0', "batch: then no array text");
+
+    tap_is(batch("{\"customers\":[1,]}", s2, &n), "body is not valid JSON",
+           "batch: a trailing comma in the array");
+    tap_is(batch("{\"customers\":[1] ", s2, &n), "body is not valid JSON",
+           "batch: cut after the array");
+    tap_is(batch("{\"customers\":[1]}x", s2, &n), "body is not valid JSON",
+           "batch: garbage after the body");
+    tap_is(batch("{\"customers\":[1],\"customers\":[2]}", s2, &n),
+           "body has a duplicate key", "batch: the member twice");
+    tap_is(batch("{\"customers\":[1],\"x\":1e400}", s2, &n),
+           "body has a number out of range",
+           "batch: the rest of the body is jansson's to judge");
+    tap_is(batch("[{\"customers\":[1]}]", s2, &n),
+           "body must be a JSON object", "batch: not an object");
+    tap_is(batch(" ", s2, &n), "body is empty", "batch: empty");
+
+    /* an element is parsed on its own: its errors are found then */
+    tap_is(batch("{\"customers\":[{\"a\":1e400}]}", s2, &n), NULL,
+           "batch: an element's number is not looked at here");
+
+    /* nested too deeply as a whole, though not as an element alone */
+    p = repeat(s1, "{\"customers\":[", 1);
+    p = nest(p, "[", "1", "]", JSON_PARSER_MAX_DEPTH - 1);
+    repeat(p, "]}", 1);
+    tap_is(batch(s1, s2, &n), "body is nested too deeply",
+           "batch: an element at depth 2049");
+
+    p = repeat(s1, "{\"customers\":[", 1);
+    p = nest(p, "[", "1", "]", JSON_PARSER_MAX_DEPTH - 2);
+    repeat(p, "]}", 1);
+    tap_is(batch(s1, s2, &n), NULL, "batch: an element at depth 2048");
 }

@@ -31,10 +31,10 @@ MOD_SOURCES := $(wildcard $(MODULE)/*.c $(MODULE)/*.h)
 LUA_SCRIPTS := $(wildcard redis/*.lua)
 
 # what `make deps` installs (and .ci/run, through `make print-deps`);
-# prometheus for promtool, which t/65-metrics.t runs on the metrics (the
-# package's server is not started, nor used)
+# prometheus for promtool, which t/65 and t/66 run on the metrics and on
+# README's example alerts (the package's server is not used)
 DEB_PACKAGES := nginx-core nginx-dev libhiredis-dev libjansson-dev libssl-dev \
-                libpcre2-dev zlib1g-dev libc6-dev redis-server redis-tools \
+                libpcre2-dev zlib1g-dev libc6-dev redis-server redis-tools openssl \
                 libredis-perl libjson-pp-perl perl curl gcc make prometheus
 
 # what `make deb` and `make test-deb` need besides DEB_PACKAGES (debhelper
@@ -63,7 +63,7 @@ ANSWERS     := $(BUILD)/answers
 NODE_PACKAGES := node:nodejs npm:npm
 
 
-.PHONY: help build deps print-deps unit test test-cluster run stop clean FORCE \
+.PHONY: help build deps print-deps unit test test-cluster test-tls run stop clean FORCE \
         openapi-deps openapi-lint openapi-check deb deb-deps test-deb
 
 
@@ -80,6 +80,10 @@ Targets:
                  openapi-check
   make test-cluster  deps + build, then only the cluster pass: prove t/ with
                  SD_CLUSTER=1 (3 masters, 3 replicas per environment)
+  make test-tls  deps + build, then the TLS passes (not part of make test;
+                 .ci/run runs it after): prove t/ with SD_TLS=1 on one Redis,
+                 then with SD_TLS=1 SD_CLUSTER=1 (every Redis and cluster
+                 node TLS with a test CA, nginx verifying it)
   make openapi-lint   lint openapi.yaml (@redocly/cli, pinned, in build/node)
   make openapi-check  the validator's unit test, then the answers of the last
                  make test (build/answers) against openapi.yaml
@@ -214,6 +218,13 @@ test-cluster:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory build
 	@PROVE_ARGS='$(PROVE_ARGS)' util/test-cluster.sh $(SO)
+
+# the TLS passes, one Redis then a cluster (util/test-tls.sh); not in `make
+# test`, which must stay under 15 minutes: .ci/run runs it after
+test-tls:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build
+	@PROVE_ARGS='$(PROVE_ARGS)' util/test-tls.sh $(SO)
 
 
 # --- openapi.yaml -----------------------------------------------------------

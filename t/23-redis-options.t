@@ -8,10 +8,12 @@
 # every node of the cluster; no unix socket (cluster nodes are host:port)
 # and no database 3 (a cluster has only database 0): those parts are
 # skipped, the password case runs without supportdesk_redis_db.
+# TLS mode (SD_TLS=1): no unix socket (Redis speaks TLS on TCP only): that
+# part is skipped.
 use strict;
 use warnings;
 use Test::More;
-use SupportDesk::Test qw(envelope_ok cluster_mode);
+use SupportDesk::Test qw(envelope_ok cluster_mode tls_mode);
 
 sub roundtrip {
     my ($env, $key, $label) = @_;
@@ -26,6 +28,7 @@ sub roundtrip {
 
 SKIP: {
     skip 'cluster mode: cluster nodes are host:port, no unix socket', 6 if cluster_mode();
+    skip 'TLS mode: Redis speaks TLS on TCP only, no unix socket', 6 if tls_mode();
     my $env = SupportDesk::Test->new(redis_unix => 1);
     my $key = $env->create_key('acme');
     roundtrip($env, $key, 'unix socket');

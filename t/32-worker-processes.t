@@ -40,7 +40,7 @@ sub roles {
 # pid => number of TCP connections it holds to the test's Redis port
 # (the socket inodes of /proc/net/tcp against each process's fds)
 sub redis_conns_by_pid {
-    my $port = sprintf '%04X', $env->redis_port;
+    my $port = sprintf '%04X', $env->nginx_redis_port;
     my %inode;
     for my $l (split /\n/, slurp('/proc/net/tcp')) {
         my @f = split ' ', $l;

@@ -118,7 +118,8 @@ writes_again('after SCRIPT KILL');
 {
     my $master = SupportDesk::Test->new(start_nginx => 0);
     $master->create_key('acme', 'replicated', $key);    # the replica's data is the master's
-    $R->replicaof('127.0.0.1', $master->redis_port);
+    # (its TLS port in TLS mode: the harness's Redis replicates over TLS)
+    $R->replicaof('127.0.0.1', $master->nginx_redis_port);
     ok(wait_until(sub { ($R->info('replication')->{master_link_status} // '') eq 'up' }, 10),
        'setup: Redis is a replica');
     refused_ok('READONLY: PATCH', 'READONLY', sub { upsert() });

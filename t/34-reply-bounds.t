@@ -13,10 +13,11 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use SupportDesk::Test qw(envelope_ok wait_until single_redis_only);
+use SupportDesk::Test qw(envelope_ok wait_until single_redis_only plain_pass_only);
 use SupportDesk::FakeRedis;
 
 single_redis_only('its Redis is SupportDesk::FakeRedis, one scripted server (the cluster\'s scripted corners: t/72-cluster-fake.t)');
+plain_pass_only('its Redis is SupportDesk::FakeRedis, a scripted plaintext server: TLS would change nothing it checks');
 
 my $MB = 1024 * 1024;
 sub bulk { '$' . length($_[0]) . "\r\n$_[0]\r\n" }

@@ -4,13 +4,15 @@
 # the write may have been applied on the master) and reads are served as
 # before; the replica back, writes are acknowledged again.
 # Configuration: the harness's Redis as master, a second redis-server as
-# its replica; supportdesk_redis_timeout 4s.
+# its replica (in TLS mode replicating over TLS); supportdesk_redis_timeout
+# 4s.
 use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use Redis;
-use SupportDesk::Test qw(envelope_ok error_ok wait_until);
+use SupportDesk::Test qw(envelope_ok error_ok wait_until tls_mode);
+use SupportDesk::TLS;
 
 plan skip_all => 'single Redis only: the cluster pass replicates by itself'
     if $ENV{SD_CLUSTER};
@@ -22,15 +24,19 @@ my $R = $env->redis;
 
 # the replica, in the environment's directory
 my $rport = SupportDesk::Test::free_port();
+my $rtls = tls_mode() ? SupportDesk::Test::free_port() : undef;
 my $rpid;
 sub start_replica {
     $rpid = fork // die "fork: $!";
     if (!$rpid) {
         open STDOUT, '>>', $env->tmp . '/replica.log';
         open STDERR, '>&', \*STDOUT;
+        # TLS mode: the replica has a TLS port too and replicates from the
+        # master's TLS port (tls-replication)
         exec SupportDesk::Test::redis_server_bin(), '--port', $rport, '--bind', '127.0.0.1',
             '--save', '', '--appendonly', 'no', '--dir', $env->tmp, '--dbfilename', 'replica.rdb',
-            '--replicaof', '127.0.0.1', $env->redis_port, '--protected-mode', 'no';
+            '--replicaof', '127.0.0.1', $env->nginx_redis_port, '--protected-mode', 'no',
+            (tls_mode() ? SupportDesk::TLS::redis_args($rtls) : ());
         exit 127;
     }
     ok(wait_until(sub {
@@ -42,21 +48,41 @@ sub stop_replica { kill 'KILL', $rpid; waitpid $rpid, 0; undef $rpid }
 END { kill 'KILL', $rpid if $rpid }
 
 start_replica();
+if (tls_mode()) {
+    my @links = grep { /\bflags=S\b/ } split /\n/, $R->client_list;
+    my $p = $env->redis_tls_port;
+    ok(@links && !grep({ !/\bladdr=127\.0\.0\.1:$p\b/ } @links), 'TLS mode: the replica replicates over the TLS port')
+        or diag "@links";
+}
 
 # ---- acknowledged by the replica
 my $r = $env->api('PATCH', 'w1', $key, { email => 'w1@example.com', name => 'W One' });
 envelope_ok($r, 200, undef, 'a write with the replica up: 200');
 my $replica = Redis->new(server => "127.0.0.1:$rport", reconnect => 0);
 is($replica->hget('sd:{acme}:c:w1', 'e'), 'w1@example.com', '... and the replica has it when the answer comes');
-$R->config_resetstat;
+# The job runner's poll (job_claim.lua on sd:jobs, every 500 ms whatever
+# the test does) is a write script too, with its WAIT: the slow log, which
+# records every command here, counts those polls
+$R->config_set('slowlog-log-slower-than', 0);
+$R->config_set('slowlog-max-len', 10000);
+sub reset_counts { $R->config_resetstat; $R->slowlog('reset') }
+sub job_polls {
+    return scalar grep { ref $_->[3] && lc($_->[3][0] // '') eq 'evalsha' && grep { $_ eq 'sd:jobs' } @{ $_->[3] } }
+        @{ $R->slowlog('get', -1) };
+}
+sub waits { my $w = $R->info('commandstats')->{cmdstat_wait} // 'calls=0,'; ($w =~ /^calls=(\d+),/)[0] }
+reset_counts();
 for my $i (1 .. 5) {
     envelope_ok($env->api('PATCH', 'w1', $key, { name => "W $i" }), 200, undef, "write $i acknowledged");
 }
-like($R->info('commandstats')->{cmdstat_wait} // '', qr/^calls=5,/, 'one WAIT per write');
-$R->config_resetstat;
+my ($polls, $waits) = (job_polls(), waits());
+is($waits, 5 + $polls, "one WAIT per write ($waits WAITs: 5 writes, $polls job polls)");
+reset_counts();
 envelope_ok($env->api('GET', 'w1', $key), 200, undef, 'a read');
 envelope_ok($env->api('GET', '/api/v1/customers', $key), 200, undef, 'a listing');
-ok(!exists $R->info('commandstats')->{cmdstat_wait}, 'reads send no WAIT');
+($polls, $waits) = (job_polls(), waits());
+is($waits, $polls, "reads send no WAIT ($waits WAITs, $polls job polls)");
+$R->config_set('slowlog-log-slower-than', 10000);
 error_ok($env->api('PATCH', 'w9', $key, { email => 'w1@example.com', name => 'Taken' }), 409, 'CUSTOMER_EMAIL_EXISTS', undef,
          'a refused write: its own error, at once');
 

@@ -12,8 +12,12 @@ package SupportDesk::Cluster;
 #       password   => 'pw',          # requirepass and masterauth of every
 #                                    # node, the password of the clients
 #                                    # (default: a --requirepass of redis_args)
+#       tls        => 1,             # every node also has a TLS port, the
+#                                    # bus and the replication are TLS
+#                                    # (SupportDesk::TLS, below)
 #   );
 #   $c->seeds;                       # "127.0.0.1:<port>" of every master
+#   $c->tls_seeds;                   # the same masters' TLS addresses
 #   my $r = $c->client;              # SupportDesk::Cluster::Client (below)
 #   $c->master_of_key('sd:{acme}:seq');
 #   my $new = $c->kill_master($addr); # SIGKILL, returns the promoted replica
@@ -30,6 +34,17 @@ package SupportDesk::Cluster;
 # may be taken or above 65535.  new() returns once every node reports
 # cluster_state:ok, all of them agree on the owner of every slot and every
 # replica's link to its master is up.
+#
+# tls => 1 (the harness's TLS mode, SD_TLS=1): every node gets a TLS port
+# too (SupportDesk::TLS::redis_args: the test PKI's certificate, the CA,
+# tls-replication yes) and --tls-cluster yes: the bus and the replication
+# are TLS. The plaintext port stays, for the harness's own clients (Redis.pm
+# has no TLS): Redis 7.0 answers CLUSTER SLOTS, CLUSTER NODES, MOVED and ASK
+# with the plaintext ports to a plaintext client and the TLS ports to a TLS
+# client (CLUSTER SHARDS gives both, "port" and "tls-port"), so this
+# module's client sees the plaintext cluster and nginx the TLS one.
+# Addresses stay the plaintext ones everywhere here; tls_addr($addr) is a
+# node's TLS address, tls_seeds the masters'.
 #
 # Environment: SD_REDIS_SERVER (default redis-server), SD_REDIS_CLI (default
 # redis-cli), SD_KEEP=1 keeps the directory (nodes-*.conf, redis-*.log,
@@ -55,8 +70,13 @@ use Scalar::Util qw(weaken refaddr);
 use Time::HiRes qw(time sleep);
 
 use Redis;
+use SupportDesk::TLS;
 
 our $NODE_TIMEOUT = 2000;
+
+# the CLIENT SETNAME of the harness's own connections: in TLS mode a test
+# tells them from the module's (t/45-tls-mode.t)
+our $CLIENT_NAME = 'sd-harness';
 
 my %PIDS;            # every redis-server started, killed at END in the owner
 my $OWNER = $$;
@@ -201,10 +221,12 @@ sub new {
 
     my $n = $self->{masters} * (1 + $self->{replicas});
     croak 'a cluster needs at least 3 masters' if $self->{masters} < 3;
-    my @ports = _free_ports(2 * $n);
+    my $per = $self->{tls} ? 3 : 2;
+    my @ports = _free_ports($per * $n);
     my $t0 = time;
     for my $i (0 .. $n - 1) {
-        my $node = { port => $ports[2 * $i], bus => $ports[2 * $i + 1] };
+        my $node = { port => $ports[$per * $i], bus => $ports[$per * $i + 1] };
+        $node->{tls_port} = $ports[$per * $i + 2] if $self->{tls};
         $node->{addr} = "127.0.0.1:$node->{port}";
         $self->{nodes}{ $node->{port} } = $node;
         push @{ $self->{order} }, $node->{port};
@@ -224,6 +246,7 @@ sub new {
 
 sub dir        { $_[0]{dir} }
 sub started_in { $_[0]{started_in} }
+sub tls        { $_[0]{tls} ? 1 : 0 }
 sub password   { $_[0]{password} }
 sub dirty      { $_[0]{dirty} }
 # how long each step of new() took, from its start: { spawned, created }
@@ -245,8 +268,26 @@ sub _node_args {
     # the replicas authenticate to their master as the default user
     push @a, '--requirepass', $self->{password}, '--masterauth', $self->{password}
         if defined $self->{password};
+    push @a, SupportDesk::TLS::redis_args($node->{tls_port}), '--tls-cluster', 'yes'
+        if $self->{tls};
     push @a, @{ $self->{redis_args} };
     return @a;
+}
+
+# the TLS address of a node (given by its plaintext one), croaks without TLS
+sub tls_addr {
+    my ($self, $addr) = @_;
+    croak 'tls_addr: the cluster has no TLS ports (tls => 1)' unless $self->{tls};
+    return '127.0.0.1:' . $self->_node($addr)->{tls_port};
+}
+
+# the plaintext and the TLS port of every node started
+sub plain_ports { my $s = shift; my @p = @{ $s->{order} }; return @p }
+sub tls_ports {
+    my $s = shift;
+    return () unless $s->{tls};
+    my @p = map { $s->{nodes}{$_}{tls_port} } @{ $s->{order} };
+    return @p;
 }
 
 # (Re)starts a node of the cluster: a node killed earlier comes back with
@@ -310,7 +351,7 @@ sub node_client {
     my $c = $self->{conn}{$addr};
     return $c if $c && $c->{sock} && !$o{fresh};
     $c = Redis->new(server => $addr, reconnect => 0, cnx_timeout => 1,
-        read_timeout => $o{read_timeout} // 5, write_timeout => 5,
+        read_timeout => $o{read_timeout} // 5, write_timeout => 5, name => $CLIENT_NAME,
         (defined $self->{password} ? (password => $self->{password}) : ()));
     return $self->{conn}{$addr} = $c;
 }
@@ -479,6 +520,9 @@ sub node_has_key {
 # the seed list of supportdesk_redis_cluster: every master
 sub seeds { $_[0]->masters }
 
+# the same, the masters' TLS addresses (tls => 1)
+sub tls_seeds { my $s = shift; my @a = map { $s->tls_addr($_) } $s->masters; return @a }
+
 sub pid_of { $_[0]->_node($_[1])->{pid} }
 
 # the master owning a slot, by CLUSTER SLOTS of a running node
@@ -582,7 +626,8 @@ sub begin_migration {
 sub migrate_keys {
     my ($self, $slot, $max) = @_;
     my $m = $self->{migration}{$slot} or croak "slot $slot is not being migrated";
-    my ($host, $port) = split /:/, $m->{to};
+    # with tls-cluster yes a node MIGRATEs over TLS: to the TLS port
+    my ($host, $port) = split /:/, $self->{tls} ? $self->tls_addr($m->{to}) : $m->{to};
     my @auth = defined $self->{password} ? ('AUTH', $self->{password}) : ();
     my $moved = 0;
     while (!defined $max || $moved < $max) {
@@ -780,6 +825,7 @@ sub _conn {
     return $c if $c && $c->{sock};
     $c = Redis->new(server => $addr, reconnect => 0, cnx_timeout => 2,
         read_timeout => $self->{read_timeout}, write_timeout => 5,
+        name => $SupportDesk::Cluster::CLIENT_NAME,
         (defined $self->{password} ? (password => $self->{password}) : ()),
         (defined $self->{user} ? (username => $self->{user}) : ()));
     return $self->{conn}{$addr} = $c;

@@ -46,6 +46,16 @@ package SupportDesk::Test;
 # than 0) croaks; a test file that only makes sense on one server says so
 # with single_redis_only('why'). A cluster serves the environments of a
 # test file one after the other (emptied in between, see _acquire_cluster).
+# SD_TLS=1: TLS mode, orthogonal to SD_CLUSTER: a test PKI made once per
+# test process (SupportDesk::TLS), every redis-server the harness starts
+# (every cluster node with SD_CLUSTER=1, the bus and the replication TLS
+# too) gets a TLS port, and nginx is given that port with
+# supportdesk_redis_ssl on, verify on, the test CA and the name, at http{}
+# level; %REDIS_PORT% in a configuration text is the TLS port. The
+# harness's own clients (Redis.pm has no TLS) use the plaintext port
+# (redis_port), and at cleanup no nginx process may hold a connection to a
+# plaintext port (part of the log check). plaintext_only('why') skips a
+# file that cannot run in TLS mode.
 # For t/quality.mk (sanitizer and valgrind runs, where SD_NGINX is a wrapper):
 # SD_MASTER_PROCESS=off runs nginx with "master_process off" (one process;
 # worker_pids() then returns that process), SD_START_TIMEOUT (default 10 s)
@@ -79,10 +89,12 @@ use SupportDesk::Invariants;
 # loaded before this file's END block is compiled, so that its own END (which
 # stops every cluster) runs after ours (which stops the nginx using them)
 use SupportDesk::Cluster;
+use SupportDesk::TLS;
 
 our @EXPORT_OK = qw(envelope_ok error_ok fields_ok json_encode json_decode
                     wait_until repo_root module_path nginx_bin pct
-                    cluster_mode single_redis_only single_pass_only);
+                    cluster_mode single_redis_only single_pass_only
+                    tls_mode plaintext_only plain_pass_only);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
@@ -106,6 +118,7 @@ sub module_path {
 sub nginx_bin        { $ENV{SD_NGINX} || '/usr/sbin/nginx' }
 sub redis_server_bin { $ENV{SD_REDIS_SERVER} || 'redis-server' }
 sub cluster_mode     { $ENV{SD_CLUSTER} ? 1 : 0 }
+sub tls_mode         { $ENV{SD_TLS} ? 1 : 0 }
 
 # A test file (or part) that only makes sense on one redis-server: in
 # cluster mode the file is skipped with that reason. Called before any test.
@@ -115,12 +128,30 @@ sub single_redis_only {
     Test::More::plan(skip_all => "single Redis only: $why") if cluster_mode();
 }
 
-# A test file that sends nothing to the storage (nginx -t, files): it runs
-# once, in the single-Redis pass; the cluster pass skips it with that reason.
+# A test file that sends nothing to the storage (nginx -t, files, a fake
+# Redis): it runs once, in the plain single-Redis pass; the cluster pass and
+# the TLS passes skip it with that reason.
 sub single_pass_only {
     my ($why) = @_;
     croak 'single_pass_only: say why' unless defined $why && length $why;
+    plain_pass_only($why);
     Test::More::plan(skip_all => "runs in the single-Redis pass only: $why") if cluster_mode();
+}
+
+# A test file that TLS mode changes nothing for (its Redis is a fake, or it
+# sets up TLS itself): the TLS passes skip it with that reason.
+sub plain_pass_only {
+    my ($why) = @_;
+    croak 'plain_pass_only: say why' unless defined $why && length $why;
+    Test::More::plan(skip_all => "runs in the plain pass only: $why") if tls_mode();
+}
+
+# A test file that cannot run in TLS mode (SD_TLS=1): skipped with that
+# reason. Called before any test.
+sub plaintext_only {
+    my ($why) = @_;
+    croak 'plaintext_only: say why' unless defined $why && length $why;
+    Test::More::plan(skip_all => "plaintext Redis only: $why") if tls_mode();
 }
 
 # A file whose cases need bulk-update jobs: jobs do not run on a cluster yet
@@ -191,17 +222,25 @@ sub new {
     chmod 0755, $self->{tmp};    # nginx workers (nobody when run as root) traverse it
     Test::More::diag("SD_KEEP: temp dir $self->{tmp}") if $keep;
 
-    $self->{port}       = free_port();
+    croak 'TLS mode: Redis speaks TLS on TCP only, no unix socket (redis_unix)'
+        if tls_mode() && $self->{redis_unix};
     if (cluster_mode()) {
         croak 'cluster mode: no unix socket (redis_unix)' if $self->{redis_unix};
         croak 'cluster mode: a cluster has only database 0 (redis_db)' if $self->{redis_db};
         $self->{cluster} = _acquire_cluster($self->{redis_args} || [], $self->{redis_password});
     } else {
         $self->{redis_port} = free_port();
-        $self->{redis_port} = free_port() while $self->{redis_port} == $self->{port};
+        if (tls_mode()) {
+            $self->{redis_tls_port} = free_port();
+            $self->{redis_tls_port} = free_port() while $self->{redis_tls_port} == $self->{redis_port};
+        }
         $self->{redis_sock} = "$self->{tmp}/redis.sock";
         $self->start_redis;
     }
+    # once the storage listens (a cluster's 12 or, with TLS, 18 ports were
+    # chosen free the same way, and one was seen to be nginx's): the kernel
+    # hands out no port that is bound
+    $self->{port} = free_port();
     $self->start_nginx if $self->{start_nginx};
     return $self;
 }
@@ -213,6 +252,23 @@ sub cluster    { $_[0]{cluster} }
 sub redis_port { $_[0]->_single('redis_port'); $_[0]{redis_port} }
 sub redis_sock { $_[0]->_single('redis_sock'); $_[0]{redis_sock} }
 sub redis_pid  { $_[0]->_single('redis_pid');  $_[0]{redis_pid} }
+# TLS mode: the TLS port of the one Redis (undef otherwise)
+sub redis_tls_port { $_[0]->_single('redis_tls_port'); $_[0]{redis_tls_port} }
+# the port of the one Redis that nginx (or a replica, tls-replication) is
+# given: its TLS port in TLS mode, else redis_port (which the harness's own
+# clients always use)
+sub nginx_redis_port {
+    my ($self) = @_;
+    $self->_single('nginx_redis_port');
+    return $self->{redis_tls_port} // $self->{redis_port};
+}
+# every Redis port nginx must never connect to: in TLS mode the plaintext
+# ports (of the one Redis, or of every cluster node)
+sub plaintext_redis_ports {
+    my ($self) = @_;
+    return $self->{cluster}->plain_ports if $self->{cluster};
+    return grep { defined } $self->{redis_port};
+}
 
 # what exists on one redis-server only: a test calling it in cluster mode
 # fails loudly (it should have said single_redis_only, or skipped that part)
@@ -241,13 +297,13 @@ sub sd_check_args {
 # who replicates whom going round), emptying it a few milliseconds.
 my %CLUSTER_POOL;
 
-sub _pool_key { my ($args, $password) = @_; join "\0", $password // '', @$args }
+sub _pool_key { my ($args, $password) = @_; join "\0", tls_mode(), $password // '', @$args }
 
 sub _acquire_cluster {
     my ($args, $password) = @_;
     my $k = _pool_key($args, $password);
     if (my $c = pop @{ $CLUSTER_POOL{$k} || [] }) { return $c }
-    my $c = SupportDesk::Cluster->new(redis_args => $args,
+    my $c = SupportDesk::Cluster->new(redis_args => $args, tls => tls_mode(),
         (defined $password ? (password => $password) : ()));
     Test::More::note(sprintf 'SD_CLUSTER: cluster of %s started in %.1fs (%s)',
         join(' ', $c->seeds), $c->started_in, $c->dir);
@@ -306,6 +362,7 @@ sub start_redis {
         '--logfile', '');
     push @args, '--unixsocket', $self->{redis_sock}, '--unixsocketperm', '777'
         if $self->{redis_unix};
+    push @args, SupportDesk::TLS::redis_args($self->{redis_tls_port}) if $self->{redis_tls_port};
     push @args, @{ $self->{redis_args} || [] };
     $self->{redis_pid} = $self->_spawn("$self->{tmp}/redis.log", @args);
 
@@ -335,6 +392,7 @@ sub redis {
     my $r = Redis->new(
         server => "127.0.0.1:$self->{redis_port}",
         reconnect => 0, cnx_timeout => 2, read_timeout => 5, write_timeout => 5,
+        name => $SupportDesk::Cluster::CLIENT_NAME,
         ($self->{redis_password} ? (password => $self->{redis_password}) : ()),
     );
     $r->select($self->{redis_db}) if $self->{redis_db};
@@ -444,7 +502,8 @@ sub _subst {
     my ($self, $text) = @_;
     $text =~ s/%PORT%/$self->{port}/g;
     $self->_single($1) if $text =~ /(%REDIS_(?:PORT|SOCK)%)/;
-    $text =~ s/%REDIS_PORT%/$self->{redis_port}/g;
+    # the port nginx is given: the TLS one in TLS mode
+    if ($text =~ /%REDIS_PORT%/) { my $p = $self->nginx_redis_port; $text =~ s/%REDIS_PORT%/$p/g }
     $text =~ s/%REDIS_SOCK%/$self->{redis_sock}/g;
     $text =~ s/%TMP%/$self->{tmp}/g;
     return $text;
@@ -483,20 +542,24 @@ EOF
 sub nginx_conf {
     my ($self) = @_;
     my $http;
+    # TLS mode: at http{} level, every location inherits it
+    my $tls = tls_mode() ? '    ' . SupportDesk::TLS::nginx_directives() : '';
     if (defined $self->{http_block}) {
-        $http = $self->_subst($self->{http_block});
+        $http = $tls . $self->_subst($self->{http_block});
     } else {
-        my $redis = $self->{cluster}
-            ? 'supportdesk_redis_cluster ' . join(' ', $self->{cluster}->seeds)
+        my $c = $self->{cluster};
+        my $redis = $c
+            ? 'supportdesk_redis_cluster ' . join(' ', tls_mode() ? $c->tls_seeds : $c->seeds)
             : 'supportdesk_redis '
-              . ($self->{redis_unix} ? "unix:$self->{redis_sock}" : "127.0.0.1:$self->{redis_port}");
+              . ($self->{redis_unix} ? "unix:$self->{redis_sock}" : '127.0.0.1:' . $self->nginx_redis_port);
+        $redis .= ";\n$tls";
         my $to = defined $self->{redis_timeout}
             ? "supportdesk_redis_timeout $self->{redis_timeout};" : '';
         my $hc = $self->_subst($self->{http_conf} // '');
         my $sc = $self->_subst($self->{server_conf} // '');
         my $lc = $self->_subst($self->{location_conf} // '');
         $http = <<"EOF";
-    $redis;
+    $redis
     $to
     $hc
     server {
@@ -559,6 +622,7 @@ sub start_nginx {
 sub stop_nginx {
     my ($self, %o) = @_;
     my $pid = delete $self->{nginx_pid} or return 1;
+    $self->_tls_socket_check($pid);
     my $sig = $o{signal} // 'QUIT';
     my $timeout = $o{timeout} // 10;
     kill $sig, $pid;
@@ -1261,12 +1325,60 @@ sub _kill_nginx {
     delete $ALL_PIDS{$pid};
 }
 
+# The TCP connections the nginx processes (master, workers, helpers) hold
+# to 127.0.0.1: [ { pid, fd, port (the peer's) } ], by /proc/<pid>/fd
+# against /proc/net/tcp and tcp6. $master: nginx's pid (default: this
+# environment's).
+sub nginx_tcp_peers {
+    my ($self, $master) = @_;
+    $master //= $self->{nginx_pid} or return ();
+    my %peer;    # socket inode -> the peer's port
+    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+        for my $l (split /\n/, _slurp($f)) {
+            my @f = split ' ', $l;
+            # established, to 127.0.0.1 (0100007F, or ::ffff:127.0.0.1)
+            next unless @f > 9 && $f[3] eq '01' && $f[2] =~ /0100007F:([0-9A-F]{4})\z/;
+            $peer{ $f[9] } = hex $1;
+        }
+    }
+    my @out;
+    my @pids = _single_process() ? ($master) : ($master, _children_of($master));
+    for my $pid (@pids) {
+        opendir my $d, "/proc/$pid/fd" or next;
+        for my $fd (readdir $d) {
+            my $t = readlink "/proc/$pid/fd/$fd" // next;
+            push @out, { pid => $pid, fd => $fd, port => $peer{$1} }
+                if $t =~ /^socket:\[(\d+)\]\z/ && $peer{$1};
+        }
+    }
+    return @out;
+}
+
+# TLS mode: the connections nginx holds to a plaintext Redis port of this
+# environment, as lines for the log check (the module must never use the
+# port the harness keeps for its own clients)
+sub nginx_plaintext_connections {
+    my ($self, $master) = @_;
+    my %plain = map { $_ => 1 } $self->plaintext_redis_ports;
+    return map { "nginx process $_->{pid} holds a plaintext connection to Redis 127.0.0.1:$_->{port} "
+                 . "(fd $_->{fd}): in TLS mode every module connection must be TLS" }
+        grep { $plain{ $_->{port} } } $self->nginx_tcp_peers($master);
+}
+
+# before nginx is stopped: what nginx_plaintext_connections finds fails the
+# log check
+sub _tls_socket_check {
+    my ($self, $master) = @_;
+    return unless tls_mode() && $master;
+    push @{ $self->{tls_problems} }, $self->nginx_plaintext_connections($master);
+}
+
 # Stops the environment's servers, then checks its nginx logs (once).
 sub cleanup {
     my ($self) = @_;
     local ($?, $!, $@);
     return unless $self->{owner} && $$ == $self->{owner};
-    if (my $pid = delete $self->{nginx_pid}) { _kill_nginx($pid) }
+    if (my $pid = delete $self->{nginx_pid}) { $self->_tls_socket_check($pid); _kill_nginx($pid) }
     if (my $pid = delete $self->{redis_pid}) {
         kill 'CONT', $pid;
         $self->_kill_wait($pid, 'KILL', 5);
@@ -1336,6 +1448,7 @@ sub log_problems {
     for my $a (grep { !$_->{used} && !$_->{maybe} } @{ $self->{allow} }) {
         push @bad, "allow_log($a->{re}) at $a->{at} matched no line: the test does not provoke it (any more)";
     }
+    push @bad, @{ $self->{tls_problems} || [] };
     return @bad;
 }
 
@@ -1343,7 +1456,8 @@ sub _log_check {
     my ($self) = @_;
     my @bad = $self->log_problems;
     my $name = "nginx logs of the environment created at $self->{created_at}: "
-        . 'no [alert], [crit], [emerg], crash or sanitizer report';
+        . 'no [alert], [crit], [emerg], crash or sanitizer report'
+        . (tls_mode() ? '; no nginx connection to a plaintext Redis port' : '');
     my $diag = join "\n", "in $self->{tmp}" . ($ENV{SD_KEEP} ? '' : ' (SD_KEEP=1 keeps it)') . ':',
         (@bad > 40 ? (@bad[0 .. 39], '... ' . (@bad - 40) . ' more') : @bad);
     my $hub = Test2::API::test2_stack()->root;

@@ -123,8 +123,12 @@ is(delta($e0, $e1, 'supportdesk_redis_redirects_total', kind => 'moved'), 0, '..
 # TRYAGAIN: m1's hash on the target, the app's indexes still on the source
 my @keys = $c->node_client($from)->cluster('getkeysinslot', $slot, 1000);
 ok((grep { $_ eq 'sd:{acme}:c:m1' } @keys), 'm1 is on the source');
-my ($host, $port) = split /:/, $to;
-$c->node_client($from)->migrate($host, $port, '', 0, 5000, 'KEYS', 'sd:{acme}:c:m1');
+# as SupportDesk::Cluster's migrate_keys: over TLS to the TLS port, with the
+# password when the nodes have one
+my ($host, $port) = split /:/, $c->{tls} ? $c->tls_addr($to) : $to;
+$c->node_client($from)->migrate($host, $port, '', 0, 5000,
+                                (defined $c->password ? ('AUTH', $c->password) : ()),
+                                'KEYS', 'sd:{acme}:c:m1');
 my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $env->port, Timeout => 10) or die "connect: $!";
 my $body = '{"name":"During the move"}';
 $SENT++;

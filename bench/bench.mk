@@ -1,4 +1,4 @@
-# make bench / make bench-instr (included by the top Makefile:
+# make bench / make bench-instr / make bench-cluster (included by the top Makefile:
 # -include bench/bench.mk).  bench/README.md describes the method and every
 # figure; results go to bench/results/ (git-ignored), the table for README to
 # bench/results/latest.md.
@@ -7,7 +7,7 @@
 BENCH_TOOLS := wrk:wrk valgrind:valgrind callgrind_control:valgrind perf:linux-perf \
                redis-benchmark:redis-tools
 
-.PHONY: bench bench-instr bench-deps bench-feed
+.PHONY: bench bench-instr bench-deps bench-feed bench-cluster
 
 # make bench-feed: the module as it was before the change feed (main before
 # "Merge branch 'feed'"), to compare the feed's cost with
@@ -40,3 +40,11 @@ bench-instr:
 	@$(MAKE) --no-print-directory bench-deps
 	@$(MAKE) --no-print-directory build
 	@bench/run --instr
+
+# the workloads on a 3-master Redis Cluster beside one Redis, in one run
+# (bench/run --cluster: bench/cluster.sh); results in bench/results/cluster.md
+bench-cluster:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory bench-deps
+	@$(MAKE) --no-print-directory build
+	@bench/run --cluster

@@ -2,6 +2,10 @@
 --
 -- Environment (set by bench/run):
 --   BENCH_KEY         X-API-Key
+--   BENCH_KEYS        several X-API-Keys (of several apps), separated by
+--                     spaces: the workloads' requests draw one per request
+--                     (bench.pick_app; make bench-cluster: apps on every
+--                     master); unset, every request has BENCH_KEY
 --   BENCH_SEEDED      customers cust-000000000000 .. cust-<N-1> exist (10000)
 --   BENCH_NONCE       unique per wrk run: ids/emails of creates never repeat
 --   BENCH_STOP_AFTER  stop each thread after that many responses (exact
@@ -43,9 +47,31 @@ bad, seen, created, replayed, items = 0, 0, 0, 0, 0
 function init(args)
    -- each thread its own random sequence (tid is set by setup before init)
    math.randomseed((tonumber(bench.nonce:sub(-9)) or os.time()) + (tid or 0) * 7919)
-   bench.get_headers = { ["X-API-Key"] = bench.key }
-   bench.body_headers = { ["X-API-Key"] = bench.key,
-                          ["Content-Type"] = "application/json" }
+   bench.apps = {}
+   for key in (os.getenv("BENCH_KEYS") or ""):gmatch("%S+") do
+      bench.apps[#bench.apps + 1] = key
+   end
+   if #bench.apps == 0 then
+      bench.apps[1] = bench.key
+   end
+   for i, key in ipairs(bench.apps) do
+      bench.apps[i] = { get = { ["X-API-Key"] = key },
+                        body = { ["X-API-Key"] = key,
+                                 ["Content-Type"] = "application/json" } }
+   end
+   bench.app = 1
+   bench.get_headers = bench.apps[1].get
+   bench.body_headers = bench.apps[1].body
+end
+
+-- the next request's app: one of BENCH_KEYS at random (bench.app its
+-- number); with one key nothing changes
+function bench.pick_app()
+   if #bench.apps > 1 then
+      bench.app = math.random(#bench.apps)
+      bench.get_headers = bench.apps[bench.app].get
+      bench.body_headers = bench.apps[bench.app].body
+   end
 end
 
 -- a seeded customer id, the same format redis-benchmark's __rand_int__ makes

@@ -2,5 +2,6 @@
 dofile(os.getenv("BENCH_DIR") .. "/wrk/common.lua")
 
 function request()
+   bench.pick_app()
    return bench.get(bench.random_seeded_id())
 end

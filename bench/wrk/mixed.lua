@@ -2,6 +2,7 @@
 dofile(os.getenv("BENCH_DIR") .. "/wrk/common.lua")
 
 function request()
+   bench.pick_app()
    local id = bench.random_seeded_id()
    if math.random() < 0.8 then
       return bench.get(id)

@@ -3,6 +3,7 @@
 dofile(os.getenv("BENCH_DIR") .. "/wrk/common.lua")
 
 function request()
+   bench.pick_app()
    return bench.post(bench.random_seeded_id() .. "/notes",
                      '{"note":"Customer called about the invoice of March."}')
 end

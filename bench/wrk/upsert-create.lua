@@ -6,6 +6,7 @@ dofile(os.getenv("BENCH_DIR") .. "/wrk/common.lua")
 local n = 0
 
 function request()
+   bench.pick_app()
    n = n + 1
    local id = string.format("new-%s-%d-%d", bench.nonce, tid, n)
    return bench.patch(id, bench.example(id .. "@acme.com"))

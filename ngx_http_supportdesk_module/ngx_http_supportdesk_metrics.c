@@ -99,6 +99,7 @@ typedef struct {
     ngx_atomic_t   key_cache[NGX_HTTP_SUPPORTDESK_METRICS_KEY_RESULTS];
     ngx_atomic_t   events_appended;
     ngx_atomic_t   replays;
+    ngx_atomic_t   jobs_started;
     ngx_atomic_t   jobs_done;
     ngx_atomic_t   jobs_lost;
 } ngx_http_supportdesk_metrics_shard_t;
@@ -745,16 +746,28 @@ ngx_http_supportdesk_metrics_replay(void)
 
 
 void
-ngx_http_supportdesk_metrics_job_claimed(void)
+ngx_http_supportdesk_metrics_job_started(void)
 {
-    if (ngx_http_supportdesk_metrics_me != NULL) {
-        ngx_http_supportdesk_metrics_me->jobs_running++;
+    if (ngx_http_supportdesk_metrics_my != NULL) {
+        ngx_http_supportdesk_metrics_add(
+                                &ngx_http_supportdesk_metrics_my->jobs_started,
+                                1);
     }
 }
 
 
 void
-ngx_http_supportdesk_metrics_job_ended(u_char *status, size_t len)
+ngx_http_supportdesk_metrics_job_running(ngx_int_t n)
+{
+    if (ngx_http_supportdesk_metrics_me != NULL) {
+        ngx_http_supportdesk_metrics_me->jobs_running += n;
+    }
+}
+
+
+void
+ngx_http_supportdesk_metrics_job_chunk(
+    ngx_http_supportdesk_metrics_job_e status)
 {
     ngx_http_supportdesk_metrics_shard_t  *my;
 
@@ -764,18 +777,18 @@ ngx_http_supportdesk_metrics_job_ended(u_char *status, size_t len)
         return;
     }
 
-    if (ngx_http_supportdesk_metrics_me != NULL
-        && ngx_http_supportdesk_metrics_me->jobs_running)
-    {
-        ngx_http_supportdesk_metrics_me->jobs_running--;
-    }
+    switch (status) {
 
-    /* job_chunk.lua says "done" (failed jobs too) or "lost" */
-    if (len == 4 && ngx_strncmp(status, "done", 4) == 0) {
+    case NGX_HTTP_SUPPORTDESK_METRICS_JOB_DONE:
         ngx_http_supportdesk_metrics_add(&my->jobs_done, 1);
+        break;
 
-    } else {
+    case NGX_HTTP_SUPPORTDESK_METRICS_JOB_LOST:
         ngx_http_supportdesk_metrics_add(&my->jobs_lost, 1);
+        break;
+
+    default:
+        break;
     }
 }
 
@@ -1059,8 +1072,9 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b,
 
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_redis_connections", "gauge",
-        "The workers' connections to Redis (to every master of a cluster; "
-        "not those to sentinels), by state.");
+        "The workers' connections to Redis for requests (to every master "
+        "of a cluster; not those to sentinels, nor the job runner's), by "
+        "state.");
 
     for (j = 0; j < NGX_HTTP_SUPPORTDESK_METRICS_CONN_STATES; j++) {
         ngx_http_supportdesk_metrics_printf(&out,
@@ -1153,15 +1167,23 @@ ngx_http_supportdesk_metrics_render(ngx_http_request_t *r, ngx_buf_t *b,
 
     ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_jobs", "gauge",
-        "Bulk-update jobs this gateway's workers are running now.");
+        "Bulk-update jobs this gateway's workers are running now: a chunk "
+        "claimed and not answered yet (between chunks a job pauses, and "
+        "any gateway may run its next one).");
     ngx_http_supportdesk_metrics_printf(&out,
         "supportdesk_jobs{status=\"running\"} %uA\n", running);
 
     ngx_http_supportdesk_metrics_header(&out,
+        "supportdesk_jobs_started_total", "counter",
+        "Bulk-update jobs whose first chunk this gateway's workers ran.");
+    ngx_http_supportdesk_metrics_printf(&out,
+        "supportdesk_jobs_started_total %uA\n", total->jobs_started);
+
+    ngx_http_supportdesk_metrics_header(&out,
         "supportdesk_jobs_finished_total", "counter",
-        "Bulk-update jobs this gateway's workers ran to their end (done: "
-        "finished, or failed) or lost (another worker holds the lease now "
-        "and goes on).");
+        "Bulk-update jobs whose last chunk this gateway's workers ran (done: "
+        "finished, or failed), or whose chunk found another runner holding "
+        "the job (lost).");
     ngx_http_supportdesk_metrics_printf(&out,
         "supportdesk_jobs_finished_total{status=\"done\"} %uA\n"
         "supportdesk_jobs_finished_total{status=\"lost\"} %uA\n",

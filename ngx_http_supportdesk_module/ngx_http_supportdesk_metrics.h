@@ -128,10 +128,18 @@ void ngx_http_supportdesk_metrics_key_cache(
 void ngx_http_supportdesk_metrics_events(ngx_uint_t n);
 void ngx_http_supportdesk_metrics_replay(void);
 
-/* a job claimed by this worker's runner; a job it finished ("done") or
-   lost ("lost"), as job_chunk.lua says */
-void ngx_http_supportdesk_metrics_job_claimed(void);
-void ngx_http_supportdesk_metrics_job_ended(u_char *status, size_t len);
+/* bulk-update jobs: one begun by this worker's runner; a claimed job's
+   chunk under way (+1) or over (-1); a chunk's end, as job_chunk.lua says */
+typedef enum {
+    NGX_HTTP_SUPPORTDESK_METRICS_JOB_RUNNING = 0,
+    NGX_HTTP_SUPPORTDESK_METRICS_JOB_DONE,
+    NGX_HTTP_SUPPORTDESK_METRICS_JOB_LOST
+} ngx_http_supportdesk_metrics_job_e;
+
+void ngx_http_supportdesk_metrics_job_started(void);
+void ngx_http_supportdesk_metrics_job_running(ngx_int_t n);
+void ngx_http_supportdesk_metrics_job_chunk(
+    ngx_http_supportdesk_metrics_job_e status);
 
 
 /* a label value as the text exposition quotes it: \ " and LF escaped;

@@ -355,6 +355,7 @@ promtool_ok($m2->{text}, 'after hostile paths');
         ($j->{json}{data}{job}{status} // '') eq 'done';
     }, 20, 0.1), 'the job is done');
     my $m = scrape();
+    is(val($m, 'supportdesk_jobs_started_total'), 1, 'jobs started: 1');
     is(val($m, 'supportdesk_jobs_finished_total', status => 'done'), 1, 'jobs finished: 1 done');
     is(val($m, 'supportdesk_jobs', status => 'running'), 0, 'jobs running: none now');
     # two customers are left (m1, m2), each changed once by the job

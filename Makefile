@@ -30,10 +30,12 @@ NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 MOD_SOURCES := $(wildcard $(MODULE)/*.c $(MODULE)/*.h)
 LUA_SCRIPTS := $(wildcard redis/*.lua)
 
-# what `make deps` installs (and .ci/run, through `make print-deps`)
+# what `make deps` installs (and .ci/run, through `make print-deps`);
+# prometheus for promtool, which t/65 and t/66 run on the metrics and on
+# README's example alerts (the package's server is not used)
 DEB_PACKAGES := nginx-core nginx-dev libhiredis-dev libjansson-dev libssl-dev \
                 libpcre2-dev zlib1g-dev libc6-dev redis-server redis-tools openssl \
-                libredis-perl libjson-pp-perl perl curl gcc make
+                libredis-perl libjson-pp-perl perl curl gcc make prometheus
 
 # what `make deb` and `make test-deb` need besides DEB_PACKAGES (debhelper
 # with dh_nginx, which comes with nginx-dev; dpkg-buildpackage; lintian);

@@ -76,11 +76,16 @@ typedef struct {
     ngx_str_t                            events_max_age_text;
     ngx_str_t                            events_max_count_text;
     ngx_flag_t                           used;
+    /* supportdesk_metrics: a location serves them, so they are kept */
+    ngx_flag_t                           metrics;
+    ngx_shm_zone_t                      *metrics_zone;
 } ngx_http_supportdesk_main_conf_t;
 
 
 typedef struct {
     ngx_flag_t                           enabled;
+    /* supportdesk_metrics in this location */
+    ngx_flag_t                           metrics;
     ngx_str_t                            prefix;
 
     ngx_url_t                           *redis_url;
@@ -143,6 +148,9 @@ typedef struct {
 struct ngx_http_supportdesk_ctx_s {
     ngx_http_supportdesk_loc_conf_t     *conf;
     ngx_http_supportdesk_action_t       *action;
+    /* the route matched (its number from 1, 0: none) and its template */
+    ngx_uint_t                           route;
+    ngx_str_t                           *route_name;
 
     /* raw (still percent-encoded) path parameters from the route */
     ngx_str_t        params[NGX_HTTP_SUPPORTDESK_MAX_PARAMS];
@@ -214,12 +222,27 @@ struct ngx_http_supportdesk_ctx_s {
     /* the body nginx answered with itself, turned into an envelope */
     ngx_str_t                            replacement;
 
+    /* the error code of the envelope sent, for the metrics; NULL: none */
+    const char                          *error_code;
+
+    /* $supportdesk_redis_time: the time commands of the request were due
+       (a batch's pipelined commands together), the start of the current
+       span, the commands due now */
+    ngx_msec_t                           redis_time;
+    ngx_msec_t                           redis_since;
+    ngx_uint_t                           redis_due;
+
     /* the answer is one recorded under the Idempotency-Key */
     unsigned                             replayed:1;
     /* our own envelope went out: the error filter leaves it alone */
     unsigned                             responded:1;
     unsigned                             replacing:1;
     unsigned                             replaced:1;
+    /* a command was sent for it ($supportdesk_redis_time is set) */
+    unsigned                             redis_used:1;
+    /* counted by the metrics already (the log phase runs once, but a
+       request nginx finalizes twice must not count twice) */
+    unsigned                             counted:1;
 };
 
 

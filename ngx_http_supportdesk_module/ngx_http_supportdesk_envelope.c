@@ -31,6 +31,7 @@ static u_char *ngx_http_supportdesk_digits(u_char *p, ngx_uint_t n,
 static void ngx_http_supportdesk_envelope_close(
     ngx_http_supportdesk_json_t *json);
 static ngx_int_t ngx_http_supportdesk_answer_headers(ngx_http_request_t *r);
+static const char *ngx_http_supportdesk_status_code(ngx_uint_t status);
 
 
 ngx_str_t  ngx_http_supportdesk_content_type =
@@ -263,7 +264,16 @@ ngx_http_supportdesk_error_body(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message,
     ngx_http_supportdesk_report_t *report, ngx_str_t *body)
 {
-    ngx_http_supportdesk_json_t  json;
+    ngx_http_supportdesk_ctx_t   *ctx;
+    ngx_http_supportdesk_json_t   json;
+
+    /* the request's error code, for the metrics */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (ctx != NULL) {
+        ctx->error_code = (code != NULL)
+                          ? code : ngx_http_supportdesk_status_code(status);
+    }
 
     json.pool = r->pool;
     json.failed = 0;
@@ -288,6 +298,21 @@ ngx_http_supportdesk_error_body(ngx_http_request_t *r, ngx_uint_t status,
     body->len = json.pos - json.start;
 
     return NGX_OK;
+}
+
+
+static const char *
+ngx_http_supportdesk_status_code(ngx_uint_t status)
+{
+    ngx_http_supportdesk_status_t  *st;
+
+    for (st = ngx_http_supportdesk_statuses; st->status; st++) {
+        if (st->status == status) {
+            break;
+        }
+    }
+
+    return st->code;
 }
 
 

@@ -22,6 +22,7 @@
 #include "ngx_http_supportdesk_auth.h"
 #include "ngx_http_supportdesk_store.h"
 #include "ngx_http_supportdesk_envelope.h"
+#include "ngx_http_supportdesk_metrics.h"
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -118,9 +119,13 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
     switch (rc) {
 
     case NGX_OK:
+        ngx_http_supportdesk_metrics_key_cache(
+                                      NGX_HTTP_SUPPORTDESK_METRICS_KEY_HIT);
         return NGX_DECLINED;
 
     case NGX_DECLINED:
+        ngx_http_supportdesk_metrics_key_cache(
+                                  NGX_HTTP_SUPPORTDESK_METRICS_KEY_NEGATIVE);
         ctx->status = NGX_HTTP_UNAUTHORIZED;
         return NGX_DECLINED;
 
@@ -174,6 +179,12 @@ ngx_http_supportdesk_access_handler(ngx_http_request_t *r)
 
     rc = ngx_http_supportdesk_auth_fetch(r, ctx);
 
+    /* 401 without a lookup: supportdesk_key_lookup_rate was reached */
+    ngx_http_supportdesk_metrics_key_cache(
+                              (rc == NGX_HTTP_UNAUTHORIZED)
+                              ? NGX_HTTP_SUPPORTDESK_METRICS_KEY_LIMITED
+                              : NGX_HTTP_SUPPORTDESK_METRICS_KEY_MISS);
+
     if (rc == NGX_DONE) {
         /* the phases run again once Redis has answered */
         return NGX_DONE;
@@ -183,6 +194,45 @@ ngx_http_supportdesk_access_handler(ngx_http_request_t *r)
     ngx_str_null(&ctx->app);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * Log phase (installed with supportdesk_metrics): every request of a
+ * supportdesk location, and every one the error filter answered for it
+ * before a location was found, is counted once, with the status logged.
+ */
+
+ngx_int_t
+ngx_http_supportdesk_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                        status;
+    ngx_http_supportdesk_ctx_t       *ctx;
+    ngx_http_supportdesk_loc_conf_t  *slcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (ctx == NULL) {
+        slcf = ngx_http_get_module_loc_conf(r, ngx_http_supportdesk_module);
+
+        if (!slcf->enabled) {
+            return NGX_OK;
+        }
+
+    } else if (ctx->counted) {
+        return NGX_OK;
+
+    } else {
+        ctx->counted = 1;
+    }
+
+    /* as $status */
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    ngx_http_supportdesk_metrics_request(r, ctx ? ctx->route : 0, status,
+                                         ctx ? ctx->error_code : NULL);
+
+    return NGX_OK;
 }
 
 

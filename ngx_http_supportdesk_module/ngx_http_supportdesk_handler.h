@@ -1,7 +1,8 @@
 
 /*
  * The request handler (ngx_http_supportdesk_handler.c): the rewrite phase
- * handler (route and key) and the location's content handler.
+ * handler (route and key), the location's content handler and the log
+ * phase handler that counts requests for the metrics.
  */
 
 #ifndef _NGX_HTTP_SUPPORTDESK_HANDLER_H_INCLUDED_
@@ -16,6 +17,7 @@
 ngx_int_t ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_supportdesk_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_supportdesk_content_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_supportdesk_log_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_SUPPORTDESK_HANDLER_H_INCLUDED_ */

@@ -16,6 +16,8 @@
 #include "ngx_http_supportdesk_auth.h"
 #include "ngx_http_supportdesk_runner.h"
 #include "ngx_http_supportdesk_script.h"
+#include "ngx_http_supportdesk_router.h"
+#include "ngx_http_supportdesk_metrics.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_DEFAULT_REDIS  "127.0.0.1:6379"
@@ -35,6 +37,12 @@ typedef struct {
 
 static ngx_int_t ngx_http_supportdesk_app_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_supportdesk_route_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_supportdesk_redis_time_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_supportdesk_metrics_postconfiguration(
+    ngx_conf_t *cf, ngx_http_supportdesk_main_conf_t *smcf);
 static ngx_int_t ngx_http_supportdesk_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_supportdesk_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_supportdesk_create_main_conf(ngx_conf_t *cf);
@@ -43,6 +51,8 @@ static void *ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_http_supportdesk(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_supportdesk_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -165,6 +175,13 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
     { ngx_string("supportdesk"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_supportdesk,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("supportdesk_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_supportdesk_metrics,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -440,6 +457,10 @@ ngx_module_t  ngx_http_supportdesk_module = {
 
 
 static ngx_str_t  ngx_http_supportdesk_app_name = ngx_string("supportdesk_app");
+static ngx_str_t  ngx_http_supportdesk_route_var_name =
+    ngx_string("supportdesk_route");
+static ngx_str_t  ngx_http_supportdesk_redis_time_name =
+    ngx_string("supportdesk_redis_time");
 
 
 static ngx_int_t
@@ -467,6 +488,74 @@ ngx_http_supportdesk_app_variable(ngx_http_request_t *r,
 }
 
 
+/* the route's template, as the metrics' route label; empty: none matched */
+
+static ngx_int_t
+ngx_http_supportdesk_route_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (ctx == NULL || ctx->route_name == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->len = ctx->route_name->len;
+    v->data = ctx->route_name->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The time the request's Redis commands were due, in seconds to the
+ * millisecond ("0.002"), as $upstream_response_time; empty when it sent
+ * none.  Commands due together (a batch's) count once.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_time_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                      *p;
+    ngx_msec_t                   ms;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+
+    if (ctx == NULL || !ctx->redis_used) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ms = ctx->redis_time;
+
+    /* still due (the client left, the request ends first) */
+    if (ctx->redis_due) {
+        ms += ngx_current_msec - ctx->redis_since;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%T.%03M", (time_t) (ms / 1000), ms % 1000) - p;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_supportdesk_preconfiguration(ngx_conf_t *cf)
 {
@@ -480,6 +569,22 @@ ngx_http_supportdesk_preconfiguration(ngx_conf_t *cf)
     }
 
     var->get_handler = ngx_http_supportdesk_app_variable;
+
+    var = ngx_http_add_variable(cf, &ngx_http_supportdesk_route_var_name,
+                                NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_supportdesk_route_variable;
+
+    var = ngx_http_add_variable(cf, &ngx_http_supportdesk_redis_time_name,
+                                NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_supportdesk_redis_time_variable;
 
     return NGX_OK;
 }
@@ -495,6 +600,12 @@ ngx_http_supportdesk_postconfiguration(ngx_conf_t *cf)
     ngx_http_supportdesk_main_conf_t  *smcf;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_supportdesk_module);
+
+    if (smcf->metrics
+        && ngx_http_supportdesk_metrics_postconfiguration(cf, smcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (!smcf->used) {
         return NGX_OK;
@@ -541,6 +652,50 @@ ngx_http_supportdesk_postconfiguration(ngx_conf_t *cf)
         smcf->key_cache_zone->init = ngx_http_supportdesk_auth_init_zone;
         smcf->key_cache_zone->data = cache;
     }
+
+    return NGX_OK;
+}
+
+
+/* the zone, the route templates, the log phase handler that counts */
+
+static ngx_int_t
+ngx_http_supportdesk_metrics_postconfiguration(ngx_conf_t *cf,
+    ngx_http_supportdesk_main_conf_t *smcf)
+{
+    ngx_str_t                  *name;
+    ngx_uint_t                  n;
+    ngx_str_t                   names[NGX_HTTP_SUPPORTDESK_METRICS_ROUTES];
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    smcf->metrics_zone = ngx_http_supportdesk_metrics_zone(cf,
+                                                 &ngx_http_supportdesk_module);
+    if (smcf->metrics_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (n = 0; n < NGX_HTTP_SUPPORTDESK_METRICS_ROUTES; n++) {
+        name = ngx_http_supportdesk_route_name(n + 1);
+        if (name == NULL) {
+            break;
+        }
+
+        names[n] = *name;
+    }
+
+    if (ngx_http_supportdesk_metrics_routes(cf, names, n) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_supportdesk_log_handler;
 
     return NGX_OK;
 }
@@ -858,6 +1013,10 @@ ngx_http_supportdesk(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
+    if (slcf->metrics) {
+        return "cannot be combined with \"supportdesk_metrics\"";
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
 #if (NGX_PCRE)
@@ -883,6 +1042,36 @@ ngx_http_supportdesk(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     *prefix = clcf->name;
+
+    return NGX_CONF_OK;
+}
+
+
+/* supportdesk_metrics: this location serves the metrics, which are kept */
+
+static char *
+ngx_http_supportdesk_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
+
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_supportdesk_main_conf_t  *smcf;
+
+    if (slcf->metrics) {
+        return "is duplicate";
+    }
+
+    if (slcf->enabled) {
+        return "cannot be combined with \"supportdesk\"";
+    }
+
+    slcf->metrics = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_supportdesk_metrics_handler;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_supportdesk_module);
+    smcf->metrics = 1;
 
     return NGX_CONF_OK;
 }
@@ -1317,7 +1506,14 @@ ngx_http_supportdesk_check_zone_size(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_http_supportdesk_init_module(ngx_cycle_t *cycle)
 {
-    return ngx_http_supportdesk_script_init(cycle);
+    ngx_http_supportdesk_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_supportdesk_module);
+
+    /* the events appended are counted only for the metrics */
+    return ngx_http_supportdesk_script_init(cycle,
+                                            smcf != NULL && smcf->metrics);
 }
 
 
@@ -1348,7 +1544,14 @@ ngx_http_supportdesk_init_process(ngx_cycle_t *cycle)
 
     smcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_supportdesk_module);
-    if (smcf == NULL || !smcf->used) {
+    if (smcf == NULL) {
+        return NGX_OK;
+    }
+
+    /* before the pool: it counts its connections from the start */
+    ngx_http_supportdesk_metrics_init_process(smcf->metrics_zone);
+
+    if (!smcf->used) {
         return NGX_OK;
     }
 
@@ -1373,11 +1576,15 @@ ngx_http_supportdesk_exit_process(ngx_cycle_t *cycle)
 
     smcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_supportdesk_module);
-    if (smcf == NULL || !smcf->used) {
+    if (smcf == NULL) {
         return;
     }
 
-    ngx_http_supportdesk_runner_exit_process(cycle);
-    ngx_http_supportdesk_redis_exit_process(cycle, &smcf->redis_confs);
-    ngx_http_supportdesk_auth_sha256_free();
+    if (smcf->used) {
+        ngx_http_supportdesk_runner_exit_process(cycle);
+        ngx_http_supportdesk_redis_exit_process(cycle, &smcf->redis_confs);
+        ngx_http_supportdesk_auth_sha256_free();
+    }
+
+    ngx_http_supportdesk_metrics_exit_process();
 }

@@ -20,6 +20,7 @@
 #include "ngx_http_supportdesk_redis.h"
 #include "ngx_http_supportdesk_cluster.h"
 #include "ngx_http_supportdesk_validate.h"
+#include "ngx_http_supportdesk_metrics.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN   50
@@ -157,6 +158,9 @@ struct ngx_http_supportdesk_redis_pool_s {
        +switch-master, its messages come unasked */
     unsigned                             plain:1;
     unsigned                             subscriber:1;
+    /* its connections, commands and failures are in the metrics (not a
+       sentinel's: they are not the Redis that serves) */
+    unsigned                             metered:1;
     /* the sentinel this pool is the master of, or asks */
     ngx_http_supportdesk_redis_sentinel_t  *sentinel;
     /*
@@ -295,10 +299,7 @@ struct ngx_http_supportdesk_redis_cluster_s {
     ngx_queue_t                          retry;
     ngx_event_t                          retry_timer;
 
-    /* for the metrics */
-    ngx_uint_t                           moved;
-    ngx_uint_t                           asked;
-    ngx_uint_t                           retried;
+    /* CLUSTER SLOTS sent: the next goes to the next master */
     ngx_uint_t                           refreshes;
 };
 
@@ -344,6 +345,9 @@ struct ngx_http_supportdesk_redis_op_s {
        reply, held until WAIT says enough replicas have it */
     ngx_http_supportdesk_redis_op_t         *waiter;
     redisReply                              *held;
+
+    /* when it was queued, for the metrics (0: not timed) */
+    uint64_t                                 started;
 };
 
 
@@ -368,6 +372,9 @@ static void ngx_http_supportdesk_redis_readdress(
     ngx_http_supportdesk_redis_pool_t *pool);
 static void ngx_http_supportdesk_redis_connected(
     ngx_http_supportdesk_redis_conn_t *conn);
+static void ngx_http_supportdesk_redis_state(
+    ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_state_e state);
 static void ngx_http_supportdesk_redis_close(
     ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t rc,
     ngx_uint_t backoff);
@@ -467,6 +474,8 @@ static ngx_http_supportdesk_redis_node_t *ngx_http_supportdesk_redis_node(
 static ngx_http_supportdesk_redis_pool_t *
     ngx_http_supportdesk_redis_cluster_pool(
     ngx_http_supportdesk_redis_cluster_t *cluster, ngx_int_t slot);
+static void ngx_http_supportdesk_redis_count_error(
+    ngx_http_supportdesk_redis_conn_t *conn, redisReply *reply);
 static ngx_uint_t ngx_http_supportdesk_redis_cluster_reply(
     ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
@@ -729,6 +738,7 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
     pool->sentinel = sentinel;
     pool->plain = (flags & NGX_HTTP_SUPPORTDESK_REDIS_PLAIN) ? 1 : 0;
     pool->subscriber = (flags & NGX_HTTP_SUPPORTDESK_REDIS_SUBSCRIBER) ? 1 : 0;
+    pool->metered = !pool->plain;
 
     if (rcf->wait_replicas) {
         pool->wait_argv[0] = "WAIT";
@@ -779,6 +789,14 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
             ngx_free(pool);
             return NULL;
         }
+    }
+
+    /* the metrics count the requests' connections to Redis (not those to
+       sentinels, nor the background one) */
+    for (j = 0; pool->metered && j < pool->nconns; j++) {
+        ngx_http_supportdesk_metrics_redis_conn(
+                                      NGX_HTTP_SUPPORTDESK_METRICS_CONN_NONE,
+                                      NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED);
     }
 
     /* connect early so the first request finds a warm connection */
@@ -838,6 +856,11 @@ ngx_http_supportdesk_redis_pool_destroy(ngx_http_supportdesk_redis_pool_t *pool)
 
         ngx_http_supportdesk_redis_release(conn);
         ngx_http_supportdesk_tls_free_session(&conn->tls_session);
+
+        if (pool->metered && j < pool->nconns) {
+            ngx_http_supportdesk_metrics_redis_conn(conn->state,
+                                      NGX_HTTP_SUPPORTDESK_METRICS_CONN_NONE);
+        }
 
         if (conn->out != NULL) {
             ngx_free(conn->out);
@@ -1032,6 +1055,7 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
     op->argc = argc;
     op->argv = argv;
     op->argvlen = argvlen;
+    op->started = ngx_http_supportdesk_metrics_now();
 
     if (conn->recovering) {
         /* written once everything before it is answered or resent */
@@ -1210,7 +1234,8 @@ ngx_http_supportdesk_redis_connect(ngx_http_supportdesk_redis_conn_t *conn)
     }
 
     /* requests may queue from here: their commands go behind these */
-    conn->state = NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING;
+    ngx_http_supportdesk_redis_state(conn,
+                                     NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING);
 
     /* pipelined ahead of every request: no extra round trip */
     if (ngx_http_supportdesk_redis_handshake(conn) != NGX_OK) {
@@ -1827,7 +1852,8 @@ ngx_http_supportdesk_redis_ready(ngx_http_supportdesk_redis_conn_t *conn)
 
     c = conn->peer.connection;
 
-    conn->state = NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED;
+    ngx_http_supportdesk_redis_state(conn,
+                                     NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED);
     c->write->handler = ngx_http_supportdesk_redis_write_handler;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, conn->pool->log, 0,
@@ -1853,6 +1879,22 @@ ngx_http_supportdesk_redis_retry_handler(ngx_event_t *ev)
 }
 
 
+/* the metrics count the connections in each state */
+
+static void
+ngx_http_supportdesk_redis_state(ngx_http_supportdesk_redis_conn_t *conn,
+    ngx_http_supportdesk_redis_state_e state)
+{
+    /* the requests' connections: the background one opens when it has work */
+    if (conn->pool->metered && conn != &conn->pool->conns[conn->pool->nconns])
+    {
+        ngx_http_supportdesk_metrics_redis_conn(conn->state, state);
+    }
+
+    conn->state = state;
+}
+
+
 static void
 ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_int_t rc, ngx_uint_t backoff)
@@ -1866,9 +1908,19 @@ ngx_http_supportdesk_redis_close(ngx_http_supportdesk_redis_conn_t *conn,
 
     ngx_http_supportdesk_redis_release(conn);
 
+    if (pool->metered) {
+        ngx_http_supportdesk_metrics_redis_error(
+            conn->state != NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED
+            ? NGX_HTTP_SUPPORTDESK_METRICS_ERR_CONNECT
+            : rc == NGX_HTTP_GATEWAY_TIME_OUT
+              ? NGX_HTTP_SUPPORTDESK_METRICS_ERR_TIMEOUT
+              : NGX_HTTP_SUPPORTDESK_METRICS_ERR_CLOSED);
+    }
+
     conn->out_len = 0;
     conn->out_sent = 0;
-    conn->state = NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED;
+    ngx_http_supportdesk_redis_state(conn,
+                                     NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED);
     conn->recovering = 0;
     conn->awaiting_address = 0;
     conn->stale = 0;
@@ -1987,6 +2039,8 @@ ngx_http_supportdesk_redis_refused(ngx_http_supportdesk_redis_pool_t *pool,
 {
     ngx_http_supportdesk_redis_conf_t  *rcf;
 
+    ngx_http_supportdesk_metrics_redis_error(
+                                 NGX_HTTP_SUPPORTDESK_METRICS_ERR_ADMISSION);
     pool->refused++;
 
     if (pool->refusal_logged
@@ -2405,6 +2459,10 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
      */
     conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
 
+    if (reply->type == REDIS_REPLY_ERROR && conn->pool->metered) {
+        ngx_http_supportdesk_redis_count_error(conn, reply);
+    }
+
     if (op->script != NGX_HTTP_SUPPORTDESK_NO_SCRIPT
         && reply->type == REDIS_REPLY_ERROR
         && reply->len >= 8
@@ -2442,6 +2500,35 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_answer(op, NGX_OK, reply);
 
     return 0;
+}
+
+
+/*
+ * An error reply, counted by its code; a redirection the cluster follows
+ * is counted as one (ngx_http_supportdesk_redis_cluster_reply()), one it
+ * cannot follow (malformed, or from a node given as supportdesk_redis) is
+ * an error.
+ */
+
+static void
+ngx_http_supportdesk_redis_count_error(ngx_http_supportdesk_redis_conn_t *conn,
+    redisReply *reply)
+{
+    ngx_str_t                               addr;
+    ngx_uint_t                              slot;
+    ngx_http_supportdesk_cluster_verdict_e  verdict;
+
+    if (conn->pool->cluster != NULL) {
+        verdict = ngx_http_supportdesk_cluster_verdict(reply, &slot, &addr);
+
+        if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED
+            || verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ASK)
+        {
+            return;
+        }
+    }
+
+    ngx_http_supportdesk_metrics_redis_reply_error(reply->str, reply->len);
 }
 
 
@@ -2783,6 +2870,7 @@ ngx_http_supportdesk_redis_answer(ngx_http_supportdesk_redis_op_t *op,
 
     handler = op->handler;
     data = op->data;
+    ngx_http_supportdesk_metrics_redis_command(op->started);
     ngx_http_supportdesk_redis_op_free(op->pool, op);
 
     if (handler != NULL) {
@@ -2809,6 +2897,8 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
                       "supportdesk: redis cluster: a command redirected or "
                       "refused for now could not be served within %M ms",
                       op->pool->conf->timeout);
+        ngx_http_supportdesk_metrics_redis_error(
+                                   NGX_HTTP_SUPPORTDESK_METRICS_ERR_TIMEOUT);
         ngx_queue_remove(&op->queue);
         op->retrying = 0;
         ngx_http_supportdesk_redis_answer(op, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -3141,6 +3231,15 @@ ngx_http_supportdesk_redis_cluster_reply(
         return 0;
     }
 
+    if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED) {
+        ngx_http_supportdesk_metrics_redis_redirect(
+                                        NGX_HTTP_SUPPORTDESK_METRICS_MOVED);
+
+    } else if (verdict == NGX_HTTP_SUPPORTDESK_CLUSTER_ASK) {
+        ngx_http_supportdesk_metrics_redis_redirect(
+                                          NGX_HTTP_SUPPORTDESK_METRICS_ASK);
+    }
+
     /* sent again elsewhere, with a WAIT of its own there */
     ngx_http_supportdesk_redis_wait_detach(op);
 
@@ -3175,8 +3274,6 @@ ngx_http_supportdesk_redis_cluster_reply(
     switch (verdict) {
 
     case NGX_HTTP_SUPPORTDESK_CLUSTER_MOVED:
-        cluster->moved++;
-
         node = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
 
         if (node != NULL) {
@@ -3189,12 +3286,11 @@ ngx_http_supportdesk_redis_cluster_reply(
         break;
 
     case NGX_HTTP_SUPPORTDESK_CLUSTER_ASK:
-        cluster->asked++;
         op->ask = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
         break;
 
     default:
-        cluster->retried++;
+        ngx_http_supportdesk_metrics_cluster_retry();
 
         /* 10 ms, doubling to 200, each command by its own refusals */
         delay = NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN
@@ -3454,6 +3550,7 @@ ngx_http_supportdesk_redis_cluster_refresh_handler(ngx_event_t *ev)
             cluster->refreshed = ngx_current_msec;
             cluster->refresh_node = cluster->nodes[(start + i) % n];
             cluster->refreshes++;
+            ngx_http_supportdesk_metrics_cluster_refresh();
 
             return;
         }
@@ -4302,6 +4399,10 @@ ngx_http_supportdesk_redis_op_alloc(ngx_http_supportdesk_redis_pool_t *pool)
     op->timer.log = pool->log;
     op->log = pool->log;
 
+    if (pool->metered) {
+        ngx_http_supportdesk_metrics_redis_pending(1);
+    }
+
     return op;
 }
 
@@ -4312,6 +4413,10 @@ ngx_http_supportdesk_redis_op_free(ngx_http_supportdesk_redis_pool_t *pool,
 {
     /* its own pool counts it: a redirected op came from another */
     pool = op->pool;
+
+    if (pool->metered) {
+        ngx_http_supportdesk_metrics_redis_pending(-1);
+    }
 
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);

@@ -226,6 +226,10 @@ ngx_http_supportdesk_route(ngx_http_request_t *r,
         return NGX_HTTP_NOT_FOUND;
     }
 
+    /* for the metrics and $supportdesk_route, also when the method is not */
+    ctx->route = route - ngx_http_supportdesk_routes + 1;
+    ctx->route_name = &route->name;
+
     /* HEAD is GET without the body: nginx's header filter drops it */
     method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
 
@@ -243,4 +247,19 @@ ngx_http_supportdesk_route(ngx_http_request_t *r,
     ctx->allow = route->allow;
 
     return NGX_HTTP_NOT_ALLOWED;
+}
+
+
+ngx_str_t *
+ngx_http_supportdesk_route_name(ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_supportdesk_routes[i].nsegments; i++) {
+        if (i + 1 == n) {
+            return &ngx_http_supportdesk_routes[i].name;
+        }
+    }
+
+    return NULL;
 }

@@ -27,5 +27,9 @@ ngx_int_t ngx_http_supportdesk_route_request(ngx_http_request_t *r,
 ngx_int_t ngx_http_supportdesk_route(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *path);
 
+/* route n's template ("/customers/{externalId}"), n from 1; NULL past the
+   last route */
+ngx_str_t *ngx_http_supportdesk_route_name(ngx_uint_t n);
+
 
 #endif /* _NGX_HTTP_SUPPORTDESK_ROUTER_H_INCLUDED_ */

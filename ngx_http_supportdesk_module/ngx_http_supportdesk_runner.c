@@ -38,6 +38,7 @@
 #include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_runner.h"
 #include "ngx_http_supportdesk_store.h"
+#include "ngx_http_supportdesk_metrics.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_JOB_LEASE         3000
@@ -85,6 +86,8 @@ typedef struct {
     ngx_http_supportdesk_main_conf_t    *smcf;
     ngx_event_t                          timer;
     ngx_http_supportdesk_runner_state_e  state;
+    /* a claimed job's chunk is under way (the metrics' supportdesk_jobs) */
+    unsigned                             running:1;
     ngx_http_supportdesk_redis_op_t     *op;
     /* the arguments of the command in flight; reset before the next */
     ngx_pool_t                          *pool;
@@ -118,6 +121,8 @@ typedef struct {
 static void ngx_http_supportdesk_runner_tick(ngx_event_t *ev);
 static void ngx_http_supportdesk_runner_reply(void *data, ngx_int_t rc,
     redisReply *reply);
+static void ngx_http_supportdesk_runner_meter(
+    ngx_http_supportdesk_runner_t *runner);
 static ngx_msec_t ngx_http_supportdesk_runner_listed(
     ngx_http_supportdesk_runner_t *runner, redisReply *reply);
 static ngx_msec_t ngx_http_supportdesk_runner_claimed(
@@ -411,6 +416,7 @@ ngx_http_supportdesk_runner_reply(void *data, ngx_int_t rc,
     ngx_http_supportdesk_runner_t  *runner = data;
 
     ngx_msec_t                          delay;
+    ngx_uint_t                          replayed;
     ngx_http_supportdesk_runner_app_t  *a;
 
     runner->op = NULL;
@@ -425,6 +431,7 @@ ngx_http_supportdesk_runner_reply(void *data, ngx_int_t rc,
 
         /* the pool logs why it failed; all goes on from Redis later */
         runner->state = NGX_HTTP_SUPPORTDESK_RUNNER_LIST;
+        ngx_http_supportdesk_runner_meter(runner);
         ngx_http_supportdesk_runner_schedule(runner,
                                              NGX_HTTP_SUPPORTDESK_JOB_RETRY);
         return;
@@ -454,6 +461,8 @@ ngx_http_supportdesk_runner_reply(void *data, ngx_int_t rc,
         break;
 
     case NGX_HTTP_SUPPORTDESK_RUNNER_CHUNK:
+        /* the chunk's events, for the metrics (when they are kept) */
+        reply = ngx_http_supportdesk_store_unwrap(reply, &replayed);
         delay = ngx_http_supportdesk_runner_chunked(runner, reply);
         break;
 
@@ -510,7 +519,25 @@ ngx_http_supportdesk_runner_reply(void *data, ngx_int_t rc,
         delay = 1;
     }
 
+    ngx_http_supportdesk_runner_meter(runner);
     ngx_http_supportdesk_runner_schedule(runner, delay);
+}
+
+
+/* the metrics' gauge of jobs running: from the claim to the chunk's end */
+
+static void
+ngx_http_supportdesk_runner_meter(ngx_http_supportdesk_runner_t *runner)
+{
+    ngx_uint_t  on;
+
+    on = (runner->state == NGX_HTTP_SUPPORTDESK_RUNNER_SERVED
+          || runner->state == NGX_HTTP_SUPPORTDESK_RUNNER_CHUNK);
+
+    if (on != runner->running) {
+        runner->running = on;
+        ngx_http_supportdesk_metrics_job_running(on ? 1 : -1);
+    }
 }
 
 
@@ -610,6 +637,11 @@ ngx_http_supportdesk_runner_claimed(ngx_http_supportdesk_runner_t *runner,
                            app, &runner->number);
         }
 
+        /* a job begun here (not resumed, nor taken over) */
+        if (ngx_http_supportdesk_runner_is(reply, 2, "start")) {
+            ngx_http_supportdesk_metrics_job_started();
+        }
+
         runner->state = NGX_HTTP_SUPPORTDESK_RUNNER_SERVED;
         return 1;
     }
@@ -660,6 +692,13 @@ ngx_http_supportdesk_runner_chunked(ngx_http_supportdesk_runner_t *runner,
     /* the job pauses now (Redis holds when it is free again): the runner
        looks at the registry again, where this app went to the back */
     runner->state = NGX_HTTP_SUPPORTDESK_RUNNER_LIST;
+
+    ngx_http_supportdesk_metrics_job_chunk(
+              ngx_http_supportdesk_runner_is(reply, 0, "done")
+              ? NGX_HTTP_SUPPORTDESK_METRICS_JOB_DONE
+              : ngx_http_supportdesk_runner_is(reply, 0, "lost")
+                ? NGX_HTTP_SUPPORTDESK_METRICS_JOB_LOST
+                : NGX_HTTP_SUPPORTDESK_METRICS_JOB_RUNNING);
 
     if (ngx_http_supportdesk_runner_is(reply, 0, "lost")) {
         ngx_log_error(NGX_LOG_INFO, runner->timer.log, 0,

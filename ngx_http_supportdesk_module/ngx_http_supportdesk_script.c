@@ -43,10 +43,11 @@ static ngx_http_supportdesk_script_source_t *
 
 
 ngx_int_t
-ngx_http_supportdesk_script_init(ngx_cycle_t *cycle)
+ngx_http_supportdesk_script_init(ngx_cycle_t *cycle, ngx_uint_t count_events)
 {
     u_char                                 md[EVP_MAX_MD_SIZE], *p, *nl;
     size_t                                 shebang;
+    ngx_str_t                              count;
     unsigned int                           mdlen;
     ngx_uint_t                             i;
     ngx_http_supportdesk_script_t         *script;
@@ -56,6 +57,13 @@ ngx_http_supportdesk_script_init(ngx_cycle_t *cycle)
                                            cycle->log);
     if (lib == NULL) {
         return NGX_ERROR;
+    }
+
+    if (count_events) {
+        ngx_str_set(&count, "sd.count_events = true\n");
+
+    } else {
+        ngx_str_null(&count);
     }
 
     for (i = 0; i < NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT; i++) {
@@ -69,14 +77,15 @@ ngx_http_supportdesk_script_init(ngx_cycle_t *cycle)
         }
 
         /* lives as long as the cycle: reloads build the table again */
-        p = ngx_pnalloc(cycle->pool, lib->source.len + s->source.len);
+        p = ngx_pnalloc(cycle->pool,
+                        lib->source.len + count.len + s->source.len);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
         script->name = s->name;
         script->source.data = p;
-        script->source.len = lib->source.len + s->source.len;
+        script->source.len = lib->source.len + count.len + s->source.len;
 
         /* a "#!lua flags=..." line must stay the script's first */
         shebang = 0;
@@ -98,6 +107,7 @@ ngx_http_supportdesk_script_init(ngx_cycle_t *cycle)
 
         p = ngx_cpymem(p, s->source.data, shebang);
         p = ngx_cpymem(p, lib->source.data, lib->source.len);
+        p = ngx_cpymem(p, count.data, count.len);
         ngx_memcpy(p, s->source.data + shebang, s->source.len - shebang);
 
         if (EVP_Digest(script->source.data, script->source.len, md, &mdlen,

@@ -11,6 +11,7 @@
 #include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_store.h"
 #include "ngx_http_supportdesk_envelope.h"
+#include "ngx_http_supportdesk_metrics.h"
 
 
 typedef struct {
@@ -22,6 +23,16 @@ typedef struct {
 } ngx_http_supportdesk_refusal_t;
 
 
+/* a command of a request: its handler, behind the Redis time's count */
+typedef struct {
+    ngx_http_supportdesk_redis_handler_pt  handler;
+    void                                  *data;
+    ngx_http_supportdesk_ctx_t            *ctx;
+} ngx_http_supportdesk_store_timed_t;
+
+
+static void ngx_http_supportdesk_store_timed(void *data, ngx_int_t rc,
+    redisReply *reply);
 static void ngx_http_supportdesk_store_done(void *data, ngx_int_t rc,
     redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_store_check(ngx_http_request_t *r,
@@ -287,7 +298,13 @@ ngx_http_supportdesk_store_queue(ngx_http_request_t *r,
     ngx_int_t script, ngx_http_supportdesk_args_t *args,
     ngx_http_supportdesk_redis_handler_pt handler, void *data)
 {
-    ngx_http_supportdesk_redis_op_t  *op;
+    ngx_http_supportdesk_redis_op_t     *op;
+    ngx_http_supportdesk_store_timed_t  *t;
+
+    t = ngx_palloc(r->pool, sizeof(ngx_http_supportdesk_store_timed_t));
+    if (t == NULL) {
+        args->failed = 1;
+    }
 
     if (args->failed) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -295,21 +312,54 @@ ngx_http_supportdesk_store_queue(ngx_http_request_t *r,
         return NULL;
     }
 
+    t->handler = handler;
+    t->data = data;
+    t->ctx = ctx;
+
     if (prev != NULL) {
         op = ngx_http_supportdesk_redis_send_after(prev, script, args->argc,
-                                                   args->argv, args->argvlen,
-                                                   handler, data,
-                                                   r->connection->log);
+                                        args->argv, args->argvlen,
+                                        ngx_http_supportdesk_store_timed, t,
+                                        r->connection->log);
     } else {
         op = ngx_http_supportdesk_redis_send(ctx->conf->redis,
                                              script, args->argc, args->argv,
-                                             args->argvlen, handler, data,
-                                             r->connection->log);
+                                             args->argvlen,
+                                             ngx_http_supportdesk_store_timed,
+                                             t, r->connection->log);
     }
 
     /* a NULL op is logged by the pool, which knows why (at most 1/s) */
 
+    if (op != NULL) {
+        /* $supportdesk_redis_time: from the first command due ... */
+        if (ctx->redis_due++ == 0) {
+            ctx->redis_since = ngx_current_msec;
+        }
+
+        ctx->redis_used = 1;
+    }
+
     return op;
+}
+
+
+/* ... to the last reply of those due together */
+
+static void
+ngx_http_supportdesk_store_timed(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_supportdesk_store_timed_t  *t = data;
+
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    ctx = t->ctx;
+
+    if (ctx->redis_due && --ctx->redis_due == 0) {
+        ctx->redis_time += ngx_current_msec - ctx->redis_since;
+    }
+
+    t->handler(t->data, rc, reply);
 }
 
 
@@ -438,14 +488,31 @@ ngx_http_supportdesk_store_unwrap(redisReply *reply, ngx_uint_t *replayed)
 
     *replayed = 0;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 2 || reply->elements > 3)
+    {
         return reply;
     }
 
     mark = reply->element[0];
 
     /* our scripts return no other status reply inside an array */
-    if (mark->type != REDIS_REPLY_STATUS
+    if (mark->type != REDIS_REPLY_STATUS) {
+        return reply;
+    }
+
+    /* {SD_EVENTS, n, answer}: a write that appended n events */
+    if (reply->elements == 3
+        && mark->len == sizeof("SD_EVENTS") - 1
+        && ngx_strncmp(mark->str, "SD_EVENTS", mark->len) == 0
+        && reply->element[1]->type == REDIS_REPLY_INTEGER)
+    {
+        ngx_http_supportdesk_metrics_events(
+                                    (ngx_uint_t) reply->element[1]->integer);
+        return reply->element[2];
+    }
+
+    if (reply->elements != 2
         || mark->len != sizeof("SD_REPLAY") - 1
         || ngx_strncmp(mark->str, "SD_REPLAY", mark->len) != 0)
     {
@@ -453,6 +520,7 @@ ngx_http_supportdesk_store_unwrap(redisReply *reply, ngx_uint_t *replayed)
     }
 
     *replayed = 1;
+    ngx_http_supportdesk_metrics_replay();
 
     return reply->element[1];
 }

@@ -91,7 +91,8 @@ void ngx_http_supportdesk_args_write_argv(ngx_http_supportdesk_args_t *args,
 
 
 /*
- * Sends the command for the request and answers it once the reply is in:
+ * Sends the command for the request and answers it once the reply is in
+ * (every command of a request counts in $supportdesk_redis_time):
  * an error reply through ngx_http_supportdesk_store_error(), a reply of
  * another type than flags allows as a 500, else through reply().  Returns
  * NGX_DONE, or a status to answer at once (503 when Redis is unreachable).
@@ -114,7 +115,9 @@ ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_store_queue(
 
 /*
  * A write script's answer recorded under an Idempotency-Key comes wrapped
- * as {SD_REPLAY, answer}: the answer, with *replayed set; else reply.
+ * as {SD_REPLAY, answer}: the answer, with *replayed set; one that appended
+ * n events to the feed as {SD_EVENTS, n, answer}: the answer; else reply.
+ * Both are counted for the metrics.
  */
 redisReply *ngx_http_supportdesk_store_unwrap(redisReply *reply,
     ngx_uint_t *replayed);

@@ -23,7 +23,8 @@
 -- it, and the runner is free to serve another app meanwhile.  A finished
 -- job leaves its app's queue and expires after ARGV[10] seconds.
 -- Returns {"running" | "done" | "lost" (another runner holds the lease),
--- the pause in ms}.
+-- the pause in ms}, wrapped with the count of events it appended when the
+-- gateway counts them (sd.answer).
 
 local t0 = redis.call('TIME')
 local w = sd.writer()
@@ -200,7 +201,7 @@ local pause = math.ceil(4 * took / 1000) + 2
 if done then
     finish('done', {'cursor', cursor, 'matched', matched,
                     'updated', updated})
-    return {'done', pause}
+    return sd.answer(w, {'done', pause})
 end
 
 redis.call('HSET', job, 'cursor', cursor, 'matched', matched,
@@ -209,4 +210,4 @@ redis.call('HSET', job, 'cursor', cursor, 'matched', matched,
                           + math.floor(tonumber(t1[2]) / 1000) + pause)
 redis.call('HDEL', job, 'lease')
 
-return {'running', pause}
+return sd.answer(w, {'running', pause})

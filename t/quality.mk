@@ -142,7 +142,7 @@ VG_TESTS  ?= t/10-auth.t t/20-upsert.t t/22-get-delete.t t/24-redis-resolver.t t
                         t/37-redis-wait.t t/38-redis-tls.t t/39-redis-sentinel.t \
                         t/46-client-pause.t t/57-http-edges.t t/58-metadata-numbers.t \
                         t/59-jobs.t t/60-events.t t/61-idempotency.t t/62-conditional.t \
-                        t/72-cluster-fake.t)
+                        t/65-metrics.t t/72-cluster-fake.t)
 VALGRIND  ?= valgrind
 VG_ARGS   ?= --tool=memcheck --leak-check=full --show-leak-kinds=definite \
              --errors-for-leak-kinds=definite --error-exitcode=99 --num-callers=40 \

@@ -114,6 +114,7 @@ SupportDesk gateway is running
   API       $url/api/v1/   (nginx: var/nginx/nginx.conf, logs in var/nginx/logs/)
   redis     127.0.0.1:$REDIS_PORT       (data and AOF in var/redis/)
   API key   $key   (app "demo"; more keys: redis/sd-key -p $REDIS_PORT create <app>)
+  metrics   $url/metrics   (Prometheus text; README, "Monitoring")
 
 Try:
   curl -X PATCH $url/api/v1/customers/user_42 -H "X-API-Key: $key" -H "Content-Type: application/json" -d '{"email":"john@acme.com","name":"John Doe","phone":"+1 555 0100","metadata":{"plan":"premium","companyName":"Acme"}}'

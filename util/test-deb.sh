@@ -189,6 +189,11 @@ body=$(curl -sS -m 10 -w '\n%{http_code}' "$api/customers/deb_1" -H "X-API-Key: 
 check "and read back" \
     test "$(tail -n 1 <<< "$body")" = 200 -a "$(grep -c '"email":"deb@example.com"' <<< "$body")" = 1
 check "no key: 401" test "$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "$api/customers/deb_1")" = 401
+# the example's metrics location: the read above counted once (one worker:
+# each request was counted before the next one was read)
+metrics=$(curl -sS -m 10 "http://127.0.0.1:$port/metrics")
+check "the example's /metrics counts the requests" \
+    test "$(grep -c '^supportdesk_http_requests_total{route="/customers/{externalId}",method="GET",code="200"} 1$' <<< "$metrics")" = 1
 check "sd-check finds the app consistent" /usr/bin/sd-check -q -p "$rport" acme
 
 kill -QUIT "$nginx_pid"; wait_gone "$nginx_pid"; nginx_pid=

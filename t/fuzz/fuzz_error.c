@@ -46,6 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_http_request_t              r;
     ngx_http_supportdesk_report_t   rep;
     char                           *code, *message;
+    void                           *ctx[64];
 
     if (size < 1) {
         return 0;
@@ -98,6 +99,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&r, 0, sizeof(r));
     memset(&pool, 0, sizeof(pool));
     r.pool = &pool;
+    /* nginx gives every request its modules' contexts: none set here (the
+       error body notes its code in the module's, when there is one) */
+    memset(ctx, 0, sizeof(ctx));
+    r.ctx = ctx;
 
     rc = ngx_http_supportdesk_error_body(&r, status, code, message,
                                          rep.n ? &rep : NULL, &body);

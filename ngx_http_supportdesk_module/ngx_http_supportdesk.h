@@ -44,10 +44,12 @@
 
 #define NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN   32
 #define NGX_HTTP_SUPPORTDESK_MAX_PARAMS     2
-/* bulk-update jobs: their ids, and the queue where runners find them */
+/* bulk-update jobs: their ids; the apps with jobs waiting, where runners
+   find work; the single queue of the first layout, still drained */
 #define NGX_HTTP_SUPPORTDESK_JOB_PREFIX     "job_"
 #define NGX_HTTP_SUPPORTDESK_NOTE_PREFIX    "note_"
-#define NGX_HTTP_SUPPORTDESK_JOBS_QUEUE     "sd:jobs"
+#define NGX_HTTP_SUPPORTDESK_JOB_APPS       "sd:jobapps"
+#define NGX_HTTP_SUPPORTDESK_JOBS_LEGACY    "sd:jobs"
 
 
 typedef struct {
@@ -63,6 +65,10 @@ typedef struct {
     ngx_uint_t                           key_lookup_rate;
     ngx_int_t                            request_id_index;
     ngx_uint_t                           job_chunk_size;
+    /* how long a finished job is kept; in seconds, as job_chunk.lua
+       takes it */
+    ngx_msec_t                           job_ttl;
+    ngx_str_t                            job_ttl_text;
     /* the change feed's retention, per app */
     ngx_msec_t                           events_max_age;
     ngx_uint_t                           events_max_count;

@@ -17,18 +17,29 @@
 
 
 #define NGX_HTTP_SUPPORTDESK_IDS_MAX       1000
+/* registrations a job may need: a second one only after a runner dropped
+   the app meanwhile, a third is not expected */
+#define NGX_HTTP_SUPPORTDESK_BULK_TRIES    3
 
 
 /* the accepted job, as redis/job_create.lua stores it */
 typedef struct {
     ngx_str_t                            filter;     /* compact JSON */
     ngx_str_t                            changes;    /* [field, value...] */
+    /* an externalId filter's ids (ngx_str_t), in the request pool; NULL
+       without one */
+    ngx_array_t                         *ids;
+    /* the app's stamp in sd:jobapps, and the gone mark the app's queue
+       answered to the last one (redis/job_apps.lua) */
+    ngx_str_t                            stamp;
+    ngx_str_t                            gone;
+    ngx_uint_t                           tries;
 } ngx_http_supportdesk_bulk_t;
 
 
 static ngx_int_t ngx_http_supportdesk_bulk_filter(ngx_http_request_t *r,
     ngx_http_supportdesk_report_t *rep, json_t *filter, ngx_str_t *text,
-    json_t *spec);
+    json_t *spec, ngx_http_supportdesk_bulk_t *bulk);
 static ngx_int_t ngx_http_supportdesk_bulk_set(ngx_http_request_t *r,
     ngx_http_supportdesk_report_t *rep, json_t *set, ngx_str_t *text,
     json_t *changes);
@@ -36,8 +47,16 @@ static ngx_int_t ngx_http_supportdesk_bulk_change(json_t *changes,
     const char *field, ngx_str_t *value);
 static ngx_int_t ngx_http_supportdesk_json_arg(ngx_http_request_t *r,
     json_t *value, ngx_str_t *arg);
+static ngx_int_t ngx_http_supportdesk_bulk_register(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
+static ngx_int_t ngx_http_supportdesk_bulk_registered(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
+static ngx_int_t ngx_http_supportdesk_bulk_create(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx);
 static ngx_int_t ngx_http_supportdesk_bulk_done(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
+static ngx_int_t ngx_http_supportdesk_reply_copy(ngx_http_request_t *r,
+    redisReply *reply, ngx_str_t *to);
 static ngx_int_t ngx_http_supportdesk_job_done(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
 
@@ -90,7 +109,8 @@ ngx_http_supportdesk_bulk_validate(ngx_http_request_t *r,
                                             &ftext) == NGX_OK
         && ngx_http_supportdesk_json_member(&ctx->body_text, "set", 3,
                                             &stext) == NGX_OK
-        && ngx_http_supportdesk_bulk_filter(r, rep, filter, &ftext, spec)
+        && ngx_http_supportdesk_bulk_filter(r, rep, filter, &ftext, spec,
+                                            bulk)
            == NGX_OK
         && ngx_http_supportdesk_bulk_set(r, rep, set, &stext, changes)
            == NGX_OK
@@ -112,13 +132,13 @@ ngx_http_supportdesk_bulk_validate(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_supportdesk_bulk_filter(ngx_http_request_t *r,
     ngx_http_supportdesk_report_t *rep, json_t *filter, ngx_str_t *text,
-    json_t *spec)
+    json_t *spec, ngx_http_supportdesk_bulk_t *bulk)
 {
     const char                     *key;
     u_char                         *p, *field;
     size_t                          i, len;
-    json_t                         *value, *item, *meta, *ids, *pair;
-    ngx_str_t                       s, raw;
+    json_t                         *value, *item, *meta, *pair;
+    ngx_str_t                       s, raw, *id;
 
     meta = NULL;
 
@@ -165,8 +185,11 @@ ngx_http_supportdesk_bulk_filter(ngx_http_request_t *r,
                 continue;
             }
 
-            ids = json_array();
-            if (ids == NULL || json_object_set_new(spec, "ids", ids) != 0) {
+            /* not in the filter: job_create.lua stores them, each once,
+               where the job's chunks look them up one by one */
+            bulk->ids = ngx_array_create(r->pool, json_array_size(value),
+                                         sizeof(ngx_str_t));
+            if (bulk->ids == NULL) {
                 return NGX_ERROR;
             }
 
@@ -177,9 +200,18 @@ ngx_http_supportdesk_bulk_filter(ngx_http_request_t *r,
                     break;
                 }
 
-                if (json_array_append(ids, item) != 0) {
+                id = ngx_array_push(bulk->ids);
+                if (id == NULL) {
                     return NGX_ERROR;
                 }
+
+                id->len = json_string_length(item);
+                id->data = ngx_pnalloc(r->pool, id->len + 1);
+                if (id->data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                ngx_memcpy(id->data, json_string_value(item), id->len);
             }
 
         } else if (len > 9 && ngx_strncmp(key, "metadata.", 9) == 0) {
@@ -349,41 +381,169 @@ ngx_http_supportdesk_json_arg(ngx_http_request_t *r, json_t *value,
 }
 
 
+/*
+ * Two steps, as a cluster has sd:jobapps and the app's keys in different
+ * slots: the app is registered where runners look for work (sd:jobapps),
+ * then the job is queued in the app's slot under the stamp the first step
+ * answered.  A gateway that dies in between leaves at most an app
+ * registered with nothing to run, which runners drop; a job is never
+ * queued without its app registered (redis/job_apps.lua says why).
+ *
+ * Under an Idempotency-Key the app's side goes first, under stamp 0,
+ * which it never queues under: a replay (or a refusal) is answered at once
+ * and registers nothing, as a replay changes nothing; otherwise it answers
+ * "stale" and the two steps follow.
+ */
+
 ngx_int_t
 ngx_http_supportdesk_bulk(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    ngx_http_supportdesk_bulk_t  *bulk;
+
+    if (ctx->idempotency_key.len) {
+        bulk = ctx->data;
+        ngx_str_set(&bulk->stamp, "0");
+
+        return ngx_http_supportdesk_bulk_create(r, ctx);
+    }
+
+    return ngx_http_supportdesk_bulk_register(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_bulk_register(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx)
 {
     ngx_http_supportdesk_args_t   args;
     ngx_http_supportdesk_bulk_t  *bulk;
 
     bulk = ctx->data;
+    bulk->tries++;
 
-    ngx_http_supportdesk_args_init(&args, r->pool, 16);
+    ngx_http_supportdesk_args_init(&args, r->pool, 5);
 
-    ngx_http_supportdesk_args_literal(&args, "6");
+    /* 1 sd:jobapps register app gone */
+    ngx_http_supportdesk_args_literal(&args, "1");
+    ngx_http_supportdesk_args_literal(&args, NGX_HTTP_SUPPORTDESK_JOB_APPS);
+    ngx_http_supportdesk_args_literal(&args, "register");
+    ngx_http_supportdesk_args_str(&args, &ctx->app);
+    ngx_http_supportdesk_args_str_or(&args, &bulk->gone, "");
+
+    return ngx_http_supportdesk_store_call(r, ctx,
+                                       NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_APPS,
+                                       &args,
+                                       NGX_HTTP_SUPPORTDESK_REPLY_STRING,
+                                       ngx_http_supportdesk_bulk_registered);
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_bulk_registered(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
+{
+    ngx_int_t                     rc;
+    ngx_http_supportdesk_bulk_t  *bulk;
+
+    bulk = ctx->data;
+
+    if (ngx_http_supportdesk_reply_copy(r, reply, &bulk->stamp) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_supportdesk_bulk_create(r, ctx);
+
+    /* the request goes on with the second step's reply */
+    return (rc == NGX_DONE) ? NGX_AGAIN : rc;
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_bulk_create(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx)
+{
+    ngx_str_t                    *id;
+    ngx_uint_t                    i, nids;
+    ngx_http_supportdesk_args_t   args;
+    ngx_http_supportdesk_bulk_t  *bulk;
+
+    bulk = ctx->data;
+    nids = (bulk->ids != NULL) ? bulk->ids->nelts : 0;
+
+    ngx_http_supportdesk_args_init(&args, r->pool, 17 + nids);
+
+    ngx_http_supportdesk_args_literal(&args, "7");
     ngx_http_supportdesk_args_write_keys(&args, ctx, -1);
     ngx_http_supportdesk_args_app_key(&args, ctx, "seq", NULL);
     ngx_http_supportdesk_args_app_key(&args, ctx, "jobseq", NULL);
-    ngx_http_supportdesk_args_literal(&args, NGX_HTTP_SUPPORTDESK_JOBS_QUEUE);
+    ngx_http_supportdesk_args_app_key(&args, ctx, "jobq", NULL);
+    ngx_http_supportdesk_args_app_key(&args, ctx, "jobgone", NULL);
     ngx_http_supportdesk_args_write_argv(&args, r, ctx);
     ngx_http_supportdesk_args_app_key(&args, ctx, "", NULL);
-    ngx_http_supportdesk_args_str(&args, &ctx->app);
+    ngx_http_supportdesk_args_str(&args, &bulk->stamp);
     ngx_http_supportdesk_args_str(&args, &bulk->filter);
     ngx_http_supportdesk_args_str(&args, &bulk->changes);
+
+    id = (nids > 0) ? bulk->ids->elts : NULL;
+
+    for (i = 0; i < nids; i++) {
+        ngx_http_supportdesk_args_str(&args, &id[i]);
+    }
 
     return ngx_http_supportdesk_store_call(r, ctx,
                                        NGX_HTTP_SUPPORTDESK_SCRIPT_JOB_CREATE,
                                        &args,
-                                       NGX_HTTP_SUPPORTDESK_REPLY_INTEGER,
+                                       NGX_HTTP_SUPPORTDESK_REPLY_INTEGER
+                                       |NGX_HTTP_SUPPORTDESK_REPLY_ARRAY,
                                        ngx_http_supportdesk_bulk_done);
 }
 
+
+/* the job number; or {"stale", gone mark}: the app was dropped meanwhile */
 
 static ngx_int_t
 ngx_http_supportdesk_bulk_done(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
-    ngx_http_supportdesk_json_t  json;
+    ngx_int_t                     rc;
+    ngx_http_supportdesk_json_t   json;
+    ngx_http_supportdesk_bulk_t  *bulk;
+
+    bulk = ctx->data;
+
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        if (reply->elements != 2
+            || reply->element[0]->type != REDIS_REPLY_STRING
+            || reply->element[0]->len != 5
+            || ngx_strncmp(reply->element[0]->str, "stale", 5) != 0)
+        {
+            return ngx_http_supportdesk_store_unexpected(r, reply);
+        }
+
+        if (bulk->tries >= NGX_HTTP_SUPPORTDESK_BULK_TRIES) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "supportdesk: bulk-update job of \"%V\": the app "
+                          "was dropped from " NGX_HTTP_SUPPORTDESK_JOB_APPS
+                          " %ui times while it was registered", &ctx->app,
+                          bulk->tries);
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "supportdesk: job of \"%V\": registering again",
+                       &ctx->app);
+
+        if (ngx_http_supportdesk_reply_copy(r, reply->element[1], &bulk->gone)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_supportdesk_bulk_register(r, ctx);
+
+        return (rc == NGX_DONE) ? NGX_AGAIN : rc;
+    }
 
     if (ngx_http_supportdesk_envelope_start(r, &json, 128) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -395,6 +555,32 @@ ngx_http_supportdesk_bulk_done(ngx_http_request_t *r,
     ngx_http_supportdesk_json_literal(&json, "\"}");
 
     return ngx_http_supportdesk_envelope_send(r, NGX_HTTP_ACCEPTED, &json);
+}
+
+
+/* a short string reply, kept for the next command (replies go with it) */
+
+static ngx_int_t
+ngx_http_supportdesk_reply_copy(ngx_http_request_t *r, redisReply *reply,
+    ngx_str_t *to)
+{
+    if (reply->type != REDIS_REPLY_STRING || reply->len == 0
+        || reply->len > NGX_INT64_LEN)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "supportdesk: a job stamp that is not one");
+        return NGX_ERROR;
+    }
+
+    to->data = ngx_pnalloc(r->pool, reply->len);
+    if (to->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    to->len = reply->len;
+    ngx_memcpy(to->data, reply->str, reply->len);
+
+    return NGX_OK;
 }
 
 

@@ -139,6 +139,11 @@ static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_verify_depth_bounds
     ngx_http_supportdesk_check_bounds, 1, 100, "must be between 1 and 100"
 };
 
+static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_job_ttl_bounds = {
+    ngx_http_supportdesk_check_bounds, 1000, 365 * 24 * 60 * 60 * 1000LL,
+    "must be between 1s and 365d"
+};
+
 /* Redis takes these in seconds */
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_seconds_bounds = {
     ngx_http_supportdesk_check_bounds, 1000, NGX_MAX_INT32_VALUE,
@@ -364,6 +369,13 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       offsetof(ngx_http_supportdesk_main_conf_t, job_chunk_size),
       &ngx_http_supportdesk_chunk_size_bounds },
 
+    { ngx_string("supportdesk_job_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_supportdesk_main_conf_t, job_ttl),
+      &ngx_http_supportdesk_job_ttl_bounds },
+
     { ngx_string("supportdesk_key_cache_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -562,6 +574,7 @@ ngx_http_supportdesk_create_main_conf(ngx_conf_t *cf)
     smcf->key_cache_negative_ttl = NGX_CONF_UNSET_MSEC;
     smcf->key_lookup_rate = NGX_CONF_UNSET_UINT;
     smcf->job_chunk_size = NGX_CONF_UNSET_UINT;
+    smcf->job_ttl = NGX_CONF_UNSET_MSEC;
     smcf->events_max_age = NGX_CONF_UNSET_MSEC;
     smcf->events_max_count = NGX_CONF_UNSET_UINT;
     smcf->request_id_index = NGX_ERROR;
@@ -580,6 +593,7 @@ ngx_http_supportdesk_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(smcf->key_cache_negative_ttl, 2000);
     ngx_conf_init_uint_value(smcf->key_lookup_rate, 100);
     ngx_conf_init_uint_value(smcf->job_chunk_size, 500);
+    ngx_conf_init_msec_value(smcf->job_ttl, 24 * 60 * 60 * 1000);
     ngx_conf_init_msec_value(smcf->events_max_age, 24 * 60 * 60 * 1000);
     ngx_conf_init_uint_value(smcf->events_max_count, 100000);
 
@@ -588,6 +602,9 @@ ngx_http_supportdesk_init_main_conf(ngx_conf_t *cf, void *conf)
         != NGX_OK
         || ngx_http_supportdesk_text(cf, smcf->events_max_count,
                                      &smcf->events_max_count_text)
+           != NGX_OK
+        || ngx_http_supportdesk_text(cf, smcf->job_ttl / 1000,
+                                     &smcf->job_ttl_text)
            != NGX_OK)
     {
         return NGX_CONF_ERROR;

@@ -1,8 +1,8 @@
 
 /*
  * /customers/{externalId}/notifications: a customer's three notification
- * settings, read (GET) or changed (PATCH) by redis/notifications.lua, which
- * also checks that the customer exists.
+ * settings, read (GET, redis/notif_read.lua, no-writes) or changed (PATCH,
+ * redis/notifications.lua); both check that the customer exists.
  */
 
 #include <ngx_config.h>
@@ -67,6 +67,21 @@ ngx_http_supportdesk_notif(ngx_http_request_t *r,
 
     ngx_http_supportdesk_args_init(&args, r->pool,
                                        NGX_HTTP_SUPPORTDESK_NOTIF_ARGS);
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        /* a read, no-writes: served while Redis pauses writes */
+        ngx_http_supportdesk_args_literal(&args, "2");
+        ngx_http_supportdesk_args_app_key(&args, ctx, "c",
+                                          &ctx->external_id);
+        ngx_http_supportdesk_args_app_key(&args, ctx, "notif",
+                                          &ctx->external_id);
+
+        return ngx_http_supportdesk_store_call(r, ctx,
+                                     NGX_HTTP_SUPPORTDESK_SCRIPT_NOTIF_READ,
+                                     &args,
+                                     NGX_HTTP_SUPPORTDESK_REPLY_ARRAY,
+                                     ngx_http_supportdesk_notif_done);
+    }
 
     ngx_http_supportdesk_args_literal(&args, "5");
     ngx_http_supportdesk_args_write_keys(&args, ctx, -1);

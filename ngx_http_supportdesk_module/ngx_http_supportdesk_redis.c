@@ -159,6 +159,13 @@ struct ngx_http_supportdesk_redis_pool_s {
     unsigned                             subscriber:1;
     /* the sentinel this pool is the master of, or asks */
     ngx_http_supportdesk_redis_sentinel_t  *sentinel;
+    /*
+     * The requests' connections, then one more, conns[nconns]: the
+     * background connection, the job runner's, opened when it first has
+     * work.  A write it sends that Redis holds back (CLIENT PAUSE WRITE)
+     * holds back no request, and a request never waits behind a job's
+     * chunk.
+     */
     ngx_http_supportdesk_redis_conn_t   *conns;
     ngx_uint_t                           nconns;
     ngx_uint_t                           next;
@@ -707,7 +714,7 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
         return NULL;
     }
 
-    pool->conns = ngx_calloc(rcf->connections
+    pool->conns = ngx_calloc((rcf->connections + 1)
                              * sizeof(ngx_http_supportdesk_redis_conn_t),
                              log);
     if (pool->conns == NULL) {
@@ -750,7 +757,7 @@ ngx_http_supportdesk_redis_pool_create(ngx_http_supportdesk_redis_conf_t *rcf,
                       NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_EVERY);
     }
 
-    for (j = 0; j < pool->nconns; j++) {
+    for (j = 0; j <= pool->nconns; j++) {
         conn = &pool->conns[j];
         conn->pool = pool;
         conn->backoff = NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN;
@@ -817,7 +824,7 @@ ngx_http_supportdesk_redis_pool_destroy(ngx_http_supportdesk_redis_pool_t *pool)
     ngx_uint_t                          j;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
-    for (j = 0; j < pool->nconns; j++) {
+    for (j = 0; j <= pool->nconns; j++) {
         conn = &pool->conns[j];
 
         if (conn->retry.timer_set) {
@@ -859,6 +866,30 @@ ngx_http_supportdesk_redis_pool_destroy(ngx_http_supportdesk_redis_pool_t *pool)
 }
 
 
+/* the pool a command goes to: on a cluster, its first key's slot's */
+
+static ngx_http_supportdesk_redis_pool_t *
+ngx_http_supportdesk_redis_target(ngx_http_supportdesk_redis_conf_t *conf,
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
+    ngx_int_t *slot)
+{
+    *slot = -1;
+
+    if (conf->cluster != NULL) {
+        *slot = ngx_http_supportdesk_cluster_command_slot(script, argc, argv,
+                                                          argvlen);
+        return ngx_http_supportdesk_redis_cluster_pool(conf->cluster, *slot);
+    }
+
+    if (conf->sentinel != NULL) {
+        /* NULL until a sentinel has named the master */
+        return conf->sentinel->master_pool;
+    }
+
+    return conf->pool;
+}
+
+
 ngx_http_supportdesk_redis_op_t *
 ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
     ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
@@ -870,21 +901,8 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
     ngx_http_supportdesk_redis_pool_t  *pool;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
-    slot = -1;
-
-    if (conf->cluster != NULL) {
-        slot = ngx_http_supportdesk_cluster_command_slot(script, argc, argv,
-                                                         argvlen);
-        pool = ngx_http_supportdesk_redis_cluster_pool(conf->cluster, slot);
-
-    } else if (conf->sentinel != NULL) {
-        /* NULL until a sentinel has named the master */
-        pool = conf->sentinel->master_pool;
-
-    } else {
-        pool = conf->pool;
-    }
-
+    pool = ngx_http_supportdesk_redis_target(conf, script, argc, argv,
+                                             argvlen, &slot);
     if (pool == NULL) {
         return NULL;
     }
@@ -901,6 +919,57 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
         || conn->out_len - conn->out_sent >= conf->max_output)
     {
         ngx_http_supportdesk_redis_refused(pool, conn, log);
+        return NULL;
+    }
+
+    op = ngx_http_supportdesk_redis_queue(conn, script, argc, argv, argvlen,
+                                          handler, data, log);
+    if (op != NULL) {
+        op->slot = slot;
+    }
+
+    return op;
+}
+
+
+ngx_http_supportdesk_redis_op_t *
+ngx_http_supportdesk_redis_send_background(
+    ngx_http_supportdesk_redis_conf_t *conf, ngx_int_t script, int argc,
+    const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data,
+    ngx_log_t *log)
+{
+    ngx_int_t                           slot;
+    ngx_http_supportdesk_redis_op_t    *op;
+    ngx_http_supportdesk_redis_pool_t  *pool;
+    ngx_http_supportdesk_redis_conn_t  *conn;
+
+    pool = ngx_http_supportdesk_redis_target(conf, script, argc, argv,
+                                             argvlen, &slot);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    conn = &pool->conns[pool->nconns];
+
+    if (conn->state == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED) {
+        /* in its backoff, it is not tried before its time */
+        if (conn->retry.timer_set) {
+            return NULL;
+        }
+
+        ngx_http_supportdesk_redis_connect(conn);
+
+        if (conn->state == NGX_HTTP_SUPPORTDESK_REDIS_DISCONNECTED) {
+            return NULL;
+        }
+    }
+
+    /* stale: to an address its name no longer has, draining */
+    if (conn->stale
+        || conn->npending >= conf->max_pending
+        || conn->out_len - conn->out_sent >= conf->max_output)
+    {
         return NULL;
     }
 
@@ -1400,7 +1469,8 @@ ngx_http_supportdesk_redis_readdress(ngx_http_supportdesk_redis_pool_t *pool)
     ngx_uint_t                          j;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
-    for (j = 0; j < pool->nconns; j++) {
+    /* the background connection too */
+    for (j = 0; j <= pool->nconns; j++) {
         conn = &pool->conns[j];
 
         if (conn->awaiting_address) {
@@ -3868,8 +3938,9 @@ ngx_http_supportdesk_redis_sentinel_master(
         return;
     }
 
-    /* what the old master holds fails (503); the connections go over */
-    for (i = 0; i < sentinel->master_pool->nconns; i++) {
+    /* what the old master holds fails (503); the connections go over,
+       the background one too */
+    for (i = 0; i <= sentinel->master_pool->nconns; i++) {
         conn = &sentinel->master_pool->conns[i];
 
         if (conn->retry.timer_set) {

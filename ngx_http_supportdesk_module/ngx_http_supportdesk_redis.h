@@ -130,6 +130,21 @@ ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send(
     ngx_log_t *log);
 
 /*
+ * Queues on the background connection of the pool that serves the command
+ * (on a cluster, of its slot's master), the job runner's own: what it
+ * sends never waits behind requests, nor requests behind it (a write that
+ * Redis holds back while it pauses writes).  The connection is opened on
+ * first use.  A redirected command (MOVED, ASK) goes on as a request's
+ * would.  NULL when it cannot take the command now (down, in its
+ * reconnect backoff, or past the bounds); nothing is logged.
+ */
+ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_send_background(
+    ngx_http_supportdesk_redis_conf_t *conf, ngx_int_t script, int argc,
+    const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_handler_pt handler, void *data,
+    ngx_log_t *log);
+
+/*
  * Queues on prev's connection, right behind it: replies keep this order.
  * The request was admitted with its first command: the bounds do not
  * refuse the rest of it.  NULL when that connection is gone.

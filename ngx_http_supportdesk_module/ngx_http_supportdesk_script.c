@@ -30,7 +30,9 @@ static ngx_str_t  ngx_http_supportdesk_script_names[] = {
     ngx_string("events_read"),
     ngx_string("events_last"),
     ngx_string("batch_begin"),
-    ngx_string("batch_end")
+    ngx_string("batch_end"),
+    ngx_string("job_apps"),
+    ngx_string("notif_read")
 };
 
 static ngx_str_t  ngx_http_supportdesk_script_lib = ngx_string("lib");

@@ -47,23 +47,45 @@ if after ~= '' then
     start = '(' .. after
 end
 
-local entries = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', limit)
+-- read in slices, so that the cost budget (lib.lua) bounds a page of big
+-- events (a customer's 16 KiB of metadata, a 64 KiB note) as well as
+-- limit does: a page may be short then, its cursor the last event in it
+local out, got, spent, read = {'0-0'}, 0, 3 * sd.call, 0
+local count = math.min(limit, 4)
+
+while got < limit and spent < sd.budget do
+    local entries = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', count)
+    spent = spent + sd.call
+
+    for i = 1, #entries do
+        local e = entries[i]
+        -- read and returned
+        local size = 2 * (#e[1] + sd.size(e[2]))
+        spent = spent + size
+        read = read + size
+        got = got + 1
+        out[got + 1] = e
+    end
+
+    if #entries < count or got == limit then
+        break
+    end
+
+    start = '(' .. entries[#entries][1]
+    -- as many as the rest of the budget holds, at the size seen so far
+    count = math.floor((sd.budget - spent) / (read / got))
+    count = math.max(1, math.min(count, 128, limit - got))
+end
 
 -- where the feed stands, for a client that sent no cursor and got nothing:
 -- the feed is empty then (all trimmed, or never written), cheap to ask
-local newest = '0-0'
-if after == '' and #entries == 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+if after == '' and got == 0 and redis.call('EXISTS', KEYS[1]) == 1 then
     local info = redis.call('XINFO', 'STREAM', KEYS[1])
     for i = 1, #info, 2 do
         if info[i] == 'last-generated-id' then
-            newest = info[i + 1]
+            out[1] = info[i + 1]
         end
     end
-end
-
-local out = {newest}
-for i = 1, #entries do
-    out[#out + 1] = entries[i]
 end
 
 return out

@@ -2,38 +2,56 @@
 --
 -- KEYS[1..3], ARGV[1..5]: the change feed and idempotency (lib.lua)
 -- KEYS[4] sd:{app}:job:<n>, KEYS[5] sd:{app}:order (bucket prefix),
--- KEYS[6] sd:jobs
--- ARGV[6] key prefix "sd:{app}:", ARGV[7] the worker's token,
--- ARGV[8] now (ms), ARGV[9] lease (ms), ARGV[10] chunk size,
--- ARGV[11] the job's sd:jobs member
+-- KEYS[6] sd:{app}:jobq, KEYS[7] sd:{app}:jobids:<n>
+-- ARGV[6] key prefix "sd:{app}:", ARGV[7] the runner's token,
+-- ARGV[8] chunk size (customers examined at most), ARGV[9] the job number,
+-- ARGV[10] how long a finished job is kept (seconds)
 --
 -- The customers of the chunk, their change events and the job's cursor
--- change in this one atomic step: a worker that dies between chunks leaves
+-- change in this one atomic step: a runner that dies between chunks leaves
 -- nothing half done, and the next one goes on from the cursor, so nobody
 -- is updated twice or skipped.  A matching customer the change leaves as
 -- it was counts as matched, not updated, and emits nothing.
--- Returns "running", "done", or "lost" (another worker holds the lease).
+--
+-- A chunk ends after the chunk size or the cost budget (lib.lua: what it
+-- reads, decodes and writes), whichever comes first.  The cursor is the
+-- last creation sequence done, or with an externalId filter the number of
+-- its ids done (sd:{app}:jobids:<n>, looked up one by one: the job does
+-- not walk the app).  Then the job pauses: nobody may claim it for four
+-- times the chunk's own Redis time (TIME, at its start and its end), so
+-- that one job keeps Redis busy at most a fifth of the time, whoever runs
+-- it, and the runner is free to serve another app meanwhile.  A finished
+-- job leaves its app's queue and expires after ARGV[10] seconds.
+-- Returns {"running" | "done" | "lost" (another runner holds the lease),
+-- the pause in ms}.
 
+local t0 = redis.call('TIME')
 local w = sd.writer()
-local job, order, queue = KEYS[4], KEYS[5], KEYS[6]
+local job, order, queue, idlist = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, token = ARGV[6], ARGV[7]
-local now, now_ms, lease = w.now, tonumber(ARGV[8]), tonumber(ARGV[9])
-local chunk = tonumber(ARGV[10])
-local member = ARGV[11]
+local chunk, number, ttl = tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10])
+local now = w.now
 
 local j = redis.call('HMGET', job, 'lease', 'status', 'cursor', 'max',
-                     'filter', 'set', 'matched', 'updated')
+                     'filter', 'set', 'matched', 'updated', 'ids')
 if j[1] ~= token or j[2] ~= 'running' then
-    return 'lost'
+    return {'lost', 0}
+end
+
+local function finish(status, fields)
+    redis.call('HSET', job, 'status', status, 'u', now, unpack(fields))
+    redis.call('HDEL', job, 'lease', 'lease_until')
+    redis.call('EXPIRE', job, ttl)
+    redis.call('DEL', idlist)
+    redis.call('ZREM', queue, number)
 end
 
 local cursor, max = tonumber(j[3]), tonumber(j[4])
 local ok, filter = pcall(cjson.decode, j[5])
 local ok2, changes = pcall(cjson.decode, j[6])
-if not ok or not ok2 then
-    redis.call('HSET', job, 'status', 'failed', 'u', now)
-    redis.call('ZREM', queue, member)
-    return 'done'
+if not ok or not ok2 or type(filter) ~= 'table' then
+    finish('failed', {})
+    return {'done', 0}
 end
 
 local set, clear = {}, {}
@@ -51,83 +69,144 @@ set[#set + 1] = now
 set[#set + 1] = 'v'
 set[#set + 1] = 0
 
-local meta = filter.meta and sd.meta_filter(filter.meta)
-local ids = {}
-if filter.ids then
-    for _, id in ipairs(filter.ids) do ids[id] = true end
-end
+local f = {email = filter.email, name = filter.name,
+           meta = filter.meta and sd.meta_prepare(filter.meta)}
+local need = sd.filter_fields(f)
+-- the creation sequence too: a customer created after the job was
+-- accepted is not part of it
+table.insert(need, 1, 's')
 
-local function matches(xid, e, n, m)
-    if filter.ids and not ids[xid] then return false end
-    if filter.email and not string.find(string.lower(e or ''),
-                                        filter.email, 1, true) then
-        return false
-    end
-    if filter.name and not string.find(string.lower(n or ''),
-                                       filter.name, 1, true) then
-        return false
-    end
-    if meta and not sd.meta_match(m, meta) then
-        return false
-    end
-    return true
+-- a job of the first layout kept its externalIds in the filter
+local legacy_ids
+if type(filter.ids) == 'table' then
+    legacy_ids = {}
+    for _, id in ipairs(filter.ids) do legacy_ids[id] = true end
 end
 
 local matched, updated = tonumber(j[7]), tonumber(j[8])
-local stop = math.min(max, cursor + chunk)
+local spent, examined = 3 * sd.call + sd.size(j), 0
 
-while cursor < stop do
-    local first = cursor + 1
-    local bucket = math.floor(first / 128)
-    local last = math.min(stop, bucket * 128 + 127)
-    local fields = {}
-    for n = first, last do fields[#fields + 1] = n end
-    local xids = redis.call('HMGET', order .. ':' .. bucket, unpack(fields))
+-- one customer; false when the budget leaves it to the next chunk
+local function apply(xid)
+    local key = prefix .. 'c:' .. xid
+    local r = redis.call('HMGET', key, unpack(need))
+    spent = spent + sd.call + sd.size(r)
 
-    for i, xid in ipairs(xids) do
-        if xid then
-            local key = prefix .. 'c:' .. xid
-            local r = redis.call('HMGET', key, unpack(sd.customer_fields))
-            local h = {}
-            for k, f in ipairs(sd.customer_fields) do h[f] = r[k] or nil end
-            if h.e and matches(xid, h.e, h.n, h.m) then
-                matched = matched + 1
-                local changed = {}
-                for k = 1, #changes, 2 do
-                    local f, v = changes[k], changes[k + 1]
-                    if (v == '' and h[f]) or (v ~= '' and v ~= h[f]) then
-                        changed[#changed + 1] = sd.field_names[f]
-                    end
-                    h[f] = v ~= '' and v or nil
-                end
-                if #changed > 0 then
-                    h.u, h.v = now, (tonumber(h.v) or 0) + 1
-                    set[#set] = h.v
-                    if #clear > 0 then
-                        redis.call('HDEL', key, unpack(clear))
-                    end
-                    redis.call('HSET', key, unpack(set))
-                    sd.customer_event(w, 'customer.updated', xid,
-                                      sd.pairs(h, sd.customer_fields),
-                                      changed)
-                    updated = updated + 1
-                end
-            end
-        end
+    if examined > 0 and spent + sd.filter_work(f, r) > sd.budget then
+        return false
+    end
+    examined = examined + 1
+
+    local h = {}
+    for k, name in ipairs(need) do h[name] = r[k] or nil end
+    if not h.s or tonumber(h.s) > max
+       or (legacy_ids and not legacy_ids[xid])
+    then
+        return true
     end
 
-    cursor = last
+    local yes, work = sd.matches(f, h)
+    spent = spent + work
+    if not yes then
+        return true
+    end
+
+    r = redis.call('HMGET', key, unpack(sd.customer_fields))
+    spent = spent + sd.call + sd.size(r)
+    for k, name in ipairs(sd.customer_fields) do h[name] = r[k] or nil end
+    if not h.e then
+        return true
+    end
+
+    matched = matched + 1
+    local changed = {}
+    for k = 1, #changes, 2 do
+        local name, v = changes[k], changes[k + 1]
+        if (v == '' and h[name]) or (v ~= '' and v ~= h[name]) then
+            changed[#changed + 1] = sd.field_names[name]
+        end
+        h[name] = v ~= '' and v or nil
+    end
+
+    if #changed > 0 then
+        h.u, h.v = now, (tonumber(h.v) or 0) + 1
+        set[#set] = h.v
+        if #clear > 0 then
+            redis.call('HDEL', key, unpack(clear))
+        end
+        redis.call('HSET', key, unpack(set))
+        local event = sd.pairs(h, sd.customer_fields)
+        sd.customer_event(w, 'customer.updated', xid, event, changed)
+        updated = updated + 1
+        -- the fields written, the event (a stream entry costs about three
+        -- times its bytes); HSET, HDEL and the feed's calls
+        spent = spent + sd.size(set) + 3 * sd.size(event) + 4 * sd.call
+    end
+
+    return true
 end
 
-local done = cursor >= max
-redis.call('HSET', job, 'cursor', cursor, 'matched', matched,
-           'updated', updated, 'u', now, 'lease_until', now_ms + lease)
+local done
+
+if j[9] then
+    -- an externalId filter: its ids, from the cursor on
+    local total = tonumber(j[9])
+    local ids = redis.call('LRANGE', idlist, cursor,
+                           math.min(total, cursor + chunk) - 1)
+    spent = spent + sd.call + sd.size(ids)
+    for _, xid in ipairs(ids) do
+        if spent >= sd.budget or not apply(xid) then break end
+        cursor = cursor + 1
+    end
+    done = cursor >= total
+
+else
+    local stop = math.min(max, cursor + chunk)
+
+    while cursor < stop and spent < sd.budget do
+        local bucket = math.floor((cursor + 1) / 128)
+        local flat = redis.call('HGETALL', order .. ':' .. bucket)
+        local last = math.min(stop, bucket * 128 + 127)
+        local xids = {}
+
+        spent = spent + sd.call + sd.size(flat)
+        for i = 1, #flat, 2 do xids[tonumber(flat[i])] = flat[i + 1] end
+
+        if #flat == 0 then
+            cursor = last
+        end
+
+        while cursor < last do
+            if spent >= sd.budget and examined > 0 then break end
+            local xid = xids[cursor + 1]
+            if xid and not apply(xid) then break end
+            cursor = cursor + 1
+            spent = spent + 16
+        end
+
+        if cursor < last then break end
+    end
+    done = cursor >= max
+end
+
+local t1 = redis.call('TIME')
+local took = (tonumber(t1[1]) - tonumber(t0[1])) * 1000000
+             + tonumber(t1[2]) - tonumber(t0[2])
+-- four times the chunk's time, rounded up, and 2 ms for what the two TIMEs
+-- do not see (the command's parsing, its reply) and for the runner's claim
+-- of the next chunk
+local pause = math.ceil(4 * took / 1000) + 2
 
 if done then
-    redis.call('HSET', job, 'status', 'done')
-    redis.call('HDEL', job, 'lease', 'lease_until')
-    redis.call('ZREM', queue, member)
-    return 'done'
+    finish('done', {'cursor', cursor, 'matched', matched,
+                    'updated', updated})
+    return {'done', pause}
 end
 
-return 'running'
+redis.call('HSET', job, 'cursor', cursor, 'matched', matched,
+           'updated', updated, 'u', now,
+           'lease_until', tonumber(t1[1]) * 1000
+                          + math.floor(tonumber(t1[2]) / 1000) + pause)
+redis.call('HDEL', job, 'lease')
+
+return {'running', pause}

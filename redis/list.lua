@@ -3,74 +3,114 @@
 --
 -- KEYS[1] sd:{app}:order (the prefix of its buckets, see upsert.lua)
 -- ARGV[1] key prefix "sd:{app}:", ARGV[2] last sequence seen (0: start),
--- ARGV[3] page size, ARGV[4] scan budget (records examined at most),
--- ARGV[5] "1" to add each customer's note count,
+-- ARGV[3] page size, ARGV[4] scan limit (sequence numbers examined at
+-- most), ARGV[5] "1" to add each customer's note count,
 -- ARGV[6] email filter, ARGV[7] name filter (lowercase substrings, "" none),
 -- ARGV[8..] metadata key/value pairs that must all match exactly.
 --
--- Returns {total, next sequence or "", externalId, HGETALL[, notesCount],...}.
--- The budget bounds the work of one call however large the app is: a page
--- may come back short, with a cursor to go on from.  Sequence numbers of
+-- Returns {total, next sequence or "", externalId, the customer's fields as
+-- field/value pairs[, notesCount], ...}.  Two bounds cut a call short
+-- however large the app and its records are: the scan limit, and the cost
+-- budget (lib.lua: the bytes read, decoded and returned); a page may come
+-- back short then, with a cursor to go on from.  Sequence numbers of
 -- deleted customers are examined too (they are gaps in their bucket).
+-- Only the fields the filters need are read for every customer; the rest
+-- only for those that match.
 
 local order = KEYS[1]
 local prefix, after = ARGV[1], ARGV[2]
-local limit, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local limit, scan = tonumber(ARGV[3]), tonumber(ARGV[4])
 local with_notes = ARGV[5] == '1'
-local femail, fname = ARGV[6], ARGV[7]
-local meta = {}
+local f = {}
+if ARGV[6] ~= '' then f.email = ARGV[6] end
+if ARGV[7] ~= '' then f.name = ARGV[7] end
 for i = 8, #ARGV, 2 do
-    meta[#meta + 1] = {ARGV[i], ARGV[i + 1]}
+    f.meta = f.meta or {}
+    f.meta[#f.meta + 1] = {ARGV[i], ARGV[i + 1]}
 end
-meta = #meta > 0 and sd.meta_filter(meta) or nil
-
--- the filters match job_chunk.lua's: change both together
-local function matches(h)
-    if femail ~= '' then
-        if not h.e or not string.find(string.lower(h.e), femail, 1, true) then
-            return false
-        end
-    end
-    if fname ~= '' then
-        if not h.n or not string.find(string.lower(h.n), fname, 1, true) then
-            return false
-        end
-    end
-    if meta and not sd.meta_match(h.m, meta) then
-        return false
-    end
-    return true
-end
+f.meta = f.meta and sd.meta_prepare(f.meta)
+local need, rest = sd.filter_fields(f)
 
 local max = tonumber(redis.call('GET', prefix .. 'seq') or '0')
 local out = {tonumber(redis.call('GET', order .. ':n') or '0'), ''}
 local found, s = 0, tonumber(after)
-local stop = math.min(max, s + budget)
+local first = s
+local stop = math.min(max, s + scan)
+local spent = 2 * sd.call
+-- the budget ran out before the next customer
+local full = false
 
-while s < stop and found < limit do
-    -- the rest of this bucket, at most up to stop
-    local first = s + 1
-    local bucket = math.floor(first / 128)
+-- one customer: its fields as field/value pairs when it matches, nil when
+-- it does not, false when the budget leaves it to the next call
+local function examine(xid)
+    local key = prefix .. 'c:' .. xid
+    local h = {}
+
+    if #need == 0 then
+        local r = redis.call('HMGET', key, unpack(rest))
+        spent = spent + sd.call + sd.size(r)
+        for k, name in ipairs(rest) do h[name] = r[k] or nil end
+        if not h.s then return nil end
+    else
+        local r = redis.call('HMGET', key, unpack(need))
+        spent = spent + sd.call + sd.size(r)
+        -- the filters' work (metadata walked) could go past the budget:
+        -- this customer is left for the next call
+        if spent + sd.filter_work(f, r) > sd.budget and s > first + 1 then
+            return false
+        end
+        for k, name in ipairs(need) do h[name] = r[k] or nil end
+        local ok, work = sd.matches(f, h)
+        spent = spent + work
+        if not ok then return nil end
+        r = redis.call('HMGET', key, unpack(rest))
+        spent = spent + sd.call + sd.size(r)
+        for k, name in ipairs(rest) do h[name] = r[k] or nil end
+        if not h.s then return nil end
+    end
+
+    local pairs = sd.pairs(h, sd.customer_fields)
+    -- what the reply carries
+    spent = spent + sd.size(pairs)
+    return pairs
+end
+
+while s < stop and found < limit and spent < sd.budget and not full do
+    -- the bucket of the next sequence number, read whole: a listpack
+    -- answers HGETALL in one pass, where HMGET looks for each field
+    local bucket = math.floor((s + 1) / 128)
+    local flat = redis.call('HGETALL', order .. ':' .. bucket)
     local last = math.min(stop, bucket * 128 + 127)
-    local fields = {}
-    for n = first, last do fields[#fields + 1] = n end
-    local xids = redis.call('HMGET', order .. ':' .. bucket, unpack(fields))
+    local xids = {}
 
-    for i, xid in ipairs(xids) do
-        s = first + i - 1
+    spent = spent + sd.call + sd.size(flat)
+    for i = 1, #flat, 2 do xids[tonumber(flat[i])] = flat[i + 1] end
+
+    if #flat == 0 then
+        s = last
+    end
+
+    while s < last and found < limit do
+        -- at least one sequence number per call, so the walk goes on
+        if spent >= sd.budget and s > first then break end
+        s = s + 1
+        spent = spent + 16
+        local xid = xids[s]
         if xid then
-            local flat = redis.call('HGETALL', prefix .. 'c:' .. xid)
-            local h = {}
-            for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
-            if #flat > 0 and matches(h) then
+            local pairs = examine(xid)
+            if pairs == false then
+                s = s - 1
+                full = true
+                break
+            elseif pairs then
                 out[#out + 1] = xid
-                out[#out + 1] = flat
+                out[#out + 1] = pairs
                 if with_notes then
                     out[#out + 1] = redis.call('ZCARD',
                                                prefix .. 'notez:' .. xid)
+                    spent = spent + sd.call
                 end
                 found = found + 1
-                if found == limit then break end
             end
         end
     end

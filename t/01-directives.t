@@ -205,6 +205,16 @@ for my $bad ('15', '16777217', '-1', 'x') {
                $bad =~ /^\d+\z/ ? 'must be between 16 and 16777216' : 'invalid number',
                loc => "supportdesk; supportdesk_redis_max_reply_elements $bad;");
 }
+passes('supportdesk_job_ttl at its limits', http => 'supportdesk_job_ttl 1s;');
+passes('supportdesk_job_ttl 365d', http => 'supportdesk_job_ttl 365d;');
+passes('supportdesk_job_ttl 24h', http => 'supportdesk_job_ttl 24h;');
+for my $bad ('0', '999ms', '366d', 'x') {
+    fails_with("supportdesk_job_ttl $bad", 'supportdesk_job_ttl',
+               $bad eq 'x' ? 'invalid value' : 'must be between 1s and 365d',
+               http => "supportdesk_job_ttl $bad;");
+}
+fails('supportdesk_job_ttl in location context', 'supportdesk_job_ttl',
+      loc => 'supportdesk; supportdesk_job_ttl 1h;');
 
 # ---- contexts and arguments
 fails('supportdesk in server context', 'supportdesk', srv => 'supportdesk;');

@@ -14,7 +14,6 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SupportDesk::Test qw(envelope_ok fields_ok json_encode json_decode wait_until pct);
-SupportDesk::Test::needs_jobs_on_cluster();
 
 my $CHUNK = 200;
 my $env = SupportDesk::Test->new(
@@ -81,7 +80,8 @@ sub job_ok {
         is($h{status}, 'done', "$name: Redis job hash status done");
         is($h{matched}, $matched, "$name: Redis job hash matched");
         is($h{updated}, $matched, "$name: Redis job hash updated");
-        ok(!defined $R->zscore('sd:jobs', "$app/$n"), "$name: no longer pending in sd:jobs");
+        ok(!defined $R->zscore("sd:{$app}:jobq", $n), "$name: no longer in its app's queue (sd:{app}:jobq)");
+        cmp_ok($R->ttl("sd:{$app}:job:$n"), '>', 0, "$name: the finished job expires");
     }
 }
 sub all_hashes { my $app = shift // 'acme'; my ($by) = $env->customers_of($app); $by }
@@ -227,6 +227,7 @@ refused('GET /jobs/{id} with an unknown key', 401, 'UNAUTHORIZED', sub { job_get
 
 # ---------------------------------------------------------------- tenant isolation
 {
+    ok($env->jobs_idle('acme'), "acme's jobs done, acme out of the registry of apps with work");
     my $acme_before = $env->snapshot('sd:{acme}:*');
     my ($oid) = accept_job('other app, filter {}', { filter => {}, set => { name => 'Other Renamed' } }, $other);
     my $ojob = wait_job($oid, $other);

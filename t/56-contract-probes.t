@@ -12,7 +12,6 @@ use strict;
 use warnings;
 use Test::More;
 use SupportDesk::Test qw(envelope_ok wait_until);
-SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new;
 my $key = $env->create_key('acme', 'contract probes');

@@ -14,7 +14,6 @@ use IO::Socket::INET;
 use IO::Select;
 use Encode qw(decode FB_CROAK LEAVE_SRC);
 use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_encode json_decode wait_until);
-SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new();
 my $key = $env->create_key('acme', 'http edge tests');
@@ -35,6 +34,7 @@ envelope_ok($r, 202, undef, 'setup: a job');
 my $job = $r->{json}{data}{jobId};
 ok(wait_until(sub { ($env->api('GET', "/api/v1/jobs/$job", $key)->{json}{data}{job}{status} // '') eq 'done' }, 20, 0.1),
    'setup: the job is done');
+ok($env->jobs_idle('acme'), 'setup: its app out of the registry of apps with work');
 
 # ---------------------------------------------------------------- HEAD
 # the same status and headers as GET, no body; the errors too

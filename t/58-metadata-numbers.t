@@ -11,7 +11,6 @@ use warnings;
 use Test::More;
 use SupportDesk::Test qw(envelope_ok json_encode json_decode wait_until pct);
 
-SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new;
 my $key = $env->create_key('acme', 'metadata numbers');

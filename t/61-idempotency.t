@@ -11,7 +11,6 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(sleep);
 use SupportDesk::Test qw(envelope_ok error_ok fields_ok json_encode json_decode wait_until);
-SupportDesk::Test::needs_jobs_on_cluster();
 
 my $env = SupportDesk::Test->new(
     server_conf => 'location /short/ { supportdesk; supportdesk_idempotency_ttl 2s; }',
@@ -103,6 +102,7 @@ is(scalar @{ $env->api('GET', '/api/v1/customers/c1/notes', $key)->{json}{data}{
     }
     ok(wait_until(sub { ($env->api('GET', "/api/v1/jobs/$job", $key)->{json}{data}{job}{status} // '') eq 'done' }, 20, 0.1),
        'the job finishes');
+    ok($env->jobs_idle('acme'), '... its app out of the registry of apps with work');
     replayed_ok('bulk-update: after the job, replay', sub { idem('POST', '/api/v1/customers/bulk-update', $key, $body, 'job-1') }, $r);
     is($R->get('sd:{acme}:jobseq'), 1, 'one job');
 }

@@ -8,7 +8,6 @@ use strict;
 use warnings;
 use Test::More;
 use SupportDesk::Test qw(envelope_ok json_decode wait_until repo_root pct);
-SupportDesk::Test::needs_jobs_on_cluster();
 
 my $sync = repo_root() . '/redis/sd-sync';
 

@@ -127,9 +127,10 @@ test-asan: asan-build
 # every route and error path (10, 11: the key cache under a flood, 20,
 # 22, 50-55: listing, batch, notes, notifications, routing, 58: metadata
 # numbers, and 60-62: the change feed and its long poll, idempotency,
-# conditional requests), Redis loss, pause and timeouts (30), the hostile
-# input tests (40) and the cluster's redirects and refusals on fake nodes
-# (72).  Not 31-reload.t and 52-bulk-update.t: they
+# conditional requests), Redis loss, pause and timeouts (30), writes
+# paused (46), jobs between apps (59), the hostile input tests (40) and the
+# cluster's redirects and refusals on fake nodes (72).  Not 31-reload.t
+# and 52-bulk-update.t: they
 # signal workers, which "master_process off" does not have.
 
 VG_DIR    := $(BUILD)/valgrind
@@ -139,8 +140,8 @@ VG_SUPP   := $(CURDIR)/t/lib/valgrind.supp
 VG_TESTS  ?= t/10-auth.t t/20-upsert.t t/22-get-delete.t t/24-redis-resolver.t t/30-redis-faults.t t/40-hostile.t \
              $(wildcard t/11-key-flood.t t/50-list.t t/51-batch.t t/53-notes.t t/54-notifications.t t/55-routing.t \
                         t/37-redis-wait.t t/38-redis-tls.t t/39-redis-sentinel.t \
-                        t/57-http-edges.t t/58-metadata-numbers.t \
-                        t/60-events.t t/61-idempotency.t t/62-conditional.t \
+                        t/46-client-pause.t t/57-http-edges.t t/58-metadata-numbers.t \
+                        t/59-jobs.t t/60-events.t t/61-idempotency.t t/62-conditional.t \
                         t/72-cluster-fake.t)
 VALGRIND  ?= valgrind
 VG_ARGS   ?= --tool=memcheck --leak-check=full --show-leak-kinds=definite \

@@ -138,6 +138,16 @@ sub single_pass_only {
     Test::More::plan(skip_all => "runs in the single-Redis pass only: $why") if cluster_mode();
 }
 
+# After an app's jobs are done: the runner that ran the last one drops the
+# app from the registry of apps with work (sd:jobapps, writing the app's
+# sd:{app}:jobgone first).  A test that compares snapshots of Redis waits
+# for that, so that the runner's housekeeping does not fall between them.
+sub jobs_idle {
+    my ($self, $app, $timeout) = @_;
+    my $r = $self->redis;
+    return wait_until(sub { !defined $r->zscore('sd:jobapps', $app) }, $timeout // 20, 0.02);
+}
+
 # A test file that TLS mode changes nothing for (its Redis is a fake, or it
 # sets up TLS itself): the TLS passes skip it with that reason.
 sub plain_pass_only {
@@ -152,15 +162,6 @@ sub plaintext_only {
     my ($why) = @_;
     croak 'plaintext_only: say why' unless defined $why && length $why;
     Test::More::plan(skip_all => "plaintext Redis only: $why") if tls_mode();
-}
-
-# A file whose cases need bulk-update jobs: jobs do not run on a cluster yet
-# (job_create.lua writes the global sd:jobs queue and the app's keys in one
-# script, CROSSSLOT: issue 11 item 2, the jobs redesign). Skipped in cluster
-# mode until then; remove the calls when jobs run on a cluster.
-sub needs_jobs_on_cluster {
-    Test::More::plan(skip_all => 'bulk-update jobs do not run on a Redis Cluster yet (issue 11 item 2)')
-        if cluster_mode();
 }
 
 sub json_encode { $JSON->encode($_[0]) }

@@ -2152,10 +2152,49 @@ ngx_http_supportdesk_redis_write_handler(ngx_event_t *wev)
 static ngx_int_t
 ngx_http_supportdesk_redis_flush(ngx_http_supportdesk_redis_conn_t *conn)
 {
+    size_t             taken;
     ssize_t            n;
+    ngx_int_t          rc;
     ngx_connection_t  *c;
 
     c = conn->peer.connection;
+
+    /*
+     * Over TLS what ngx_ssl took is "sent": it encrypts from its own copy,
+     * so the buffer may move (grown, compacted) and NOSCRIPT may cut what
+     * is left without breaking a record OpenSSL has to retry as it was.
+     */
+    if (conn->pool->conf->tls.enable) {
+        rc = ngx_http_supportdesk_tls_send(c,
+                                           conn->out_sent < conn->out_len
+                                           ? conn->out + conn->out_sent
+                                           : NULL,
+                                           conn->out_len - conn->out_sent,
+                                           &taken);
+
+        conn->out_sent += taken;
+        conn->stream_sent += taken;
+
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
+                          "supportdesk: redis %V send failed",
+                          conn->peer.name);
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_AGAIN) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            /* stopped with the socket writable: no edge will come */
+            if (c->write->ready && !c->write->posted) {
+                ngx_post_event(c->write, &ngx_posted_events);
+            }
+
+            return NGX_AGAIN;
+        }
+    }
 
     while (conn->out_sent < conn->out_len) {
         n = c->send(c, conn->out + conn->out_sent,

@@ -214,6 +214,50 @@ ngx_http_supportdesk_tls_finish(ngx_connection_t *c,
 }
 
 
+ngx_int_t
+ngx_http_supportdesk_tls_send(ngx_connection_t *c, u_char *data,
+    size_t size, size_t *taken)
+{
+    ngx_buf_t     b;
+    ngx_chain_t   cl, *rest;
+
+    *taken = 0;
+
+    if (size == 0) {
+        /* what ngx_ssl's buffer still holds */
+        rest = c->send_chain(c, NULL, 0);
+
+    } else {
+        ngx_memzero(&b, sizeof(ngx_buf_t));
+
+        b.start = data;
+        b.pos = data;
+        b.last = data + size;
+        b.end = b.last;
+        b.memory = 1;
+        /* ngx_ssl_send_chain() waits for a full buffer without it */
+        b.flush = 1;
+
+        cl.buf = &b;
+        cl.next = NULL;
+
+        rest = c->send_chain(c, &cl, 0);
+
+        *taken = b.pos - data;
+    }
+
+    if (rest == NGX_CHAIN_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rest != NULL || (c->buffered & NGX_SSL_BUFFERED)) {
+        return NGX_AGAIN;
+    }
+
+    return NGX_OK;
+}
+
+
 void
 ngx_http_supportdesk_tls_close(ngx_connection_t *c)
 {
@@ -305,6 +349,16 @@ ngx_int_t
 ngx_http_supportdesk_tls_finish(ngx_connection_t *c,
     ngx_http_supportdesk_tls_conf_t *tls, ngx_str_t *host, void **session)
 {
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_tls_send(ngx_connection_t *c, u_char *data,
+    size_t size, size_t *taken)
+{
+    *taken = 0;
+
     return NGX_ERROR;
 }
 

@@ -55,6 +55,20 @@ ngx_int_t ngx_http_supportdesk_tls_start(ngx_connection_t *c,
 ngx_int_t ngx_http_supportdesk_tls_finish(ngx_connection_t *c,
     ngx_http_supportdesk_tls_conf_t *tls, ngx_str_t *host, void **session);
 
+/*
+ * Writes [data, data + size) on c once the handshake is done.  ngx_ssl
+ * copies what it takes into the connection's own buffer (NGX_SSL_BUFFER)
+ * and encrypts from there, so the caller may move or cut what is left:
+ * OpenSSL retries a record it could not send from the bytes and the place
+ * it was given (SSL_R_BAD_WRITE_RETRY otherwise), and a record begun is
+ * sent whole.  *taken: the bytes ngx_ssl took (the caller's "sent");
+ * NGX_OK: all of them on the socket; NGX_AGAIN: some wait for the socket
+ * (in ngx_ssl's buffer or not taken yet), call again when it is writable,
+ * with what is left (size 0: only the buffer); NGX_ERROR.
+ */
+ngx_int_t ngx_http_supportdesk_tls_send(ngx_connection_t *c, u_char *data,
+    size_t size, size_t *taken);
+
 /* before ngx_close_connection(): TLS goes without waiting for the peer */
 void ngx_http_supportdesk_tls_close(ngx_connection_t *c);
 

@@ -15,27 +15,38 @@
 ngx_http_supportdesk_script_t
     ngx_http_supportdesk_script_table[NGX_HTTP_SUPPORTDESK_SCRIPT_COUNT];
 
+typedef struct {
+    ngx_str_t                            name;
+    /* redis/lib_scan.lua goes in front too: the cost budget and the
+       customer filters, for the scripts that examine many records */
+    ngx_uint_t                           scan;
+} ngx_http_supportdesk_script_name_t;
+
+
 /* the file names of redis/, in the order of ngx_http_supportdesk_script_e */
-static ngx_str_t  ngx_http_supportdesk_script_names[] = {
-    ngx_string("upsert"),
-    ngx_string("delete"),
-    ngx_string("list"),
-    ngx_string("note_add"),
-    ngx_string("note_list"),
-    ngx_string("note_delete"),
-    ngx_string("notifications"),
-    ngx_string("job_create"),
-    ngx_string("job_claim"),
-    ngx_string("job_chunk"),
-    ngx_string("events_read"),
-    ngx_string("events_last"),
-    ngx_string("batch_begin"),
-    ngx_string("batch_end"),
-    ngx_string("job_apps"),
-    ngx_string("notif_read")
+static ngx_http_supportdesk_script_name_t  ngx_http_supportdesk_script_names[]
+    = {
+    { ngx_string("upsert"), 0 },
+    { ngx_string("delete"), 0 },
+    { ngx_string("list"), 1 },
+    { ngx_string("note_add"), 0 },
+    { ngx_string("note_list"), 1 },
+    { ngx_string("note_delete"), 0 },
+    { ngx_string("notifications"), 0 },
+    { ngx_string("job_create"), 0 },
+    { ngx_string("job_claim"), 0 },
+    { ngx_string("job_chunk"), 1 },
+    { ngx_string("events_read"), 1 },
+    { ngx_string("events_last"), 0 },
+    { ngx_string("batch_begin"), 0 },
+    { ngx_string("batch_end"), 0 },
+    { ngx_string("job_apps"), 0 },
+    { ngx_string("notif_read"), 0 }
 };
 
 static ngx_str_t  ngx_http_supportdesk_script_lib = ngx_string("lib");
+static ngx_str_t  ngx_http_supportdesk_script_lib_scan =
+    ngx_string("lib_scan");
 
 
 static ngx_http_supportdesk_script_source_t *
@@ -46,16 +57,19 @@ ngx_int_t
 ngx_http_supportdesk_script_init(ngx_cycle_t *cycle, ngx_uint_t count_events)
 {
     u_char                                 md[EVP_MAX_MD_SIZE], *p, *nl;
-    size_t                                 shebang;
+    size_t                                 shebang, len;
     ngx_str_t                              count;
     unsigned int                           mdlen;
     ngx_uint_t                             i;
     ngx_http_supportdesk_script_t         *script;
-    ngx_http_supportdesk_script_source_t  *s, *lib;
+    ngx_http_supportdesk_script_source_t  *s, *lib, *scan, *with;
 
     lib = ngx_http_supportdesk_script_find(&ngx_http_supportdesk_script_lib,
                                            cycle->log);
-    if (lib == NULL) {
+    scan = ngx_http_supportdesk_script_find(
+                                    &ngx_http_supportdesk_script_lib_scan,
+                                    cycle->log);
+    if (lib == NULL || scan == NULL) {
         return NGX_ERROR;
     }
 
@@ -70,22 +84,25 @@ ngx_http_supportdesk_script_init(ngx_cycle_t *cycle, ngx_uint_t count_events)
         script = &ngx_http_supportdesk_script_table[i];
 
         s = ngx_http_supportdesk_script_find(
-                                    &ngx_http_supportdesk_script_names[i],
+                                    &ngx_http_supportdesk_script_names[i].name,
                                     cycle->log);
         if (s == NULL) {
             return NGX_ERROR;
         }
 
+        with = ngx_http_supportdesk_script_names[i].scan ? scan : NULL;
+        len = lib->source.len + (with ? with->source.len : 0) + count.len
+              + s->source.len;
+
         /* lives as long as the cycle: reloads build the table again */
-        p = ngx_pnalloc(cycle->pool,
-                        lib->source.len + count.len + s->source.len);
+        p = ngx_pnalloc(cycle->pool, len);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
         script->name = s->name;
         script->source.data = p;
-        script->source.len = lib->source.len + count.len + s->source.len;
+        script->source.len = len;
 
         /* a "#!lua flags=..." line must stay the script's first */
         shebang = 0;
@@ -107,6 +124,11 @@ ngx_http_supportdesk_script_init(ngx_cycle_t *cycle, ngx_uint_t count_events)
 
         p = ngx_cpymem(p, s->source.data, shebang);
         p = ngx_cpymem(p, lib->source.data, lib->source.len);
+
+        if (with != NULL) {
+            p = ngx_cpymem(p, with->source.data, with->source.len);
+        }
+
         p = ngx_cpymem(p, count.data, count.len);
         ngx_memcpy(p, s->source.data + shebang, s->source.len - shebang);
 

@@ -55,11 +55,13 @@ extern ngx_http_supportdesk_script_t
 
 
 /*
- * Each script's source is redis/lib.lua (the helpers every script shares)
- * followed by the script's own file; with count_events (the metrics are
- * kept), a line between them makes write scripts wrap their answer with
- * the number of events they appended.  A script missing from the build
- * stops nginx here, not a request.
+ * Each script's source is redis/lib.lua (the helpers every script shares),
+ * for the four that examine many records redis/lib_scan.lua (the cost
+ * budget, the customer filters), then the script's own file; with
+ * count_events (the metrics are kept), a line before the script's own
+ * makes write scripts wrap their answer with the number of events they
+ * appended.  A script missing from the build stops nginx here, not a
+ * request.
  */
 ngx_int_t ngx_http_supportdesk_script_init(ngx_cycle_t *cycle,
     ngx_uint_t count_events);

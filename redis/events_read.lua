@@ -47,7 +47,7 @@ if after ~= '' then
     start = '(' .. after
 end
 
--- read in slices, so that the cost budget (lib.lua) bounds a page of big
+-- read in slices, so that the cost budget (lib_scan.lua) bounds a page of big
 -- events (a customer's 16 KiB of metadata, a 64 KiB note) as well as
 -- limit does: a page may be short then, its cursor the last event in it
 local out, got, spent, read = {'0-0'}, 0, 3 * sd.call, 0

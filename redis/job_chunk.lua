@@ -13,7 +13,7 @@
 -- is updated twice or skipped.  A matching customer the change leaves as
 -- it was counts as matched, not updated, and emits nothing.
 --
--- A chunk ends after the chunk size or the cost budget (lib.lua: what it
+-- A chunk ends after the chunk size or the cost budget (lib_scan.lua: what it
 -- reads, decodes and writes), whichever comes first.  The cursor is the
 -- last creation sequence done, or with an externalId filter the number of
 -- its ids done (sd:{app}:jobids:<n>, looked up one by one: the job does

@@ -11,7 +11,7 @@
 -- Returns {total, next sequence or "", externalId, the customer's fields as
 -- field/value pairs[, notesCount], ...}.  Two bounds cut a call short
 -- however large the app and its records are: the scan limit, and the cost
--- budget (lib.lua: the bytes read, decoded and returned); a page may come
+-- budget (lib_scan.lua: the bytes read, decoded and returned); a page may come
 -- back short then, with a cursor to go on from.  Sequence numbers of
 -- deleted customers are examined too (they are gaps in their bucket).
 -- Only the fields the filters need are read for every customer; the rest

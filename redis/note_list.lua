@@ -8,7 +8,7 @@
 --
 -- Returns {total, next bound or "", number, createdAt, text, ...} or
 -- SD_NO_CUSTOMER.  Like a page of customers (list.lua), a page stops at
--- the scan limit or the cost budget (lib.lua: notes read, lowercased for
+-- the scan limit or the cost budget (lib_scan.lua: notes read, lowercased for
 -- the filter, returned), whichever comes first, with a cursor to go on.
 
 if redis.call('EXISTS', KEYS[1]) == 0 then

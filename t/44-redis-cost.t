@@ -6,7 +6,7 @@
 # few runs of each page, so that a machine busy with other work does not
 # fail it; every figure is printed), and on a deterministic proxy, the
 # bytes one call examined (from the cursors it returned), which must stay
-# within the cost budget of redis/lib.lua plus one record.  Every walk also
+# within the cost budget of redis/lib_scan.lua plus one record.  Every walk also
 # returns each match exactly once.
 # Configuration: supportdesk_redis_timeout 10s, slowlog-log-slower-than
 # 100 (microseconds); /api/wide/ with supportdesk_list_scan_limit 100000.
@@ -21,7 +21,7 @@ use SupportDesk::Test qw(envelope_ok json_encode json_decode pct wait_until sing
 
 single_redis_only('SLOWLOG and MONITOR of the one Redis time each command; a cluster node runs the same scripts on the same data');
 
-my $BUDGET = 524288;    # redis/lib.lua: sd.budget
+my $BUDGET = 524288;    # redis/lib_scan.lua: sd.budget
 my $MS     = 5;         # the bound, Redis time per command
 my $REPS   = 5;
 my $N      = 1000;

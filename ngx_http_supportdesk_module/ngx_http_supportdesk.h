@@ -7,7 +7,10 @@
  * A request flows down, file by file, and never calls back up:
  *
  *   ngx_http_supportdesk_module.c    module glue: directives, configuration,
- *                                    $supportdesk_app, process hooks
+ *                                    process hooks; beside it
+ *                                    _redis_conf.c (the supportdesk_redis*
+ *                                    directives, a module of their own),
+ *                                    _variables.c, _conf.c
  *   ngx_http_supportdesk_handler.c   phases: route and key (rewrite), body,
  *                                    validation, the action (content)
  *   ngx_http_supportdesk_auth.c      X-API-Key -> app (shared cache, Redis)
@@ -88,14 +91,6 @@ typedef struct {
     ngx_flag_t                           metrics;
     ngx_str_t                            prefix;
 
-    ngx_url_t                           *redis_url;
-    /* supportdesk_redis_cluster: the seed nodes (ngx_addr_t) */
-    ngx_array_t                         *redis_cluster;
-    /* supportdesk_redis_sentinel: the master's name, the sentinels */
-    ngx_str_t                            redis_sentinel_master;
-    ngx_array_t                         *redis_sentinel;
-    /* the Redis settings of this level; addr is set from redis_url */
-    ngx_http_supportdesk_redis_conf_t    redis_settings;
     size_t                               max_body_size;
     size_t                               batch_max_body_size;
     ngx_uint_t                           list_scan_limit;
@@ -105,7 +100,9 @@ typedef struct {
     /* a client's EOF (a half-close too) does not end its request */
     ngx_flag_t                           ignore_client_abort;
 
-    /* the shared upstream these settings resolve to, set at merge time */
+    /* the Redis the location's supportdesk_redis* settings name (of
+       ngx_http_supportdesk_redis_module), shared by the locations with the
+       same settings; set at merge time */
     ngx_http_supportdesk_redis_conf_t   *redis;
 } ngx_http_supportdesk_loc_conf_t;
 

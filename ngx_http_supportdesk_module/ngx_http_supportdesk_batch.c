@@ -471,7 +471,7 @@ ngx_http_supportdesk_batch_hold(ngx_http_request_t *r,
     if (data == NULL) {
         /* the items behind it answer within the timeout, or not at all */
         ngx_http_supportdesk_args_uint(&args,
-                                       2 * ctx->conf->redis_settings.timeout);
+                                       2 * ctx->conf->redis->timeout);
         handler = ngx_http_supportdesk_batch_begun;
 
     } else {

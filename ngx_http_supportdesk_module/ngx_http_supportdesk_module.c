@@ -1,8 +1,10 @@
 
 /*
- * Module glue: the directives and their configuration, the
- * $supportdesk_app variable, and the hooks that start and stop each
- * worker's Redis pool and job runner.  A request's way through the module
+ * Module glue: the API's directives and their configuration, and the hooks
+ * that start and stop each worker's Redis pool and job runner.  The
+ * supportdesk_redis* directives are a module of their own
+ * (ngx_http_supportdesk_redis_conf.c), the variables are in
+ * ngx_http_supportdesk_variables.c.  A request's way through the module
  * starts in ngx_http_supportdesk_handler.c.
  */
 
@@ -11,6 +13,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_supportdesk.h"
+#include "ngx_http_supportdesk_conf.h"
+#include "ngx_http_supportdesk_redis_conf.h"
 #include "ngx_http_supportdesk_handler.h"
 #include "ngx_http_supportdesk_filter.h"
 #include "ngx_http_supportdesk_auth.h"
@@ -18,29 +22,9 @@
 #include "ngx_http_supportdesk_script.h"
 #include "ngx_http_supportdesk_router.h"
 #include "ngx_http_supportdesk_metrics.h"
+#include "ngx_http_supportdesk_variables.h"
 
 
-#define NGX_HTTP_SUPPORTDESK_DEFAULT_REDIS  "127.0.0.1:6379"
-
-
-/*
- * A number a directive takes, with its bounds: unlike nginx's own
- * ngx_conf_check_num_bounds(), a refusal names the directive.
- */
-typedef struct {
-    ngx_conf_post_handler_pt             post_handler;
-    ngx_uint_t                           low;
-    ngx_uint_t                           high;
-    const char                          *refusal;
-} ngx_http_supportdesk_bounds_t;
-
-
-static ngx_int_t ngx_http_supportdesk_app_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_supportdesk_route_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_supportdesk_redis_time_variable(
-    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_supportdesk_metrics_postconfiguration(
     ngx_conf_t *cf, ngx_http_supportdesk_main_conf_t *smcf);
 static ngx_int_t ngx_http_supportdesk_preconfiguration(ngx_conf_t *cf);
@@ -54,31 +38,6 @@ static char *ngx_http_supportdesk(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_supportdesk_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ngx_url_t *ngx_http_supportdesk_parse_redis(ngx_conf_t *cf,
-    ngx_str_t *value, const char *directive, ngx_uint_t names);
-static ngx_int_t ngx_http_supportdesk_resolve_now(ngx_conf_t *cf,
-    ngx_url_t *u, const char *directive);
-static ngx_uint_t ngx_http_supportdesk_redis_is_name(ngx_url_t *u);
-static ngx_int_t ngx_http_supportdesk_redis_host(ngx_conf_t *cf,
-    ngx_http_supportdesk_loc_conf_t *conf,
-    ngx_http_supportdesk_redis_conf_t *redis);
-static char *ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_supportdesk_redis_sentinel(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_supportdesk_redis_addrs(ngx_conf_t *cf,
-    ngx_str_t *values, ngx_uint_t n, const char *directive,
-    ngx_array_t **addrs);
-static char *ngx_http_supportdesk_redis_wait(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_supportdesk_redis_password(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_supportdesk_check_bounds(ngx_conf_t *cf, void *post,
-    void *data);
-static ngx_int_t ngx_http_supportdesk_text(ngx_conf_t *cf, ngx_uint_t n,
-    ngx_str_t *text);
 static char *ngx_http_supportdesk_check_zone_size(ngx_conf_t *cf,
     void *post, void *data);
 
@@ -88,42 +47,9 @@ static ngx_int_t ngx_http_supportdesk_init_process(ngx_cycle_t *cycle);
 static void ngx_http_supportdesk_exit_process(ngx_cycle_t *cycle);
 
 
-/* msec and size values are machine words too: one check serves all */
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_positive = {
     ngx_http_supportdesk_check_bounds, 1, NGX_MAX_INT_T_VALUE,
     "must be greater than zero"
-};
-
-static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_db_bounds = {
-    ngx_http_supportdesk_check_bounds, 0, NGX_MAX_INT_T_VALUE,
-    "must not be negative"
-};
-
-static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_connections_bounds
-    = {
-    ngx_http_supportdesk_check_bounds, 1, 64, "must be between 1 and 64"
-};
-
-static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_pending_bounds = {
-    ngx_http_supportdesk_check_bounds, 1, 1000000,
-    "must be between 1 and 1000000"
-};
-
-static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_output_bounds = {
-    ngx_http_supportdesk_check_bounds, 64 * 1024, 1024 * 1024 * 1024,
-    "must be between 64k and 1024m"
-};
-
-static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_reply_size_bounds
-    = {
-    ngx_http_supportdesk_check_bounds, 64 * 1024, 1024 * 1024 * 1024,
-    "must be between 64k and 1024m"
-};
-
-static ngx_http_supportdesk_bounds_t
-    ngx_http_supportdesk_reply_elements_bounds = {
-    ngx_http_supportdesk_check_bounds, 16, 16 * 1024 * 1024,
-    "must be between 16 and 16777216"
 };
 
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_scan_limit_bounds
@@ -142,11 +68,6 @@ static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_chunk_size_bounds
     = {
     ngx_http_supportdesk_check_bounds, 1, 10000,
     "must be between 1 and 10000"
-};
-
-static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_verify_depth_bounds
-    = {
-    ngx_http_supportdesk_check_bounds, 1, 100, "must be between 1 and 100"
 };
 
 static ngx_http_supportdesk_bounds_t  ngx_http_supportdesk_job_ttl_bounds = {
@@ -185,150 +106,6 @@ static ngx_command_t  ngx_http_supportdesk_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
-
-    { ngx_string("supportdesk_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_supportdesk_redis,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("supportdesk_redis_cluster"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_supportdesk_redis_cluster,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("supportdesk_redis_sentinel"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
-      ngx_http_supportdesk_redis_sentinel,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("supportdesk_redis_wait"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
-      ngx_http_supportdesk_redis_wait,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("supportdesk_redis_ssl"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.enable),
-      NULL },
-
-    { ngx_string("supportdesk_redis_ssl_verify"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.verify),
-      NULL },
-
-    { ngx_string("supportdesk_redis_ssl_verify_depth"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.verify_depth),
-      &ngx_http_supportdesk_verify_depth_bounds },
-
-    { ngx_string("supportdesk_redis_ssl_name"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.name),
-      NULL },
-
-    { ngx_string("supportdesk_redis_ssl_trusted_certificate"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.trusted_certificate),
-      NULL },
-
-    { ngx_string("supportdesk_redis_ssl_certificate"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.certificate),
-      NULL },
-
-    { ngx_string("supportdesk_redis_ssl_certificate_key"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.tls.certificate_key),
-      NULL },
-
-    { ngx_string("supportdesk_redis_password"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
-      ngx_http_supportdesk_redis_password,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("supportdesk_redis_db"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.db),
-      &ngx_http_supportdesk_db_bounds },
-
-    { ngx_string("supportdesk_redis_connect_timeout"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t,
-               redis_settings.connect_timeout),
-      &ngx_http_supportdesk_positive },
-
-    { ngx_string("supportdesk_redis_timeout"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.timeout),
-      &ngx_http_supportdesk_positive },
-
-    { ngx_string("supportdesk_redis_connections"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t,
-               redis_settings.connections),
-      &ngx_http_supportdesk_connections_bounds },
-
-    { ngx_string("supportdesk_redis_max_pending"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.max_pending),
-      &ngx_http_supportdesk_pending_bounds },
-
-    { ngx_string("supportdesk_redis_max_output"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t, redis_settings.max_output),
-      &ngx_http_supportdesk_output_bounds },
-
-    { ngx_string("supportdesk_redis_max_reply_size"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t,
-               redis_settings.max_reply_size),
-      &ngx_http_supportdesk_reply_size_bounds },
-
-    { ngx_string("supportdesk_redis_max_reply_elements"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_supportdesk_loc_conf_t,
-               redis_settings.max_reply_elements),
-      &ngx_http_supportdesk_reply_elements_bounds },
 
     { ngx_string("supportdesk_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -456,137 +233,10 @@ ngx_module_t  ngx_http_supportdesk_module = {
 };
 
 
-static ngx_str_t  ngx_http_supportdesk_app_name = ngx_string("supportdesk_app");
-static ngx_str_t  ngx_http_supportdesk_route_var_name =
-    ngx_string("supportdesk_route");
-static ngx_str_t  ngx_http_supportdesk_redis_time_name =
-    ngx_string("supportdesk_redis_time");
-
-
-static ngx_int_t
-ngx_http_supportdesk_app_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_supportdesk_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
-
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    if (ctx == NULL || ctx->app.len == 0) {
-        v->len = 0;
-        v->data = (u_char *) "";
-        return NGX_OK;
-    }
-
-    v->len = ctx->app.len;
-    v->data = ctx->app.data;
-
-    return NGX_OK;
-}
-
-
-/* the route's template, as the metrics' route label; empty: none matched */
-
-static ngx_int_t
-ngx_http_supportdesk_route_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_supportdesk_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
-
-    if (ctx == NULL || ctx->route_name == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->len = ctx->route_name->len;
-    v->data = ctx->route_name->data;
-
-    return NGX_OK;
-}
-
-
-/*
- * The time the request's Redis commands were due, in seconds to the
- * millisecond ("0.002"), as $upstream_response_time; empty when it sent
- * none.  Commands due together (a batch's) count once.
- */
-
-static ngx_int_t
-ngx_http_supportdesk_redis_time_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    u_char                      *p;
-    ngx_msec_t                   ms;
-    ngx_http_supportdesk_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
-
-    if (ctx == NULL || !ctx->redis_used) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    ms = ctx->redis_time;
-
-    /* still due (the client left, the request ends first) */
-    if (ctx->redis_due) {
-        ms += ngx_current_msec - ctx->redis_since;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 4);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v->len = ngx_sprintf(p, "%T.%03M", (time_t) (ms / 1000), ms % 1000) - p;
-    v->data = p;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_supportdesk_preconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var;
-
-    /* not cacheable: limit_req may read it before the key is resolved */
-    var = ngx_http_add_variable(cf, &ngx_http_supportdesk_app_name,
-                                NGX_HTTP_VAR_NOCACHEABLE);
-    if (var == NULL) {
-        return NGX_ERROR;
-    }
-
-    var->get_handler = ngx_http_supportdesk_app_variable;
-
-    var = ngx_http_add_variable(cf, &ngx_http_supportdesk_route_var_name,
-                                NGX_HTTP_VAR_NOCACHEABLE);
-    if (var == NULL) {
-        return NGX_ERROR;
-    }
-
-    var->get_handler = ngx_http_supportdesk_route_variable;
-
-    var = ngx_http_add_variable(cf, &ngx_http_supportdesk_redis_time_name,
-                                NGX_HTTP_VAR_NOCACHEABLE);
-    if (var == NULL) {
-        return NGX_ERROR;
-    }
-
-    var->get_handler = ngx_http_supportdesk_redis_time_variable;
-
-    return NGX_OK;
+    return ngx_http_supportdesk_variables_add(cf);
 }
 
 
@@ -752,14 +402,14 @@ ngx_http_supportdesk_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(smcf->events_max_age, 24 * 60 * 60 * 1000);
     ngx_conf_init_uint_value(smcf->events_max_count, 100000);
 
-    if (ngx_http_supportdesk_text(cf, smcf->events_max_age / 1000,
-                                  &smcf->events_max_age_text)
+    if (ngx_http_supportdesk_conf_text(cf, smcf->events_max_age / 1000,
+                                       &smcf->events_max_age_text)
         != NGX_OK
-        || ngx_http_supportdesk_text(cf, smcf->events_max_count,
-                                     &smcf->events_max_count_text)
+        || ngx_http_supportdesk_conf_text(cf, smcf->events_max_count,
+                                          &smcf->events_max_count_text)
            != NGX_OK
-        || ngx_http_supportdesk_text(cf, smcf->job_ttl / 1000,
-                                     &smcf->job_ttl_text)
+        || ngx_http_supportdesk_conf_text(cf, smcf->job_ttl / 1000,
+                                          &smcf->job_ttl_text)
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -784,27 +434,9 @@ ngx_http_supportdesk_create_loc_conf(ngx_conf_t *cf)
      *
      *     slcf->enabled = 0;
      *     slcf->prefix = { 0, NULL };
-     *     slcf->redis_settings.user = { 0, NULL };
-     *     slcf->redis_settings.password = { 0, NULL };
      *     slcf->redis = NULL;
      */
 
-    slcf->redis_url = NGX_CONF_UNSET_PTR;
-    slcf->redis_cluster = NGX_CONF_UNSET_PTR;
-    slcf->redis_sentinel = NGX_CONF_UNSET_PTR;
-    slcf->redis_settings.db = NGX_CONF_UNSET;
-    slcf->redis_settings.connect_timeout = NGX_CONF_UNSET_MSEC;
-    slcf->redis_settings.timeout = NGX_CONF_UNSET_MSEC;
-    slcf->redis_settings.connections = NGX_CONF_UNSET_UINT;
-    slcf->redis_settings.max_pending = NGX_CONF_UNSET_UINT;
-    slcf->redis_settings.max_output = NGX_CONF_UNSET_SIZE;
-    slcf->redis_settings.max_reply_size = NGX_CONF_UNSET_SIZE;
-    slcf->redis_settings.max_reply_elements = NGX_CONF_UNSET_UINT;
-    slcf->redis_settings.wait_replicas = NGX_CONF_UNSET_UINT;
-    slcf->redis_settings.tls.enable = NGX_CONF_UNSET;
-    slcf->redis_settings.tls.verify = NGX_CONF_UNSET;
-    slcf->redis_settings.tls.verify_depth = NGX_CONF_UNSET_UINT;
-    slcf->redis_settings.wait_timeout = NGX_CONF_UNSET_MSEC;
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->batch_max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->list_scan_limit = NGX_CONF_UNSET_UINT;
@@ -821,97 +453,10 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_supportdesk_loc_conf_t  *prev = parent;
     ngx_http_supportdesk_loc_conf_t  *conf = child;
 
-    ngx_str_t                           value;
     ngx_http_core_loc_conf_t           *clcf;
     ngx_http_supportdesk_main_conf_t   *smcf;
     ngx_http_supportdesk_redis_conf_t  *redis;
 
-    /* one server, a cluster or sentinels: the innermost level that names
-       one of them */
-    if (conf->redis_url == NGX_CONF_UNSET_PTR
-        && conf->redis_cluster == NGX_CONF_UNSET_PTR
-        && conf->redis_sentinel == NGX_CONF_UNSET_PTR)
-    {
-        conf->redis_url = prev->redis_url;
-        conf->redis_cluster = prev->redis_cluster;
-        conf->redis_sentinel = prev->redis_sentinel;
-        conf->redis_sentinel_master = prev->redis_sentinel_master;
-    }
-
-    if (conf->redis_url == NGX_CONF_UNSET_PTR) {
-        conf->redis_url = NULL;
-    }
-
-    if (conf->redis_cluster == NGX_CONF_UNSET_PTR) {
-        conf->redis_cluster = NULL;
-    }
-
-    if (conf->redis_sentinel == NGX_CONF_UNSET_PTR) {
-        conf->redis_sentinel = NULL;
-    }
-
-    /* user and password come as one pair, from one level */
-    redis = &conf->redis_settings;
-
-    if (redis->password.data == NULL) {
-        redis->user = prev->redis_settings.user;
-        redis->password = prev->redis_settings.password;
-    }
-
-    ngx_conf_merge_value(redis->db, prev->redis_settings.db, 0);
-    ngx_conf_merge_msec_value(redis->connect_timeout,
-                              prev->redis_settings.connect_timeout, 1000);
-    ngx_conf_merge_msec_value(redis->timeout, prev->redis_settings.timeout,
-                              2000);
-    ngx_conf_merge_uint_value(redis->connections,
-                              prev->redis_settings.connections, 2);
-    /* ten full batches, or a few hundred ms of a busy Redis */
-    ngx_conf_merge_uint_value(redis->max_pending,
-                              prev->redis_settings.max_pending, 10000);
-    ngx_conf_merge_size_value(redis->max_output,
-                              prev->redis_settings.max_output,
-                              8 * 1024 * 1024);
-    /* the largest reply the API asks for is a notes page, about 6.5 MiB */
-    ngx_conf_merge_size_value(redis->max_reply_size,
-                              prev->redis_settings.max_reply_size,
-                              16 * 1024 * 1024);
-    ngx_conf_merge_uint_value(redis->max_reply_elements,
-                              prev->redis_settings.max_reply_elements,
-                              65536);
-
-    ngx_conf_merge_value(redis->tls.enable, prev->redis_settings.tls.enable,
-                         0);
-    ngx_conf_merge_value(redis->tls.verify, prev->redis_settings.tls.verify,
-                         0);
-    ngx_conf_merge_uint_value(redis->tls.verify_depth,
-                              prev->redis_settings.tls.verify_depth, 1);
-    ngx_conf_merge_str_value(redis->tls.name, prev->redis_settings.tls.name,
-                             "");
-    ngx_conf_merge_str_value(redis->tls.trusted_certificate,
-                             prev->redis_settings.tls.trusted_certificate, "");
-    ngx_conf_merge_str_value(redis->tls.certificate,
-                             prev->redis_settings.tls.certificate, "");
-    ngx_conf_merge_str_value(redis->tls.certificate_key,
-                             prev->redis_settings.tls.certificate_key, "");
-
-    if (redis->wait_replicas == NGX_CONF_UNSET_UINT) {
-        redis->wait_replicas = prev->redis_settings.wait_replicas;
-        redis->wait_timeout = prev->redis_settings.wait_timeout;
-    }
-
-    if (redis->wait_replicas == NGX_CONF_UNSET_UINT) {
-        redis->wait_replicas = 0;
-        redis->wait_timeout = 0;
-    }
-
-    /* WAIT blocks on Redis: its reply must come within the timeout */
-    if (redis->wait_replicas && redis->wait_timeout >= redis->timeout) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"supportdesk_redis_wait\" timeout %Mms must be "
-                           "shorter than \"supportdesk_redis_timeout\" %Mms",
-                           redis->wait_timeout, redis->timeout);
-        return NGX_CONF_ERROR;
-    }
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
     ngx_conf_merge_size_value(conf->batch_max_body_size,
@@ -923,8 +468,8 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->idempotency_ttl, prev->idempotency_ttl,
                               24 * 60 * 60 * 1000);
 
-    if (ngx_http_supportdesk_text(cf, conf->idempotency_ttl / 1000,
-                                  &conf->idempotency_ttl_text)
+    if (ngx_http_supportdesk_conf_text(cf, conf->idempotency_ttl / 1000,
+                                       &conf->idempotency_ttl_text)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -934,35 +479,9 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
-    redis->seeds = NULL;
-    redis->sentinels = NULL;
-    ngx_str_null(&redis->sentinel_master);
-
-    if (conf->redis_cluster != NULL) {
-        redis->seeds = conf->redis_cluster;
-        redis->addr = conf->redis_cluster->elts;
-
-    } else if (conf->redis_sentinel != NULL) {
-        redis->sentinels = conf->redis_sentinel;
-        redis->sentinel_master = conf->redis_sentinel_master;
-        /* for the logs until a sentinel names the master */
-        redis->addr = conf->redis_sentinel->elts;
-
-    } else {
-        if (conf->redis_url == NULL) {
-            ngx_str_set(&value, NGX_HTTP_SUPPORTDESK_DEFAULT_REDIS);
-
-            conf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value,
-                                                            "supportdesk_redis",
-                                                            0);
-            if (conf->redis_url == NULL) {
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        if (ngx_http_supportdesk_redis_host(cf, conf, redis) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    redis = ngx_http_supportdesk_redis_location(cf);
+    if (redis == NULL) {
+        return NGX_CONF_ERROR;
     }
 
     /* locations with the same settings share one pool per worker */
@@ -1072,419 +591,6 @@ ngx_http_supportdesk_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_supportdesk_module);
     smcf->metrics = 1;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_supportdesk_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
-
-    ngx_str_t  *value;
-
-    if (slcf->redis_url != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    if (slcf->redis_cluster != NGX_CONF_UNSET_PTR
-        || slcf->redis_sentinel != NGX_CONF_UNSET_PTR)
-    {
-        return "cannot be combined with \"supportdesk_redis_cluster\" or "
-               "\"supportdesk_redis_sentinel\" at the same level";
-    }
-
-    value = cf->args->elts;
-
-    /* a name waits for the location's resolver, known at merge */
-    slcf->redis_url = ngx_http_supportdesk_parse_redis(cf, &value[1],
-                                                        "supportdesk_redis",
-                                                        1);
-    if (slcf->redis_url == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * supportdesk_redis_cluster host:port ...: seed nodes, each resolved here
- * to every address it has (the map names the rest of the cluster).
- */
-
-static char *
-ngx_http_supportdesk_redis_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
-
-    ngx_str_t  *value;
-
-    if (slcf->redis_cluster != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    if (slcf->redis_url != NGX_CONF_UNSET_PTR
-        || slcf->redis_sentinel != NGX_CONF_UNSET_PTR)
-    {
-        return "cannot be combined with \"supportdesk_redis\" or "
-               "\"supportdesk_redis_sentinel\" at the same level";
-    }
-
-    value = cf->args->elts;
-
-    return ngx_http_supportdesk_redis_addrs(cf, &value[1],
-                                            cf->args->nelts - 1,
-                                            "supportdesk_redis_cluster",
-                                            &slcf->redis_cluster);
-}
-
-
-/*
- * supportdesk_redis_sentinel <master-name> host:port ...: the sentinels
- * that know where the master is.
- */
-
-static char *
-ngx_http_supportdesk_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
-
-    ngx_str_t  *value;
-
-    if (slcf->redis_sentinel != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    if (slcf->redis_url != NGX_CONF_UNSET_PTR
-        || slcf->redis_cluster != NGX_CONF_UNSET_PTR)
-    {
-        return "cannot be combined with \"supportdesk_redis\" or "
-               "\"supportdesk_redis_cluster\" at the same level";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0 || ngx_strlchr(value[1].data,
-                                         value[1].data + value[1].len, ' ')
-                             != NULL)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"supportdesk_redis_sentinel\" master "
-                           "name \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    slcf->redis_sentinel_master = value[1];
-
-    return ngx_http_supportdesk_redis_addrs(cf, &value[2],
-                                            cf->args->nelts - 2,
-                                            "supportdesk_redis_sentinel",
-                                            &slcf->redis_sentinel);
-}
-
-
-/* TCP addresses, each resolved here to every address it has */
-
-static char *
-ngx_http_supportdesk_redis_addrs(ngx_conf_t *cf, ngx_str_t *values,
-    ngx_uint_t n, const char *directive, ngx_array_t **addrs)
-{
-    ngx_uint_t   i, j;
-    ngx_url_t   *u;
-    ngx_addr_t  *a;
-
-    *addrs = ngx_array_create(cf->pool, n, sizeof(ngx_addr_t));
-    if (*addrs == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        u = ngx_http_supportdesk_parse_redis(cf, &values[i], directive, 0);
-        if (u == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (u->family == AF_UNIX) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%s\" address \"%V\": only TCP addresses "
-                               "here", directive, &values[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        for (j = 0; j < u->naddrs; j++) {
-            a = ngx_array_push(*addrs);
-            if (a == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            *a = u->addrs[j];
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * A Redis address, resolved here, at configuration time.  With names set,
- * a host name is left unresolved (naddrs 0): the merge knows whether the
- * location has a resolver for the workers to use, or resolves it here.
- */
-
-static ngx_url_t *
-ngx_http_supportdesk_parse_redis(ngx_conf_t *cf, ngx_str_t *value,
-    const char *directive, ngx_uint_t names)
-{
-    ngx_url_t  *u;
-
-    u = ngx_pcalloc(cf->pool, sizeof(ngx_url_t));
-    if (u == NULL) {
-        return NULL;
-    }
-
-    u->url = *value;
-    u->default_port = 6379;
-    u->no_resolve = 1;
-
-    if (value->len == 0 || ngx_parse_url(cf->pool, u) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"%s\" address \"%V\"%s%s",
-                           directive, value, u->err != NULL ? ": " : "",
-                           u->err != NULL ? u->err : "");
-        return NULL;
-    }
-
-    if (u->port == 0) {
-        u->port = u->default_port;
-    }
-
-    if (u->naddrs == 0 && names && ngx_http_supportdesk_redis_is_name(u)) {
-        return u;
-    }
-
-    if (u->naddrs == 0
-        && ngx_http_supportdesk_resolve_now(cf, u, directive) != NGX_OK)
-    {
-        return NULL;
-    }
-
-    return u;
-}
-
-
-/*
- * One server.  A host name, where the location has a resolver, is resolved
- * by the workers, and again later: the name may move (a managed Redis's
- * failover).  Without a resolver it is resolved here, once.
- */
-
-static ngx_int_t
-ngx_http_supportdesk_redis_host(ngx_conf_t *cf,
-    ngx_http_supportdesk_loc_conf_t *conf,
-    ngx_http_supportdesk_redis_conf_t *redis)
-{
-    ngx_url_t                 *u;
-    ngx_addr_t                *unresolved;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    u = conf->redis_url;
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    ngx_str_null(&redis->host);
-    redis->port = 0;
-    redis->resolver = NULL;
-    redis->resolver_timeout = 0;
-
-    if (ngx_http_supportdesk_redis_is_name(u)
-        && clcf->resolver != NULL
-        && clcf->resolver->connections.nelts > 0)
-    {
-        /* names the server in the logs until it is resolved */
-        unresolved = ngx_pcalloc(cf->pool, sizeof(ngx_addr_t));
-        if (unresolved == NULL) {
-            return NGX_ERROR;
-        }
-
-        unresolved->name = u->url;
-
-        redis->addr = unresolved;
-        redis->host = u->host;
-        redis->port = u->port;
-        redis->resolver = clcf->resolver;
-        redis->resolver_timeout = clcf->resolver_timeout;
-
-        return NGX_OK;
-    }
-
-    if (u->naddrs == 0
-        && ngx_http_supportdesk_resolve_now(cf, u, "supportdesk_redis")
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    redis->addr = &u->addrs[0];
-
-    return NGX_OK;
-}
-
-
-/* resolved at configuration time, blocking (nginx -t says what failed) */
-
-static ngx_int_t
-ngx_http_supportdesk_resolve_now(ngx_conf_t *cf, ngx_url_t *u,
-    const char *directive)
-{
-    if (ngx_inet_resolve_host(cf->pool, u) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"%s\" address \"%V\"%s%s",
-                           directive, &u->url, u->err != NULL ? ": " : "",
-                           u->err != NULL ? u->err : "");
-        return NGX_ERROR;
-    }
-
-    if (u->naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" address \"%V\" resolves to no address",
-                           directive, &u->url);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* a host name, not an address */
-
-static ngx_uint_t
-ngx_http_supportdesk_redis_is_name(ngx_url_t *u)
-{
-    if (u->family == AF_UNIX || u->host.len == 0 || u->host.data[0] == '[') {
-        return 0;
-    }
-
-    return ngx_inet_addr(u->host.data, u->host.len) == INADDR_NONE;
-}
-
-
-/*
- * supportdesk_redis_wait <replicas> [<timeout>] | off: a write is answered
- * once that many replicas have it (WAIT, pipelined behind it), or 503.
- */
-
-static char *
-ngx_http_supportdesk_redis_wait(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
-
-    ngx_int_t    n;
-    ngx_str_t   *value;
-    ngx_msec_t   t;
-
-    if (slcf->redis_settings.wait_replicas != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
-        slcf->redis_settings.wait_replicas = 0;
-        slcf->redis_settings.wait_timeout = 0;
-        return NGX_CONF_OK;
-    }
-
-    n = ngx_atoi(value[1].data, value[1].len);
-    if (n < 1 || n > 100) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"supportdesk_redis_wait\" replicas \"%V\" must "
-                           "be \"off\" or 1-100", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    t = 100;
-
-    if (cf->args->nelts == 3) {
-        t = ngx_parse_time(&value[2], 0);
-        if (t == (ngx_msec_t) NGX_ERROR || t < 1 || t > 60000) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"supportdesk_redis_wait\" timeout \"%V\" "
-                               "must be from 1ms to 60s", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    slcf->redis_settings.wait_replicas = n;
-    slcf->redis_settings.wait_timeout = t;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_supportdesk_redis_password(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_supportdesk_loc_conf_t  *slcf = conf;
-
-    ngx_str_t  *value;
-
-    if (slcf->redis_settings.password.data != NULL) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (cf->args->nelts == 3) {
-        if (value[1].len == 0) {
-            return "has an empty user name";
-        }
-
-        slcf->redis_settings.user = value[1];
-        slcf->redis_settings.password = value[2];
-
-    } else {
-        slcf->redis_settings.password = value[1];
-    }
-
-    if (slcf->redis_settings.password.len == 0) {
-        return "has an empty password";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* a number the scripts take, formatted once here, not per request */
-
-static ngx_int_t
-ngx_http_supportdesk_text(ngx_conf_t *cf, ngx_uint_t n, ngx_str_t *text)
-{
-    text->data = ngx_pnalloc(cf->pool, NGX_INT_T_LEN);
-    if (text->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    text->len = ngx_sprintf(text->data, "%ui", n) - text->data;
-
-    return NGX_OK;
-}
-
-
-static char *
-ngx_http_supportdesk_check_bounds(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_uint_t                     *np = data;
-    ngx_http_supportdesk_bounds_t  *bounds = post;
-
-    /* a negative ngx_int_t reads as a huge ngx_uint_t: out of bounds */
-    if (*np < bounds->low || *np > bounds->high) {
-        return (char *) bounds->refusal;
-    }
 
     return NGX_CONF_OK;
 }

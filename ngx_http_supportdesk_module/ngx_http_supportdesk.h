@@ -57,6 +57,9 @@
 
 typedef struct {
     ngx_array_t                          redis_confs;
+    /* the API's locations, whose Redis the postconfiguration settles, once
+       every module (the Redis settings' too) has merged them */
+    ngx_array_t                          locations;
     /* the prefixes of every supportdesk location, for errors nginx raises
        before it found a location */
     ngx_array_t                          prefixes;

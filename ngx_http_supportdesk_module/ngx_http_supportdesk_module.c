@@ -25,6 +25,16 @@
 #include "ngx_http_supportdesk_variables.h"
 
 
+/* an API location: its configuration, its Redis settings', its core's */
+typedef struct {
+    ngx_http_supportdesk_loc_conf_t        *slcf;
+    ngx_http_supportdesk_redis_loc_conf_t  *rlcf;
+    ngx_http_core_loc_conf_t               *clcf;
+} ngx_http_supportdesk_location_t;
+
+
+static ngx_int_t ngx_http_supportdesk_redis_postconfiguration(ngx_conf_t *cf,
+    ngx_http_supportdesk_main_conf_t *smcf);
 static ngx_int_t ngx_http_supportdesk_metrics_postconfiguration(
     ngx_conf_t *cf, ngx_http_supportdesk_main_conf_t *smcf);
 static ngx_int_t ngx_http_supportdesk_preconfiguration(ngx_conf_t *cf);
@@ -261,6 +271,10 @@ ngx_http_supportdesk_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
+    if (ngx_http_supportdesk_redis_postconfiguration(cf, smcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_http_supportdesk_filter_init();
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -301,6 +315,37 @@ ngx_http_supportdesk_postconfiguration(ngx_conf_t *cf)
 
         smcf->key_cache_zone->init = ngx_http_supportdesk_auth_init_zone;
         smcf->key_cache_zone->data = cache;
+    }
+
+    return NGX_OK;
+}
+
+
+/* each API location's Redis: locations with the same settings share one
+   pool per worker */
+
+static ngx_int_t
+ngx_http_supportdesk_redis_postconfiguration(ngx_conf_t *cf,
+    ngx_http_supportdesk_main_conf_t *smcf)
+{
+    ngx_uint_t                          i;
+    ngx_http_supportdesk_location_t    *location;
+    ngx_http_supportdesk_redis_conf_t  *redis;
+
+    location = smcf->locations.elts;
+
+    for (i = 0; i < smcf->locations.nelts; i++) {
+        redis = ngx_http_supportdesk_redis_location(cf, location[i].rlcf,
+                                                    location[i].clcf);
+        if (redis == NULL) {
+            return NGX_ERROR;
+        }
+
+        location[i].slcf->redis = ngx_http_supportdesk_redis_conf_add(cf,
+                                                   &smcf->redis_confs, redis);
+        if (location[i].slcf->redis == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -363,6 +408,13 @@ ngx_http_supportdesk_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&smcf->redis_confs, cf->pool, 4,
                        sizeof(ngx_http_supportdesk_redis_conf_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&smcf->locations, cf->pool, 4,
+                       sizeof(ngx_http_supportdesk_location_t))
         != NGX_OK)
     {
         return NULL;
@@ -453,9 +505,9 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_supportdesk_loc_conf_t  *prev = parent;
     ngx_http_supportdesk_loc_conf_t  *conf = child;
 
-    ngx_http_core_loc_conf_t           *clcf;
-    ngx_http_supportdesk_main_conf_t   *smcf;
-    ngx_http_supportdesk_redis_conf_t  *redis;
+    ngx_http_core_loc_conf_t              *clcf;
+    ngx_http_supportdesk_location_t       *location;
+    ngx_http_supportdesk_main_conf_t      *smcf;
 
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
@@ -479,26 +531,26 @@ ngx_http_supportdesk_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
-    redis = ngx_http_supportdesk_redis_location(cf);
-    if (redis == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    /* locations with the same settings share one pool per worker */
+    /* its Redis settings may be merged after this (the other module's) */
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_supportdesk_module);
 
-    conf->redis = ngx_http_supportdesk_redis_conf_add(cf, &smcf->redis_confs,
-                                                      redis);
-    if (conf->redis == NULL) {
+    location = ngx_array_push(&smcf->locations);
+    if (location == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    location->slcf = conf;
+    location->rlcf = ngx_http_conf_get_module_loc_conf(cf,
+                                            ngx_http_supportdesk_redis_module);
+    location->clcf = clcf;
 
     /*
      * nginx checks the body size itself, before the content handler and for
      * chunked bodies too; our error filter turns its 413 into the envelope.
      * The module's own limit replaces client_max_body_size here.
      */
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->client_max_body_size = ngx_max(conf->max_body_size,
                                          conf->batch_max_body_size);
 

@@ -21,6 +21,7 @@
 #include "ngx_http_supportdesk_cluster.h"
 #include "ngx_http_supportdesk_validate.h"
 #include "ngx_http_supportdesk_metrics.h"
+#include "ngx_http_supportdesk_reply.h"
 
 
 #define NGX_HTTP_SUPPORTDESK_REDIS_BACKOFF_MIN   50
@@ -67,9 +68,6 @@
 #define NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_AGAIN  1000
 #define NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_SOON   100
 
-/* conn->reply_refused */
-#define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_SIZE     1
-#define NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS 2
 
 
 typedef enum {
@@ -140,11 +138,8 @@ typedef struct {
     /* TLS: the session of the last connection, resumed by the next */
     void                                *tls_session;
 
-    /* the reply being parsed: bytes of its strings, elements of its arrays */
-    size_t                               reply_bytes;
-    ngx_uint_t                           reply_elements;
-    /* the bound the reply broke, for the log */
-    ngx_uint_t                           reply_refused;
+    /* the replies' memory; the reply being parsed, against its bounds */
+    ngx_http_supportdesk_reply_arena_t   arena;
 } ngx_http_supportdesk_redis_conn_t;
 
 
@@ -397,7 +392,7 @@ static ngx_int_t ngx_http_supportdesk_redis_unparsed(
     ngx_http_supportdesk_redis_conn_t *conn);
 static ngx_int_t ngx_http_supportdesk_redis_process(
     ngx_http_supportdesk_redis_conn_t *conn);
-static ngx_uint_t ngx_http_supportdesk_redis_deliver(
+static void ngx_http_supportdesk_redis_deliver(
     ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_redis_wait_add(
@@ -438,10 +433,6 @@ static ngx_http_supportdesk_redis_conn_t *ngx_http_supportdesk_redis_pick(
     ngx_http_supportdesk_redis_pool_t *pool);
 static redisReader *ngx_http_supportdesk_redis_reader(
     ngx_http_supportdesk_redis_conn_t *conn);
-static void *ngx_http_supportdesk_redis_create_string(
-    const redisReadTask *task, char *str, size_t len);
-static void *ngx_http_supportdesk_redis_create_array(
-    const redisReadTask *task, int elements);
 static ngx_int_t ngx_http_supportdesk_redis_write_op(
     ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op);
@@ -523,13 +514,6 @@ static u_char  ngx_http_supportdesk_redis_buf[65536];
 static const char   *ngx_http_supportdesk_redis_asking[] = { "ASKING" };
 static const size_t  ngx_http_supportdesk_redis_asking_len[] = { 6 };
 
-/*
- * hiredis's own reply functions, and ours, which check a reply against its
- * bounds before hiredis builds it: every reply is still hiredis's, freed by
- * freeReplyObject().
- */
-static redisReplyObjectFunctions  *ngx_http_supportdesk_redis_hiredis_fn;
-static redisReplyObjectFunctions   ngx_http_supportdesk_redis_bounded_fn;
 
 
 ngx_http_supportdesk_redis_conf_t *
@@ -866,6 +850,8 @@ ngx_http_supportdesk_redis_pool_destroy(ngx_http_supportdesk_redis_pool_t *pool)
             ngx_free(conn->out);
             conn->out = NULL;
         }
+
+        ngx_http_supportdesk_reply_free(&conn->arena);
     }
 
     if (pool->fail_event.posted) {
@@ -2314,7 +2300,7 @@ ngx_http_supportdesk_redis_unparsed(ngx_http_supportdesk_redis_conn_t *conn)
     rcf = conn->pool->conf;
     unparsed = conn->reader->len - conn->reader->pos;
 
-    if (unparsed > rcf->max_reply_size - conn->reply_bytes) {
+    if (unparsed > rcf->max_reply_size - conn->arena.bytes) {
         ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
                       "supportdesk: redis %V sent a reply of more than %uz "
                       "bytes (supportdesk_redis_max_reply_size), dropping "
@@ -2368,9 +2354,7 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
 
     for ( ;; ) {
         if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK) {
-            if (conn->reply_refused
-                == NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS)
-            {
+            if (conn->arena.refused == NGX_HTTP_SUPPORTDESK_REPLY_ELEMENTS) {
                 ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
                               "supportdesk: redis %V sent a reply of more "
                               "than %ui elements "
@@ -2380,7 +2364,7 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
                               conn->pool->conf->max_reply_elements,
                               conn->ninflight);
 
-            } else if (conn->reply_refused) {
+            } else if (conn->arena.refused) {
                 ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
                               "supportdesk: redis %V sent a reply of more "
                               "than %uz bytes "
@@ -2405,13 +2389,10 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
             return NGX_OK;
         }
 
-        conn->reply_bytes = 0;
-        conn->reply_elements = 0;
-
         if (ngx_queue_empty(&conn->inflight) && conn->pool->subscriber) {
             ngx_http_supportdesk_redis_sentinel_message(conn->pool->sentinel,
                                                         reply);
-            freeReplyObject(reply);
+            ngx_http_supportdesk_reply_done(&conn->arena);
             continue;
         }
 
@@ -2419,7 +2400,7 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
             ngx_log_error(NGX_LOG_ERR, conn->pool->log, 0,
                           "supportdesk: redis %V sent a reply nobody "
                           "asked for", conn->peer.name);
-            freeReplyObject(reply);
+            ngx_http_supportdesk_reply_done(&conn->arena);
             ngx_http_supportdesk_redis_close(conn,
                                              NGX_HTTP_SERVICE_UNAVAILABLE, 1);
             return NGX_DONE;
@@ -2440,9 +2421,8 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
                                    NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_SOON);
         }
 
-        if (!ngx_http_supportdesk_redis_deliver(conn, op, reply)) {
-            freeReplyObject(reply);
-        }
+        ngx_http_supportdesk_redis_deliver(conn, op, reply);
+        ngx_http_supportdesk_reply_done(&conn->arena);
 
         if (conn->generation != generation) {
             return NGX_DONE;
@@ -2468,27 +2448,27 @@ ngx_http_supportdesk_redis_process(ngx_http_supportdesk_redis_conn_t *conn)
 }
 
 
-/* 1 when the reply is kept (a write waiting for its WAIT), else freed */
+/* the reply is the arena's: gone once this returns */
 
-static ngx_uint_t
+static void
 ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     ngx_http_supportdesk_redis_op_t *op, redisReply *reply)
 {
     if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_ASKING) {
         /* an error here comes again, as the answer to the command itself */
         ngx_http_supportdesk_redis_op_free(conn->pool, op);
-        return 0;
+        return;
     }
 
     if (op->kind == NGX_HTTP_SUPPORTDESK_REDIS_OP_WAIT) {
         conn->npending--;
         ngx_http_supportdesk_redis_answer(op, NGX_OK, reply);
-        return 0;
+        return;
     }
 
     if (op->kind != NGX_HTTP_SUPPORTDESK_REDIS_OP_REQUEST) {
         ngx_http_supportdesk_redis_handshake_reply(conn, op, reply);
-        return 0;
+        return;
     }
 
     /*
@@ -2509,7 +2489,7 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     {
         ngx_http_supportdesk_redis_wait_detach(op);
         ngx_http_supportdesk_redis_noscript(conn, op);
-        return 0;
+        return;
     }
 
     conn->npending--;
@@ -2517,7 +2497,7 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
     if (conn->pool->cluster != NULL
         && ngx_http_supportdesk_redis_cluster_reply(conn, op, reply))
     {
-        return 0;
+        return;
     }
 
     if (op->waiter != NULL) {
@@ -2531,14 +2511,22 @@ ngx_http_supportdesk_redis_deliver(ngx_http_supportdesk_redis_conn_t *conn,
                 ngx_del_timer(&op->timer);
             }
 
-            op->held = reply;
-            return 1;
+            /* kept until the WAIT is answered: out of the arena */
+            op->held = ngx_http_supportdesk_reply_copy(reply, op->log);
+
+            if (op->held != NULL) {
+                return;
+            }
+
+            /* applied, or not: unknown, as after a lost connection */
+            ngx_http_supportdesk_redis_answer(op,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              NULL);
+            return;
         }
     }
 
     ngx_http_supportdesk_redis_answer(op, NGX_OK, reply);
-
-    return 0;
 }
 
 
@@ -4337,73 +4325,15 @@ ngx_http_supportdesk_redis_wait_release(ngx_http_supportdesk_redis_op_t *op)
 static redisReader *
 ngx_http_supportdesk_redis_reader(ngx_http_supportdesk_redis_conn_t *conn)
 {
-    redisReader  *reader;
+    ngx_http_supportdesk_redis_conf_t  *rcf;
 
-    reader = redisReaderCreate();
-    if (reader == NULL) {
-        return NULL;
-    }
+    rcf = conn->pool->conf;
 
-    if (ngx_http_supportdesk_redis_hiredis_fn == NULL) {
-        ngx_http_supportdesk_redis_hiredis_fn = reader->fn;
-        ngx_http_supportdesk_redis_bounded_fn = *reader->fn;
-        ngx_http_supportdesk_redis_bounded_fn.createString =
-            ngx_http_supportdesk_redis_create_string;
-        ngx_http_supportdesk_redis_bounded_fn.createArray =
-            ngx_http_supportdesk_redis_create_array;
-    }
+    conn->arena.max_bytes = rcf->max_reply_size;
+    conn->arena.max_elements = rcf->max_reply_elements;
+    conn->arena.log = conn->pool->log;
 
-    reader->fn = &ngx_http_supportdesk_redis_bounded_fn;
-
-    /* every task of every reply carries it */
-    reader->privdata = conn;
-
-    conn->reply_bytes = 0;
-    conn->reply_elements = 0;
-    conn->reply_refused = 0;
-
-    return reader;
-}
-
-
-/* returning NULL makes hiredis fail the reply, which it frees */
-
-static void *
-ngx_http_supportdesk_redis_create_string(const redisReadTask *task,
-    char *str, size_t len)
-{
-    ngx_http_supportdesk_redis_conn_t  *conn = task->privdata;
-
-    if (len > conn->pool->conf->max_reply_size - conn->reply_bytes) {
-        conn->reply_refused = NGX_HTTP_SUPPORTDESK_REDIS_REPLY_SIZE;
-        return NULL;
-    }
-
-    conn->reply_bytes += len;
-
-    return ngx_http_supportdesk_redis_hiredis_fn->createString(task, str,
-                                                                len);
-}
-
-
-static void *
-ngx_http_supportdesk_redis_create_array(const redisReadTask *task,
-    int elements)
-{
-    ngx_http_supportdesk_redis_conn_t  *conn = task->privdata;
-
-    /* before hiredis allocates a pointer for each announced element */
-    if ((ngx_uint_t) elements
-        > conn->pool->conf->max_reply_elements - conn->reply_elements)
-    {
-        conn->reply_refused = NGX_HTTP_SUPPORTDESK_REDIS_REPLY_ELEMENTS;
-        return NULL;
-    }
-
-    conn->reply_elements += elements;
-
-    return ngx_http_supportdesk_redis_hiredis_fn->createArray(task,
-                                                               elements);
+    return ngx_http_supportdesk_reply_reader(&conn->arena);
 }
 
 

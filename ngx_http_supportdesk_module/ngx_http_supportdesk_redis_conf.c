@@ -4,8 +4,9 @@
  * which Redis a level names (one server, a cluster's seeds, sentinels),
  * each address parsed and resolved here, at configuration time (a host
  * name left to the workers where the location has a resolver), and the
- * settings to reach it, merged level by level.  The API module's merge,
- * which runs after this one, takes a location's result.
+ * settings to reach it, merged level by level.  The API module takes a
+ * location's result in its postconfiguration, once every module's merge
+ * has run (so the order of the two modules does not matter).
  */
 
 #include <ngx_config.h>
@@ -35,7 +36,7 @@ static ngx_url_t *ngx_http_supportdesk_redis_conf_parse(ngx_conf_t *cf,
     ngx_str_t *value, const char *directive, ngx_uint_t names);
 static ngx_int_t ngx_http_supportdesk_redis_conf_host(ngx_conf_t *cf,
     ngx_http_supportdesk_redis_loc_conf_t *rlcf,
-    ngx_http_supportdesk_redis_conf_t *redis);
+    ngx_http_core_loc_conf_t *clcf, ngx_http_supportdesk_redis_conf_t *redis);
 static ngx_int_t ngx_http_supportdesk_redis_conf_resolve(ngx_conf_t *cf,
     ngx_url_t *u, const char *directive);
 static ngx_uint_t ngx_http_supportdesk_redis_conf_is_name(ngx_url_t *u);
@@ -284,7 +285,6 @@ ngx_http_supportdesk_redis_create_loc_conf(ngx_conf_t *cf)
      *
      *     rlcf->settings.user = { 0, NULL };
      *     rlcf->settings.password = { 0, NULL };
-     *     rlcf->merged = 0;
      */
 
     rlcf->url = NGX_CONF_UNSET_PTR;
@@ -404,31 +404,17 @@ ngx_http_supportdesk_redis_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
-    conf->merged = 1;
-
     return NGX_CONF_OK;
 }
 
 
 ngx_http_supportdesk_redis_conf_t *
-ngx_http_supportdesk_redis_location(ngx_conf_t *cf)
+ngx_http_supportdesk_redis_location(ngx_conf_t *cf,
+    ngx_http_supportdesk_redis_loc_conf_t *rlcf,
+    ngx_http_core_loc_conf_t *clcf)
 {
-    ngx_str_t                               value;
-    ngx_http_supportdesk_redis_conf_t      *redis;
-    ngx_http_supportdesk_redis_loc_conf_t  *rlcf;
-
-    rlcf = ngx_http_conf_get_module_loc_conf(cf,
-                                             ngx_http_supportdesk_redis_module);
-
-    if (!rlcf->merged) {
-        /* a build that lists the modules in another order */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "supportdesk: the Redis settings are merged "
-                           "after the API's: "
-                           "ngx_http_supportdesk_redis_module must come "
-                           "before ngx_http_supportdesk_module");
-        return NULL;
-    }
+    ngx_str_t                           value;
+    ngx_http_supportdesk_redis_conf_t  *redis;
 
     redis = &rlcf->settings;
 
@@ -457,7 +443,8 @@ ngx_http_supportdesk_redis_location(ngx_conf_t *cf)
             }
         }
 
-        if (ngx_http_supportdesk_redis_conf_host(cf, rlcf, redis) != NGX_OK)
+        if (ngx_http_supportdesk_redis_conf_host(cf, rlcf, clcf, redis)
+            != NGX_OK)
         {
             return NULL;
         }
@@ -676,14 +663,12 @@ ngx_http_supportdesk_redis_conf_parse(ngx_conf_t *cf, ngx_str_t *value,
 static ngx_int_t
 ngx_http_supportdesk_redis_conf_host(ngx_conf_t *cf,
     ngx_http_supportdesk_redis_loc_conf_t *rlcf,
-    ngx_http_supportdesk_redis_conf_t *redis)
+    ngx_http_core_loc_conf_t *clcf, ngx_http_supportdesk_redis_conf_t *redis)
 {
-    ngx_url_t                 *u;
-    ngx_addr_t                *unresolved;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_url_t   *u;
+    ngx_addr_t  *unresolved;
 
     u = rlcf->url;
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     ngx_str_null(&redis->host);
     redis->port = 0;

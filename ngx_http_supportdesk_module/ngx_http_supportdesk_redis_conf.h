@@ -3,9 +3,9 @@
  * The supportdesk_redis* directives: a module of their own in the .so
  * (ngx_http_supportdesk_redis_module), whose location configuration holds
  * which Redis a level names (one server, a cluster's seeds or sentinels)
- * and the settings to reach it.  Its merge runs before the API module's
- * (it comes first in the .so's module order), which takes the result
- * with ngx_http_supportdesk_redis_location().
+ * and the settings to reach it.  The API module takes a location's result
+ * with ngx_http_supportdesk_redis_location() in its postconfiguration,
+ * when every module's merge has run: the two modules' order is free.
  */
 
 #ifndef _NGX_HTTP_SUPPORTDESK_REDIS_CONF_H_INCLUDED_
@@ -30,8 +30,6 @@ typedef struct {
     /* the settings of this level; addr and the rest are set by
        ngx_http_supportdesk_redis_location() */
     ngx_http_supportdesk_redis_conf_t    settings;
-    /* merged: the module order put this module's merge first */
-    ngx_flag_t                           merged;
 } ngx_http_supportdesk_redis_loc_conf_t;
 
 
@@ -39,13 +37,14 @@ extern ngx_module_t  ngx_http_supportdesk_redis_module;
 
 
 /*
- * In a merge of a location that serves the API: its Redis settings,
+ * A location that serves the API, every merge done: its Redis settings,
  * complete (the server, cluster or sentinels it names, or the default
- * server; a host name resolved now, or by the workers where the location
- * has a resolver).  NULL: an error, logged.
+ * server; a host name resolved now, or by the workers where the location,
+ * clcf, has a resolver).  NULL: an error, logged.
  */
 ngx_http_supportdesk_redis_conf_t *ngx_http_supportdesk_redis_location(
-    ngx_conf_t *cf);
+    ngx_conf_t *cf, ngx_http_supportdesk_redis_loc_conf_t *rlcf,
+    ngx_http_core_loc_conf_t *clcf);
 
 
 #endif /* _NGX_HTTP_SUPPORTDESK_REDIS_CONF_H_INCLUDED_ */

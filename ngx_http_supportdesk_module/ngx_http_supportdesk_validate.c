@@ -29,6 +29,11 @@ typedef struct {
 } ngx_http_supportdesk_field_t;
 
 
+/* a string field's own rule: NULL, or what is wrong with it */
+typedef const char *(*ngx_http_supportdesk_check_pt)(const u_char *p,
+    size_t len);
+
+
 /* a text given to jansson in pieces (json_load_callback()) */
 typedef struct {
     ngx_str_t   text[3];
@@ -56,8 +61,8 @@ static const char *ngx_http_supportdesk_check_external_id(const u_char *p,
     size_t len);
 static ngx_uint_t ngx_http_supportdesk_field_id(const char *key, size_t len,
     ngx_uint_t flags);
-static const char *ngx_http_supportdesk_json_string(json_t *value,
-    ngx_str_t *s);
+static const char *ngx_http_supportdesk_string_field(json_t *value,
+    ngx_http_supportdesk_check_pt check, ngx_str_t *s);
 static const char *ngx_http_supportdesk_check_field(ngx_uint_t id,
     json_t *value, ngx_str_t *text, ngx_uint_t flags,
     ngx_http_supportdesk_customer_input_t *in);
@@ -1573,8 +1578,11 @@ ngx_http_supportdesk_field_id(const char *key, size_t len, ngx_uint_t flags)
 }
 
 
+/* a field that must be a string: its text into s, checked by check */
+
 static const char *
-ngx_http_supportdesk_json_string(json_t *value, ngx_str_t *s)
+ngx_http_supportdesk_string_field(json_t *value,
+    ngx_http_supportdesk_check_pt check, ngx_str_t *s)
 {
     if (json_is_null(value)) {
         return "cannot be null";
@@ -1587,7 +1595,7 @@ ngx_http_supportdesk_json_string(json_t *value, ngx_str_t *s)
     s->data = (u_char *) json_string_value(value);
     s->len = json_string_length(value);
 
-    return NULL;
+    return check ? check(s->data, s->len) : NULL;
 }
 
 
@@ -1608,11 +1616,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
             return "cannot be changed by a bulk update";
         }
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
-
-        if (msg == NULL) {
-            msg = ngx_http_supportdesk_check_email(s.data, s.len);
-        }
+        msg = ngx_http_supportdesk_string_field(value,
+                                  ngx_http_supportdesk_check_email, &s);
 
         if (msg == NULL) {
             in->email = s;
@@ -1623,7 +1628,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
 
     case NGX_HTTP_SUPPORTDESK_FIELD_NAME:
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
+        /* check_name() also trims it */
+        msg = ngx_http_supportdesk_string_field(value, NULL, &s);
 
         if (msg == NULL) {
             msg = ngx_http_supportdesk_check_name(s.data, s.len, &in->name);
@@ -1642,11 +1648,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
             return NULL;
         }
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
-
-        if (msg == NULL) {
-            msg = ngx_http_supportdesk_check_phone(s.data, s.len);
-        }
+        msg = ngx_http_supportdesk_string_field(value,
+                                  ngx_http_supportdesk_check_phone, &s);
 
         if (msg == NULL) {
             in->phone = s;
@@ -1662,11 +1665,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
             return NULL;
         }
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
-
-        if (msg == NULL) {
-            msg = ngx_http_supportdesk_check_avatar_url(s.data, s.len);
-        }
+        msg = ngx_http_supportdesk_string_field(value,
+                                  ngx_http_supportdesk_check_avatar_url, &s);
 
         if (msg == NULL) {
             in->avatar_url = s;
@@ -1703,13 +1703,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
 
     case NGX_HTTP_SUPPORTDESK_FIELD_EXTERNAL_ID:
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
-
-        if (msg == NULL) {
-            msg = ngx_http_supportdesk_check_external_id(s.data, s.len);
-        }
-
-        return msg;
+        return ngx_http_supportdesk_string_field(value,
+                                  ngx_http_supportdesk_check_external_id, &s);
 
     case NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY:
         return "is read-only";

@@ -496,6 +496,24 @@ ngx_http_supportdesk_answer_headers(ngx_http_request_t *r)
 
 
 ngx_int_t
+ngx_http_supportdesk_allow_header(ngx_http_request_t *r, ngx_str_t *methods)
+{
+    ngx_table_elt_t  *allow;
+
+    allow = ngx_list_push(&r->headers_out.headers);
+    if (allow == NULL) {
+        return NGX_ERROR;
+    }
+
+    allow->hash = 1;
+    ngx_str_set(&allow->key, "Allow");
+    allow->value = *methods;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_supportdesk_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {

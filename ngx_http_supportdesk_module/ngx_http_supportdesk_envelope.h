@@ -82,6 +82,10 @@ void ngx_http_supportdesk_json_error(ngx_http_request_t *r,
     ngx_http_supportdesk_json_t *json, ngx_uint_t status, const char *code,
     const char *message, ngx_http_supportdesk_report_t *report);
 
+/* "Allow: methods" for a 405 (methods kept by reference); NGX_ERROR */
+ngx_int_t ngx_http_supportdesk_allow_header(ngx_http_request_t *r,
+    ngx_str_t *methods);
+
 ngx_int_t ngx_http_supportdesk_send_body(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 

@@ -231,6 +231,9 @@ static const char  *ngx_http_supportdesk_metrics_cmd_les[] = {
 };
 
 
+static ngx_str_t  ngx_http_supportdesk_metrics_allow =
+    ngx_string("GET, HEAD");
+
 /* Prometheus's text exposition format */
 static ngx_str_t  ngx_http_supportdesk_metrics_type =
     ngx_string("text/plain; version=0.0.4; charset=utf-8");
@@ -860,20 +863,17 @@ ngx_http_supportdesk_metrics_handler(ngx_http_request_t *r)
     ngx_uint_t                             i, s, nrows;
     ngx_atomic_t                          *sum, *word;
     ngx_atomic_uint_t                      key, count;
-    ngx_table_elt_t                       *allow;
     ngx_http_supportdesk_metrics_sh_t     *sh;
     ngx_http_supportdesk_metrics_row_t    *rows;
     ngx_http_supportdesk_metrics_shard_t  *total;
 
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+        if (ngx_http_supportdesk_allow_header(r,
+                                      &ngx_http_supportdesk_metrics_allow)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "GET, HEAD");
 
         return NGX_HTTP_NOT_ALLOWED;
     }

@@ -496,12 +496,28 @@ ngx_http_supportdesk_answer_headers(ngx_http_request_t *r)
 
 
 ngx_int_t
+ngx_http_supportdesk_allow_header(ngx_http_request_t *r, ngx_str_t *methods)
+{
+    ngx_table_elt_t  *allow;
+
+    allow = ngx_list_push(&r->headers_out.headers);
+    if (allow == NULL) {
+        return NGX_ERROR;
+    }
+
+    allow->hash = 1;
+    ngx_str_set(&allow->key, "Allow");
+    allow->value = *methods;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_supportdesk_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_buf_t  *b;
 
     if (ngx_http_supportdesk_answer_headers(r) != NGX_OK) {
         return NGX_ERROR;
@@ -521,14 +537,28 @@ ngx_http_supportdesk_send_body(ngx_http_request_t *r, ngx_uint_t status,
     b->pos = body->data;
     b->last = body->data + body->len;
     b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+
+    return ngx_http_supportdesk_send_buffer(r, status,
+                                            &ngx_http_supportdesk_content_type,
+                                            b);
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_send_buffer(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
 
     r->headers_out.status = status;
-    r->headers_out.content_type = ngx_http_supportdesk_content_type;
-    r->headers_out.content_type_len = ngx_http_supportdesk_content_type.len;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
     r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.content_length_n = body->len;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
 
     rc = ngx_http_send_header(r);
 

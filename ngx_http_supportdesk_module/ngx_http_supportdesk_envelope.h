@@ -82,8 +82,20 @@ void ngx_http_supportdesk_json_error(ngx_http_request_t *r,
     ngx_http_supportdesk_json_t *json, ngx_uint_t status, const char *code,
     const char *message, ngx_http_supportdesk_report_t *report);
 
+/* "Allow: methods" for a 405 (methods kept by reference); NGX_ERROR */
+ngx_int_t ngx_http_supportdesk_allow_header(ngx_http_request_t *r,
+    ngx_str_t *methods);
+
 ngx_int_t ngx_http_supportdesk_send_body(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+
+/*
+ * The headers set so far, then b, whole, as the body of type: what
+ * send_body() does once its API headers are on, and the metrics page
+ * (no API answer: none of those headers) as it is
+ */
+ngx_int_t ngx_http_supportdesk_send_buffer(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
 
 /* 304 with the ETag (ctx->etag), no body */
 ngx_int_t ngx_http_supportdesk_send_not_modified(ngx_http_request_t *r);

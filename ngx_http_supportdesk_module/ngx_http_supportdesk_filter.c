@@ -230,8 +230,6 @@ static ngx_int_t
 ngx_http_supportdesk_refused_method(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, ngx_str_t *path)
 {
-    ngx_table_elt_t  *allow;
-
     if (ngx_http_supportdesk_route(r, ctx, path) != NGX_HTTP_NOT_ALLOWED
         || ctx->allow.len == 0)
     {
@@ -241,16 +239,7 @@ ngx_http_supportdesk_refused_method(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    allow = ngx_list_push(&r->headers_out.headers);
-    if (allow == NULL) {
-        return NGX_ERROR;
-    }
-
-    allow->hash = 1;
-    ngx_str_set(&allow->key, "Allow");
-    allow->value = ctx->allow;
-
-    return NGX_OK;
+    return ngx_http_supportdesk_allow_header(r, &ctx->allow);
 }
 
 

@@ -53,7 +53,6 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
     ngx_uint_t                        api_key_twice, known;
-    ngx_table_elt_t                  *allow;
     ngx_http_supportdesk_ctx_t       *ctx;
     ngx_http_supportdesk_loc_conf_t  *slcf;
 
@@ -77,15 +76,10 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
 
     rc = ngx_http_supportdesk_route_request(r, ctx, slcf);
 
-    if (rc == NGX_HTTP_NOT_ALLOWED) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        allow->value = ctx->allow;
+    if (rc == NGX_HTTP_NOT_ALLOWED
+        && ngx_http_supportdesk_allow_header(r, &ctx->allow) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc != NGX_OK) {

@@ -31,6 +31,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_supportdesk_metrics.h"
+#include "ngx_http_supportdesk_envelope.h"
 
 
 /* combinations of route, method, status and error code */
@@ -228,6 +229,14 @@ static const char  *ngx_http_supportdesk_metrics_cmd_les[] = {
     "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1",
     "2.5", "5", "10", "+Inf"
 };
+
+
+static ngx_str_t  ngx_http_supportdesk_metrics_allow =
+    ngx_string("GET, HEAD");
+
+/* Prometheus's text exposition format */
+static ngx_str_t  ngx_http_supportdesk_metrics_type =
+    ngx_string("text/plain; version=0.0.4; charset=utf-8");
 
 
 /* the method label: OpenTelemetry's http.request.method, _OTHER else */
@@ -854,21 +863,17 @@ ngx_http_supportdesk_metrics_handler(ngx_http_request_t *r)
     ngx_uint_t                             i, s, nrows;
     ngx_atomic_t                          *sum, *word;
     ngx_atomic_uint_t                      key, count;
-    ngx_chain_t                            out;
-    ngx_table_elt_t                       *allow;
     ngx_http_supportdesk_metrics_sh_t     *sh;
     ngx_http_supportdesk_metrics_row_t    *rows;
     ngx_http_supportdesk_metrics_shard_t  *total;
 
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+        if (ngx_http_supportdesk_allow_header(r,
+                                      &ngx_http_supportdesk_metrics_allow)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "GET, HEAD");
 
         return NGX_HTTP_NOT_ALLOWED;
     }
@@ -950,26 +955,8 @@ ngx_http_supportdesk_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_supportdesk_send_buffer(r, NGX_HTTP_OK,
+                                        &ngx_http_supportdesk_metrics_type, b);
 }
 
 

@@ -501,9 +501,12 @@ static void ngx_http_supportdesk_redis_fail_handler(ngx_event_t *ev);
 static void ngx_http_supportdesk_redis_refused(
     ngx_http_supportdesk_redis_pool_t *pool,
     ngx_http_supportdesk_redis_conn_t *conn, ngx_log_t *log);
+static ngx_uint_t ngx_http_supportdesk_redis_full(
+    ngx_http_supportdesk_redis_conf_t *conf,
+    ngx_http_supportdesk_redis_conn_t *conn);
 static ngx_http_supportdesk_redis_op_t *ngx_http_supportdesk_redis_queue(
-    ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t script, int argc,
-    const char **argv, const size_t *argvlen,
+    ngx_http_supportdesk_redis_conn_t *conn, ngx_int_t slot, ngx_int_t script,
+    int argc, const char **argv, const size_t *argvlen,
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log);
 
@@ -906,7 +909,6 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
     ngx_log_t *log)
 {
     ngx_int_t                           slot;
-    ngx_http_supportdesk_redis_op_t    *op;
     ngx_http_supportdesk_redis_pool_t  *pool;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
@@ -923,21 +925,13 @@ ngx_http_supportdesk_redis_send(ngx_http_supportdesk_redis_conf_t *conf,
      * request is better answered 503 now than after the timeout, having
      * grown the queue and the memory meanwhile.
      */
-    if (conn == NULL
-        || conn->npending >= conf->max_pending
-        || conn->out_len - conn->out_sent >= conf->max_output)
-    {
+    if (conn == NULL || ngx_http_supportdesk_redis_full(conf, conn)) {
         ngx_http_supportdesk_redis_refused(pool, conn, log);
         return NULL;
     }
 
-    op = ngx_http_supportdesk_redis_queue(conn, script, argc, argv, argvlen,
-                                          handler, data, log);
-    if (op != NULL) {
-        op->slot = slot;
-    }
-
-    return op;
+    return ngx_http_supportdesk_redis_queue(conn, slot, script, argc, argv,
+                                            argvlen, handler, data, log);
 }
 
 
@@ -949,7 +943,6 @@ ngx_http_supportdesk_redis_send_background(
     ngx_log_t *log)
 {
     ngx_int_t                           slot;
-    ngx_http_supportdesk_redis_op_t    *op;
     ngx_http_supportdesk_redis_pool_t  *pool;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
@@ -975,20 +968,12 @@ ngx_http_supportdesk_redis_send_background(
     }
 
     /* stale: to an address its name no longer has, draining */
-    if (conn->stale
-        || conn->npending >= conf->max_pending
-        || conn->out_len - conn->out_sent >= conf->max_output)
-    {
+    if (conn->stale || ngx_http_supportdesk_redis_full(conf, conn)) {
         return NULL;
     }
 
-    op = ngx_http_supportdesk_redis_queue(conn, script, argc, argv, argvlen,
-                                          handler, data, log);
-    if (op != NULL) {
-        op->slot = slot;
-    }
-
-    return op;
+    return ngx_http_supportdesk_redis_queue(conn, slot, script, argc, argv,
+                                            argvlen, handler, data, log);
 }
 
 
@@ -998,8 +983,6 @@ ngx_http_supportdesk_redis_send_after(ngx_http_supportdesk_redis_op_t *prev,
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log)
 {
-    ngx_http_supportdesk_redis_op_t  *op;
-
     /* prev failed with its connection, or waits to be sent again: the rest
        of the request fails too */
     if (prev->rc || prev->retrying || prev->conn == NULL
@@ -1008,22 +991,31 @@ ngx_http_supportdesk_redis_send_after(ngx_http_supportdesk_redis_op_t *prev,
         return NULL;
     }
 
-    op = ngx_http_supportdesk_redis_queue(prev->conn, script, argc, argv,
-                                          argvlen, handler, data, log);
-    if (op != NULL) {
-        /* the commands of a request share their slot (their app's) */
-        op->slot = prev->slot;
-    }
-
-    return op;
+    /* the commands of a request share their slot (their app's) */
+    return ngx_http_supportdesk_redis_queue(prev->conn, prev->slot, script,
+                                            argc, argv, argvlen, handler,
+                                            data, log);
 }
 
 
+/* whether conn takes no more: its replies due or its output at the bounds */
+
+static ngx_uint_t
+ngx_http_supportdesk_redis_full(ngx_http_supportdesk_redis_conf_t *conf,
+    ngx_http_supportdesk_redis_conn_t *conn)
+{
+    return conn->npending >= conf->max_pending
+           || conn->out_len - conn->out_sent >= conf->max_output;
+}
+
+
+/* slot: the cluster slot the command is for (-1: none, or not a cluster) */
+
 static ngx_http_supportdesk_redis_op_t *
 ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
-    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
-    ngx_http_supportdesk_redis_handler_pt handler, void *data,
-    ngx_log_t *log)
+    ngx_int_t slot, ngx_int_t script, int argc, const char **argv,
+    const size_t *argvlen, ngx_http_supportdesk_redis_handler_pt handler,
+    void *data, ngx_log_t *log)
 {
     ngx_http_supportdesk_redis_op_t  *op;
 
@@ -1033,6 +1025,7 @@ ngx_http_supportdesk_redis_queue(ngx_http_supportdesk_redis_conn_t *conn,
     }
 
     op->conn = conn;
+    op->slot = slot;
     op->handler = handler;
     op->data = data;
     op->log = log;
@@ -3564,7 +3557,7 @@ ngx_http_supportdesk_redis_cluster_refresh_handler(ngx_event_t *ev)
                 continue;
             }
 
-            op = ngx_http_supportdesk_redis_queue(conn,
+            op = ngx_http_supportdesk_redis_queue(conn, -1,
                                      NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 2, argv,
                                      argvlen,
                                      ngx_http_supportdesk_redis_cluster_slots,
@@ -3828,7 +3821,7 @@ ngx_http_supportdesk_redis_sentinel_timer(ngx_event_t *ev)
             continue;
         }
 
-        op = ngx_http_supportdesk_redis_queue(conn,
+        op = ngx_http_supportdesk_redis_queue(conn, -1,
                                     NGX_HTTP_SUPPORTDESK_NO_SCRIPT, 3,
                                     sentinel->query_argv,
                                     sentinel->query_argvlen,

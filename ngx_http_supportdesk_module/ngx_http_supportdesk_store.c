@@ -31,6 +31,8 @@ typedef struct {
 } ngx_http_supportdesk_store_timed_t;
 
 
+static void ngx_http_supportdesk_args_decimal(
+    ngx_http_supportdesk_args_t *args, uint64_t n);
 static void ngx_http_supportdesk_store_timed(void *data, ngx_int_t rc,
     redisReply *reply);
 static void ngx_http_supportdesk_store_done(void *data, ngx_int_t rc,
@@ -175,9 +177,26 @@ void
 ngx_http_supportdesk_args_uint(ngx_http_supportdesk_args_t *args,
     ngx_uint_t n)
 {
+    ngx_http_supportdesk_args_decimal(args, n);
+}
+
+
+void
+ngx_http_supportdesk_args_time(ngx_http_supportdesk_args_t *args)
+{
+    ngx_http_supportdesk_args_decimal(args, ngx_time());
+}
+
+
+/* n in decimal, in the pool: the one way args_uint() and args_time() add */
+
+static void
+ngx_http_supportdesk_args_decimal(ngx_http_supportdesk_args_t *args,
+    uint64_t n)
+{
     u_char  *p;
 
-    p = ngx_pnalloc(args->pool, NGX_INT_T_LEN);
+    p = ngx_pnalloc(args->pool, NGX_INT64_LEN);
     if (p == NULL) {
         args->failed = 1;
         return;
@@ -185,23 +204,6 @@ ngx_http_supportdesk_args_uint(ngx_http_supportdesk_args_t *args,
 
     ngx_http_supportdesk_args_add(args, p,
                                   ngx_http_supportdesk_decimal(p, n) - p);
-}
-
-
-void
-ngx_http_supportdesk_args_time(ngx_http_supportdesk_args_t *args)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(args->pool, NGX_TIME_T_LEN);
-    if (p == NULL) {
-        args->failed = 1;
-        return;
-    }
-
-    ngx_http_supportdesk_args_add(args, p,
-                                  ngx_http_supportdesk_decimal(p, ngx_time())
-                                  - p);
 }
 
 

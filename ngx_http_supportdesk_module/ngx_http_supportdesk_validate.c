@@ -29,6 +29,11 @@ typedef struct {
 } ngx_http_supportdesk_field_t;
 
 
+/* a string field's own rule: NULL, or what is wrong with it */
+typedef const char *(*ngx_http_supportdesk_check_pt)(const u_char *p,
+    size_t len);
+
+
 /* a text given to jansson in pieces (json_load_callback()) */
 typedef struct {
     ngx_str_t   text[3];
@@ -56,8 +61,8 @@ static const char *ngx_http_supportdesk_check_external_id(const u_char *p,
     size_t len);
 static ngx_uint_t ngx_http_supportdesk_field_id(const char *key, size_t len,
     ngx_uint_t flags);
-static const char *ngx_http_supportdesk_json_string(json_t *value,
-    ngx_str_t *s);
+static const char *ngx_http_supportdesk_string_field(json_t *value,
+    ngx_http_supportdesk_check_pt check, ngx_str_t *s);
 static const char *ngx_http_supportdesk_check_field(ngx_uint_t id,
     json_t *value, ngx_str_t *text, ngx_uint_t flags,
     ngx_http_supportdesk_customer_input_t *in);
@@ -70,6 +75,9 @@ static size_t ngx_http_supportdesk_pieces_read(void *buffer, size_t buflen,
     void *data);
 static ngx_int_t ngx_http_supportdesk_json_find_array(const u_char *p,
     const u_char *last, const char *name, ngx_str_t *array);
+static ngx_int_t ngx_http_supportdesk_json_member_next(
+    ngx_http_supportdesk_json_iter_t *it, ngx_uint_t depth, ngx_str_t *key,
+    ngx_str_t *value);
 static ngx_uint_t ngx_http_supportdesk_json_space(u_char c);
 static const u_char *ngx_http_supportdesk_json_ws(const u_char *p,
     const u_char *last);
@@ -1060,67 +1068,30 @@ ngx_int_t
 ngx_http_supportdesk_json_member(ngx_str_t *object, const char *name,
     size_t len, ngx_str_t *value)
 {
-    const u_char  *p, *last, *key, *end;
+    ngx_int_t                         rc;
+    ngx_str_t                         key;
+    ngx_http_supportdesk_json_iter_t  it;
 
-    p = object->data;
-    last = p + object->len;
-
-    p = ngx_http_supportdesk_json_ws(p, last);
-
-    if (p == last || *p != '{') {
-        return NGX_ERROR;
-    }
-
-    p = ngx_http_supportdesk_json_ws(p + 1, last);
-
-    if (p < last && *p == '}') {
-        return NGX_DECLINED;
-    }
+    it.pos = object->data;
+    it.last = object->data + object->len;
+    it.n = 0;
 
     for ( ;; ) {
-        if (p == last || *p != '"') {
-            return NGX_ERROR;
-        }
-
-        key = p + 1;
-        end = ngx_http_supportdesk_json_string_end(p, last);
-        if (end == NULL) {
-            return NGX_ERROR;
-        }
-
-        p = ngx_http_supportdesk_json_ws(end, last);
-
-        if (p == last || *p != ':') {
-            return NGX_ERROR;
-        }
-
-        p = ngx_http_supportdesk_json_ws(p + 1, last);
-
-        value->data = (u_char *) p;
-
-        p = ngx_http_supportdesk_json_value_end(p, last, NGX_MAX_UINT32_VALUE);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_supportdesk_json_key_is(key, end - 1, (u_char *) name,
-                                             len))
-        {
-            value->len = p - value->data;
-            return NGX_OK;
-        }
-
-        p = ngx_http_supportdesk_json_ws(p, last);
-
-        if (p < last && *p == '}') {
+        rc = ngx_http_supportdesk_json_member_next(&it, NGX_MAX_UINT32_VALUE,
+                                                   &key, value);
+        if (rc == NGX_DONE) {
             return NGX_DECLINED;
         }
 
-        if (p == last || *p != ',') {
+        if (rc != NGX_OK) {
             return NGX_ERROR;
         }
 
-        p = ngx_http_supportdesk_json_ws(p + 1, last);
+        if (ngx_http_supportdesk_json_key_is(key.data, key.data + key.len,
+                                             (u_char *) name, len))
+        {
+            return NGX_OK;
+        }
     }
 }
 
@@ -1607,8 +1578,11 @@ ngx_http_supportdesk_field_id(const char *key, size_t len, ngx_uint_t flags)
 }
 
 
+/* a field that must be a string: its text into s, checked by check */
+
 static const char *
-ngx_http_supportdesk_json_string(json_t *value, ngx_str_t *s)
+ngx_http_supportdesk_string_field(json_t *value,
+    ngx_http_supportdesk_check_pt check, ngx_str_t *s)
 {
     if (json_is_null(value)) {
         return "cannot be null";
@@ -1621,7 +1595,7 @@ ngx_http_supportdesk_json_string(json_t *value, ngx_str_t *s)
     s->data = (u_char *) json_string_value(value);
     s->len = json_string_length(value);
 
-    return NULL;
+    return check ? check(s->data, s->len) : NULL;
 }
 
 
@@ -1642,11 +1616,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
             return "cannot be changed by a bulk update";
         }
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
-
-        if (msg == NULL) {
-            msg = ngx_http_supportdesk_check_email(s.data, s.len);
-        }
+        msg = ngx_http_supportdesk_string_field(value,
+                                  ngx_http_supportdesk_check_email, &s);
 
         if (msg == NULL) {
             in->email = s;
@@ -1657,7 +1628,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
 
     case NGX_HTTP_SUPPORTDESK_FIELD_NAME:
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
+        /* check_name() also trims it */
+        msg = ngx_http_supportdesk_string_field(value, NULL, &s);
 
         if (msg == NULL) {
             msg = ngx_http_supportdesk_check_name(s.data, s.len, &in->name);
@@ -1676,11 +1648,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
             return NULL;
         }
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
-
-        if (msg == NULL) {
-            msg = ngx_http_supportdesk_check_phone(s.data, s.len);
-        }
+        msg = ngx_http_supportdesk_string_field(value,
+                                  ngx_http_supportdesk_check_phone, &s);
 
         if (msg == NULL) {
             in->phone = s;
@@ -1696,11 +1665,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
             return NULL;
         }
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
-
-        if (msg == NULL) {
-            msg = ngx_http_supportdesk_check_avatar_url(s.data, s.len);
-        }
+        msg = ngx_http_supportdesk_string_field(value,
+                                  ngx_http_supportdesk_check_avatar_url, &s);
 
         if (msg == NULL) {
             in->avatar_url = s;
@@ -1737,13 +1703,8 @@ ngx_http_supportdesk_check_field(ngx_uint_t id, json_t *value,
 
     case NGX_HTTP_SUPPORTDESK_FIELD_EXTERNAL_ID:
 
-        msg = ngx_http_supportdesk_json_string(value, &s);
-
-        if (msg == NULL) {
-            msg = ngx_http_supportdesk_check_external_id(s.data, s.len);
-        }
-
-        return msg;
+        return ngx_http_supportdesk_string_field(value,
+                                  ngx_http_supportdesk_check_external_id, &s);
 
     case NGX_HTTP_SUPPORTDESK_FIELD_READ_ONLY:
         return "is read-only";
@@ -1784,58 +1745,31 @@ ngx_http_supportdesk_json_find_array(const u_char *p, const u_char *last,
 {
     size_t                            len;
     ngx_int_t                         rc;
-    ngx_str_t                         value, element;
-    const u_char                     *key, *end;
-    ngx_http_supportdesk_json_iter_t  it;
+    ngx_str_t                         key, value, element;
+    ngx_http_supportdesk_json_iter_t  it, members;
 
     len = ngx_strlen(name);
 
-    p = ngx_http_supportdesk_json_ws(p, last);
-
-    if (p == last || *p != '{') {
-        return NGX_ERROR;
-    }
-
-    p = ngx_http_supportdesk_json_ws(p + 1, last);
-
-    if (p < last && *p == '}') {
-        p++;
-        goto done;
-    }
+    members.pos = p;
+    members.last = last;
+    members.n = 0;
 
     for ( ;; ) {
-        if (p == last || *p != '"') {
-            return NGX_ERROR;
+        rc = ngx_http_supportdesk_json_member_next(&members,
+                                                   JSON_PARSER_MAX_DEPTH - 1,
+                                                   &key, &value);
+        if (rc == NGX_DONE) {
+            break;
         }
 
-        key = p + 1;
-        end = ngx_http_supportdesk_json_string_end(p, last);
-        if (end == NULL) {
+        if (rc != NGX_OK) {
             return NGX_ERROR;
         }
-
-        p = ngx_http_supportdesk_json_ws(end, last);
-
-        if (p == last || *p != ':') {
-            return NGX_ERROR;
-        }
-
-        p = ngx_http_supportdesk_json_ws(p + 1, last);
-
-        value.data = (u_char *) p;
-
-        p = ngx_http_supportdesk_json_value_end(p, last,
-                                                JSON_PARSER_MAX_DEPTH - 1);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        value.len = p - value.data;
 
         /* the first one: jansson refuses a second as a duplicate */
         if (array->data == NULL && value.data[0] == '['
-            && ngx_http_supportdesk_json_key_is(key, end - 1, (u_char *) name,
-                                                len))
+            && ngx_http_supportdesk_json_key_is(key.data, key.data + key.len,
+                                                (u_char *) name, len))
         {
             ngx_http_supportdesk_json_array(&it, &value);
 
@@ -1844,20 +1778,51 @@ ngx_http_supportdesk_json_find_array(const u_char *p, const u_char *last,
             } while (rc == NGX_OK);
 
             /* its "]" is the one that closes the value */
-            if (rc != NGX_DONE || it.pos != p) {
+            if (rc != NGX_DONE || it.pos != value.data + value.len) {
                 return NGX_ERROR;
             }
 
             *array = value;
         }
+    }
 
-        p = ngx_http_supportdesk_json_ws(p, last);
+    return ngx_http_supportdesk_json_ws(members.pos, last) == last
+           ? NGX_OK : NGX_ERROR;
+}
 
-        if (p < last && *p == '}') {
-            p++;
-            break;
+
+/*
+ * The next member of the object whose text starts at it->pos (it->n 0),
+ * its key's text between the quotes into key, its value's into value
+ * (nested at most depth deep): NGX_OK; NGX_DONE with it->pos past the
+ * closing '}'; NGX_ERROR when the text is not laid out as an object.
+ * json_member() and json_find_array() both walk an object with it.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_json_member_next(ngx_http_supportdesk_json_iter_t *it,
+    ngx_uint_t depth, ngx_str_t *key, ngx_str_t *value)
+{
+    const u_char  *p, *last, *end;
+
+    last = it->last;
+
+    p = ngx_http_supportdesk_json_ws(it->pos, last);
+
+    if (it->n == 0) {
+        if (p == last || *p != '{') {
+            return NGX_ERROR;
         }
 
+        p = ngx_http_supportdesk_json_ws(p + 1, last);
+    }
+
+    if (p < last && *p == '}') {
+        it->pos = p + 1;
+        return NGX_DONE;
+    }
+
+    if (it->n) {
         if (p == last || *p != ',') {
             return NGX_ERROR;
         }
@@ -1865,9 +1830,38 @@ ngx_http_supportdesk_json_find_array(const u_char *p, const u_char *last,
         p = ngx_http_supportdesk_json_ws(p + 1, last);
     }
 
-done:
+    if (p == last || *p != '"') {
+        return NGX_ERROR;
+    }
 
-    return ngx_http_supportdesk_json_ws(p, last) == last ? NGX_OK : NGX_ERROR;
+    end = ngx_http_supportdesk_json_string_end(p, last);
+    if (end == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->data = (u_char *) p + 1;
+    key->len = end - 1 - key->data;
+
+    p = ngx_http_supportdesk_json_ws(end, last);
+
+    if (p == last || *p != ':') {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_supportdesk_json_ws(p + 1, last);
+
+    end = ngx_http_supportdesk_json_value_end(p, last, depth);
+    if (end == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = (u_char *) p;
+    value->len = end - p;
+
+    it->pos = end;
+    it->n++;
+
+    return NGX_OK;
 }
 
 

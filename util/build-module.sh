@@ -24,6 +24,10 @@ shift 3
 module=$(basename "$so")
 check=$(dirname "$so")/loadcheck
 
+# Linked again every time: a .so left from an earlier configure (the addon
+# renamed, another first module) must not be installed as this build's.
+rm -f "$tree/objs/$module"
+
 if [ -n "${MAKE_LOG:-}" ]; then
     if ! ${MAKE:-make} -C "$tree" -f objs/Makefile modules "$@" \
             > "$MAKE_LOG" 2>&1; then

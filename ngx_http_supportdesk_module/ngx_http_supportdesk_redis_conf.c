@@ -23,6 +23,8 @@
 static void *ngx_http_supportdesk_redis_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_supportdesk_redis_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
+static char *ngx_http_supportdesk_redis_conf_one(
+    ngx_http_supportdesk_redis_loc_conf_t *rlcf, void *own);
 static char *ngx_http_supportdesk_redis_conf_server(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_supportdesk_redis_conf_cluster(ngx_conf_t *cf,
@@ -454,23 +456,44 @@ ngx_http_supportdesk_redis_location(ngx_conf_t *cf,
 }
 
 
+/*
+ * A level names one Redis: supportdesk_redis, _cluster or _sentinel, once.
+ * own: the setting of the directive at hand.  NULL: it may be set.
+ */
+
+static char *
+ngx_http_supportdesk_redis_conf_one(
+    ngx_http_supportdesk_redis_loc_conf_t *rlcf, void *own)
+{
+    if (own != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    if (rlcf->url != NGX_CONF_UNSET_PTR
+        || rlcf->cluster != NGX_CONF_UNSET_PTR
+        || rlcf->sentinel != NGX_CONF_UNSET_PTR)
+    {
+        return "cannot be combined with another of \"supportdesk_redis\", "
+               "\"supportdesk_redis_cluster\" and "
+               "\"supportdesk_redis_sentinel\" at the same level";
+    }
+
+    return NULL;
+}
+
+
 static char *
 ngx_http_supportdesk_redis_conf_server(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_supportdesk_redis_loc_conf_t  *rlcf = conf;
 
+    char       *refusal;
     ngx_str_t  *value;
 
-    if (rlcf->url != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    if (rlcf->cluster != NGX_CONF_UNSET_PTR
-        || rlcf->sentinel != NGX_CONF_UNSET_PTR)
-    {
-        return "cannot be combined with \"supportdesk_redis_cluster\" or "
-               "\"supportdesk_redis_sentinel\" at the same level";
+    refusal = ngx_http_supportdesk_redis_conf_one(rlcf, rlcf->url);
+    if (refusal != NULL) {
+        return refusal;
     }
 
     value = cf->args->elts;
@@ -498,17 +521,12 @@ ngx_http_supportdesk_redis_conf_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_supportdesk_redis_loc_conf_t  *rlcf = conf;
 
+    char       *refusal;
     ngx_str_t  *value;
 
-    if (rlcf->cluster != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    if (rlcf->url != NGX_CONF_UNSET_PTR
-        || rlcf->sentinel != NGX_CONF_UNSET_PTR)
-    {
-        return "cannot be combined with \"supportdesk_redis\" or "
-               "\"supportdesk_redis_sentinel\" at the same level";
+    refusal = ngx_http_supportdesk_redis_conf_one(rlcf, rlcf->cluster);
+    if (refusal != NULL) {
+        return refusal;
     }
 
     value = cf->args->elts;
@@ -531,17 +549,12 @@ ngx_http_supportdesk_redis_conf_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_supportdesk_redis_loc_conf_t  *rlcf = conf;
 
+    char       *refusal;
     ngx_str_t  *value;
 
-    if (rlcf->sentinel != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    if (rlcf->url != NGX_CONF_UNSET_PTR
-        || rlcf->cluster != NGX_CONF_UNSET_PTR)
-    {
-        return "cannot be combined with \"supportdesk_redis\" or "
-               "\"supportdesk_redis_cluster\" at the same level";
+    refusal = ngx_http_supportdesk_redis_conf_one(rlcf, rlcf->sentinel);
+    if (refusal != NULL) {
+        return refusal;
     }
 
     value = cf->args->elts;

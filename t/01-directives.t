@@ -35,8 +35,10 @@ sub passes {
     ok($rc == 0 && $out !~ /unknown directive/, "valid: $name") or diag $out;
 }
 
+# says => qr/.../: the message the [emerg] must carry too
 sub fails {
     my ($name, $directive, %c) = @_;
+    my $says = delete $c{says};
     my ($rc, $out, $n) = $env->nginx_t(conf(%c), http_body => 1);
     # the [emerg] naming the directive is what this nginx -t is for: allowed
     # in its own error log and output (t<n>.err, t<n>.out), nowhere else
@@ -44,8 +46,9 @@ sub fails {
     my $ok = $rc != 0
         && $out =~ /\[emerg\].*"\Q$directive\E"/
         && $out !~ /unknown directive/
-        && $out !~ /test is successful/;
-    ok($ok, "invalid: $name (names $directive)") or diag "exit $rc: $out";
+        && $out !~ /test is successful/
+        && (!$says || $out =~ /\[emerg\].*"\Q$directive\E" directive $says/);
+    ok($ok, "invalid: $name (names $directive" . ($says ? ", says why" : '') . ')') or diag "exit $rc: $out";
 }
 
 # ---- positive controls (so that the failures below mean something)
@@ -140,6 +143,15 @@ passes('supportdesk_redis_sentinel', http => 'supportdesk_redis_sentinel mymaste
 fails('supportdesk_redis_sentinel without sentinels', 'supportdesk_redis_sentinel', http => 'supportdesk_redis_sentinel mymaster;');
 fails('supportdesk_redis_sentinel with supportdesk_redis', 'supportdesk_redis',
       http => 'supportdesk_redis_sentinel m 127.0.0.1:26379; supportdesk_redis 127.0.0.1:6379;');
+my $one_redis = qr/cannot be combined with another of "supportdesk_redis", "supportdesk_redis_cluster" and "supportdesk_redis_sentinel" at the same level/;
+fails('supportdesk_redis and supportdesk_redis_sentinel at one level', 'supportdesk_redis_sentinel', says => $one_redis,
+      srv => 'supportdesk_redis 127.0.0.1:6379; supportdesk_redis_sentinel m 127.0.0.1:26379;');
+fails('supportdesk_redis_cluster and supportdesk_redis_sentinel in a location', 'supportdesk_redis_cluster', says => $one_redis,
+      loc => 'supportdesk; supportdesk_redis_sentinel m 127.0.0.1:26379; supportdesk_redis_cluster 127.0.0.1:7000;');
+fails('supportdesk_redis twice at one level', 'supportdesk_redis', says => qr/is duplicate/,
+      http => 'supportdesk_redis 127.0.0.1:6379; supportdesk_redis 127.0.0.1:6380;');
+fails('supportdesk_redis_cluster twice at one level', 'supportdesk_redis_cluster', says => qr/is duplicate/,
+      http => 'supportdesk_redis_cluster 127.0.0.1:7000; supportdesk_redis_cluster 127.0.0.1:7001;');
 passes('supportdesk_redis_wait', http => 'supportdesk_redis_wait 1 50ms;', loc => 'supportdesk; supportdesk_redis_wait off;');
 fails('supportdesk_redis_wait 0', 'supportdesk_redis_wait', http => 'supportdesk_redis_wait 0;');
 fails('supportdesk_redis_wait timeout over the Redis timeout', 'supportdesk_redis_wait',

@@ -341,4 +341,5 @@ static void
 ngx_http_supportdesk_reply_free_object(void *reply)
 {
     /* the arena's: given back with the next reply, or with the arena */
+    (void) reply;
 }

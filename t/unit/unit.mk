@@ -1,5 +1,6 @@
-# C unit tests of the validators and the externalId decoder, and of the
-# cluster's key slots, redirections and slot maps.
+# C unit tests of the validators and the externalId decoder, of the
+# cluster's key slots, redirections and slot maps, and of the replies'
+# arena.
 #
 # Included by the top Makefile; paths are relative to the repository root.
 # `make unit` builds build/unit/test_validate (validate.c + the tests, linked
@@ -21,6 +22,7 @@ endif
 UNIT_DIR = build/unit
 UNIT_BIN = $(UNIT_DIR)/test_validate
 UNIT_CLUSTER_BIN = $(UNIT_DIR)/test_cluster
+UNIT_REPLY_BIN = $(UNIT_DIR)/test_reply
 
 # UBSan must abort, not just print, or prove would report a pass
 UNIT_CFLAGS = -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
@@ -38,11 +40,21 @@ UNIT_HDRS = t/unit/tap.h \
 
 .PHONY: unit unit-build
 
-unit: $(UNIT_BIN) $(UNIT_CLUSTER_BIN)
+unit: $(UNIT_BIN) $(UNIT_CLUSTER_BIN) $(UNIT_REPLY_BIN)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		prove -e '' $(UNIT_BIN) $(UNIT_CLUSTER_BIN)
+		prove -e '' $(UNIT_BIN) $(UNIT_CLUSTER_BIN) $(UNIT_REPLY_BIN)
 
-unit-build: $(UNIT_BIN) $(UNIT_CLUSTER_BIN)
+unit-build: $(UNIT_BIN) $(UNIT_CLUSTER_BIN) $(UNIT_REPLY_BIN)
+
+# the replies' arena (reply.c, linked with libhiredis only; ngx_alloc()
+# and ngx_calloc() stubbed in the test)
+$(UNIT_REPLY_BIN): t/unit/test_reply.c t/unit/tap.h \
+		ngx_http_supportdesk_module/ngx_http_supportdesk_reply.c \
+		ngx_http_supportdesk_module/ngx_http_supportdesk_reply.h \
+		| $(UNIT_NGX_DEPS)
+	@mkdir -p $(UNIT_DIR)
+	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_INCS) -o $@ t/unit/test_reply.c \
+		ngx_http_supportdesk_module/ngx_http_supportdesk_reply.c -lhiredis
 
 # the cluster's slots and verdicts (cluster.c, linked with libhiredis only)
 $(UNIT_CLUSTER_BIN): t/unit/test_cluster.c t/unit/tap.h \

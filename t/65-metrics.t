@@ -122,17 +122,6 @@ sub req_count {
     return val($m, 'supportdesk_http_requests_total', route => $route, method => $method, code => $code);
 }
 
-sub promtool_ok {
-    my ($text, $name) = @_;
-    my $tmp = $env->tmp . '/scrape.prom';
-    open my $fh, '>', $tmp or die "$tmp: $!";
-    print $fh $text;
-    close $fh;
-    my $out = `promtool check metrics < $tmp 2>&1`;
-    my $rc = $? >> 8;
-    is($rc, 0, "promtool check metrics: $name") or diag($out);
-}
-
 my $C = '/customers/{externalId}';
 
 # ---------------------------------------------------------------- before traffic
@@ -253,7 +242,7 @@ is_deeply([grep { /_total$/ && ($m1->{type}{$_} // '') ne 'counter' } keys %{ $m
           'every _total is a counter');
 is_deeply([grep { $m1->{type}{$_} eq 'counter' && !/_total$/ } keys %{ $m1->{type} }], [],
           'every counter ends in _total');
-promtool_ok($m1->{text}, 'after traffic');
+$env->promtool_ok($m1->{text}, 'after traffic');
 
 # README's example alerts: valid rules, over metrics the module exports
 {
@@ -342,7 +331,7 @@ is_deeply([grep { $_->[1] =~ /acme|sdk_|m\d|nobody/ } @{ $m2->{labels} }], [],
           'no label carries an app, a key or a customer id');
 is(val($m2, 'supportdesk_http_requests_total', route => 'unmatched', method => 'GET', code => 404), 2,
    'the unmatched hostile path is counted as unmatched');
-promtool_ok($m2->{text}, 'after hostile paths');
+$env->promtool_ok($m2->{text}, 'after hostile paths');
 
 # ---------------------------------------------------------------- a bulk-update job
 {
@@ -433,7 +422,7 @@ promtool_ok($m2->{text}, 'after hostile paths');
                 grep { !/^(?:noscript|oom)$/ } @kinds },
               { map { $_ => 0 } grep { !/^(?:noscript|oom)$/ } @kinds }, 'no other kind counted');
     is(api('PATCH', 'f1', $key, { name => 'Room again' })->{status}, 200, 'room again: 200');
-    promtool_ok($m->{text}, 'after Redis errors');
+    $env->promtool_ok($m->{text}, 'after Redis errors');
 }
 
 # ---------------------------------------------------------------- a reload keeps the counters

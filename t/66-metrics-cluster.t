@@ -74,16 +74,6 @@ sub sum_of {
     return $sum;
 }
 
-sub promtool_ok {
-    my ($text, $name) = @_;
-    my $tmp = $env->tmp . '/scrape.prom';
-    open my $fh, '>', $tmp or die "$tmp: $!";
-    print $fh $text;
-    close $fh;
-    my $out = `promtool check metrics < $tmp 2>&1`;
-    is($? >> 8, 0, "promtool check metrics: $name") or diag($out);
-}
-
 my $C = '/customers/{externalId}';
 my $CONNS = 2 * @masters * $W;
 
@@ -102,7 +92,7 @@ is(val($m, 'supportdesk_events_appended_total'), 3, 'events appended: 3');
 # (a worker's first commands, before its slot map came, may have been
 # MOVED: the counts below are from here on)
 cmp_ok(val($m, 'supportdesk_redis_cluster_refreshes_total'), '>=', $W, 'the slot map asked for at start, by every worker');
-promtool_ok($m->{text}, 'a cluster at rest');
+$env->promtool_ok($m->{text}, 'a cluster at rest');
 sub delta { my ($x, $y, $name, %l) = @_; return val($y, $name, %l) - val($x, $name, %l) }
 
 # ---------------------------------------------------------------- the app's slot moves
@@ -180,6 +170,6 @@ is(val($final, 'supportdesk_http_requests_total', route => $C, method => 'PATCH'
    'requests: every PATCH 200 once, retried or not');
 is(val($final, 'supportdesk_redis_connections', state => 'connected'), $CONNS, "still $CONNS connections");
 is(val($final, 'supportdesk_redis_errors_total', kind => 'other'), 0, 'the MOVED and ASK followed are redirects, not errors');
-promtool_ok($final->{text}, 'after a slot moved');
+$env->promtool_ok($final->{text}, 'after a slot moved');
 
 done_testing;

@@ -658,6 +658,18 @@ sub worker_pids {
 
 sub nginx_error_log { _slurp("$_[0]{tmp}/error.log") }
 
+# a test: TEXT (a scrape of supportdesk_metrics) passes promtool check
+# metrics (Debian's prometheus package); NAME says which scrape
+sub promtool_ok {
+    my ($self, $text, $name) = @_;
+    my $file = "$self->{tmp}/scrape.prom";
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $text;
+    close $fh;
+    my $out = `promtool check metrics < '$file' 2>&1`;
+    return Test::More::is($? >> 8, 0, "promtool check metrics: $name") || Test::More::diag($out);
+}
+
 # (exit code, output, n) of `nginx -t` for a whole config text; %TMP% etc.
 # are substituted. With http_body => '...' the harness wraps it in a full
 # config. Its files are %TMP%/t<n>.conf, its error log t<n>.err and its

@@ -6,10 +6,11 @@
  * Rewrite phase: the route (404, 405) and the API key as the key cache
  * knows it (401), so $supportdesk_app is known to limit_req and the
  * access log.  Access phase (after limit_req): the key's Redis lookup
- * when the cache cannot answer.  Content phase: an answer decided earlier, else the
- * body (its limit, Content-Type, a stall past client_body_timeout), the
- * path parameters and the action's validation, then the action's Redis
- * work.  Nothing here parses a route or talks to Redis itself.
+ * when the cache cannot answer.  Content phase: an answer decided
+ * earlier, else the body (its limit, Content-Type, a stall past
+ * client_body_timeout), the path parameters and the action's validation,
+ * then the action's Redis work.  Nothing here parses a route or talks to
+ * Redis itself.
  */
 
 #include <ngx_config.h>

@@ -16,7 +16,8 @@
 
 
 /* numkeys, 3 + 2 keys, 5 + 1 arguments, then a pair per setting */
-#define NGX_HTTP_SUPPORTDESK_NOTIF_ARGS  (12 + 2 * NGX_HTTP_SUPPORTDESK_SETTINGS)
+#define NGX_HTTP_SUPPORTDESK_NOTIF_ARGS                                       \
+    (12 + 2 * NGX_HTTP_SUPPORTDESK_SETTINGS)
 
 
 static ngx_int_t ngx_http_supportdesk_notif_done(ngx_http_request_t *r,

@@ -272,7 +272,9 @@ ngx_http_supportdesk_query_parse(ngx_http_request_t *r, ngx_uint_t route,
         } else if (!notes && name.len > 9
                    && ngx_strncmp(name.data, "metadata.", 9) == 0)
         {
-            if (q->metadata.nelts == 2 * NGX_HTTP_SUPPORTDESK_METADATA_FILTERS) {
+            if (q->metadata.nelts
+                == 2 * NGX_HTTP_SUPPORTDESK_METADATA_FILTERS)
+            {
                 ngx_http_supportdesk_report_add(rep, "metadata", 8,
                                      "filters: at most 16");
                 continue;

@@ -279,7 +279,7 @@ struct ngx_http_supportdesk_redis_cluster_s {
     ngx_http_supportdesk_redis_node_t  **nodes;
     ngx_uint_t                           nnodes;
     /* a node's index + 1 per slot; 0: not known (any node, then MOVED) */
-    uint16_t                             slots[NGX_HTTP_SUPPORTDESK_CLUSTER_SLOTS];
+    uint16_t                   slots[NGX_HTTP_SUPPORTDESK_CLUSTER_SLOTS];
 
     /* CLUSTER SLOTS: one in flight at most, sent to refresh_node */
     ngx_event_t                          refresh_timer;
@@ -444,7 +444,8 @@ static void ngx_http_supportdesk_redis_resume(
 static void ngx_http_supportdesk_redis_free_queue(ngx_queue_t *queue);
 static void ngx_http_supportdesk_redis_wait_release(
     ngx_http_supportdesk_redis_op_t *op);
-static ngx_http_supportdesk_redis_pool_t *ngx_http_supportdesk_redis_pool_create(
+static ngx_http_supportdesk_redis_pool_t *
+    ngx_http_supportdesk_redis_pool_create(
     ngx_http_supportdesk_redis_conf_t *rcf, ngx_uint_t index, ngx_log_t *log,
     ngx_http_supportdesk_redis_cluster_t *cluster,
     ngx_http_supportdesk_redis_sentinel_t *sentinel, ngx_uint_t flags);
@@ -1762,8 +1763,8 @@ ngx_http_supportdesk_redis_connected(ngx_http_supportdesk_redis_conn_t *conn)
 
     if (rcf->tls.enable && c->ssl == NULL) {
         rc = ngx_http_supportdesk_tls_start(c, &rcf->tls, conn->peer.name,
-                                            &conn->tls_session,
-                                            ngx_http_supportdesk_redis_tls_done);
+                                         &conn->tls_session,
+                                         ngx_http_supportdesk_redis_tls_done);
 
         if (rc == NGX_AGAIN) {
             /* the handshake is bound by the connect timeout too */

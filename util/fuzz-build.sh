@@ -17,7 +17,7 @@ srcs_for() {
     case $1 in
         payload|external_id|fields) echo validate ;;
         router) echo router ;;
-        reply) echo record envelope validate ;;
+        reply) echo reply record envelope validate ;;
         error) echo envelope validate ;;
         query) echo query validate ;;
         *) echo "fuzz: unknown target $1" >&2; exit 1 ;;

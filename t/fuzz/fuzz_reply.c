@@ -1,8 +1,9 @@
 
 /*
  * libFuzzer: the Redis reply mapping.  The input is raw RESP, parsed by
- * hiredis's redisReader exactly as the connection pool parses what Redis
- * sends; an array reply goes through ngx_http_supportdesk_record_render()
+ * hiredis's redisReader into the replies' arena with the default bounds,
+ * exactly as the connection pool parses what Redis sends (a copy out of
+ * the arena must equal the reply); an array reply goes through ngx_http_supportdesk_record_render()
  * (the HGETALL / upsert-script reply -> customer JSON of GET, PATCH and the
  * listing), into a writer that starts tiny so every growth path runs.
  * When the record holds what the gateway itself writes (s digits, strings
@@ -18,6 +19,7 @@
 
 #include "ngx_http_supportdesk.h"
 #include "ngx_http_supportdesk_record.h"
+#include "ngx_http_supportdesk_reply.h"
 #include "fuzz_common.h"
 
 
@@ -32,6 +34,36 @@ digits(redisReply *v)
 
     for (i = 0; i < v->len; i++) {
         if (v->str[i] < '0' || v->str[i] > '9') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* two replies alike, element by element */
+static int
+same(redisReply *a, redisReply *b)
+{
+    size_t  i;
+
+    if (a->type != b->type || a->integer != b->integer || a->len != b->len
+        || a->elements != b->elements)
+    {
+        return 0;
+    }
+
+    if (a->str != NULL || b->str != NULL) {
+        if (a->str == NULL || b->str == NULL
+            || memcmp(a->str, b->str, a->len + 1) != 0)
+        {
+            return 0;
+        }
+    }
+
+    for (i = 0; i < a->elements; i++) {
+        if (!same(a->element[i], b->element[i])) {
             return 0;
         }
     }
@@ -119,7 +151,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_str_t                     ext, etag;
     ngx_pool_t                    pool;
     redisReader                  *reader;
-    redisReply                   *hash;
+    redisReply                   *hash, *copy;
+    ngx_http_supportdesk_reply_arena_t  arena;
     json_error_t                  err;
     ngx_http_supportdesk_json_t   json;
     static ngx_str_t              ids[] = {
@@ -128,26 +161,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
 
     /*
-     * hiredis 0.14 allocates an array reply's element vector as soon as it
-     * reads "*<n>": "*700000000" is 5.6 GB at once, an out-of-memory of
-     * the harness, not a finding (Redis sends no such reply).  Skip inputs
-     * announcing more than 4096 elements anywhere.
+     * The module's defaults (supportdesk_redis_max_reply_size 16m,
+     * _elements 65536): "*700000000" is refused before hiredis would
+     * allocate its 5.6 GB of element pointers.
      */
-    for (size_t i = 0; i < size; i++) {
-        if (data[i] == '*') {
-            size_t  j = i + 1, n = 0;
+    memset(&arena, 0, sizeof(arena));
+    arena.max_bytes = 16 * 1024 * 1024;
+    arena.max_elements = 65536;
 
-            while (j < size && data[j] >= '0' && data[j] <= '9' && n <= 4096) {
-                n = n * 10 + (data[j++] - '0');
-            }
-
-            if (n > 4096) {
-                return 0;
-            }
-        }
-    }
-
-    reader = redisReaderCreate();
+    reader = ngx_http_supportdesk_reply_reader(&arena);
     FUZZ_ASSERT(reader != NULL, "reader");
 
     if (redisReaderFeed(reader, (const char *) data, size) != REDIS_OK
@@ -155,10 +177,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         || reply == NULL)
     {
         redisReaderFree(reader);
+        ngx_http_supportdesk_reply_free(&arena);
         return 0;
     }
 
     hash = reply;
+
+    FUZZ_ASSERT(arena.elements <= arena.max_elements
+                && arena.bytes <= arena.max_bytes, "within the bounds");
+
+    copy = ngx_http_supportdesk_reply_copy(hash, NULL);
+    FUZZ_ASSERT(copy != NULL && same(copy, hash), "a copy equals the reply");
+    freeReplyObject(copy);
 
     if (hash->type == REDIS_REPLY_ARRAY) {
         memset(&pool, 0, sizeof(pool));
@@ -203,8 +233,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_pool_reset();
     }
 
-    freeReplyObject(reply);
+    ngx_http_supportdesk_reply_done(&arena);
     redisReaderFree(reader);
+    ngx_http_supportdesk_reply_free(&arena);
 
     return 0;
 }

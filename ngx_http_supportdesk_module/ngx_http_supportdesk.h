@@ -23,6 +23,7 @@
  *   ngx_http_supportdesk_store.c     storage calls: keys, arguments, one
  *                                    reply check, errors mapped to answers
  *   ngx_http_supportdesk_redis.c     the Redis connection pool
+ *   ngx_http_supportdesk_reply.c     its replies, parsed into an arena
  *   ngx_http_supportdesk_script.c    the embedded scripts and their SHA-1s
  *
  * Beside the request path: ngx_http_supportdesk_filter.c (nginx's own

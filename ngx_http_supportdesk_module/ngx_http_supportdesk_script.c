@@ -129,7 +129,10 @@ ngx_http_supportdesk_script_init(ngx_cycle_t *cycle, ngx_uint_t count_events)
             p = ngx_cpymem(p, with->source.data, with->source.len);
         }
 
-        p = ngx_cpymem(p, count.data, count.len);
+        /* memcpy() from NULL is undefined even for 0 bytes */
+        if (count.len) {
+            p = ngx_cpymem(p, count.data, count.len);
+        }
         ngx_memcpy(p, s->source.data + shebang, s->source.len - shebang);
 
         if (EVP_Digest(script->source.data, script->source.len, md, &mdlen,

@@ -83,21 +83,7 @@ ngx_pcalloc(ngx_pool_t *pool, size_t size)
 
 
 /* ngx_alloc.c's: the replies' arena takes its blocks from them */
-
-void *
-ngx_alloc(size_t size, ngx_log_t *log)
-{
-    (void) log;
-    return malloc(size);
-}
-
-
-void *
-ngx_calloc(size_t size, ngx_log_t *log)
-{
-    (void) log;
-    return calloc(1, size);
-}
+#include "../unit/ngx_alloc_stub.h"
 
 
 ngx_int_t

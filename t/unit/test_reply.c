@@ -16,21 +16,7 @@
 
 
 /* ngx_alloc.c's, without nginx's log behind them */
-
-void *
-ngx_alloc(size_t size, ngx_log_t *log)
-{
-    (void) log;
-    return malloc(size);
-}
-
-
-void *
-ngx_calloc(size_t size, ngx_log_t *log)
-{
-    (void) log;
-    return calloc(1, size);
-}
+#include "ngx_alloc_stub.h"
 
 
 static redisReply *next_reply(redisReader *reader, const char *text,

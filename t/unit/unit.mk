@@ -48,7 +48,7 @@ unit-build: $(UNIT_BIN) $(UNIT_CLUSTER_BIN) $(UNIT_REPLY_BIN)
 
 # the replies' arena (reply.c, linked with libhiredis only; ngx_alloc()
 # and ngx_calloc() stubbed in the test)
-$(UNIT_REPLY_BIN): t/unit/test_reply.c t/unit/tap.h \
+$(UNIT_REPLY_BIN): t/unit/test_reply.c t/unit/tap.h t/unit/ngx_alloc_stub.h \
 		ngx_http_supportdesk_module/ngx_http_supportdesk_reply.c \
 		ngx_http_supportdesk_module/ngx_http_supportdesk_reply.h \
 		| $(UNIT_NGX_DEPS)

@@ -2903,6 +2903,7 @@ ngx_http_supportdesk_redis_answer(ngx_http_supportdesk_redis_op_t *op,
 static void
 ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
 {
+    ngx_uint_t                          connecting;
     ngx_http_supportdesk_redis_op_t    *op;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
@@ -2927,37 +2928,30 @@ ngx_http_supportdesk_redis_op_timeout(ngx_event_t *ev)
         return;
     }
 
-    if (conn->state == NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING) {
-        /*
-         * Still connecting (or in its TLS handshake) when the timeout
-         * runs out first: Redis was never reached, which is 503, as when
-         * the connect timeout is the one to fire, not a slow answer
-         */
-        ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
-                      "supportdesk: redis %V: no connection within %M ms, "
-                      "dropping the attempt with %ui requests due, "
-                      "reconnecting in %M ms",
-                      conn->peer.name, conn->pool->conf->timeout,
-                      conn->npending, conn->backoff);
-
-        ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         1);
-        return;
-    }
+    connecting = (conn->state == NGX_HTTP_SUPPORTDESK_REDIS_CONNECTING);
 
     ngx_log_error(NGX_LOG_ERR, op->log, NGX_ETIMEDOUT,
-                  "supportdesk: redis %V did not answer within %M ms, "
-                  "dropping the connection with %ui requests due, "
-                  "reconnecting in %M ms",
+                  connecting
+                  ? "supportdesk: redis %V: no connection within %M ms, "
+                    "dropping the attempt with %ui requests due, "
+                    "reconnecting in %M ms"
+                  : "supportdesk: redis %V did not answer within %M ms, "
+                    "dropping the connection with %ui requests due, "
+                    "reconnecting in %M ms",
                   conn->peer.name, conn->pool->conf->timeout,
                   conn->npending, conn->backoff);
 
     /*
-     * Replies come in order: everything queued behind a stalled reply is
-     * stalled too.  A Redis that stalls is likely busy or stopped: the
-     * reconnect backs off, as after a connection lost.
+     * Still connecting (or in its TLS handshake): Redis was never reached,
+     * 503 as when the connect timeout fires first.  Otherwise replies come
+     * in order: everything queued behind a stalled reply is stalled too.
+     * Either way the Redis is likely busy or stopped: the reconnect backs
+     * off, as after a connection lost.
      */
-    ngx_http_supportdesk_redis_close(conn, NGX_HTTP_GATEWAY_TIME_OUT, 1);
+    ngx_http_supportdesk_redis_close(conn,
+                                     connecting ? NGX_HTTP_SERVICE_UNAVAILABLE
+                                                : NGX_HTTP_GATEWAY_TIME_OUT,
+                                     1);
 }
 
 

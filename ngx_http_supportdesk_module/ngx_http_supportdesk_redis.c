@@ -336,6 +336,12 @@ struct ngx_http_supportdesk_redis_op_s {
     ngx_http_supportdesk_redis_node_t       *ask;
     unsigned                                 retrying:1;
 
+    /* the commands of its request queued right in front of it and right
+       behind it, while they are not answered: one sent again goes behind
+       the one in front, so a request's commands keep their order */
+    ngx_http_supportdesk_redis_op_t         *ahead;
+    ngx_http_supportdesk_redis_op_t         *behind;
+
     /* supportdesk_redis_wait: the WAIT behind this write, and the write's
        reply, held until WAIT says enough replicas have it */
     ngx_http_supportdesk_redis_op_t         *waiter;
@@ -984,6 +990,8 @@ ngx_http_supportdesk_redis_send_after(ngx_http_supportdesk_redis_op_t *prev,
     ngx_http_supportdesk_redis_handler_pt handler, void *data,
     ngx_log_t *log)
 {
+    ngx_http_supportdesk_redis_op_t  *op;
+
     /* prev failed with its connection, or waits to be sent again: the rest
        of the request fails too */
     if (prev->rc || prev->retrying || prev->conn == NULL
@@ -993,9 +1001,17 @@ ngx_http_supportdesk_redis_send_after(ngx_http_supportdesk_redis_op_t *prev,
     }
 
     /* the commands of a request share their slot (their app's) */
-    return ngx_http_supportdesk_redis_queue(prev->conn, prev->slot, script,
-                                            argc, argv, argvlen, handler,
-                                            data, log);
+    op = ngx_http_supportdesk_redis_queue(prev->conn, prev->slot, script,
+                                          argc, argv, argvlen, handler, data,
+                                          log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->ahead = prev;
+    prev->behind = op;
+
+    return op;
 }
 
 
@@ -3357,7 +3373,12 @@ ngx_http_supportdesk_redis_cluster_reply(
 }
 
 
-/* every command waiting is sent again, in the order the answers came */
+/*
+ * Every command waiting is sent again, in the order the answers came, but
+ * never before the command of its request in front of it: answers of two
+ * nodes (a TRYAGAIN from the source of a migration, an ASK's TRYAGAIN
+ * from its target) may come in either order.
+ */
 
 static void
 ngx_http_supportdesk_redis_cluster_retry_handler(ngx_event_t *ev)
@@ -3369,8 +3390,13 @@ ngx_http_supportdesk_redis_cluster_retry_handler(ngx_event_t *ev)
 
     while (!ngx_queue_empty(&cluster->retry)) {
         q = ngx_queue_head(&cluster->retry);
-        ngx_queue_remove(q);
         op = ngx_queue_data(q, ngx_http_supportdesk_redis_op_t, queue);
+
+        while (op->ahead != NULL && op->ahead->retrying) {
+            op = op->ahead;
+        }
+
+        ngx_queue_remove(&op->queue);
         op->retrying = 0;
 
         ngx_http_supportdesk_redis_cluster_resend(cluster, op);
@@ -3386,10 +3412,23 @@ ngx_http_supportdesk_redis_cluster_resend(
     ngx_http_supportdesk_redis_pool_t  *pool;
     ngx_http_supportdesk_redis_conn_t  *conn;
 
-    pool = (op->ask != NULL) ? op->ask->pool
-                   : ngx_http_supportdesk_redis_cluster_pool(cluster, op->slot);
+    if (op->ahead != NULL && op->ahead->conn != NULL) {
+        /*
+         * Right behind the command of its request in front of it, where
+         * that one went: an ASK this one met is dropped when that one goes
+         * by the map (the source answers ASK again, behind it), and taken
+         * when that one follows an ASK.
+         */
+        op->ask = op->ahead->ask;
+        conn = op->ahead->conn;
 
-    conn = (pool != NULL) ? ngx_http_supportdesk_redis_pick(pool) : NULL;
+    } else {
+        pool = (op->ask != NULL)
+               ? op->ask->pool
+               : ngx_http_supportdesk_redis_cluster_pool(cluster, op->slot);
+
+        conn = (pool != NULL) ? ngx_http_supportdesk_redis_pick(pool) : NULL;
+    }
 
     /* the request was admitted: its command is not refused for the bounds */
     if (conn == NULL) {
@@ -4370,6 +4409,14 @@ ngx_http_supportdesk_redis_op_free(ngx_http_supportdesk_redis_pool_t *pool,
 {
     /* its own pool counts it: a redirected op came from another */
     pool = op->pool;
+
+    if (op->ahead != NULL) {
+        op->ahead->behind = op->behind;
+    }
+
+    if (op->behind != NULL) {
+        op->behind->ahead = op->ahead;
+    }
 
     if (pool->metered) {
         ngx_http_supportdesk_metrics_redis_pending(-1);

@@ -2,7 +2,8 @@
 # written move to another master while writers run (MIGRATING/IMPORTING,
 # keys moved a few at a time, then SETSLOT NODE: ASK, TRYAGAIN, MOVED on the
 # way): no failed request, every customer as its last acknowledged write
-# left it, the invariants hold. A master SIGKILLed under load with
+# left it, the invariants hold, batches of two items claiming one email
+# resolve in request order. A master SIGKILLed under load with
 # supportdesk_redis_wait 1: only the apps of its slots see errors, only 503,
 # only until nginx knows the promoted replica; no acknowledged write lost.
 # Configuration: cluster pass only (SD_CLUSTER=1: 3 masters, 3 replicas,
@@ -81,7 +82,44 @@ sub read_answer {
     alarm 0;
     return unless $ok && defined $status;
     my $j = json_decode($body);
-    return ($status, $j && !$j->{success} ? $j->{error}{code} : undef, $head =~ /^connection:\s*close/mi ? 1 : 0);
+    return ($status, $j && !$j->{success} ? $j->{error}{code} : undef, $head =~ /^connection:\s*close/mi ? 1 : 0, $j);
+}
+
+# A batch writer: batch after batch of two new customers claiming one email
+# (b<n>a, then b<n>b with it in capitals), one line per answer:
+# "<time> <app> <n> <status> <first item> <second item>" (created, or the
+# item's error code). Request order says the first gets the email, the
+# second CUSTOMER_EMAIL_EXISTS, even when the items are redirected apart.
+# At most 100 batches, 20 ms apart: each adds a customer to the slot being
+# moved, and the app's writes wait for the whole move (a write script names
+# a key not there yet: Redis answers TRYAGAIN until the slot is stable),
+# which must fit in the timeout.
+sub start_batch_writer {
+    my ($env, $app, $key, $file, $stop) = @_;
+    my $pid = fork // die "fork: $!";
+    return $pid if $pid;
+    open my $out, '>', $file or POSIX::_exit(2);
+    $out->autoflush(1);
+    my ($s, $n) = (undef, 0);
+    while (!-e $stop && $n < 100) {
+        $n++;
+        sleep 0.02;
+        $s //= IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $env->port, Timeout => 10);
+        if (!$s) { sleep 0.05; next }
+        my $body = qq({"customers":[{"externalId":"b${n}a","email":"z$n\@$app.example.com","name":"first"},)
+                 . qq({"externalId":"b${n}b","email":"Z$n\@$app.example.com","name":"second"}]});
+        print $s "PATCH /api/v1/customers HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\n"
+               . "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n$body";
+        my ($status, $code, $close, $j) = read_answer($s);
+        my @item = map {
+            my $x = $j && $j->{data} && $j->{data}{results} ? $j->{data}{results}[$_] : undef;
+            !$x ? '-' : $x->{success} ? ($x->{wasCreated} ? 'created' : 'updated') : $x->{error}{code} // '?'
+        } 0, 1;
+        print $out sprintf("%.3f %s %d %s %s %s\n", time, $app, $n, $status // 'none', @item);
+        undef $s if !defined $status || $close;
+    }
+    close $out;
+    POSIX::_exit(0);
 }
 
 sub run_load {
@@ -146,7 +184,10 @@ sub count { my ($lines, $cb) = @_; scalar grep { $cb->(@$_) } @$lines }
     my @apps = (@moving, $by->{$to}[0]);
     my %keys = map { $_ => $env->create_key($_) } @apps;
 
+    my $batches = $env->tmp . '/batches';
+    my $batcher;
     my ($lines, $moved) = run_load($env, \@apps, \%keys, sub {
+        $batcher = start_batch_writer($env, $moving[0], $keys{$moving[0]}, $batches, $env->tmp . '/stop');
         sleep 0.5;
         my $n = 0;
         for my $app (@moving) {
@@ -167,6 +208,31 @@ sub count { my ($lines, $cb) = @_; scalar grep { $cb->(@$_) } @$lines }
     cmp_ok(count($lines, sub { $_[1] eq $moving[0] }), '>', 20, 'reshard: the moved apps were written throughout');
     is($failed, 0, 'reshard: no request failed') or diag join "\n", map { "@$_" } grep { $_->[4] ne '200' } @$lines[0 .. 9];
     is($c->master_of_key("sd:{$_}:c:x"), $to, "$_ now lives on $to") for @moving;
+
+    # the batches of two items claiming one email: resolved in request order
+    waitpid $batcher, 0;
+    open my $bf, '<', $batches or die "$batches: $!";
+    my @b = map { chomp; [split / /] } <$bf>;
+    close $bf;
+    my @not_200 = grep { $_->[3] ne '200' || "@$_[4, 5]" =~ /SERVICE_UNAVAILABLE|GATEWAY_TIMEOUT|-/ } @b;
+    my @out_of_order = grep { $_->[3] eq '200' && ($_->[4] ne 'created' || $_->[5] ne 'CUSTOMER_EMAIL_EXISTS') } @b;
+    diag sprintf 'live reshard: %d batches of two items claiming one email', scalar @b;
+    cmp_ok(scalar @b, '>', 20, 'reshard: batches ran throughout');
+    is(scalar @not_200, 0, 'reshard: every batch answered 200, no item 503 or 504') or diag join "\n", map { "@$_" } @not_200[0 .. ($#not_200 < 9 ? $#not_200 : 9)];
+    is(scalar @out_of_order, 0, 'reshard: in every batch the first item got the email, the second CUSTOMER_EMAIL_EXISTS')
+        or diag join "\n", map { "@$_" } @out_of_order[0 .. ($#out_of_order < 9 ? $#out_of_order : 9)];
+    my @wrong;
+    for my $l (grep { $_->[3] eq '200' } @b) {
+        my $n = $l->[2];
+        my $first = $env->api('GET', "b${n}a", $keys{$moving[0]});
+        my $second = $env->api('GET', "b${n}b", $keys{$moving[0]});
+        push @wrong, "batch $n: b${n}a " . ($first->{json}{data}{customer}{email} // $first->{status})
+                   . ", b${n}b $second->{status}"
+            unless ($first->{json}{data}{customer}{email} // '') eq "z$n\@$moving[0].example.com"
+                && $second->{status} == 404;
+    }
+    is(scalar @wrong, 0, 'reshard: stored as answered: the first of each batch holds the email, the second was never created')
+        or diag join "\n", @wrong[0 .. ($#wrong < 9 ? $#wrong : 9)];
     stored_as_acknowledged($env, 'reshard', $lines, \%keys);
     for my $app (@moving) {
         ok($c->node_has_key($to, "sd:{$app}:c:w1_0") || $c->node_has_key($to, "sd:{$app}:c:w3_0"),

@@ -3,7 +3,8 @@
 # (ASKING right in front of the command on the target, the map unchanged),
 # TRYAGAIN, CLUSTERDOWN past the timeout, LOADING / MASTERDOWN / READONLY,
 # a redirect loop, a MOVED to a node that refuses connections, malformed
-# MOVED / ASK lines, a batch moved as a whole. Each case checks what the
+# MOVED / ASK lines, a batch moved as a whole, one item of a batch refused
+# alone (sent again behind the item in front of it). Each case checks what the
 # client sees and what every node received, in order, on which connection.
 #
 # The fakes (t/lib/SupportDesk/FakeRedis.pm) act as a 3-master cluster: A
@@ -38,7 +39,7 @@ sub keyslot { SupportDesk::Cluster::keyslot($_[0]) }
 # ---- the apps of the cases, each on its own slot, and their keys
 
 my @APPS = qw(acme syncA syncB syncC moved1 moved2 pipe try down load mdown ro
-              loop dead bad batch);
+              loop dead bad batch order);
 my %KEY = map { $_ => "sdk_fake_cluster_key_$_" } @APPS;
 my %APP_OF = map { sha256_hex($KEY{$_}) => $_ } @APPS;
 my %SLOT = map { $_ => keyslot("sd:{$_}:c:x") } @APPS;
@@ -503,6 +504,57 @@ for my $app (@APPS) {
     is_deeply(\@a, \@want, '... A got the items pipelined in order (and answered MOVED to each)');
     is_deeply(\@c, \@want, '... C got them again in the same order, on one connection');
     delete $state{published};
+    write_state();
+}
+
+# ---- one item of a batch refused alone: sent again behind the one in front
+#
+# The two items reach A pipelined; A answers one TRYAGAIN (some of its keys
+# still there, as a migration's source does) and the other ASK (all of its
+# keys already on C, the target). Sent again, the second must not overtake
+# the first: it goes right behind it, on the same connection, by the same
+# route, whichever of them met the ASK. Before, each went its own way (the
+# TRYAGAIN'd one to A, the ASK'd one to C at the same time), and C could
+# apply the second item before A applied the first.
+
+for my $case ([ 'first TRYAGAIN, second ASK', 'TRYAGAIN', 'ASK' ],
+              [ 'first ASK, second TRYAGAIN', 'ASK', 'TRYAGAIN' ])
+{
+    my ($name, @refusal) = @$case;
+    my @ids = map { "o$_" . lc substr($refusal[0], 0, 1) } 1, 2;
+    my %answer = (
+        TRYAGAIN => "-TRYAGAIN Multiple keys request during rehashing of slot\r\n",
+        ASK      => "-ASK $SLOT{order} 127.0.0.1:$state{ports}{C}\r\n",
+    );
+    $state{importing}{$SLOT{order}} = 'C';
+    $state{script} = { A => { map { ("sd:{order}:c:$ids[$_]" => [ $answer{$refusal[$_]} ]) } 0, 1 } };
+    write_state();
+    my $m = mark();
+    my $r = $env->api('PATCH', '/api/v1/customers', $KEY{order},
+                      { customers => [ map { { externalId => $_, email => "$_\@example.com", name => "Customer $_" } } @ids ] },
+                      timeout => 10);
+    envelope_ok($r, 200, undef, "$name: 200");
+    my $res = $r->{json}{data}{results} // [];
+    is_deeply([ map { $_->{externalId} } @$res ], \@ids, "$name: both items answered, in order");
+    is_deeply([ grep { !$_->{success} } @$res ], [], "$name: both succeeded");
+    my $short = sub { map { /^(\d+) EVALSHA .*sd:\{order\}:c:(o\d\w)/ ? "$1 EVALSHA $2" : $_ } @_ };
+    my @a = $short->(since($m, 'A', qr/\{order\}/));
+    my @c = $short->(since($m, 'C', qr/\{order\}|ASKING/));
+    my @first = map { "1 EVALSHA $_" } @ids;
+    if ($refusal[0] eq 'TRYAGAIN') {
+        # the first goes to A again, by the map: the second behind it, its
+        # ASK dropped (a real source would answer ASK again, behind it)
+        is_deeply(\@a, [ @first, @first ], "$name: A got both, then both again, in order, on one connection");
+        is_deeply(\@c, [], "$name: C got neither (the second did not go there on its own)");
+    } else {
+        # the first follows its ASK to C: the second goes with it, each with
+        # its own ASKING in front
+        is_deeply(\@a, \@first, "$name: A got both once");
+        is_deeply(\@c, [ map { ('1 ASKING', "1 EVALSHA $_") } @ids ],
+                  "$name: C got both, in order, each behind its ASKING, on one connection");
+    }
+    delete $state{importing}{$SLOT{order}};
+    $state{script} = {};
     write_state();
 }
 

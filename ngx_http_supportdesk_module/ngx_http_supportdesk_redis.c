@@ -68,6 +68,10 @@
 #define NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_AGAIN  1000
 #define NGX_HTTP_SUPPORTDESK_REDIS_RESOLVE_SOON   100
 
+/* how many more commands than the least loaded connection one whose send
+   is already due in this turn may have and still take the next command */
+#define NGX_HTTP_SUPPORTDESK_REDIS_COALESCE       32
+
 
 
 typedef enum {
@@ -1142,10 +1146,11 @@ static ngx_http_supportdesk_redis_conn_t *
 ngx_http_supportdesk_redis_pick(ngx_http_supportdesk_redis_pool_t *pool)
 {
     ngx_uint_t                          i;
-    ngx_http_supportdesk_redis_conn_t  *conn, *best, *idle;
+    ngx_http_supportdesk_redis_conn_t  *conn, *best, *idle, *posted;
 
     best = NULL;
     idle = NULL;
+    posted = NULL;
 
     for (i = 0; i < pool->nconns; i++) {
         conn = &pool->conns[(pool->next + i) % pool->nconns];
@@ -1156,6 +1161,10 @@ ngx_http_supportdesk_redis_pick(ngx_http_supportdesk_redis_pool_t *pool)
             if (conn->stale) {
                 /* to an address its name no longer has: draining */
                 break;
+            }
+
+            if (posted == NULL && conn->peer.connection->write->posted) {
+                posted = conn;
             }
 
             if (best == NULL
@@ -1181,6 +1190,20 @@ ngx_http_supportdesk_redis_pick(ngx_http_supportdesk_redis_pool_t *pool)
     }
 
     pool->next++;
+
+    /*
+     * A connection whose send is already due in this turn of the event
+     * loop takes the command too, unless it is well ahead of the least
+     * loaded or at its bounds: one send() and one reply read for the
+     * turn's commands, not one per connection (on a cluster, per master).
+     */
+    if (posted != NULL
+        && posted->npending
+           <= best->npending + NGX_HTTP_SUPPORTDESK_REDIS_COALESCE
+        && !ngx_http_supportdesk_redis_full(pool->conf, posted))
+    {
+        return posted;
+    }
 
     if (best && best->state == NGX_HTTP_SUPPORTDESK_REDIS_CONNECTED) {
         return best;

@@ -1,4 +1,4 @@
-# make bench / make bench-instr / make bench-cluster (included by the top Makefile:
+# make bench / make bench-instr / make bench-cluster / make bench-profile (included by the top Makefile:
 # -include bench/bench.mk).  bench/README.md describes the method and every
 # figure; results go to bench/results/ (git-ignored), the table for README to
 # bench/results/latest.md.
@@ -7,7 +7,7 @@
 BENCH_TOOLS := wrk:wrk valgrind:valgrind callgrind_control:valgrind perf:linux-perf \
                redis-benchmark:redis-tools
 
-.PHONY: bench bench-instr bench-deps bench-feed bench-cluster
+.PHONY: bench bench-instr bench-deps bench-feed bench-cluster bench-profile
 
 # make bench-feed: the module as it was before the change feed (main before
 # "Merge branch 'feed'"), to compare the feed's cost with
@@ -48,3 +48,12 @@ bench-cluster:
 	@$(MAKE) --no-print-directory bench-deps
 	@$(MAKE) --no-print-directory build
 	@bench/run --cluster
+
+# where the worker's CPU goes, module against the return 200 ceiling, by
+# object under perf (bench/run --profile: bench/profile.sh); results in
+# bench/results/profile.md
+bench-profile:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory bench-deps
+	@$(MAKE) --no-print-directory build
+	@bench/run --profile

@@ -48,6 +48,9 @@ void ngx_http_supportdesk_json_string(ngx_http_supportdesk_json_t *json,
     u_char *p, size_t len);
 void ngx_http_supportdesk_json_time(ngx_http_supportdesk_json_t *json,
     time_t t);
+/* a time stored as decimal seconds (a customer's "c", "u") */
+void ngx_http_supportdesk_json_stored_time(ngx_http_supportdesk_json_t *json,
+    u_char *p, size_t len);
 void ngx_http_supportdesk_json_int(ngx_http_supportdesk_json_t *json,
     int64_t n);
 

@@ -80,7 +80,10 @@ ngx_http_supportdesk_list(ngx_http_request_t *r,
 }
 
 
-/* {total, next sequence or "", externalId, HGETALL[, notesCount], ...} */
+/*
+ * {total, next sequence or "", externalId, the customer's field values in
+ * sd.customer_fields order[, notesCount], ...}
+ */
 
 static ngx_int_t
 ngx_http_supportdesk_list_send(ngx_http_request_t *r,
@@ -130,11 +133,11 @@ ngx_http_supportdesk_list_send(ngx_http_request_t *r,
         xid.data = (u_char *) e->str;
         xid.len = e->len;
 
-        if (ngx_http_supportdesk_record_render(&json, &xid,
-                                               reply->element[i + 1], NULL)
+        if (ngx_http_supportdesk_record_render_values(&json, &xid,
+                                                      reply->element[i + 1])
             != NGX_OK)
         {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return ngx_http_supportdesk_store_unexpected(r, reply);
         }
 
         if (step == 3 && !json.failed) {

@@ -15,6 +15,9 @@
 
 static ngx_int_t ngx_http_supportdesk_record_tag(ngx_pool_t *pool,
     redisReply *seq, redisReply *version, ngx_str_t *etag);
+static ngx_int_t ngx_http_supportdesk_record_render_fields(
+    ngx_http_supportdesk_json_t *json, ngx_str_t *external_id,
+    redisReply **f, ngx_str_t *etag);
 
 
 ngx_str_t  ngx_http_supportdesk_settings[] = {
@@ -193,19 +196,9 @@ ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
     ngx_str_t *external_id, redisReply *hash, ngx_str_t *etag)
 {
     size_t       i;
-    time_t       t;
-    redisReply  *name, *value, *seq, *email, *cname, *phone, *avatar, *meta,
-                *created, *updated, *version;
+    redisReply  *name, *value, *f[NGX_HTTP_SUPPORTDESK_RECORD_FIELDS];
 
-    version = NULL;
-    seq = NULL;
-    email = NULL;
-    cname = NULL;
-    phone = NULL;
-    avatar = NULL;
-    meta = NULL;
-    created = NULL;
-    updated = NULL;
+    ngx_memzero(f, sizeof(f));
 
     for (i = 0; i + 1 < hash->elements; i += 2) {
         name = hash->element[i];
@@ -220,34 +213,85 @@ ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
 
         switch (name->str[0]) {
         case 's':
-            seq = value;
+            f[NGX_HTTP_SUPPORTDESK_FIELD_SEQ] = value;
             break;
         case 'e':
-            email = value;
+            f[NGX_HTTP_SUPPORTDESK_FIELD_EMAIL] = value;
             break;
         case 'n':
-            cname = value;
+            f[NGX_HTTP_SUPPORTDESK_FIELD_NAME] = value;
             break;
         case 'p':
-            phone = value;
+            f[NGX_HTTP_SUPPORTDESK_FIELD_PHONE] = value;
             break;
         case 'a':
-            avatar = value;
+            f[NGX_HTTP_SUPPORTDESK_FIELD_AVATAR] = value;
             break;
         case 'm':
-            meta = value;
+            f[NGX_HTTP_SUPPORTDESK_FIELD_META] = value;
             break;
         case 'c':
-            created = value;
+            f[NGX_HTTP_SUPPORTDESK_FIELD_CREATED] = value;
             break;
         case 'u':
-            updated = value;
+            f[NGX_HTTP_SUPPORTDESK_FIELD_UPDATED] = value;
             break;
         case 'v':
-            version = value;
+            f[NGX_HTTP_SUPPORTDESK_FIELD_VERSION] = value;
             break;
         }
     }
+
+    return ngx_http_supportdesk_record_render_fields(json, external_id, f,
+                                                     etag);
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_record_render_values(ngx_http_supportdesk_json_t *json,
+    ngx_str_t *external_id, redisReply *values)
+{
+    size_t       i;
+    redisReply  *f[NGX_HTTP_SUPPORTDESK_RECORD_FIELDS];
+
+    if (values->type != REDIS_REPLY_ARRAY
+        || values->elements != NGX_HTTP_SUPPORTDESK_RECORD_FIELDS)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_SUPPORTDESK_RECORD_FIELDS; i++) {
+        switch (values->element[i]->type) {
+
+        case REDIS_REPLY_STRING:
+            f[i] = values->element[i];
+            break;
+
+        case REDIS_REPLY_NIL:
+            f[i] = NULL;
+            break;
+
+        default:
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_supportdesk_record_render_fields(json, external_id, f,
+                                                     NULL);
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_record_render_fields(ngx_http_supportdesk_json_t *json,
+    ngx_str_t *external_id, redisReply **f, ngx_str_t *etag)
+{
+    redisReply  *seq, *email, *cname, *created, *updated, *v;
+
+    seq = f[NGX_HTTP_SUPPORTDESK_FIELD_SEQ];
+    email = f[NGX_HTTP_SUPPORTDESK_FIELD_EMAIL];
+    cname = f[NGX_HTTP_SUPPORTDESK_FIELD_NAME];
+    created = f[NGX_HTTP_SUPPORTDESK_FIELD_CREATED];
+    updated = f[NGX_HTTP_SUPPORTDESK_FIELD_UPDATED];
 
     if (seq == NULL || email == NULL || cname == NULL || created == NULL
         || updated == NULL)
@@ -256,7 +300,9 @@ ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
     }
 
     if (etag != NULL && etag->len == 0
-        && ngx_http_supportdesk_record_tag(json->pool, seq, version, etag)
+        && ngx_http_supportdesk_record_tag(json->pool, seq,
+                                       f[NGX_HTTP_SUPPORTDESK_FIELD_VERSION],
+                                       etag)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -272,31 +318,35 @@ ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
     ngx_http_supportdesk_json_literal(json, ",\"name\":");
     ngx_http_supportdesk_json_string(json, (u_char *) cname->str, cname->len);
 
-    if (phone != NULL) {
+    v = f[NGX_HTTP_SUPPORTDESK_FIELD_PHONE];
+
+    if (v != NULL) {
         ngx_http_supportdesk_json_literal(json, ",\"phone\":");
-        ngx_http_supportdesk_json_string(json, (u_char *) phone->str,
-                                         phone->len);
+        ngx_http_supportdesk_json_string(json, (u_char *) v->str, v->len);
     }
 
-    if (avatar != NULL) {
+    v = f[NGX_HTTP_SUPPORTDESK_FIELD_AVATAR];
+
+    if (v != NULL) {
         ngx_http_supportdesk_json_literal(json, ",\"avatarUrl\":");
-        ngx_http_supportdesk_json_string(json, (u_char *) avatar->str,
-                                         avatar->len);
+        ngx_http_supportdesk_json_string(json, (u_char *) v->str, v->len);
     }
 
-    if (meta != NULL) {
+    v = f[NGX_HTTP_SUPPORTDESK_FIELD_META];
+
+    if (v != NULL) {
         /* stored as the compact JSON the validator accepted */
         ngx_http_supportdesk_json_literal(json, ",\"metadata\":");
-        ngx_http_supportdesk_json_raw(json, (u_char *) meta->str, meta->len);
+        ngx_http_supportdesk_json_raw(json, (u_char *) v->str, v->len);
     }
 
     ngx_http_supportdesk_json_literal(json, ",\"createdAt\":");
-    t = ngx_atotm((u_char *) created->str, created->len);
-    ngx_http_supportdesk_json_time(json, t == NGX_ERROR ? 0 : t);
+    ngx_http_supportdesk_json_stored_time(json, (u_char *) created->str,
+                                          created->len);
 
     ngx_http_supportdesk_json_literal(json, ",\"updatedAt\":");
-    t = ngx_atotm((u_char *) updated->str, updated->len);
-    ngx_http_supportdesk_json_time(json, t == NGX_ERROR ? 0 : t);
+    ngx_http_supportdesk_json_stored_time(json, (u_char *) updated->str,
+                                          updated->len);
 
     ngx_http_supportdesk_json_literal(json, "}");
 

@@ -59,6 +59,31 @@ ngx_int_t ngx_http_supportdesk_record_render(
     ngx_http_supportdesk_json_t *json, ngx_str_t *external_id,
     redisReply *hash, ngx_str_t *etag);
 
+/*
+ * The customer fields, in redis/lib.lua's sd.customer_fields order: the
+ * order of a script's positional answer (an HMGET of them all).
+ */
+typedef enum {
+    NGX_HTTP_SUPPORTDESK_FIELD_SEQ = 0,
+    NGX_HTTP_SUPPORTDESK_FIELD_EMAIL,
+    NGX_HTTP_SUPPORTDESK_FIELD_NAME,
+    NGX_HTTP_SUPPORTDESK_FIELD_PHONE,
+    NGX_HTTP_SUPPORTDESK_FIELD_AVATAR,
+    NGX_HTTP_SUPPORTDESK_FIELD_META,
+    NGX_HTTP_SUPPORTDESK_FIELD_CREATED,
+    NGX_HTTP_SUPPORTDESK_FIELD_UPDATED,
+    NGX_HTTP_SUPPORTDESK_FIELD_VERSION,
+    NGX_HTTP_SUPPORTDESK_RECORD_FIELDS
+} ngx_http_supportdesk_field_e;
+
+/*
+ * The same from the fields' values in that order, nil for an unset one
+ * (half the elements of field/value pairs); NGX_ERROR if malformed.
+ */
+ngx_int_t ngx_http_supportdesk_record_render_values(
+    ngx_http_supportdesk_json_t *json, ngx_str_t *external_id,
+    redisReply *values);
+
 #define NGX_HTTP_SUPPORTDESK_SETTINGS  3
 
 /* the notification settings, stored under the names clients use */

@@ -28,7 +28,7 @@ struct ngx_http_supportdesk_reply_block_s {
 static void *ngx_http_supportdesk_reply_alloc(
     ngx_http_supportdesk_reply_arena_t *arena, size_t size);
 static redisReply *ngx_http_supportdesk_reply_object(
-    const redisReadTask *task, int type);
+    const redisReadTask *task, int type, size_t extra);
 static void *ngx_http_supportdesk_reply_string(const redisReadTask *task,
     char *str, size_t len);
 static void *ngx_http_supportdesk_reply_array(const redisReadTask *task,
@@ -210,14 +210,19 @@ ngx_http_supportdesk_reply_alloc(ngx_http_supportdesk_reply_arena_t *arena,
 }
 
 
-/* hiredis's layout, linked into its parent array as hiredis does */
+/*
+ * hiredis's layout, linked into its parent array as hiredis does; extra
+ * bytes right behind it, for a string's copy (one allocation, not two)
+ */
 
 static redisReply *
-ngx_http_supportdesk_reply_object(const redisReadTask *task, int type)
+ngx_http_supportdesk_reply_object(const redisReadTask *task, int type,
+    size_t extra)
 {
     redisReply  *r, *parent;
 
-    r = ngx_http_supportdesk_reply_alloc(task->privdata, sizeof(redisReply));
+    r = ngx_http_supportdesk_reply_alloc(task->privdata,
+                                         sizeof(redisReply) + extra);
     if (r == NULL) {
         return NULL;
     }
@@ -252,19 +257,15 @@ ngx_http_supportdesk_reply_string(const redisReadTask *task, char *str,
 
     arena->bytes += len;
 
-    buf = ngx_http_supportdesk_reply_alloc(arena, len + 1);
-    if (buf == NULL) {
+    r = ngx_http_supportdesk_reply_object(task, task->type, len + 1);
+    if (r == NULL) {
         return NULL;
     }
 
     /* the reader's buffer moves on: the string is copied, 0-terminated */
+    buf = (char *) (r + 1);
     ngx_memcpy(buf, str, len);
     buf[len] = '\0';
-
-    r = ngx_http_supportdesk_reply_object(task, task->type);
-    if (r == NULL) {
-        return NULL;
-    }
 
     r->str = buf;
     r->len = len;
@@ -301,7 +302,7 @@ ngx_http_supportdesk_reply_array(const redisReadTask *task, int elements)
         ngx_memzero(element, elements * sizeof(redisReply *));
     }
 
-    r = ngx_http_supportdesk_reply_object(task, REDIS_REPLY_ARRAY);
+    r = ngx_http_supportdesk_reply_object(task, REDIS_REPLY_ARRAY, 0);
     if (r == NULL) {
         return NULL;
     }
@@ -319,7 +320,7 @@ ngx_http_supportdesk_reply_integer(const redisReadTask *task,
 {
     redisReply  *r;
 
-    r = ngx_http_supportdesk_reply_object(task, REDIS_REPLY_INTEGER);
+    r = ngx_http_supportdesk_reply_object(task, REDIS_REPLY_INTEGER, 0);
     if (r == NULL) {
         return NULL;
     }
@@ -333,7 +334,7 @@ ngx_http_supportdesk_reply_integer(const redisReadTask *task,
 static void *
 ngx_http_supportdesk_reply_nil(const redisReadTask *task)
 {
-    return ngx_http_supportdesk_reply_object(task, REDIS_REPLY_NIL);
+    return ngx_http_supportdesk_reply_object(task, REDIS_REPLY_NIL, 0);
 }
 
 

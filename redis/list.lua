@@ -8,11 +8,13 @@
 -- ARGV[6] email filter, ARGV[7] name filter (lowercase substrings, "" none),
 -- ARGV[8..] metadata key/value pairs that must all match exactly.
 --
--- Returns {total, next sequence or "", externalId, the customer's fields as
--- field/value pairs[, notesCount], ...}.  Two bounds cut a call short
--- however large the app and its records are: the scan limit, and the cost
--- budget (lib_scan.lua: the bytes read, decoded and returned); a page may come
--- back short then, with a cursor to go on from.  Sequence numbers of
+-- Returns {total, next sequence or "", externalId, the customer's field
+-- values in sd.customer_fields order, false (nil) for an unset one
+-- [, notesCount], ...}: half the elements of field/value pairs.  Two
+-- bounds cut a call short however large the app and its records are: the
+-- scan limit, and the cost budget (lib_scan.lua: the bytes read, decoded
+-- and returned); a page may come back short then, with a cursor to go on
+-- from.  Sequence numbers of
 -- deleted customers are examined too (they are gaps in their bucket).
 -- Only the fields the filters need are read for every customer; the rest
 -- only for those that match.
@@ -40,18 +42,19 @@ local spent = 2 * sd.call
 -- the budget ran out before the next customer
 local full = false
 
--- one customer: its fields as field/value pairs when it matches, nil when
--- it does not, false when the budget leaves it to the next call
+-- one customer: its field values when it matches, nil when it does not,
+-- false when the budget leaves it to the next call
 local function examine(xid)
     local key = prefix .. 'c:' .. xid
-    local h = {}
 
     if #need == 0 then
+        -- rest is every field in sd.customer_fields order: the answer
         local r = redis.call('HMGET', key, unpack(rest))
-        spent = spent + sd.call + sd.size(r)
-        for k, name in ipairs(rest) do h[name] = r[k] or nil end
-        if not h.s then return nil end
+        spent = spent + sd.call + 2 * sd.size(r)
+        if not r[1] then return nil end
+        return r
     else
+        local h = {}
         local r = redis.call('HMGET', key, unpack(need))
         spent = spent + sd.call + sd.size(r)
         -- the filters' work (metadata walked) could go past the budget:
@@ -67,12 +70,14 @@ local function examine(xid)
         spent = spent + sd.call + sd.size(r)
         for k, name in ipairs(rest) do h[name] = r[k] or nil end
         if not h.s then return nil end
+        local values = {}
+        for k, name in ipairs(sd.customer_fields) do
+            values[k] = h[name] or false
+        end
+        -- what the reply carries
+        spent = spent + sd.size(values)
+        return values
     end
-
-    local pairs = sd.pairs(h, sd.customer_fields)
-    -- what the reply carries
-    spent = spent + sd.size(pairs)
-    return pairs
 end
 
 while s < stop and found < limit and spent < sd.budget and not full do
@@ -97,14 +102,14 @@ while s < stop and found < limit and spent < sd.budget and not full do
         spent = spent + 16
         local xid = xids[s]
         if xid then
-            local pairs = examine(xid)
-            if pairs == false then
+            local values = examine(xid)
+            if values == false then
                 s = s - 1
                 full = true
                 break
-            elseif pairs then
+            elseif values then
                 out[#out + 1] = xid
-                out[#out + 1] = pairs
+                out[#out + 1] = values
                 if with_notes then
                     out[#out + 1] = redis.call('ZCARD',
                                                prefix .. 'notez:' .. xid)

@@ -203,9 +203,19 @@ function sd.size(r)
     if type(r) == 'table' then
         n = sd.element * #r
         for i = 1, #r do
-            if type(r[i]) == 'string' then n = n + #r[i] end
+            local v = r[i]
+            if type(v) == 'string' then n = n + #v end
         end
     end
+    return n
+end
+
+-- the same for an array of strings and nils (false) only, the reply of an
+-- HMGET or an HGETALL: without a type() call per element, a third of the
+-- cost of a customer's HMGET in list.lua
+function sd.strings_size(r)
+    local n = sd.element * #r
+    for i = 1, #r do n = n + #(r[i] or '') end
     return n
 end
 

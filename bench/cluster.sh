@@ -327,28 +327,10 @@ cprofile() {
     for p in $pr $ps1 $ps2; do wait "$p" 2>/dev/null || true; done
     req=$(field requests "$line")
     [ "$(field bad "$line")" = 0 ] || die "$name $target profile run: $line"
-    # the worker's samples by object (kernel, nginx, libc, the module,
-    # hiredis, ...), then by function
-    perf report -i "$data" --no-children --stdio --sort dso -g none -n 2>/dev/null \
-        | awk '/^ *[0-9.]+%/ {print $2, $3}' > "$TMP/dso.$name.$target"
-    {
-        echo "# make bench-cluster: $name against the $target storage, $req requests in ${DURATION}s,"
-        echo "# the nginx worker under perf record -e cpu-clock -c $PERF_PERIOD (a sample every $((PERF_PERIOD / 1000)) µs"
-        echo "# of its CPU time); self time, samples"
-        echo "# by object:"
-        awk '{printf "#   %7d  %s\n", $1, $2}' "$TMP/dso.$name.$target"
-        perf report -i "$data" --no-children --stdio --sort dso,symbol -g none -n \
-            --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep . | sed 's/[ -]*$//'
-    } > "$RESULTS/perf.$name.$target.txt"
-    # µs of the worker per request in each object: its share of the
-    # samples times the worker's CPU per request in this run (/proc, as
-    # measured in the other runs: perf may lose samples on a busy machine)
-    PERFDSO[$name:$target]=$(awk -v req="$req" -v t=$((w1 - w0)) -v hz="$CLK_TCK" '{
-        d = $2; sub(/^\[kernel.*/, "kernel", d); sub(/^lib/, "", d); sub(/\.so.*/, "", d)
-        if (d !~ /^(kernel|nginx|c|module|hiredis|crypto)$/) d = "other"
-        n[d] += $1; all += $1}
-        END {us = t / hz / req * 1e6
-             for (d in n) printf "%s=%.1f ", d, n[d] / all * us; printf "total=%.1f\n", us}' "$TMP/dso.$name.$target")
+    PERFDSO[$name:$target]=$(perf_profile "$data" "$RESULTS/perf.$name.$target.txt" \
+        "# make bench-cluster: $name against the $target storage, $req requests in ${DURATION}s,
+# the nginx worker under perf record -e cpu-clock -c $PERF_PERIOD (a sample every $((PERF_PERIOD / 1000)) µs
+# of its CPU time); self time, samples" $((w1 - w0)) "$req")
     # per request: the worker's calls, its four most frequent kinds, and
     # the Redis nodes' calls (all their threads)
     sysc() { awk -F, -v req="$req" '$3 == "raw_syscalls:sys_enter" {printf "%.2f", $1 / req}' "$1"; }
@@ -497,9 +479,8 @@ cpair() {
         hdr="| µs per request |"; sep="|---|"
         for name in $PROFILED; do hdr+=" $name: single | cluster |"; sep+="--:|--:|"; done
         echo "$hdr"; echo "$sep"
-        for d in kernel nginx c module hiredis crypto other total; do
-            case $d in c) row="| libc |" ;; hiredis) row="| libhiredis |" ;; crypto) row="| libcrypto |" ;;
-                        module) row="| module.so |" ;; *) row="| $d |" ;; esac
+        for d in $PERF_OBJECTS; do
+            row="| $(perf_row "$d") |"
             for name in $PROFILED; do
                 for target in single cluster; do
                     v=$(tr ' ' '\n' <<<"${PERFDSO[$name:$target]:-}" | sed -n "s/^$d=//p")

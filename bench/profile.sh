@@ -17,7 +17,6 @@
 
 PROFILE_WORKLOADS=${BENCH_PROFILE_WORKLOADS:-get upsert-update upsert-create list}
 PROFILE_PERIOD=250000           # a sample every 250 µs of the worker's CPU
-PROFILE_OBJECTS="kernel nginx c module hiredis jansson crypto other total"
 PROFILE_SYSCALLS=raw_syscalls:sys_enter
 for c in recvfrom sendto writev readv read write epoll_wait; do
     PROFILE_SYSCALLS+=",syscalls:sys_enter_$c"
@@ -61,23 +60,10 @@ profile_run() {
     [ "$(field bad "$line")" = 0 ] || die "$name $target profile run: $line"
     RPS[$name:$target]=$(awk -v r="$req" -v d="$(field duration_us "$line")" \
         'BEGIN {printf "%.0f", r / (d / 1e6)}')
-    perf report -i "$data" --no-children --stdio --sort dso -g none -n 2>/dev/null \
-        | awk '/^ *[0-9.]+%/ {print $2, $3}' > "$TMP/dso.$tag"
-    {
-        echo "# make bench-profile: $name against the $target, $req requests in ${DURATION}s,"
-        echo "# the nginx worker under perf record -e cpu-clock -c $PROFILE_PERIOD; self time, samples"
-        echo "# by object:"
-        awk '{printf "#   %7d  %s\n", $1, $2}' "$TMP/dso.$tag"
-        perf report -i "$data" --no-children --stdio --sort dso,symbol -g none -n \
-            --percent-limit 0.4 2>/dev/null | grep -v '^#' | grep . | sed 's/[ -]*$//'
-    } > "$RESULTS/perf.profile.$tag.txt"
-    PROF[$name:$target]=$(awk -v req="$req" -v t=$((t1 - t0)) -v hz="$CLK_TCK" '{
-        d = $2; sub(/^\[kernel.*/, "kernel", d); sub(/^lib/, "", d); sub(/\.so.*/, "", d)
-        if (d !~ /^(kernel|nginx|c|module|hiredis|jansson|crypto)$/) d = "other"
-        n[d] += $1; all += $1}
-        END {us = t / hz / req * 1e6
-             for (d in n) printf "%s=%.1f ", d, n[d] / all * us; printf "total=%.1f\n", us}' \
-        "$TMP/dso.$tag")
+    PROF[$name:$target]=$(perf_profile "$data" "$RESULTS/perf.profile.$tag.txt" \
+        "# make bench-profile: $name against the $target, $req requests in ${DURATION}s,
+# the nginx worker under perf record -e cpu-clock -c $PROFILE_PERIOD; self time, samples" \
+        $((t1 - t0)) "$req")
     SYSC[$name:$target]=$(awk -F, -v req="$req" '
         $3 == "raw_syscalls:sys_enter" {all = $1 / req}
         $1 + 0 > 0 && $3 ~ /^syscalls:/ {
@@ -104,10 +90,9 @@ us() { tr ' ' '\n' <<<"${PROF[$1:$2]}" | sed -n "s/^$3=//p" | grep . || echo 0.0
     hdr="| µs per request |"; sep="|---|"
     for name in $PROFILE_WORKLOADS; do hdr+=" $name: module | ceiling | + |"; sep+="--:|--:|--:|"; done
     echo "$hdr"; echo "$sep"
-    for d in $PROFILE_OBJECTS; do
-        case $d in c) row="| libc |" ;; hiredis) row="| libhiredis |" ;; jansson) row="| libjansson |" ;;
-                   crypto) row="| libcrypto |" ;; module) row="| module.so |" ;;
-                   total) row="| **total** |" ;; *) row="| $d |" ;; esac
+    for d in $PERF_OBJECTS; do
+        row="| $(perf_row "$d") |"
+        [ "$d" != total ] || row="| **total** |"
         for name in $PROFILE_WORKLOADS; do
             m=$(us "$name" module "$d"); c=$(us "$name" ceiling "$d")
             row+=" $m | $c | $(awk -v a="$m" -v b="$c" 'BEGIN {printf "%+.1f", a - b}') |"

@@ -14,7 +14,8 @@
 # runs, the cluster first in even ones), so both see the same machine.
 #
 # Environment: BENCH_CLUSTER_WORKLOADS (get upsert-update upsert-create
-# list), BENCH_PERF=0 (no profile runs), BENCH_DURATION, BENCH_RUNS,
+# list), BENCH_PERF=0 (no profile runs), BENCH_PIN=1 (workers on CPU 0,
+# the Redis servers and wrk on CPU 1), BENCH_DURATION, BENCH_RUNS,
 # BENCH_KEEP as for make bench.
 
 CLUSTER_WORKLOADS=${BENCH_CLUSTER_WORKLOADS:-get upsert-update upsert-create list}
@@ -194,6 +195,19 @@ done
 log "  keys: single $(rcli dbsize); cluster $(for p in "${NODE_PORTS[@]}"; do printf '%s ' "$(ncli "$p" dbsize)"; done)"
 
 export BENCH_APP_KEYS=$APP_KEYS
+
+# BENCH_PIN=1: the masters (and the one Redis) off the workers' core, as on
+# hosts of their own: each nginx worker on CPU 0, every redis-server and wrk
+# on CPU 1 (both storages alike)
+if [ "${BENCH_PIN:-0}" = 1 ]; then
+    command -v taskset > /dev/null || die "BENCH_PIN=1: taskset not found"
+    for target in single cluster; do
+        taskset -a -p -c 0 "$(worker_pid "${MASTER_OF[$target]}")" > /dev/null
+    done
+    for p in "${!PID_OF_PORT[@]}"; do taskset -a -p -c 1 "${PID_OF_PORT[$p]}" > /dev/null; done
+    export WRK_PREFIX="taskset -c 1"
+    log "pinned: nginx workers on CPU 0, redis-server and wrk on CPU 1"
+fi
 
 # --- measuring ---------------------------------------------------------------
 
@@ -434,7 +448,7 @@ cpair() {
 {
     echo "#### \`make bench-cluster\`"
     echo
-    echo "$(machine). wrk -t$THREADS -c$CONNS, ${DURATION}s per run, $RUNS runs against each, interleaved (odd runs the single Redis first, even runs the cluster first), medians; each nginx worker_processes 1 (supportdesk_redis_connections 2, per master on the cluster). Single: one redis-server with redis/redis.conf (AOF everysec). Cluster: 3 masters, no replicas, each redis-server with redis/redis.conf + --cluster-enabled yes. Apps $APPS_DESC; $SEEDED customers each on both; every request goes to one of the three at random. Load average before the run: $LOAD0; after it: $LOAD1."
+    echo "$(machine). wrk -t$THREADS -c$CONNS, ${DURATION}s per run, $RUNS runs against each, interleaved (odd runs the single Redis first, even runs the cluster first), medians; each nginx worker_processes 1 (supportdesk_redis_connections 2, per master on the cluster). Single: one redis-server with redis/redis.conf (AOF everysec). Cluster: 3 masters, no replicas, each redis-server with redis/redis.conf + --cluster-enabled yes. Apps $APPS_DESC; $SEEDED customers each on both; every request goes to one of the three at random. Load average before the run: $LOAD0; after it: $LOAD1.$([ "${BENCH_PIN:-0}" != 1 ] || echo " Pinned (BENCH_PIN=1): each nginx worker on CPU 0, every redis-server and wrk on CPU 1.")"
     echo
     echo "| workload | req/s: single / cluster | worker CPU s / 1k req: single / cluster (of which user time) | cluster ÷ single | Redis round trips / req: single / cluster (all commands incl. scripts) | MOVED / ASK (all runs) | Redis CPU s / 1k req: single / cluster (sum) | cluster ÷ single | cluster, per shard (s / 1k requests of the run): master 1 / 2 / 3 | worker context switches / req, voluntary + involuntary: single / cluster |"
     echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"

@@ -165,7 +165,7 @@ ngx_http_supportdesk_json_escape(u_char *d, u_char *p, size_t len)
 
         ch = *p++;
 
-        if (ch >= 0x80 || !ngx_http_supportdesk_json_special[ch]) {
+        if (!ngx_http_supportdesk_json_special[ch]) {
             *d++ = ch;
             continue;
         }
@@ -264,8 +264,8 @@ ngx_http_supportdesk_json_stored_time(ngx_http_supportdesk_json_t *json,
     time_t   t;
     u_char  *end;
 
-    /* seconds as the scripts store them; anything else is the epoch, as
-       ngx_atotm()'s error was */
+    /* seconds as the scripts store them (18 digits at most: no overflow);
+       anything else is the epoch, as ngx_atotm()'s error was */
     t = 0;
 
     if (len > 0 && len <= NGX_TIME_T_LEN - 2) {

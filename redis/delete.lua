@@ -52,6 +52,6 @@ for i = 7, #KEYS do
 end
 redis.call('UNLINK', unpack(owned))
 
-sd.emit(w, {'t', 'customer.deleted', 'x', xid})
+sd.emit(w, 'customer.deleted', xid, {})
 
 return sd.record(w, 1)

@@ -130,7 +130,7 @@ local function apply(xid)
     end
 
     if #changed > 0 then
-        h.u, h.v = now, (tonumber(h.v) or 0) + 1
+        h.u, h.v = now, string.format('%d', (tonumber(h.v) or 0) + 1)
         set[#set] = h.v
         if #clear > 0 then
             redis.call('HDEL', key, unpack(clear))

@@ -23,7 +23,6 @@ local n = redis.call('INCR', KEYS[7])
 redis.call('HSET', KEYS[5], n, w.now .. ':' .. ARGV[7])
 redis.call('ZADD', KEYS[6], n, n)
 
-sd.emit(w, {'t', 'note.created', 'x', ARGV[6], 'note', n, 'c', w.now,
-            'text', ARGV[7]})
+sd.emit(w, 'note.created', ARGV[6], {'note', n, 'c', w.now, 'text', ARGV[7]})
 
 return sd.record(w, {n, w.now})

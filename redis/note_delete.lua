@@ -25,6 +25,6 @@ end
 
 redis.call('HDEL', KEYS[5], ARGV[7])
 
-sd.emit(w, {'t', 'note.deleted', 'x', ARGV[6], 'note', ARGV[7]})
+sd.emit(w, 'note.deleted', ARGV[6], {'note', ARGV[7]})
 
 return sd.record(w, 1)

@@ -35,12 +35,8 @@ if changed then
     end
     redis.call('HSET', KEYS[5], unpack(set))
 
-    local fields = {'t', 'notifications.updated', 'x', ARGV[6]}
-    local h = redis.call('HGETALL', KEYS[5])
-    for i = 1, #h do
-        fields[#fields + 1] = h[i]
-    end
-    sd.emit(w, fields)
+    sd.emit(w, 'notifications.updated', ARGV[6],
+            redis.call('HGETALL', KEYS[5]))
 end
 
 if #ARGV < 7 then

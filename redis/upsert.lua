@@ -84,7 +84,7 @@ end
 local h = {s = cur[1], v = cur[2], e = cur[3], n = cur[4], p = cur[5],
            a = cur[6], m = cur[7], c = cur[8], u = cur[9]}
 local changed = {}
-for _, f in ipairs({'e', 'n', 'p', 'a', 'm'}) do
+for _, f in ipairs(sd.writable_fields) do
     local v = sent[f]
     if v ~= nil and ((v == '' and h[f]) or (v ~= '' and v ~= h[f])) then
         changed[#changed + 1] = sd.field_names[f]
@@ -107,17 +107,21 @@ for field, value in pairs(sent) do
     end
 end
 
+-- numbers as strings, formatted as integers: the answer and the event
+-- carry them as HGETALL would (sd.pairs)
 if not exists then
-    local s = redis.call('INCR', seq)
-    h.s, h.c, h.v = s, now, 1
+    local n = redis.call('INCR', seq)
+    local s = string.format('%d', n)
+    h.s, h.c, h.v = s, now, '1'
     set[#set + 1] = 's'
     set[#set + 1] = s
     set[#set + 1] = 'c'
     set[#set + 1] = now
-    redis.call('HSET', order .. ':' .. math.floor(s / 128), s, xid)
+    redis.call('HSET', order .. ':' .. string.format('%d', math.floor(n / 128)),
+               s, xid)
     redis.call('INCR', order .. ':n')
 else
-    h.v = (tonumber(h.v) or 0) + 1
+    h.v = string.format('%d', (tonumber(h.v) or 0) + 1)
 end
 
 h.u = now

@@ -47,6 +47,7 @@
 
 
 #define NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN   32
+#define NGX_HTTP_SUPPORTDESK_KEY_TAG_LEN    16
 #define NGX_HTTP_SUPPORTDESK_MAX_PARAMS     2
 /* bulk-update jobs: their ids; the apps with jobs waiting, where runners
    find work; the single queue of the first layout, still drained */
@@ -158,7 +159,8 @@ struct ngx_http_supportdesk_ctx_s {
     ngx_str_t                            external_id;
 
     ngx_str_t                            api_key;
-    u_char           key_hash[NGX_HTTP_SUPPORTDESK_KEY_HASH_LEN];
+    /* the key's name in the key cache (ngx_http_supportdesk_auth.c) */
+    u_char           key_tag[NGX_HTTP_SUPPORTDESK_KEY_TAG_LEN];
     ngx_str_t                            app;
     /* the key's Redis lookup: due in the access phase (after limit_req),
        for a key the cache knew as good (then app is the one it had) or

@@ -17,7 +17,9 @@
 ngx_int_t ngx_http_supportdesk_auth_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
-ngx_int_t ngx_http_supportdesk_auth_hash(ngx_str_t *key, u_char *hash);
+/* the name of a key in the cache (NGX_HTTP_SUPPORTDESK_KEY_TAG_LEN bytes) */
+void ngx_http_supportdesk_auth_tag(ngx_http_request_t *r, ngx_str_t *key,
+    u_char *tag);
 
 /* SHA-256 of the parts one after the other into md (32 bytes) */
 ngx_int_t ngx_http_supportdesk_auth_sha256(ngx_str_t *parts, ngx_uint_t n,
@@ -31,7 +33,7 @@ void ngx_http_supportdesk_auth_sha256_free(void);
  * key as good till its ttl passed (app is the one it had).
  */
 ngx_int_t ngx_http_supportdesk_auth_lookup(ngx_http_request_t *r,
-    u_char *hash, ngx_str_t *app, ngx_uint_t *known);
+    u_char *tag, ngx_str_t *app, ngx_uint_t *known);
 
 /*
  * The Redis step for a cache miss: HGET sd:apikey:<hex> app.  NGX_DONE:

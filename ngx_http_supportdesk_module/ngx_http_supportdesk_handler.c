@@ -101,14 +101,10 @@ ngx_http_supportdesk_rewrite_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ngx_http_supportdesk_auth_hash(&ctx->api_key, ctx->key_hash)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_http_supportdesk_auth_tag(r, &ctx->api_key, ctx->key_tag);
 
     known = 0;
-    rc = ngx_http_supportdesk_auth_lookup(r, ctx->key_hash, &ctx->app,
+    rc = ngx_http_supportdesk_auth_lookup(r, ctx->key_tag, &ctx->app,
                                           &known);
 
     switch (rc) {

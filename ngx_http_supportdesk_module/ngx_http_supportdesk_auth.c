@@ -5,7 +5,7 @@
  * zone, so that every worker shares one cache.
  *
  * The cache names a key by its tag: SipHash-2-4-128 of the key under a
- * secret drawn when the zone is made.  It costs about 300 instructions
+ * secret drawn when the zone is made.  It costs about 600 instructions
  * against SHA-256's 5,000 (a fifth of a cached GET, make bench-instr), and
  * the SHA-256 is computed for the keys the cache does not know only.  The
  * tag is a keyed pseudorandom function of the key: two keys share one with

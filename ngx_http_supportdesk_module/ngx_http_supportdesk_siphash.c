@@ -29,6 +29,14 @@ ngx_http_supportdesk_sip_load(const u_char *p, size_t n)
     size_t    i;
     uint64_t  w;
 
+#if (NGX_HAVE_LITTLE_ENDIAN)
+    if (n == 8) {
+        /* one load, not eight shifts: most of the cost on short keys */
+        ngx_memcpy(&w, p, sizeof(uint64_t));
+        return w;
+    }
+#endif
+
     w = 0;
 
     for (i = 0; i < n; i++) {

@@ -290,6 +290,8 @@ struct ngx_http_supportdesk_redis_cluster_s {
     ngx_msec_t                           refreshed;
     ngx_http_supportdesk_redis_node_t   *refresh_node;
     unsigned                             refreshing:1;
+    /* no master was up to ask: the first connection up asks at once */
+    unsigned                             refresh_waits:1;
 
     /*
      * Commands redirected or refused for now, sent again in the order
@@ -1867,7 +1869,8 @@ ngx_http_supportdesk_redis_tls_done(ngx_connection_t *c)
 static void
 ngx_http_supportdesk_redis_ready(ngx_http_supportdesk_redis_conn_t *conn)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t                      *c;
+    ngx_http_supportdesk_redis_cluster_t  *cluster;
 
     c = conn->peer.connection;
 
@@ -1877,6 +1880,18 @@ ngx_http_supportdesk_redis_ready(ngx_http_supportdesk_redis_conn_t *conn)
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, conn->pool->log, 0,
                    "supportdesk: redis %V connected", conn->peer.name);
+
+    /*
+     * A slot map that waited for a connection is asked for on this one
+     * now, not at the next tick: until it comes, commands go to a seed
+     * and may be MOVED.
+     */
+    cluster = conn->pool->cluster;
+
+    if (cluster != NULL && cluster->refresh_waits && !cluster->refreshing) {
+        ngx_http_supportdesk_redis_cluster_refresh_handler(
+                                                      &cluster->refresh_timer);
+    }
 
     if (ngx_http_supportdesk_redis_flush(conn) == NGX_ERROR) {
         ngx_http_supportdesk_redis_close(conn, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -3624,6 +3639,7 @@ ngx_http_supportdesk_redis_cluster_refresh_handler(ngx_event_t *ev)
             }
 
             cluster->refreshing = 1;
+            cluster->refresh_waits = 0;
             cluster->refreshed = ngx_current_msec;
             cluster->refresh_node = cluster->nodes[(start + i) % n];
             cluster->refreshes++;
@@ -3633,7 +3649,12 @@ ngx_http_supportdesk_redis_cluster_refresh_handler(ngx_event_t *ev)
         }
     }
 
-    /* none is up: connecting, or backing off; the next tick tries again */
+    /*
+     * None is up: connecting, or backing off; the first to be up asks, or
+     * else the next tick.
+     */
+    cluster->refresh_waits = 1;
+
     if (ev->timer_set) {
         ngx_del_timer(ev);
     }

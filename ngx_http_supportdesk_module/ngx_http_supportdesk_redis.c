@@ -58,6 +58,8 @@
 #define NGX_HTTP_SUPPORTDESK_REDIS_NODES_MAX      1024
 #define NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_MIN    100
 #define NGX_HTTP_SUPPORTDESK_REDIS_REFRESH_EVERY  5000
+/* MOVEDs met while a CLUSTER SLOTS is in flight, kept over its answer */
+#define NGX_HTTP_SUPPORTDESK_REDIS_MOVED_KEEP     16
 #define NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MIN      10
 #define NGX_HTTP_SUPPORTDESK_REDIS_RETRY_MAX      200
 
@@ -294,6 +296,14 @@ struct ngx_http_supportdesk_redis_cluster_s {
     unsigned                             refresh_waits:1;
 
     /*
+     * A map is a node's view when it answered; a MOVED that came after the
+     * CLUSTER SLOTS went is as new or newer, and stays over the map.
+     */
+    uint16_t                moved_slot[NGX_HTTP_SUPPORTDESK_REDIS_MOVED_KEEP];
+    uint16_t                moved_to[NGX_HTTP_SUPPORTDESK_REDIS_MOVED_KEEP];
+    ngx_uint_t                           nmoved;
+
+    /*
      * Commands redirected or refused for now, sent again in the order
      * their answers came, so the commands of a request keep their order.
      */
@@ -334,12 +344,13 @@ struct ngx_http_supportdesk_redis_op_s {
     off_t                                    start;
 
     /* cluster: the slot of its key (-1: none), redirections followed and
-       refusals met, the node an ASK named, and whether it waits in the
-       cluster's retry */
+       refusals met, the node an ASK or a MOVED named, and whether it
+       waits in the cluster's retry */
     ngx_int_t                                slot;
     ngx_uint_t                               redirects;
     ngx_uint_t                               refusals;
     ngx_http_supportdesk_redis_node_t       *ask;
+    ngx_http_supportdesk_redis_node_t       *moved;
     unsigned                                 retrying:1;
 
     /* the commands of its request queued right in front of it and right
@@ -3338,6 +3349,7 @@ ngx_http_supportdesk_redis_cluster_reply(
                    conn->peer.name, (size_t) reply->len, reply->str);
 
     op->ask = NULL;
+    op->moved = NULL;
     delay = 1;
 
     switch (verdict) {
@@ -3346,7 +3358,17 @@ ngx_http_supportdesk_redis_cluster_reply(
         node = ngx_http_supportdesk_redis_node(cluster, &addr, NULL);
 
         if (node != NULL) {
+            /* sent where the MOVED said, whatever a map says meanwhile */
+            op->moved = node;
             cluster->slots[slot] = (uint16_t) (node->index + 1);
+
+            if (cluster->refreshing
+                && cluster->nmoved < NGX_HTTP_SUPPORTDESK_REDIS_MOVED_KEEP)
+            {
+                cluster->moved_slot[cluster->nmoved] = (uint16_t) slot;
+                cluster->moved_to[cluster->nmoved] = cluster->slots[slot];
+                cluster->nmoved++;
+            }
         }
 
         /* one slot moved: likely more did, the map is asked again */
@@ -3463,7 +3485,9 @@ ngx_http_supportdesk_redis_cluster_resend(
     } else {
         pool = (op->ask != NULL)
                ? op->ask->pool
-               : ngx_http_supportdesk_redis_cluster_pool(cluster, op->slot);
+               : (op->moved != NULL)
+                 ? op->moved->pool
+                 : ngx_http_supportdesk_redis_cluster_pool(cluster, op->slot);
 
         conn = (pool != NULL) ? ngx_http_supportdesk_redis_pick(pool) : NULL;
     }
@@ -3640,6 +3664,7 @@ ngx_http_supportdesk_redis_cluster_refresh_handler(ngx_event_t *ev)
 
             cluster->refreshing = 1;
             cluster->refresh_waits = 0;
+            cluster->nmoved = 0;
             cluster->refreshed = ngx_current_msec;
             cluster->refresh_node = cluster->nodes[(start + i) % n];
             cluster->refreshes++;
@@ -3680,6 +3705,7 @@ ngx_http_supportdesk_redis_cluster_slots(void *data, ngx_int_t rc,
     answered = cluster->refresh_node;
 
     if (rc != NGX_OK) {
+        cluster->nmoved = 0;
         return;
     }
 
@@ -3732,6 +3758,22 @@ ngx_http_supportdesk_redis_cluster_slots(void *data, ngx_int_t rc,
 
         covered += ranges[i].last - ranges[i].first + 1;
     }
+
+    /* what a MOVED said since the map was asked for: newer than the map */
+    for (i = 0; i < cluster->nmoved; i++) {
+        s = cluster->moved_slot[i];
+
+        if (cluster->slots[s] != cluster->moved_to[i]) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cluster->log, 0,
+                           "supportdesk: redis cluster map from %V lags a "
+                           "MOVED of slot %ui", &answered->key, s);
+
+            cluster->slots[s] = cluster->moved_to[i];
+            cluster->nodes[cluster->moved_to[i] - 1]->in_map = 1;
+        }
+    }
+
+    cluster->nmoved = 0;
 
     /* a master no longer in the map stops reconnecting */
     for (i = 0; i < cluster->nnodes; i++) {

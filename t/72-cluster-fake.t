@@ -1,5 +1,6 @@
 # Redis Cluster corners a real cluster rarely shows, on scripted fake
-# nodes: MOVED (served, the map refreshed), ASK in the middle of a pipeline
+# nodes: MOVED (served, the map refreshed), a map in flight that lags a
+# MOVED (the MOVED stays), ASK in the middle of a pipeline
 # (ASKING right in front of the command on the target, the map unchanged),
 # TRYAGAIN, CLUSTERDOWN past the timeout, LOADING / MASTERDOWN / READONLY,
 # a redirect loop, a MOVED to a node that refuses connections, malformed
@@ -38,8 +39,8 @@ sub keyslot { SupportDesk::Cluster::keyslot($_[0]) }
 
 # ---- the apps of the cases, each on its own slot, and their keys
 
-my @APPS = qw(acme syncA syncB syncC moved1 moved2 pipe try down load mdown ro
-              loop dead bad batch order);
+my @APPS = qw(acme syncA syncB syncC moved1 moved2 lag pipe try down load mdown
+              ro loop dead bad batch order);
 my %KEY = map { $_ => "sdk_fake_cluster_key_$_" } @APPS;
 my %APP_OF = map { sha256_hex($KEY{$_}) => $_ } @APPS;
 my %SLOT = map { $_ => keyslot("sd:{$_}:c:x") } @APPS;
@@ -125,7 +126,27 @@ sub serve {
     return "\$-1\r\n";
 }
 
+# hold_slots: a CLUSTER SLOTS answer held, with everything behind it on its
+# connection, until hold_slots is off and the next command comes (a map in
+# flight for as long as the test wants)
 sub responder {
+    my ($me) = @_;
+    my $serve = responder_of($me);
+    my %slots_held;
+    return sub {
+        my ($cmd, $conn) = @_;
+        my $st = read_state();
+        if ($st->{hold_slots} && (defined $slots_held{$conn}
+                                  || (uc $cmd->[0] eq 'CLUSTER' && uc($cmd->[1] // '') eq 'SLOTS'))) {
+            $slots_held{$conn} .= $serve->($cmd, $conn);
+            return '';
+        }
+        my $ans = $serve->($cmd, $conn);
+        return defined $slots_held{$conn} ? delete($slots_held{$conn}) . $ans : $ans;
+    };
+}
+
+sub responder_of {
     my ($me) = @_;
     my ($gen, %used, %asking, %held, $piped) = (-1);
     return sub {
@@ -273,6 +294,50 @@ for my $app (@APPS) {
     is_deeply([ since($m2, 'A', qr/moved/) ], [], 'MOVED: A is not asked for either any more');
     is_deeply([ since($m2, 'B', qr/moved/) ], ['1 HGETALL sd:{moved1}:c:m2', '1 HGETALL sd:{moved2}:c:m3'],
               'MOVED: ... both go straight to B');
+}
+
+# ---- a map in flight that lags a MOVED: the MOVED stays
+#
+# A CLUSTER SLOTS is sent (after a MOVED of another app), and its answer,
+# a map that lags, held; meanwhile a MOVED says where a slot went. The map
+# that comes after does not undo it: the slot's next request goes straight
+# to the node the MOVED named. (Before, the map put the slot back, and
+# every request there met the MOVED again until a map said so too.)
+
+{
+    $state{published} = { %{ $state{owner} } };
+    $state{hold_slots} = 1;
+    $state{owner}{$SLOT{lag}} = 'B';
+    write_state();
+    my $m = mark();
+    served_ok(get('lag', 'l1'), 'l1', 'a map in flight: a MOVED');
+    my $held;
+    ok(wait_until(sub { ($held) = grep { since($m, $_, qr/^\d+ CLUSTER SLOTS$/) } qw(A B C); $held }, 10),
+       '... the map asked again (and its answer held)');
+    $held //= 'A';
+    my ($from) = grep { $_ ne $held } qw(A B C);
+    my ($to) = grep { $_ ne $held && $_ ne $from } qw(A B C);
+    my $app = "sync$from";
+    $state{owner}{$SLOT{$app}} = $to;
+    write_state();
+    my $m1 = mark();
+    served_ok(get($app, 's1'), 's1', "while the map is in flight, $app moved from $from to $to");
+    is_deeply([ since($m1, $from, qr/\Q$app\E/) ], ["1 HGETALL sd:{$app}:c:s1"], "... $from answered MOVED");
+    is_deeply([ since($m1, $to, qr/\Q$app\E/) ], ["1 HGETALL sd:{$app}:c:s1"], "... $to served it");
+    $state{hold_slots} = 0;
+    write_state();
+    # on the connection the map is held on: the map, then this answer
+    served_ok(get("sync$held", 's2'), 's2', "the lagging map from $held, answered in front of a request");
+    my $m2 = mark();
+    served_ok(get($app, 's3'), 's3', "$app after the map");
+    is_deeply([ since($m2, $from, qr/\Q$app\E/) ], [], "... $from not asked: the map that lags did not undo the MOVED");
+    is_deeply([ since($m2, $to, qr/\Q$app\E/) ], ["1 HGETALL sd:{$app}:c:s3"], "... straight to $to");
+    # back as it was: the app's next request is MOVED home
+    delete $state{published};
+    delete $state{hold_slots};
+    $state{owner}{$SLOT{$app}} = $from;
+    write_state();
+    served_ok(get($app, 's4'), 's4', "$app back on $from");
 }
 
 # ---- ASK in the middle of a pipeline

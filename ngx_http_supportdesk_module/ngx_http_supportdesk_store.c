@@ -12,6 +12,7 @@
 #include "ngx_http_supportdesk_store.h"
 #include "ngx_http_supportdesk_envelope.h"
 #include "ngx_http_supportdesk_metrics.h"
+#include "ngx_http_supportdesk_msgpack.h"
 
 
 typedef struct {
@@ -31,12 +32,30 @@ typedef struct {
 } ngx_http_supportdesk_store_timed_t;
 
 
+/* a write held behind the read of its idempotency record */
+typedef struct {
+    ngx_http_request_t                    *request;
+    ngx_int_t                              script;
+    ngx_http_supportdesk_args_t            args;
+} ngx_http_supportdesk_store_held_t;
+
+
 static void ngx_http_supportdesk_args_decimal(
     ngx_http_supportdesk_args_t *args, uint64_t n);
 static void ngx_http_supportdesk_store_timed(void *data, ngx_int_t rc,
     redisReply *reply);
+static ngx_int_t ngx_http_supportdesk_store_replays(
+    ngx_http_request_t *r, ngx_http_supportdesk_ctx_t *ctx,
+    ngx_int_t script, ngx_http_supportdesk_args_t *args);
+static void ngx_http_supportdesk_store_recorded(void *data, ngx_int_t rc,
+    redisReply *reply);
+static ngx_int_t ngx_http_supportdesk_store_replay(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, redisReply *record,
+    redisReply **answer);
 static void ngx_http_supportdesk_store_done(void *data, ngx_int_t rc,
     redisReply *reply);
+static void ngx_http_supportdesk_store_answered(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_supportdesk_store_check(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_supportdesk_store_refused_fields(
@@ -371,20 +390,189 @@ ngx_http_supportdesk_store_call(ngx_http_request_t *r,
     ngx_http_supportdesk_args_t *args, ngx_uint_t flags,
     ngx_http_supportdesk_reply_pt reply)
 {
-    ctx->op = ngx_http_supportdesk_store_queue(r, ctx, NULL, script, args,
+    ngx_int_t  rc;
+
+    ctx->reply = reply;
+    ctx->reply_flags = flags;
+
+    rc = ngx_http_supportdesk_store_replays(r, ctx, script, args);
+
+    if (rc == NGX_DECLINED) {
+        ctx->op = ngx_http_supportdesk_store_queue(r, ctx, NULL, script, args,
                                                ngx_http_supportdesk_store_done,
                                                r);
+
+    } else if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (ctx->op == NULL) {
         return args->failed ? NGX_HTTP_INTERNAL_SERVER_ERROR
                             : NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    ctx->reply = reply;
-    ctx->reply_flags = flags;
-
     ngx_http_supportdesk_watch_client(r);
 
     return NGX_DONE;
+}
+
+
+/*
+ * A write under an Idempotency-Key reads its record first (HMGET, the cost
+ * of a get), and a replay is answered from it: the script, with its
+ * library, its 18 arguments and the unpacking of the record in Lua, cost
+ * Redis five times a get for the same answer.  Anything but a finished
+ * record of this very request (none, another request's, one still being
+ * applied, one this worker cannot read) sends the script, which decides
+ * again in its atomic step, so this changes no answer.  Not with
+ * supportdesk_redis_wait: a replay through the script waits for the
+ * replicas as the first answer did.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_store_replays(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_int_t script,
+    ngx_http_supportdesk_args_t *args)
+{
+    ngx_http_supportdesk_args_t         record;
+    ngx_http_supportdesk_store_held_t  *held;
+
+    if (ctx->fingerprint.len == 0 || args->failed
+        || ctx->conf->redis->wait_replicas)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the scripts that open with sd.replay() (redis/lib.lua) */
+    switch (script) {
+
+    case NGX_HTTP_SUPPORTDESK_SCRIPT_UPSERT:
+    case NGX_HTTP_SUPPORTDESK_SCRIPT_DELETE:
+    case NGX_HTTP_SUPPORTDESK_SCRIPT_NOTE_ADD:
+    case NGX_HTTP_SUPPORTDESK_SCRIPT_NOTE_DELETE:
+    case NGX_HTTP_SUPPORTDESK_SCRIPT_NOTIFICATIONS:
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    held = ngx_palloc(r->pool, sizeof(ngx_http_supportdesk_store_held_t));
+    if (held == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    held->request = r;
+    held->script = script;
+    held->args = *args;
+
+    ngx_http_supportdesk_args_init(&record, r->pool, 5);
+    ngx_http_supportdesk_args_literal(&record, "HMGET");
+    ngx_http_supportdesk_args_app_key(&record, ctx, "idem",
+                                      &ctx->idempotency_key);
+    ngx_http_supportdesk_args_literal(&record, "f");
+    ngx_http_supportdesk_args_literal(&record, "r");
+    ngx_http_supportdesk_args_literal(&record, "busy");
+
+    ctx->op = ngx_http_supportdesk_store_queue(r, ctx, NULL,
+                                        NGX_HTTP_SUPPORTDESK_NO_SCRIPT,
+                                        &record,
+                                        ngx_http_supportdesk_store_recorded,
+                                        held);
+    if (ctx->op == NULL && record.failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_supportdesk_store_recorded(void *data, ngx_int_t rc,
+    redisReply *reply)
+{
+    ngx_http_supportdesk_store_held_t  *held = data;
+
+    redisReply                  *answer;
+    ngx_http_request_t          *r;
+    ngx_http_supportdesk_ctx_t  *ctx;
+
+    r = held->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_supportdesk_module);
+    ctx->op = NULL;
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_supportdesk_store_replay(r, ctx, reply, &answer);
+
+        if (rc == NGX_OK) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "supportdesk: replayed from the record");
+
+            ctx->replayed = 1;
+            ngx_http_supportdesk_metrics_replay();
+
+            ngx_http_supportdesk_store_answered(r, ctx,
+                          ngx_http_supportdesk_store_check(r, ctx, answer));
+            return;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ctx->op = ngx_http_supportdesk_store_queue(r, ctx, NULL,
+                                          held->script, &held->args,
+                                          ngx_http_supportdesk_store_done, r);
+            if (ctx->op != NULL) {
+                return;
+            }
+
+            rc = held->args.failed ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                                   : NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+    }
+
+    /* Redis failed the read (a timeout, the connection lost): as the write */
+    ngx_http_supportdesk_store_answered(r, ctx, rc);
+}
+
+
+/*
+ * The recorded answer when the HMGET of f, r, busy found this request's
+ * finished record: NGX_OK; NGX_DECLINED when the script must decide;
+ * a status on failure.
+ */
+
+static ngx_int_t
+ngx_http_supportdesk_store_replay(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, redisReply *record, redisReply **answer)
+{
+    ngx_int_t    rc;
+    redisReply  *f, *recorded;
+
+    if (record->type != REDIS_REPLY_ARRAY || record->elements != 3) {
+        return NGX_DECLINED;
+    }
+
+    f = record->element[0];
+    recorded = record->element[1];
+
+    if (f->type != REDIS_REPLY_STRING
+        || recorded->type != REDIS_REPLY_STRING
+        || record->element[2]->type != REDIS_REPLY_NIL
+        || f->len != ctx->fingerprint.len
+        || ngx_strncmp(f->str, ctx->fingerprint.data, f->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_supportdesk_msgpack_reply(r->pool, (u_char *) recorded->str,
+                                            recorded->len, answer);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "supportdesk: an idempotency record's answer this "
+                      "worker cannot read: left to the script");
+    }
+
+    return (rc == NGX_ERROR) ? NGX_HTTP_INTERNAL_SERVER_ERROR : rc;
 }
 
 
@@ -415,10 +603,22 @@ ngx_http_supportdesk_store_done(void *data, ngx_int_t rc, redisReply *reply)
                        "supportdesk: redis failed the command: %i", rc);
     }
 
+    ngx_http_supportdesk_store_answered(r, ctx, rc);
+}
+
+
+static void
+ngx_http_supportdesk_store_answered(ngx_http_request_t *r,
+    ngx_http_supportdesk_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
     /* the action holds the request on (a long poll waits) */
     if (rc == NGX_AGAIN) {
         return;
     }
+
+    c = r->connection;
 
     if (ctx->reply_flags & NGX_HTTP_SUPPORTDESK_REPLY_RESUME) {
         /* back into the phases, which find the answer in ctx */

@@ -2,8 +2,8 @@
 # status and data with Idempotent-Replayed: true and changes nothing, emits
 # nothing; another request under the same key is 422; a request refused
 # before storage records nothing; keys are per app; concurrent duplicates
-# apply once; a batch whose end was lost replays item by item; records
-# expire.
+# apply once; a batch whose end was lost replays item by item; a replay
+# is read from its record without running the script; records expire.
 # Configuration: the harness's default, plus a location /short/ with
 # supportdesk_idempotency_ttl 2s.
 use strict;
@@ -214,6 +214,55 @@ for my $case ([ 'empty', '' ], [ '256 characters', 'k' x 256 ], [ 'a space', 'a 
     is_deeply($again->{json}{data}, $r->{json}{data}, '... every item answers as before (the creates still say created)');
     is(nevents('acme'), $n0, '... no item applied twice');
     replayed_ok('... and now the whole batch is recorded again', sub { idem('PATCH', '/api/v1/customers', $key, $body, 'cut') }, $r);
+}
+
+# ---------------------------------------------------------------- a replay read from its record
+# A write under a key reads its record first (one HMGET) and a replay is
+# answered from it: no script runs again.  A record whose answer the worker
+# cannot read is left to the script, which answers the same.
+{
+    my $calls = sub {
+        my $s = $R->info('commandstats')->{"cmdstat_$_[0]"} // 'calls=0,';
+        return ($s =~ /calls=(\d+)/)[0];
+    };
+    my @replays = (
+        [ 'upsert', 'PATCH', 'c1', { name => 'C Uno' }, 'key-upsert--update-', $first{'upsert (update)'} ],
+        [ 'note', 'POST', '/api/v1/customers/c1/notes', { note => 'hello' }, 'key-note', $first{'note'} ],
+        [ 'notifications', 'PATCH', '/api/v1/customers/c1/notifications', { newTicket => JSON::PP::false },
+          'key-notifications', $first{'notifications'} ],
+    );
+    for my $rp (@replays) {
+        my ($name, $m, $p, $body, $k, $first) = @$rp;
+        my $before = $env->snapshot;
+        my ($ev, $hm) = ($calls->('evalsha'), $calls->('hmget'));
+        my $again = idem($m, $p, $key, $body, $k);
+        is($calls->('evalsha') - $ev, 0, "$name: the replay ran no script");
+        is($calls->('hmget') - $hm, 1, "$name: ... one HMGET of its record");
+        same_answer("$name: replayed from the record", $first, $again);
+        is($again->{headers}{etag}, $first->{headers}{etag}, "$name: ... the same ETag");
+        is_deeply($env->snapshot, $before, "$name: ... nothing changed");
+    }
+
+    my $ev = $calls->('evalsha');
+    my $body = { email => 'rec@acme.com', name => 'Rec' };
+    my $first = idem('PATCH', 'rec1', $key, $body, 'rec-1');
+    envelope_ok($first, 200, undef, 'a new key: applied');
+    is($calls->('evalsha') - $ev, 1, '... by its script');
+
+    # {1, {...}} as cmsgpack writes it; the 1 rewritten as a double, which
+    # cmsgpack reads as the same number and this worker declines
+    my $rk = 'sd:{acme}:idem:rec-1';
+    my $packed = $R->hget($rk, 'r');
+    is(substr($packed, 0, 2), "\x92\x01", 'the record: {wasCreated, customer} in msgpack');
+    $R->hset($rk, 'r', "\x92\xcb\x3f\xf0" . ("\0" x 6) . substr($packed, 2));
+    my $before = $env->snapshot;
+    $ev = $calls->('evalsha');
+    my $again = idem('PATCH', 'rec1', $key, $body, 'rec-1');
+    same_answer('a record this worker cannot read: replayed by the script', $first, $again);
+    is($calls->('evalsha') - $ev, 1, '... which ran');
+    is_deeply($env->snapshot, $before, '... and changed nothing');
+    like($env->nginx_error_log, qr/\[warn\].*an idempotency record's answer this worker cannot read: left to the script/,
+         '... logged');
 }
 
 # ---------------------------------------------------------------- records expire

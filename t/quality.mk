@@ -184,7 +184,8 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_TIME    ?= 60
 FUZZ_ARGS    ?=
 FUZZ_TARGETS ?= payload external_id fields router reply error \
-                $(if $(wildcard $(Q_SRC)/$(MODULE)/ngx_http_supportdesk_query.c),query)
+                $(if $(wildcard $(Q_SRC)/$(MODULE)/ngx_http_supportdesk_query.c),query) \
+                $(if $(wildcard $(Q_SRC)/$(MODULE)/ngx_http_supportdesk_msgpack.c),msgpack)
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined -Wall -Wno-unused-parameter
 FUZZ_INCS    := -I $(NGX_TREE)/src/core -I $(NGX_TREE)/src/event \

@@ -20,6 +20,7 @@ srcs_for() {
         reply) echo reply record envelope validate ;;
         error) echo envelope validate ;;
         query) echo query validate ;;
+        msgpack) echo msgpack ;;
         *) echo "fuzz: unknown target $1" >&2; exit 1 ;;
     esac
 }

@@ -1,6 +1,7 @@
 # C unit tests of the validators and the externalId decoder, of the
-# cluster's key slots, redirections and slot maps, and of the replies'
-# arena, and of SipHash (the key cache's names of API keys).
+# cluster's key slots, redirections and slot maps, of the replies'
+# arena, of SipHash (the key cache's names of API keys) and of the
+# idempotency records' answers (msgpack).
 #
 # Included by the top Makefile; paths are relative to the repository root.
 # `make unit` builds build/unit/test_validate (validate.c + the tests, linked
@@ -24,6 +25,7 @@ UNIT_BIN = $(UNIT_DIR)/test_validate
 UNIT_CLUSTER_BIN = $(UNIT_DIR)/test_cluster
 UNIT_REPLY_BIN = $(UNIT_DIR)/test_reply
 UNIT_SIPHASH_BIN = $(UNIT_DIR)/test_siphash
+UNIT_MSGPACK_BIN = $(UNIT_DIR)/test_msgpack
 
 # UBSan must abort, not just print, or prove would report a pass
 UNIT_CFLAGS = -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
@@ -41,12 +43,24 @@ UNIT_HDRS = t/unit/tap.h \
 
 .PHONY: unit unit-build
 
-unit: $(UNIT_BIN) $(UNIT_CLUSTER_BIN) $(UNIT_REPLY_BIN) $(UNIT_SIPHASH_BIN)
+unit: $(UNIT_BIN) $(UNIT_CLUSTER_BIN) $(UNIT_REPLY_BIN) $(UNIT_SIPHASH_BIN) \
+		$(UNIT_MSGPACK_BIN)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		prove -e '' $(UNIT_BIN) $(UNIT_CLUSTER_BIN) $(UNIT_REPLY_BIN) \
-		$(UNIT_SIPHASH_BIN)
+		$(UNIT_SIPHASH_BIN) $(UNIT_MSGPACK_BIN)
 
-unit-build: $(UNIT_BIN) $(UNIT_CLUSTER_BIN) $(UNIT_REPLY_BIN) $(UNIT_SIPHASH_BIN)
+unit-build: $(UNIT_BIN) $(UNIT_CLUSTER_BIN) $(UNIT_REPLY_BIN) $(UNIT_SIPHASH_BIN) \
+		$(UNIT_MSGPACK_BIN)
+
+# idempotency records' answers (msgpack.c alone; the pool's allocators
+# stubbed in the test)
+$(UNIT_MSGPACK_BIN): t/unit/test_msgpack.c t/unit/tap.h \
+		ngx_http_supportdesk_module/ngx_http_supportdesk_msgpack.c \
+		ngx_http_supportdesk_module/ngx_http_supportdesk_msgpack.h \
+		| $(UNIT_NGX_DEPS)
+	@mkdir -p $(UNIT_DIR)
+	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_INCS) -o $@ t/unit/test_msgpack.c \
+		ngx_http_supportdesk_module/ngx_http_supportdesk_msgpack.c
 
 # SipHash-2-4-128 against the reference vectors (siphash.c alone)
 $(UNIT_SIPHASH_BIN): t/unit/test_siphash.c t/unit/tap.h \

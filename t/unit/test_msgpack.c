@@ -1,0 +1,266 @@
+
+/*
+ * Unit tests of ngx_http_supportdesk_msgpack.c: idempotency records'
+ * answers, as Redis 7.0's cmsgpack.pack() wrote them (every input below
+ * was taken from redis-server: EVAL "return cmsgpack.pack(...)"), read
+ * back as the reply Redis sends for cmsgpack.unpack() of them; what the
+ * decoder declines (the script then answers); a cut or hostile record;
+ * memory running out.  Built with ASan: a read past the record fails.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_supportdesk_msgpack.h"
+#include "tap.h"
+
+
+#define TEST_ALLOCS  4096
+
+
+/* ngx_palloc.c's allocators, each allocation kept to be freed at the end */
+static void       *allocs[TEST_ALLOCS];
+static ngx_uint_t  nallocs;
+/* the allocation that fails, counted from 1; 0: none */
+static ngx_uint_t  fail_at;
+
+
+static void *
+test_alloc(size_t size, int zero)
+{
+    void  *p;
+
+    if (nallocs == TEST_ALLOCS || (fail_at && nallocs + 1 == fail_at)) {
+        return NULL;
+    }
+
+    p = zero ? calloc(1, size ? size : 1) : malloc(size ? size : 1);
+    if (p != NULL) {
+        allocs[nallocs++] = p;
+    }
+
+    return p;
+}
+
+
+void *
+ngx_palloc(ngx_pool_t *pool, size_t size)
+{
+    (void) pool;
+    return test_alloc(size, 0);
+}
+
+
+void *
+ngx_pnalloc(ngx_pool_t *pool, size_t size)
+{
+    (void) pool;
+    return test_alloc(size, 0);
+}
+
+
+void *
+ngx_pcalloc(ngx_pool_t *pool, size_t size)
+{
+    (void) pool;
+    return test_alloc(size, 1);
+}
+
+
+static void
+free_all(void)
+{
+    while (nallocs) {
+        free(allocs[--nallocs]);
+    }
+}
+
+
+/* decodes len bytes, copied to a buffer of exactly that size (ASan) */
+static ngx_int_t
+decode(const char *bytes, size_t len, redisReply **reply)
+{
+    u_char     *copy;
+    ngx_int_t   rc;
+
+    copy = malloc(len ? len : 1);
+    memcpy(copy, bytes, len);
+
+    *reply = NULL;
+    rc = ngx_http_supportdesk_msgpack_reply(NULL, copy, len, reply);
+
+    free(copy);
+
+    return rc;
+}
+
+
+#define decode_literal(text, reply)  decode(text, sizeof(text) - 1, reply)
+
+
+int
+main(void)
+{
+    char         buf[512];
+    size_t       i;
+    ngx_int_t    rc;
+    redisReply  *r, *e;
+
+    /* ---- upsert.lua's answer: {1, {'s', '12', 'e', 'a@b.example'}} */
+    rc = decode_literal("\x92\x01\x94\xa1s\xa2" "12" "\xa1" "e"
+                        "\xab" "a@b.example", &r);
+    tap_is_int(rc, NGX_OK, "an upsert's answer");
+    tap_ok(r->type == REDIS_REPLY_ARRAY && r->elements == 2,
+           "... an array of 2");
+    tap_ok(r->element[0]->type == REDIS_REPLY_INTEGER
+           && r->element[0]->integer == 1, "... wasCreated 1");
+    e = r->element[1];
+    tap_ok(e->type == REDIS_REPLY_ARRAY && e->elements == 4,
+           "... the customer's pairs");
+    tap_is(e->element[0]->str, "s", "... a field");
+    tap_is(e->element[1]->str, "12", "... its value");
+    tap_is(e->element[3]->str, "a@b.example", "... a fixstr of 11");
+    tap_is_int(e->element[3]->len, 11, "... its length");
+    tap_ok(e->element[3]->type == REDIS_REPLY_STRING, "... a bulk string");
+    free_all();
+
+    /* ---- delete.lua's: 1; an empty array */
+    tap_is_int(decode_literal("\x01", &r), NGX_OK, "a delete's answer");
+    tap_ok(r->type == REDIS_REPLY_INTEGER && r->integer == 1, "... 1");
+    tap_is_int(decode_literal("\x90", &r), NGX_OK, "{}");
+    tap_ok(r->type == REDIS_REPLY_ARRAY && r->elements == 0,
+           "... an empty array");
+    free_all();
+
+    /* ---- {-1, -33, 200, 70000, 5000000000, -5000000000, true, false} */
+    rc = decode_literal("\x98\xff\xd0\xdf\xcc\xc8\xce\x00\x01\x11\x70"
+                        "\xcf\x00\x00\x00\x01\x2a\x05\xf2\x00"
+                        "\xd3\xff\xff\xff\xfe\xd5\xfa\x0e\x00\xc3\xc2", &r);
+    tap_is_int(rc, NGX_OK, "integers of every width, booleans");
+    tap_ok(r->type == REDIS_REPLY_ARRAY && r->elements == 8, "... 8 of them");
+    tap_is_int(r->element[0]->integer, -1, "... negative fixint");
+    tap_is_int(r->element[1]->integer, -33, "... int 8");
+    tap_is_int(r->element[2]->integer, 200, "... uint 8");
+    tap_is_int(r->element[3]->integer, 70000, "... uint 32");
+    tap_is_int(r->element[4]->integer, 5000000000LL, "... uint 64");
+    tap_is_int(r->element[5]->integer, -5000000000LL, "... int 64");
+    tap_ok(r->element[6]->type == REDIS_REPLY_INTEGER
+           && r->element[6]->integer == 1, "... true: 1, as Redis sends it");
+    tap_ok(r->element[7]->type == REDIS_REPLY_NIL,
+           "... false: a nil, as Redis sends it");
+    free_all();
+
+    tap_is_int(decode_literal("\xd1\xff\x38", &r), NGX_OK, "-200");
+    tap_is_int(r->integer, -200, "... int 16, sign-extended");
+    tap_is_int(decode_literal("\xd2\xff\xff\x63\xc0", &r), NGX_OK, "-40000");
+    tap_is_int(r->integer, -40000, "... int 32, sign-extended");
+    tap_is_int(decode_literal("\xcd\xff\xff", &r), NGX_OK, "65535");
+    tap_is_int(r->integer, 65535, "... uint 16");
+    free_all();
+
+    /* {1, false, 2}: false does not end the array Redis sends */
+    tap_is_int(decode_literal("\x93\x01\xc2\x02", &r), NGX_OK,
+               "false inside an array");
+    tap_ok(r->elements == 3 && r->element[1]->type == REDIS_REPLY_NIL
+           && r->element[2]->integer == 2, "... a nil, then the rest");
+    free_all();
+
+    /* 2^53 is the largest integer a Lua number holds exactly */
+    tap_is_int(decode_literal("\xcf\x00\x20\x00\x00\x00\x00\x00\x00", &r),
+               NGX_OK, "2^53");
+    tap_is_int(r->integer, 9007199254740992LL, "... read");
+    tap_is_int(decode_literal("\xcf\x00\x20\x00\x00\x00\x00\x00\x01", &r),
+               NGX_DECLINED, "2^53 + 1: declined (Lua would round it)");
+    tap_is_int(decode_literal("\xd3\xff\xdf\xff\xff\xff\xff\xff\xff", &r),
+               NGX_DECLINED, "-(2^53 + 1): declined");
+    free_all();
+
+    /* ---- strings of str 8 and str 16 (cmsgpack's "raw 16") */
+    buf[0] = (char) 0xd9;
+    buf[1] = 40;
+    memset(buf + 2, 'x', 40);
+    tap_is_int(decode(buf, 42, &r), NGX_OK, "str 8");
+    tap_is_int(r->len, 40, "... 40 bytes");
+    tap_ok(r->str[0] == 'x' && r->str[39] == 'x' && r->str[40] == '\0',
+           "... copied, 0-terminated");
+
+    buf[0] = (char) 0xda;
+    buf[1] = 0x01;
+    buf[2] = 0x2c;
+    memset(buf + 3, 'y', 300);
+    tap_is_int(decode(buf, 303, &r), NGX_OK, "str 16");
+    tap_is_int(r->len, 300, "... 300 bytes");
+    tap_is_int(decode(buf, 302, &r), NGX_DECLINED,
+               "str 16 one byte short: declined");
+    free_all();
+
+    tap_is_int(decode_literal("\xa0", &r), NGX_OK, "an empty string");
+    tap_ok(r->type == REDIS_REPLY_STRING && r->len == 0 && r->str[0] == '\0',
+           "... empty, 0-terminated");
+    free_all();
+
+    /* ---- what the script is left to answer */
+    tap_is_int(decode_literal("\xca\x3f\xc0\x00\x00", &r), NGX_DECLINED,
+               "a float (1.5): declined");
+    tap_is_int(decode_literal("\xcb\x00\x00\x00\x00\x00\x00\x00\x00", &r),
+               NGX_DECLINED, "a double: declined");
+    tap_is_int(decode_literal("\x81\xa1" "a" "\x01", &r), NGX_DECLINED,
+               "a map ({a = 1}): declined");
+    tap_is_int(decode_literal("\xc0", &r), NGX_DECLINED, "nil: declined");
+    tap_is_int(decode_literal("\x93\x01\xc0\x02", &r), NGX_DECLINED,
+               "nil inside an array: declined");
+    tap_is_int(decode_literal("\xc4\x01" "a", &r), NGX_DECLINED,
+               "bin 8: declined");
+    tap_is_int(decode_literal("\x01\x02", &r), NGX_DECLINED,
+               "two values (unpack's two results): declined");
+    tap_is_int(decode("", 0, &r), NGX_DECLINED, "nothing: declined");
+    free_all();
+
+    /* ---- cut or hostile */
+    tap_is_int(decode_literal("\x92\x01", &r), NGX_DECLINED,
+               "an array missing an element");
+    tap_is_int(decode_literal("\xa5" "ab", &r), NGX_DECLINED,
+               "a string cut short");
+    tap_is_int(decode_literal("\xdc\x00", &r), NGX_DECLINED,
+               "an array 16 whose length is cut");
+    tap_is_int(decode_literal("\xdd\xff\xff\xff\xff\x01", &r), NGX_DECLINED,
+               "an array of 4 billion in 6 bytes: declined before any "
+               "allocation of its elements");
+    tap_ok(nallocs == 0, "... nothing allocated for it");
+    tap_is_int(decode_literal("\xdb\xff\xff\xff\xff" "a", &r), NGX_DECLINED,
+               "a string of 4 GB in 6 bytes");
+    free_all();
+
+    for (i = 0; i < 8; i++) {
+        buf[i] = (char) 0x91;
+    }
+    buf[8] = 0x07;
+    tap_is_int(decode(buf, 9, &r), NGX_OK, "8 nested arrays");
+    for (i = 0; i < 7; i++) {
+        r = r->element[0];
+    }
+    tap_ok(r->elements == 1 && r->element[0]->integer == 7,
+           "... read to the bottom");
+    buf[8] = (char) 0x91;
+    buf[9] = 0x07;
+    tap_is_int(decode(buf, 10, &r), NGX_DECLINED,
+               "9 nested arrays: declined (the depth bound)");
+    free_all();
+
+    /* ---- memory running out at each allocation of the upsert's answer */
+    for (fail_at = 1; fail_at <= 14; fail_at++) {
+        rc = decode_literal("\x92\x01\x94\xa1s\xa2" "12" "\xa1" "e"
+                            "\xab" "a@b.example", &r);
+        if (rc != NGX_ERROR) {
+            break;
+        }
+        free_all();
+    }
+    tap_is_int(fail_at, 14, "every one of the answer's 13 allocations "
+               "failing gives NGX_ERROR");
+    tap_is_int(rc, NGX_OK, "... and the 14th run, with memory, reads it");
+    fail_at = 0;
+    free_all();
+
+    return tap_done();
+}

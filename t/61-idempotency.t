@@ -3,9 +3,11 @@
 # nothing; another request under the same key is 422; a request refused
 # before storage records nothing; keys are per app; concurrent duplicates
 # apply once; a batch whose end was lost replays item by item; a replay
-# is read from its record without running the script; records expire.
-# Configuration: the harness's default, plus a location /short/ with
-# supportdesk_idempotency_ttl 2s.
+# is read from its record without running the script; a write answered 504
+# while Redis stalled made nothing, and its retry applies it once; records
+# expire.
+# Configuration: the harness's default (supportdesk_redis_timeout 1s), plus
+# a location /short/ with supportdesk_idempotency_ttl 2s.
 use strict;
 use warnings;
 use Test::More;
@@ -263,6 +265,37 @@ for my $case ([ 'empty', '' ], [ '256 characters', 'k' x 256 ], [ 'a space', 'a 
     is_deeply($env->snapshot, $before, '... and changed nothing');
     like($env->nginx_error_log, qr/\[warn\].*an idempotency record's answer this worker cannot read: left to the script/,
          '... logged');
+}
+
+# ---------------------------------------------------------------- a write that timed out, retried
+# What the key is for: Redis stalls past supportdesk_redis_timeout (1 s) and
+# the note's creation is answered 504.  A write under a key reads its record
+# first, so the stall caught that read and the script was never sent: Redis
+# resumed has made nothing.  The retry under the same key makes the note,
+# once, and a retry of the retry replays it.
+{
+    envelope_ok($env->api('PATCH', 'slow1', $key, { email => 'slow1@acme.com', name => 'Slow' }), 200, undef,
+                'setup slow1');
+    my $n0 = nevents('acme');
+    my $path = '/api/v1/customers/slow1/notes';
+    $env->pause_redis;
+    my $r = idem('POST', $path, $key, { note => 'stalled' }, 'stalled-note');
+    $env->resume_redis;
+    error_ok($r, 504, 'GATEWAY_TIMEOUT', undef, 'a note created while Redis stalls: 504');
+    sleep 0.3;
+    is($R->zcard('sd:{acme}:notez:slow1'), 0, '... Redis resumed has made no note');
+    is($R->exists('sd:{acme}:idem:stalled-note'), 0, '... and recorded nothing under the key');
+    is(nevents('acme'), $n0, '... nor emitted anything');
+    my $retry = idem('POST', $path, $key, { note => 'stalled' }, 'stalled-note');
+    envelope_ok($retry, 201, undef, 'the retry under the same key, Redis back: 201');
+    ok(!exists $retry->{headers}{'idempotent-replayed'}, '... applied, not replayed');
+    is($retry->{json}{data}{note}{text}, 'stalled', '... the note as sent');
+    my $notes = $env->api('GET', $path, $key)->{json}{data}{notes};
+    is(scalar @$notes, 1, '... one note');
+    is($notes->[0]{id}, $retry->{json}{data}{note}{id}, '... the one the retry answers');
+    is(nevents('acme') - $n0, 1, '... and one event');
+    replayed_ok('a retry of the retry', sub { idem('POST', $path, $key, { note => 'stalled' }, 'stalled-note') },
+                $retry);
 }
 
 # ---------------------------------------------------------------- records expire

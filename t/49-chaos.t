@@ -15,11 +15,17 @@
 #     worker) within a second of Redis answering, without a reload;
 #   - worker RSS stable over the soak;
 #   - redis/sd-check finds the app consistent; no acknowledged create or
-#     delete lost.
+#     delete lost;
+#   - the change feed of the chaos phase holds exactly the changes in Redis:
+#     each customer's events carry its versions 1, 2, 3... in order up to
+#     the version it has, its notes and settings are those of its events,
+#     every acknowledged change has its event, and the events beyond the
+#     acknowledged changes are no more than the answers 503/504.
 # Environment: CHAOS_SOAK (requests, 1000000), CHAOS_ROUNDS (fault rounds, 3),
 # CHAOS_CONNS (wrk connections, 32), CHAOS_RSS_MB (allowed RSS growth, 8).
 # Configuration: worker_processes 2, supportdesk_redis_timeout 1s,
-# error_log level warn; Redis with --appendonly yes --appendfsync always.
+# error_log level warn, supportdesk_events_max_count 100000000 (nothing
+# trimmed); Redis with --appendonly yes --appendfsync always.
 use strict;
 use warnings;
 use Test::More;
@@ -42,6 +48,7 @@ my $env = SupportDesk::Test->new(
     worker_processes => 2,
     redis_timeout    => '1s',
     error_log_level  => 'warn',
+    http_conf        => 'supportdesk_events_max_count 100000000;',
     redis_args       => ['--appendonly', 'yes', '--appendfsync', 'always'],
 );
 my $key = $env->create_key($APP, 'chaos');
@@ -66,7 +73,7 @@ end
 
 local key, seeded, nonce = os.getenv("CHAOS_KEY"), tonumber(os.getenv("CHAOS_SEEDED")), os.getenv("CHAOS_NONCE")
 local n = 0
-ok, s503, s504, bad, created = 0, 0, 0, 0, 0
+ok, s503, s504, bad, created, updated, noted = 0, 0, 0, 0, 0, 0, 0
 local gh, bh
 
 function init(args)
@@ -84,7 +91,7 @@ function request()
       return wrk.format("GET", "/api/v1/customers/" .. seeded_id(), gh)
    elseif r <= 65 then
       return wrk.format("PATCH", "/api/v1/customers/" .. seeded_id(), bh,
-         '{"name":"Updated ' .. n .. '","metadata":{"v":' .. n .. '}}')
+         '{"name":"Updated ' .. tid .. '-' .. n .. '","metadata":{"v":' .. n .. '}}')
    elseif r <= 80 then
       local id = "new-" .. nonce .. "-" .. tid .. "-" .. n
       return wrk.format("PATCH", "/api/v1/customers/" .. id, bh,
@@ -103,7 +110,10 @@ end
 function response(status, headers, body)
    if status >= 200 and status < 300 and body:sub(1, 15) == '{"success":true' then
       ok = ok + 1
-      if body:find('"wasCreated":true', 1, true) then created = created + 1 end
+      -- a name never sent before: every update acknowledged is a change
+      if body:find('"wasCreated":true', 1, true) then created = created + 1
+      elseif body:find('"wasCreated":false', 1, true) then updated = updated + 1
+      elseif body:find('"note":{', 1, true) then noted = noted + 1 end
    elseif status == 503 and body:sub(1, 16) == '{"success":false'
           and body:find('"SERVICE_UNAVAILABLE"', 1, true) then
       s503 = s503 + 1
@@ -117,14 +127,14 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-   local t = { ok = 0, s503 = 0, s504 = 0, bad = 0, created = 0 }
+   local t = { ok = 0, s503 = 0, s504 = 0, bad = 0, created = 0, updated = 0, noted = 0 }
    for _, th in ipairs(threads) do
       for k in pairs(t) do t[k] = t[k] + th:get(k) end
    end
    local e = summary.errors
    io.write(string.format("CHAOS requests=%d ok=%d s503=%d s504=%d bad=%d created=%d "
-      .. "connect=%d read=%d write=%d timeout=%d status=%d p99_us=%d\n",
-      summary.requests, t.ok, t.s503, t.s504, t.bad, t.created,
+      .. "updated=%d noted=%d connect=%d read=%d write=%d timeout=%d status=%d p99_us=%d\n",
+      summary.requests, t.ok, t.s503, t.s504, t.bad, t.created, t.updated, t.noted,
       e.connect, e.read, e.write, e.timeout, e.status, latency:percentile(99)))
 end
 LUA
@@ -133,7 +143,8 @@ print $fh $lua;
 close $fh;
 
 my $nonce = 100000 + int rand 800000;
-my %total = map { $_ => 0 } qw(requests ok s503 s504 bad created connect read write timeout status);
+my %total = map { $_ => 0 } qw(requests ok s503 s504 bad created updated noted connect read write timeout
+                                status);
 
 # starts wrk in the background; returns its pid (output in $out)
 sub wrk_start {
@@ -203,7 +214,7 @@ sub aborts {
 
 # a second client: create, note, delete; every answer 2xx/503/504 (a delete
 # may also find nothing when its create was not acknowledged)
-my %side = (created => 0, deleted => 0, bad => 0, n => 0);
+my %side = (created => 0, deleted => 0, noted => 0, unknown => 0, bad => 0, n => 0);
 sub side_client {
     my ($rounds) = @_;
     for (1 .. $rounds) {
@@ -212,6 +223,7 @@ sub side_client {
         my $made = $c->{status} == 200;
         $side{created}++ if $made;
         my $n = $env->api('POST', "/api/v1/customers/$id/notes", $key, { note => 'side note' }, timeout => 5);
+        $side{noted}++ if $n->{status} == 201;
         my $d = $env->api('DELETE', $id, $key, undef, timeout => 5);
         $side{deleted}++ if $d->{status} == 200;
         # a delete answered 503/504 may have been applied: resolved at the end
@@ -221,6 +233,7 @@ sub side_client {
         $side{created}++ if !$made && $d->{status} == 200;
         for my $r ($c, $n, $d) {
             my $s = $r->{status};
+            $side{unknown}++ if $s == 503 || $s == 504;
             my $fine = $s == 200 || $s == 201 || $s == 503 || $s == 504
                 || ($s == 404 && !$made && $r != $c);
             if (!$fine || !ref $r->{json}) {
@@ -280,10 +293,120 @@ for my $round (1 .. $ROUNDS) {
     side_client(5);
     sleep 1;
 }
-wrk_finish($wrk, $out, 'chaos phase');
+my $chaos = wrk_finish($wrk, $out, 'chaos phase');
 for my $r (@recover) {
     ok(defined $r->[1] && $r->[1] < 1, sprintf '%s: service back in %s s', $r->[0],
         defined $r->[1] ? sprintf('%.3f', $r->[1]) : 'never');
+}
+
+# ---------------------------------------------------------------- the feed
+# Read back whole (a script projects each event to the fields checked, so
+# that a few hundred thousand events read in seconds), then held against
+# what Redis has and against the answers the clients had.
+{
+    my $R = $env->redis;
+    my $stream = "sd:{$APP}:events";
+    my $project = <<'LUA';
+local out = {}
+for i, e in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', 10000)) do
+    local f = {}
+    for j = 1, #e[2], 2 do f[e[2][j]] = e[2][j + 1] end
+    out[i] = table.concat({e[1], f.t or '', f.x or '', f.v or '', f.note or '',
+                           f.newTicket or '1', f.newComment or '1',
+                           f.ticketReassigned or '1'}, '\t')
+end
+return out
+LUA
+    my (%ver, %gone, %notes, %notif, %types, @problems);
+    my $problem = sub { push @problems, $_[0] };
+    my ($from, $events) = ('-', 0);
+    while (1) {
+        my $chunk = $R->eval($project, 1, $stream, $from);
+        last unless @$chunk;
+        for my $line (@$chunk) {
+            my ($id, $t, $x, $v, $note, @settings) = split /\t/, $line, -1;
+            $events++;
+            $types{$t}++;
+            if ($t eq 'customer.created') {
+                $problem->("$id: $x created again") if exists $ver{$x};
+                $problem->("$id: $x created at version $v") if $v ne '1';
+                $ver{$x} = $v;
+            } elsif ($t eq 'customer.updated') {
+                my $want = ($ver{$x} // 0) + 1;
+                $problem->("$id: $x updated to version $v, after $want - 1") if $v ne $want;
+                $problem->("$id: $x updated after its deletion") if $gone{$x};
+                $ver{$x} = $v;
+            } elsif ($t eq 'customer.deleted') {
+                $problem->("$id: $x deleted twice") if $gone{$x}++;
+            } elsif ($t eq 'note.created') {
+                $problem->("$id: note $note of $x created twice") if $notes{$x}{$note}++;
+            } elsif ($t eq 'notifications.updated') {
+                my $s = join ',', @settings;
+                $problem->("$id: notifications of $x updated to what they were ($s)")
+                    if ($notif{$x} // '1,1,1') eq $s;
+                $notif{$x} = $s;
+            } else {
+                $problem->("$id: an event of type '$t' from a load that makes none");
+            }
+            $from = "($id";
+        }
+    }
+    is($events, $R->hget("sd:{$APP}:eventseq", 'n'), "the feed kept every one of its $events events");
+
+    # each customer's version and existence against its events
+    my @ids = map { substr $_, length "sd:{$APP}:c:" } SupportDesk::Invariants::scan_keys($R, "sd:{$APP}:c:*");
+    my %all = map { $_ => 1 } @ids, keys %ver;
+    my @all = sort keys %all;
+    my $versions = <<'LUA';
+local out = {}
+for i, k in ipairs(KEYS) do
+    out[i] = redis.call('EXISTS', k) == 1 and (redis.call('HGET', k, 'v') or '0') or '-'
+end
+return out
+LUA
+    while (my @part = splice @all, 0, 1000) {
+        my $got = $R->eval($versions, scalar @part, (map { "sd:{$APP}:c:$_" } @part));
+        for my $i (0 .. $#part) {
+            my ($x, $v) = ($part[$i], $got->[$i]);
+            if ($gone{$x}) {
+                $problem->("$x deleted in the feed, in Redis at version $v") if $v ne '-';
+            } elsif ($v eq '-') {
+                $problem->("$x created in the feed, not in Redis");
+            } elsif ($v ne ($ver{$x} // 0)) {
+                $problem->("$x at version $v in Redis, " . ($ver{$x} // 0) . ' in the feed');
+            }
+        }
+    }
+    # notes and notification settings of every customer still there
+    for my $x (grep { !$gone{$_} } sort keys %{ { map { $_ => 1 } keys %notes, keys %notif,
+                                                  map { sprintf 'cust-%06d', $_ } 0 .. $SEEDED - 1 } }) {
+        my $in_redis = join ',', sort { $a <=> $b } @{ $R->zrange("sd:{$APP}:notez:$x", 0, -1) };
+        my $in_feed = join ',', sort { $a <=> $b } keys %{ $notes{$x} || {} };
+        $problem->("notes of $x: $in_redis in Redis, $in_feed in the feed") if $in_redis ne $in_feed;
+        my %h = @{ $R->hgetall("sd:{$APP}:notif:$x") };
+        my $s = join ',', map { $h{$_} // '1' } qw(newTicket newComment ticketReassigned);
+        $problem->("notifications of $x: $s in Redis, " . ($notif{$x} // '1,1,1') . ' in the feed')
+            if $s ne ($notif{$x} // '1,1,1');
+    }
+    is(scalar @problems, 0, 'the feed holds exactly the changes Redis has, in their order')
+        or diag join "\n", @problems[0 .. ($#problems < 19 ? $#problems : 19)];
+
+    # against the answers: none acknowledged is missing, the rest is the 503/504s
+    my %acked = ('customer.created' => $chaos->{created} + $side{created},
+                 'customer.updated' => $chaos->{updated},
+                 'customer.deleted' => $side{deleted},
+                 'note.created'     => $chaos->{noted} + $side{noted});
+    my $unknown = $chaos->{s503} + $chaos->{s504} + $side{unknown};
+    my $extra = 0;
+    for my $t (sort keys %acked) {
+        my $n = $types{$t} // 0;
+        cmp_ok($n, '>=', $acked{$t}, "$t: $n events, $acked{$t} acknowledged: none missing");
+        $extra += $n - $acked{$t};
+    }
+    cmp_ok($extra, '<=', $unknown, "$extra events beyond the acknowledged changes, "
+           . "no more than the $unknown answers 503/504 (whose fate the clients could not know)");
+    diag sprintf 'feed of the chaos phase: %d events (%s); %d of them beyond the acknowledged changes',
+        $events, join(', ', map { "$_ $types{$_}" } sort keys %types), $extra;
 }
 
 # ---------------------------------------------------------------- soak

@@ -11,6 +11,9 @@ package SupportDesk::FakeRedis;
 #       return { head => "\$999999999\r\n",   # bytes, then `fill` bytes of
 #                fill => 200 * 1024 * 1024 };  # 'x' as fast as the peer reads
 #       return { close => 1 };                 # close the connection
+#       return { head => "*0\r\n",            # bytes held back that long
+#                delay => 0.5 };               # (seconds), and everything the
+#                                              # connection sends after them
 #       return undef;                          # -ERR fake: unscripted command
 #   });
 #   $fake->port;
@@ -166,12 +169,18 @@ sub _serve {
             if (open my $rf, '>', "$log.ready.tmp") { print $rf "$now\n"; close $rf; rename "$log.ready.tmp", "$log.ready" }
         }
         my ($rin, $win) = ('', '');
+        my $wait = 1;
         vec($rin, fileno $listen, 1) = 1;
         for my $x (values %c) {
             vec($rin, fileno $x->{s}, 1) = 1;
+            my $held = ($x->{hold_until} // 0) - Time::HiRes::time();
+            if ($held > 0) {
+                $wait = $held if $held < $wait;
+                next;
+            }
             vec($win, fileno $x->{s}, 1) = 1 if length $x->{out} || $x->{fill};
         }
-        my $k = select(my $rout = $rin, my $wout = $win, undef, 1);
+        my $k = select(my $rout = $rin, my $wout = $win, undef, $wait);
         next if $k <= 0;
         if (vec($rout, fileno $listen, 1)) {
             while (my $s = $listen->accept) {
@@ -198,6 +207,7 @@ sub _serve {
                         $a = "-ERR fake: unscripted command\r\n" unless defined $a;
                         if (ref $a eq 'HASH') {
                             if ($a->{close}) { $gone = 1; last }
+                            $x->{hold_until} = Time::HiRes::time() + $a->{delay} if $a->{delay};
                             $x->{out} .= $a->{head} // '';
                             $x->{fill} += $a->{fill} // 0;
                         } else {

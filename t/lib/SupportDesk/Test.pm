@@ -810,7 +810,10 @@ sub _parse_response {
 # Each is {status, headers (lowercase names), body, json, elapsed}; status 599
 # means no complete response within the timeout (error says why).
 # Options: timeout (default 5 s), close_after => seconds (close the sockets
-# after that long without reading the answers: returns nothing useful).
+# after that long without reading the answers: returns nothing useful),
+# send_when => [cond, ...] (request i is written only once $cond->[i], when
+# defined, returns true; polled every 10 ms: a request sent in a later turn
+# of nginx's event loop than those before it).
 sub parallel {
     my ($self, $list, %o) = @_;
     my $timeout = $o{timeout} // 5;
@@ -826,7 +829,8 @@ sub parallel {
         }
         $s->blocking(0);
         push @c, { s => $s, out => $bytes, off => 0, in => '', writing => 1,
-                   head => scalar($bytes =~ /\AHEAD /) };
+                   head => scalar($bytes =~ /\AHEAD /),
+                   when => ($o{send_when} || [])->[$#c + 1] };
         $c[-1]{res} = undef;
     }
     my $deadline = $t0 + $timeout;
@@ -840,13 +844,17 @@ sub parallel {
             last;
         }
         my ($rin, $win) = ('', '');
+        my $waiting = 0;
         for my $x (@open) {
             my $fd = fileno $x->{s};
             vec($rin, $fd, 1) = 1;
+            if ($x->{when} && !$x->{when}->()) { $waiting = 1; next }
+            delete $x->{when};
             vec($win, $fd, 1) = 1 if $x->{writing} && $x->{off} < length $x->{out};
         }
         my $wait = $left;
         $wait = 0.05 if defined $o{close_after} && $wait > 0.05;
+        $wait = 0.01 if $waiting && $wait > 0.01;
         my $n = select(my $rout = $rin, my $wout = $win, undef, $wait);
         next if $n <= 0;
         for my $x (@open) {

@@ -46,11 +46,7 @@ end
 
 -- UNLINK: a customer's notes may be many; Redis frees them in the
 -- background
-local owned = {customer}
-for i = 7, #KEYS do
-    owned[#owned + 1] = KEYS[i]
-end
-redis.call('UNLINK', unpack(owned))
+redis.call('UNLINK', customer, unpack(KEYS, 7))
 
 sd.emit(w, 'customer.deleted', xid, {})
 

@@ -28,19 +28,19 @@ for i = 7, #ARGV, 2 do
     end
 end
 
+-- one HGETALL serves the event, the record and the answer
 if changed then
-    local set = {}
-    for i = 7, #ARGV do
-        set[#set + 1] = ARGV[i]
-    end
-    redis.call('HSET', KEYS[5], unpack(set))
+    redis.call('HSET', KEYS[5], unpack(ARGV, 7))
+end
 
-    sd.emit(w, 'notifications.updated', ARGV[6],
-            redis.call('HGETALL', KEYS[5]))
+local settings = redis.call('HGETALL', KEYS[5])
+
+if changed then
+    sd.emit(w, 'notifications.updated', ARGV[6], settings)
 end
 
 if #ARGV < 7 then
-    return redis.call('HGETALL', KEYS[5])
+    return settings
 end
 
-return sd.record(w, redis.call('HGETALL', KEYS[5]))
+return sd.record(w, settings)

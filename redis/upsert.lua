@@ -49,24 +49,22 @@ then
                                  or 'If-Match'))
 end
 
-local sent = {}
+-- the fields sent (false: not sent), presized as set below
+local sent = {e = false, n = false, p = false, a = false, m = false}
 for i = 10, #ARGV, 2 do
     sent[ARGV[i]] = ARGV[i + 1]
 end
 
-if not exists then
-    local missing = {}
-    if sent.e == nil then missing[#missing + 1] = 'email' end
-    if sent.n == nil then missing[#missing + 1] = 'name' end
-    if #missing > 0 then
-        return redis.error_reply('SD_REQUIRED ' .. table.concat(missing, ' '))
-    end
+if not exists and not (sent.e and sent.n) then
+    return redis.error_reply('SD_REQUIRED '
+                             .. (sent.e and 'name'
+                                 or sent.n and 'email' or 'email name'))
 end
 
 -- Redis runs Lua in the C locale: string.lower is ASCII-only, as in the
 -- gateway's documentation of email case-insensitivity.
 local new_email, old_email
-if sent.e ~= nil then
+if sent.e then
     new_email = string.lower(sent.e)
     if exists and cur[3] then
         old_email = string.lower(cur[3])
@@ -83,26 +81,37 @@ end
 -- changes, in the API's names and order
 local h = {s = cur[1], v = cur[2], e = cur[3], n = cur[4], p = cur[5],
            a = cur[6], m = cur[7], c = cur[8], u = cur[9]}
-local changed = {}
+-- changed: the names joined by commas, as the event carries them (one
+-- string, most updates change one field: no table to build and join)
+local changed
 for _, f in ipairs(sd.writable_fields) do
     local v = sent[f]
-    if v ~= nil and ((v == '' and h[f]) or (v ~= '' and v ~= h[f])) then
-        changed[#changed + 1] = sd.field_names[f]
+    if v and ((v == '' and h[f]) or (v ~= '' and v ~= h[f])) then
+        changed = changed and changed .. ',' .. sd.field_names[f]
+                  or sd.field_names[f]
     end
 end
 
-if exists and #changed == 0 then
+if exists and not changed then
     return sd.record(w, {0, sd.pairs(h, sd.customer_fields)})
 end
 
-local set, clear = {}, {}
+-- presized (a table grown one element at a time is rehashed at every
+-- power of two): at most the five fields, s and c, u and v
+local set = {false, false, false, false, false, false, false, false, false,
+             false, false, false, false, false, false, false, false, false}
+local nset, clear = 0, nil
 for field, value in pairs(sent) do
-    if value == '' then
+    if not value then
+        -- not sent
+    elseif value == '' then
+        clear = clear or {}
         clear[#clear + 1] = field
         h[field] = nil
     else
-        set[#set + 1] = field
-        set[#set + 1] = value
+        set[nset + 1] = field
+        set[nset + 2] = value
+        nset = nset + 2
         h[field] = value
     end
 end
@@ -113,10 +122,11 @@ if not exists then
     local n = redis.call('INCR', seq)
     local s = string.format('%d', n)
     h.s, h.c, h.v = s, now, '1'
-    set[#set + 1] = 's'
-    set[#set + 1] = s
-    set[#set + 1] = 'c'
-    set[#set + 1] = now
+    set[nset + 1] = 's'
+    set[nset + 2] = s
+    set[nset + 3] = 'c'
+    set[nset + 4] = now
+    nset = nset + 4
     redis.call('HSET', order .. ':' .. string.format('%d', math.floor(n / 128)),
                s, xid)
     redis.call('INCR', order .. ':n')
@@ -125,15 +135,16 @@ else
 end
 
 h.u = now
-set[#set + 1] = 'u'
-set[#set + 1] = now
-set[#set + 1] = 'v'
-set[#set + 1] = h.v
+set[nset + 1] = 'u'
+set[nset + 2] = now
+set[nset + 3] = 'v'
+set[nset + 4] = h.v
+nset = nset + 4
 
-if #clear > 0 then
+if clear then
     redis.call('HDEL', customer, unpack(clear))
 end
-redis.call('HSET', customer, unpack(set))
+redis.call('HSET', customer, unpack(set, 1, nset))
 
 if new_email and new_email ~= old_email then
     if old_email then
@@ -145,9 +156,9 @@ end
 local after = sd.pairs(h, sd.customer_fields)
 
 if exists then
-    sd.customer_event(w, 'customer.updated', xid, after, changed)
+    sd.emit(w, 'customer.updated', xid, after, changed)
 else
-    sd.customer_event(w, 'customer.created', xid, after, nil)
+    sd.emit(w, 'customer.created', xid, after, nil)
 end
 
 return sd.record(w, {exists and 0 or 1, after})

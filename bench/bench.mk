@@ -7,7 +7,8 @@
 BENCH_TOOLS := wrk:wrk valgrind:valgrind callgrind_control:valgrind perf:linux-perf \
                redis-benchmark:redis-tools
 
-.PHONY: bench bench-instr bench-deps bench-feed bench-cluster bench-profile
+.PHONY: bench bench-instr bench-deps bench-feed bench-cluster bench-profile \
+        bench-redis-instr
 
 # make bench-feed: the module as it was before the change feed (main before
 # "Merge branch 'feed'"), to compare the feed's cost with
@@ -40,6 +41,14 @@ bench-instr:
 	@$(MAKE) --no-print-directory bench-deps
 	@$(MAKE) --no-print-directory build
 	@bench/run --instr
+
+# redis-server's instructions per write script call, the checkout's redis/
+# against git revision BENCH_REDIS_REV's (bench/redis-instr.sh)
+BENCH_REDIS_REV ?= HEAD
+bench-redis-instr:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory bench-deps
+	@bench/redis-instr.sh $(BENCH_REDIS_REV)
 
 # the workloads on a 3-master Redis Cluster beside one Redis, in one run
 # (bench/run --cluster: bench/cluster.sh); results in bench/results/cluster.md

@@ -1,5 +1,6 @@
--- Shared by every script: the gateway puts this file in front of each of
--- the others before it loads them (EVAL scripts cannot call each other), so
+-- Shared by the scripts: the gateway puts this file in front of each of
+-- the others that uses it before it loads them (EVAL scripts cannot call
+-- each other; ngx_http_supportdesk_script.c lists which), so
 -- the change feed, idempotency records and conditional requests are written
 -- once.  Nothing here runs by itself: it only defines the table sd.
 --

@@ -1,6 +1,7 @@
 -- What the scripts that examine records the caller does not bound by
 -- itself share (list.lua, note_list.lua, events_read.lua, job_chunk.lua):
--- the gateway puts this file behind lib.lua in front of those four only
+-- the gateway puts this file behind lib.lua (and lib_customer.lua, for
+-- list.lua and job_chunk.lua) in front of those four only
 -- (ngx_http_supportdesk_script.c), so that the others stay small: after a
 -- SCRIPT FLUSH every connection loads every script again, and the bytes
 -- Redis compiles then are what it has to spare for requests.  Nothing here

@@ -42,24 +42,16 @@ PORT=$(perl -MIO::Socket::INET -e \
     'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
                                  LocalPort => 0)->sockport')
 
-# $1 dir with lib.lua and the scripts, $2 script: the source as loaded
-# (lib_customer.lua, where there is one, in front of upsert.lua only: the
-# others measured here do not use it)
+# $1 a checkout (its redis/ and script table), $2 script: the source as the
+# module of that checkout loads it
 source_of() {
-    if [ "$2" = upsert ] && [ -s "$1/lib_customer.lua" ]; then
-        cat "$1/lib.lua" "$1/lib_customer.lua" "$1/$2.lua"
-    else
-        cat "$1/lib.lua" "$1/$2.lua"
-    fi
+    perl "$ROOT/util/script-source.pl" "$1" "$2"
 }
 
 mkdir -p "$TMP/rev"
-for f in lib upsert note_add notifications; do
-    git -C "$ROOT" show "$REV:redis/$f.lua" > "$TMP/rev/$f.lua"
-done
-# lib_customer.lua came later: empty where REV has none
-git -C "$ROOT" show "$REV:redis/lib_customer.lua" > "$TMP/rev/lib_customer.lua" \
-    2> /dev/null || : > "$TMP/rev/lib_customer.lua"
+git -C "$ROOT" archive "$REV" redis \
+    ngx_http_supportdesk_module/ngx_http_supportdesk_script.c \
+    | tar -x -C "$TMP/rev"
 
 valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.out" \
     redis-server --port "$PORT" --bind 127.0.0.1 --save '' \
@@ -134,11 +126,11 @@ printf '| case | %s | checkout | ratio |\n|---|--:|--:|--:|\n' "$REV"
 for c in upsert-update upsert-create note-create notifications; do
     s=$(script_of "$c")
     row=()
-    for dir in "$TMP/rev" "$ROOT/redis"; do
+    for dir in "$TMP/rev" "$ROOT"; do
         sha=$(rcli script load "$(source_of "$dir" "$s")")
         rcli flushall > /dev/null
         # the one customer the updates, notes and settings are about
-        rcli evalsha "$(rcli script load "$(source_of "$ROOT/redis" upsert)")" \
+        rcli evalsha "$(rcli script load "$(source_of "$ROOT" upsert)")" \
             8 $FEED_KEYS sd:{b}:c:u1 sd:{b}:emails sd:{b}:order sd:{b}:seq \
             sd:{b}:idem: "${FEED_ARGS[@]}" u1 "" "" "" e jane@example.com \
             n "Jane Doe" > /dev/null

@@ -5,14 +5,19 @@
 # rare path could hide from the other tests.  And lib.lua's table is
 # presized for every name lib.lua and lib_customer.lua define (a name left
 # out costs every call a rehash: redis/lib.lua says why).
-# Read from the sources; no server needed.
+# Read from the sources; then the tools that load the scripts themselves
+# (util/script-source.pl, for bench/) are checked against the scripts the
+# module loaded into a real Redis.
 use strict;
 use warnings;
 use Test::More;
 use File::Basename qw(dirname);
-use SupportDesk::Test qw(single_pass_only);
+use Digest::SHA qw(sha1_hex);
+use Sys::Hostname qw(hostname);
+use SupportDesk::Test qw(single_pass_only envelope_ok);
 
-single_pass_only('reads the sources only, no request reaches the storage');
+single_pass_only('the sources, and the scripts the module loads into the one '
+                 . 'Redis (a cluster node loads the same)');
 
 my $root = dirname(__FILE__) . '/..';
 my $c    = "$root/ngx_http_supportdesk_module/ngx_http_supportdesk_script.c";
@@ -102,6 +107,28 @@ my %sized = map { $_ => 1 } ($ctor // '') =~ /(\w+)\s*=/g;
 for my $part (qw(lib lib_customer)) {
     my @unsized = grep { !$sized{$_} } sort keys %{ $defs{$part} };
     is("@unsized", '', "lib.lua's sd is presized for every name of $part.lua");
+}
+
+# util/script-source.pl gives each script as the module loads it: a
+# connection loads every script when it connects, each ending with its tag
+# (ngx_http_supportdesk_redis_own_scripts: "-- supportdesk connection
+# <host>/<pool>/<worker>/<connection>"), so after one request the SHA-1 of
+# the tool's source and the first connection's tag is in the script cache
+my $env = SupportDesk::Test->new(worker_processes => 1);
+my $key = $env->create_key('acme', 'script sources');
+my $res = $env->api('GET', 'nobody', $key);
+is($res->{status}, 404, 'a request went through the module (404 for nobody)');
+(my $host = lc hostname()) =~ s/[^\x21-\x7e]/?/g;
+my $tag = "\n-- supportdesk connection $host/0/0/0\n";
+my $R = $env->redis;
+my ($control) = $R->script('exists', sha1_hex("return 1\n$tag"));
+is($control, 0, 'a source the module never loaded is not in the cache');
+for my $name (@own) {
+    my $source = `perl $root/util/script-source.pl $root $name`;
+    is($?, 0, "script-source.pl $name runs");
+    my ($exists) = $R->script('exists', sha1_hex($source . $tag));
+    is($exists, 1, "$name: util/script-source.pl gives the script the module "
+                   . "loaded (its SHA-1 with the connection's tag is in Redis)");
 }
 
 done_testing();

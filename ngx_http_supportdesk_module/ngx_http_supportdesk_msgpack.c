@@ -1,10 +1,13 @@
 
 /*
- * An idempotency record's answer, MessagePack as Redis's cmsgpack wrote
- * it, decoded into the reply the script would have sent for it: Redis
- * turns a Lua number into an integer, true into 1, false into a nil bulk
- * and a table into an array.  What this file is not sure to convert the
- * same way is declined, never guessed: the script answers those.
+ * MessagePack as Redis's cmsgpack wrote it, read as the reply the script
+ * would have sent for the Lua value: Redis turns a Lua number into an
+ * integer, true into 1, false into a nil bulk and a table into an array.
+ * What this file is not sure to convert the same way is declined, never
+ * guessed.  msgpack_next() reads one value's head in place (a list page is
+ * walked so); msgpack_reply() builds the whole tree in a pool (an
+ * idempotency record's answer, which the replay answers like a script's
+ * reply).
  */
 
 #include <ngx_config.h>
@@ -18,52 +21,25 @@
 
 
 typedef struct {
-    const u_char  *p;
-    const u_char  *last;
-    ngx_pool_t    *pool;
-} ngx_http_supportdesk_msgpack_t;
+    ngx_http_supportdesk_msgpack_t   text;
+    ngx_pool_t                      *pool;
+} ngx_http_supportdesk_msgpack_tree_t;
 
 
 static ngx_int_t ngx_http_supportdesk_msgpack_value(
-    ngx_http_supportdesk_msgpack_t *mp, ngx_uint_t depth,
+    ngx_http_supportdesk_msgpack_tree_t *tree, ngx_uint_t depth,
     redisReply **reply);
 static ngx_int_t ngx_http_supportdesk_msgpack_length(
     ngx_http_supportdesk_msgpack_t *mp, size_t size, uint64_t *n);
-static redisReply *ngx_http_supportdesk_msgpack_new(
-    ngx_http_supportdesk_msgpack_t *mp, int type);
 
 
 ngx_int_t
-ngx_http_supportdesk_msgpack_reply(ngx_pool_t *pool, const u_char *p,
-    size_t len, redisReply **reply)
+ngx_http_supportdesk_msgpack_next(ngx_http_supportdesk_msgpack_t *mp,
+    ngx_http_supportdesk_msgpack_item_t *item)
 {
-    ngx_int_t                       rc;
-    ngx_http_supportdesk_msgpack_t  mp;
-
-    mp.p = p;
-    mp.last = p + len;
-    mp.pool = pool;
-
-    rc = ngx_http_supportdesk_msgpack_value(&mp, 0, reply);
-
-    /* a second value would be a second result of cmsgpack.unpack() */
-    if (rc == NGX_OK && mp.p != mp.last) {
-        return NGX_DECLINED;
-    }
-
-    return rc;
-}
-
-
-static ngx_int_t
-ngx_http_supportdesk_msgpack_value(ngx_http_supportdesk_msgpack_t *mp,
-    ngx_uint_t depth, redisReply **reply)
-{
-    u_char       b;
-    int64_t      integer;
-    uint64_t     n, i;
-    ngx_int_t    rc;
-    redisReply  *r;
+    u_char    b;
+    size_t    size;
+    uint64_t  n;
 
     if (mp->p == mp->last) {
         return NGX_DECLINED;
@@ -73,8 +49,9 @@ ngx_http_supportdesk_msgpack_value(ngx_http_supportdesk_msgpack_t *mp,
 
     /* positive and negative fixint */
     if (b <= 0x7f || b >= 0xe0) {
-        integer = (int8_t) b;
-        goto integer;
+        item->type = REDIS_REPLY_INTEGER;
+        item->integer = (int8_t) b;
+        return NGX_OK;
     }
 
     /* fixarray, fixstr */
@@ -91,12 +68,13 @@ ngx_http_supportdesk_msgpack_value(ngx_http_supportdesk_msgpack_t *mp,
     switch (b) {
 
     case 0xc2:  /* false */
-        *reply = ngx_http_supportdesk_msgpack_new(mp, REDIS_REPLY_NIL);
-        return (*reply == NULL) ? NGX_ERROR : NGX_OK;
+        item->type = REDIS_REPLY_NIL;
+        return NGX_OK;
 
     case 0xc3:  /* true */
-        integer = 1;
-        goto integer;
+        item->type = REDIS_REPLY_INTEGER;
+        item->integer = 1;
+        return NGX_OK;
 
     case 0xcc:  /* uint 8, 16, 32, 64 */
     case 0xcd:
@@ -109,32 +87,34 @@ ngx_http_supportdesk_msgpack_value(ngx_http_supportdesk_msgpack_t *mp,
             return NGX_DECLINED;
         }
 
-        integer = (int64_t) n;
-        goto integer;
+        item->type = REDIS_REPLY_INTEGER;
+        item->integer = (int64_t) n;
+        return NGX_OK;
 
     case 0xd0:  /* int 8, 16, 32, 64: sign-extended from their width */
     case 0xd1:
     case 0xd2:
     case 0xd3:
-        i = 1 << (b - 0xd0);
+        size = 1 << (b - 0xd0);
 
-        if (ngx_http_supportdesk_msgpack_length(mp, i, &n) != NGX_OK) {
+        if (ngx_http_supportdesk_msgpack_length(mp, size, &n) != NGX_OK) {
             return NGX_DECLINED;
         }
 
-        if (i < 8 && (n & ((uint64_t) 1 << (8 * i - 1)))) {
-            n |= ~(uint64_t) 0 << (8 * i);
+        if (size < 8 && (n & ((uint64_t) 1 << (8 * size - 1)))) {
+            n |= ~(uint64_t) 0 << (8 * size);
         }
 
-        integer = (int64_t) n;
+        item->type = REDIS_REPLY_INTEGER;
+        item->integer = (int64_t) n;
 
-        if (integer > NGX_HTTP_SUPPORTDESK_MSGPACK_INT_MAX
-            || integer < -NGX_HTTP_SUPPORTDESK_MSGPACK_INT_MAX)
+        if (item->integer > NGX_HTTP_SUPPORTDESK_MSGPACK_INT_MAX
+            || item->integer < -NGX_HTTP_SUPPORTDESK_MSGPACK_INT_MAX)
         {
             return NGX_DECLINED;
         }
 
-        goto integer;
+        return NGX_OK;
 
     case 0xd9:  /* str 8, 16, 32 */
     case 0xda:
@@ -160,22 +140,10 @@ ngx_http_supportdesk_msgpack_value(ngx_http_supportdesk_msgpack_t *mp,
     default:
         /*
          * nil (a hole that would end its Lua array), maps, floats, bin and
-         * ext: not in a recorded answer
+         * ext: not in what the scripts pack
          */
         return NGX_DECLINED;
     }
-
-integer:
-
-    r = ngx_http_supportdesk_msgpack_new(mp, REDIS_REPLY_INTEGER);
-    if (r == NULL) {
-        return NGX_ERROR;
-    }
-
-    r->integer = integer;
-    *reply = r;
-
-    return NGX_OK;
 
 string:
 
@@ -183,55 +151,117 @@ string:
         return NGX_DECLINED;
     }
 
-    r = ngx_http_supportdesk_msgpack_new(mp, REDIS_REPLY_STRING);
-    if (r == NULL) {
-        return NGX_ERROR;
-    }
-
-    r->str = ngx_pnalloc(mp->pool, n + 1);
-    if (r->str == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(r->str, mp->p, n);
-    r->str[n] = '\0';
-    r->len = n;
+    item->type = REDIS_REPLY_STRING;
+    item->str = mp->p;
+    item->len = n;
     mp->p += n;
-    *reply = r;
 
     return NGX_OK;
 
 array:
 
-    /* every element takes a byte at least: no allocation beyond the input */
-    if (depth == NGX_HTTP_SUPPORTDESK_MSGPACK_DEPTH
-        || n > (uint64_t) (mp->last - mp->p))
+    /* every element takes a byte at least: a count is never trusted more */
+    if (n > (uint64_t) (mp->last - mp->p)) {
+        return NGX_DECLINED;
+    }
+
+    item->type = REDIS_REPLY_ARRAY;
+    item->len = n;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_supportdesk_msgpack_reply(ngx_pool_t *pool, const u_char *p,
+    size_t len, redisReply **reply)
+{
+    ngx_int_t                            rc;
+    ngx_http_supportdesk_msgpack_tree_t  tree;
+
+    tree.text.p = p;
+    tree.text.last = p + len;
+    tree.pool = pool;
+
+    rc = ngx_http_supportdesk_msgpack_value(&tree, 0, reply);
+
+    /* a second value would be a second result of cmsgpack.unpack() */
+    if (rc == NGX_OK && tree.text.p != tree.text.last) {
+        return NGX_DECLINED;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_supportdesk_msgpack_value(ngx_http_supportdesk_msgpack_tree_t *tree,
+    ngx_uint_t depth, redisReply **reply)
+{
+    size_t                               i;
+    ngx_int_t                            rc;
+    redisReply                          *r;
+    ngx_http_supportdesk_msgpack_item_t  item;
+
+    rc = ngx_http_supportdesk_msgpack_next(&tree->text, &item);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (item.type == REDIS_REPLY_ARRAY
+        && depth == NGX_HTTP_SUPPORTDESK_MSGPACK_DEPTH)
     {
         return NGX_DECLINED;
     }
 
-    r = ngx_http_supportdesk_msgpack_new(mp, REDIS_REPLY_ARRAY);
+    r = ngx_pcalloc(tree->pool, sizeof(redisReply));
     if (r == NULL) {
         return NGX_ERROR;
     }
 
-    if (n) {
-        r->element = ngx_palloc(mp->pool, n * sizeof(redisReply *));
+    r->type = item.type;
+    *reply = r;
+
+    switch (item.type) {
+
+    case REDIS_REPLY_INTEGER:
+        r->integer = item.integer;
+        return NGX_OK;
+
+    case REDIS_REPLY_STRING:
+        r->str = ngx_pnalloc(tree->pool, item.len + 1);
+        if (r->str == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(r->str, item.str, item.len);
+        r->str[item.len] = '\0';
+        r->len = item.len;
+        return NGX_OK;
+
+    case REDIS_REPLY_ARRAY:
+        break;
+
+    default: /* REDIS_REPLY_NIL */
+        return NGX_OK;
+    }
+
+    if (item.len) {
+        r->element = ngx_palloc(tree->pool, item.len * sizeof(redisReply *));
         if (r->element == NULL) {
             return NGX_ERROR;
         }
     }
 
-    for (i = 0; i < n; i++) {
-        rc = ngx_http_supportdesk_msgpack_value(mp, depth + 1,
+    for (i = 0; i < item.len; i++) {
+        rc = ngx_http_supportdesk_msgpack_value(tree, depth + 1,
                                                 &r->element[i]);
         if (rc != NGX_OK) {
             return rc;
         }
     }
 
-    r->elements = n;
-    *reply = r;
+    r->elements = item.len;
 
     return NGX_OK;
 }
@@ -256,18 +286,4 @@ ngx_http_supportdesk_msgpack_length(ngx_http_supportdesk_msgpack_t *mp,
     }
 
     return NGX_OK;
-}
-
-
-static redisReply *
-ngx_http_supportdesk_msgpack_new(ngx_http_supportdesk_msgpack_t *mp, int type)
-{
-    redisReply  *r;
-
-    r = ngx_pcalloc(mp->pool, sizeof(redisReply));
-    if (r != NULL) {
-        r->type = type;
-    }
-
-    return r;
 }

@@ -18,6 +18,9 @@
 #define TEST_ALLOCS  4096
 
 
+static void test_next(void);
+
+
 /* ngx_palloc.c's allocators, each allocation kept to be freed at the end */
 static void       *allocs[TEST_ALLOCS];
 static ngx_uint_t  nallocs;
@@ -262,5 +265,107 @@ main(void)
     fail_at = 0;
     free_all();
 
+    test_next();
+
     return tap_done();
+}
+
+
+/*
+ * msgpack_next(), as the list walks a page: redis-server's
+ * cmsgpack.pack({12, '', 'x1', {'7', 'a@b.example', false}, 3})
+ */
+
+static void
+test_next(void)
+{
+    static const u_char  page[] = "\x95\x0c\xa0\xa2x1\x93\xa1" "7"
+                                  "\xab" "a@b.example\xc2\x03";
+    static const u_char  str8[] = "\xd9\x28" "yyyyyyyyyyyyyyyyyyyy"
+                                  "yyyyyyyyyyyyyyyyyyyy";
+
+    ngx_uint_t                           i;
+    ngx_http_supportdesk_msgpack_t       mp;
+    ngx_http_supportdesk_msgpack_item_t  it;
+
+    mp.p = page;
+    mp.last = page + sizeof(page) - 1;
+
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_ARRAY && it.len == 5,
+           "next: a page's array of 5, its elements not read");
+    tap_ok(mp.p == page + 1, "... only its head consumed");
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_INTEGER && it.integer == 12,
+           "... the total");
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_STRING && it.len == 0,
+           "... an empty cursor");
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_STRING && it.len == 2
+           && it.str == page + 4 && ngx_memcmp(it.str, "x1", 2) == 0,
+           "... the externalId, pointing into the text (not copied)");
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_ARRAY && it.len == 3,
+           "... the values' array");
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_STRING && it.len == 1
+           && it.str[0] == '7', "... a value");
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_STRING && it.len == 11,
+           "... a fixstr of 11");
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_NIL, "... false: an unset value");
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_INTEGER && it.integer == 3,
+           "... a note count");
+    tap_ok(mp.p == mp.last, "... the whole text read");
+    tap_is_int(ngx_http_supportdesk_msgpack_next(&mp, &it), NGX_DECLINED,
+               "... and nothing after it: declined");
+
+    mp.p = str8;
+    mp.last = str8 + sizeof(str8) - 1;
+    tap_ok(ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK
+           && it.type == REDIS_REPLY_STRING && it.len == 40
+           && it.str == str8 + 2 && mp.p == mp.last,
+           "next: a str 8 of 40, in place");
+
+    /* every cut of the page: each value read before the cut is whole */
+    for (i = 0; i < sizeof(page) - 1; i++) {
+        mp.p = page;
+        mp.last = page + i;
+
+        while (ngx_http_supportdesk_msgpack_next(&mp, &it) == NGX_OK) {
+            if (mp.p > mp.last) {
+                break;
+            }
+        }
+
+        if (mp.p > mp.last) {
+            break;
+        }
+    }
+    tap_is_int(i, sizeof(page) - 1,
+               "next: a page cut at any byte never reads past the cut");
+
+    mp.p = (u_char *) "\xa5" "abc";
+    mp.last = mp.p + 4;
+    tap_is_int(ngx_http_supportdesk_msgpack_next(&mp, &it), NGX_DECLINED,
+               "next: a string longer than the text: declined");
+
+    mp.p = (u_char *) "\xdd\xff\xff\xff\xff\x01";
+    mp.last = mp.p + 6;
+    tap_is_int(ngx_http_supportdesk_msgpack_next(&mp, &it), NGX_DECLINED,
+               "next: an array counting more elements than bytes left: "
+               "declined");
+
+    mp.p = (u_char *) "\xc0";
+    mp.last = mp.p + 1;
+    tap_is_int(ngx_http_supportdesk_msgpack_next(&mp, &it), NGX_DECLINED,
+               "next: nil (a hole in a Lua array): declined");
+
+    mp.p = (u_char *) "\x81\xa1k\x01";
+    mp.last = mp.p + 4;
+    tap_is_int(ngx_http_supportdesk_msgpack_next(&mp, &it), NGX_DECLINED,
+               "next: a map: declined");
 }

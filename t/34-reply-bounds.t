@@ -37,9 +37,31 @@ my %reply = (
     name_60k   => array(@customer[0 .. 3], n => 'N' x 60000, @customer[6 .. 9]),
     strings    => array(map { ('f' . $_ => 'v' x 16384) } 1 .. 5),
 );
+# what the fake answers to the list script (redis/list.lua: one string,
+# cmsgpack.pack() of {total, cursor, externalId, {values}, ...}), by the
+# name filter of GET /customers?name=<case>
+sub mp_str { chr(0xa0 + length $_[0]) . $_[0] }
+sub mp_arr { chr(0x90 + @_) . join '', @_ }
+my $page = mp_arr("\x01", mp_str(''), mp_str('x1'),
+                  mp_arr(map { defined $_ ? mp_str($_) : "\xc2" }
+                         '7', 'a@example.com', 'A', undef, undef, '{"k":1}',
+                         '1700000000', '1700000001', '2'));
+my %list = (
+    pageok      => bulk($page),
+    pagecut     => bulk(substr($page, 0, -1)),
+    pagelonger  => bulk($page . "\x01"),
+    pagemap     => bulk("\x81" . mp_str('k') . "\x01"),
+    pagevalues8 => bulk(mp_arr("\x01", mp_str(''), mp_str('x1'),
+                               mp_arr(map { mp_str('v') } 1 .. 8))),
+    pagenested  => bulk(mp_arr("\x01", mp_str(''), mp_str('x1'),
+                               mp_arr(mp_arr(), map { mp_str('v') } 1 .. 8))),
+    pageresp    => array('1', '', 'x1'),
+);
 my $fake = SupportDesk::FakeRedis->new(respond => sub {
     my ($cmd) = @_;
     my $name = uc $cmd->[0];
+    return $list{$cmd->[10]} // "\$-1\r\n"
+        if $name eq 'EVALSHA' && ($cmd->[3] // '') eq 'sd:{acme}:order';
     return "\$4\r\nacme\r\n" if $name eq 'HGET' && $cmd->[1] =~ /^sd:apikey:/;
     return $reply{$1} // "*0\r\n" if $name eq 'HGETALL' && $cmd->[1] =~ /^sd:\{acme\}:c:(.*)/;
     return undef;
@@ -141,6 +163,27 @@ dropped_ok('$999999999 with max_reply_size 64k', 'huge_bulk', 'small', $SIZE, 64
 
 # ---- the worker is the same and serves on
 all_connected('at the end');
+# a list page is walked in place (ngx_http_supportdesk_list.c): a good one
+# is rendered; any page that is not exactly one well-formed value is a 500
+# with its log line, never a customer made up of what was read so far
+sub list { $env->api('GET', "/api/v1/customers?name=$_[0]", $key, undef, timeout => 10) }
+$r = list('pageok');
+envelope_ok($r, 200, undef, 'list: a page from the fake, rendered');
+is_deeply($r->{json}{data}{customers},
+          [ { id => 'cus_7', externalId => 'x1', email => 'a@example.com', name => 'A',
+              metadata => { k => 1 }, createdAt => '2023-11-14T22:13:20Z',
+              updatedAt => '2023-11-14T22:13:21Z' } ],
+          '... the customer, unset values left out');
+is($r->{json}{data}{total}, 1, '... the total');
+ok(exists $r->{json}{data}{nextCursor} && !defined $r->{json}{data}{nextCursor},
+   '... no next cursor');
+for my $case (qw(pagecut pagelonger pagemap pagevalues8 pagenested pageresp)) {
+    my $before = log_count(qr/unexpected (?:list page|redis reply)/);
+    envelope_ok(list($case), 500, 'INTERNAL_ERROR', "list: $case: 500");
+    ok(wait_until(sub { log_count(qr/unexpected (?:list page|redis reply)/) > $before }, 2),
+       "... logged");
+}
+
 envelope_ok(get('ok'), 404, 'CUSTOMER_NOT_FOUND', 'served after all that');
 envelope_ok(get('ok', 'small'), 404, 'CUSTOMER_NOT_FOUND', 'served after all that (small)');
 is_deeply([ $env->worker_pids ], [$worker], 'the same worker (no crash)');

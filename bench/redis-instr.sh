@@ -14,6 +14,9 @@
 #   upsert-create  a new seed-example customer each call
 #   note-create    a note on one customer
 #   notifications  one setting flipped (a change and its event each call)
+#   list           the first page (limit 20) of 40 seed-example customers,
+#                  a read: no event (the reply's own cost counts: Redis
+#                  writes it for the worker to read)
 # Printed: instructions per call for REV and for the checkout, and their
 # ratio.  BENCH_REDIS_AOF=yes runs the server with appendonly yes.
 set -euo pipefail
@@ -104,6 +107,9 @@ call_case() {
                 print "\$", length $_, "\r\n$_\r\n" for @a;
             }' "$sha" "$n" $FEED_KEYS sd:{b}:c:u1 sd:{b}:notif:u1 \
             "${FEED_ARGS[@]}" | redis-cli -p "$PORT" --pipe ;;
+    list)
+        "${bench[@]}" EVALSHA "$sha" 1 sd:{b}:order sd:{b}: 0 20 1000 0 \
+            "" "" ;;
     esac > /dev/null
 }
 
@@ -112,7 +118,25 @@ script_of() {
     upsert-*) echo upsert ;;
     note-create) echo note_add ;;
     notifications) echo notifications ;;
+    list) echo list ;;
     esac
+}
+
+# 39 more seed-example customers beside u1, and a check that the list script
+# ($1) answers a page rather than an error
+seed_page() {
+    local up i
+    up=$(rcli script load "$(source_of "$ROOT" upsert)")
+    for i in $(seq 2 40); do
+        rcli evalsha "$up" 8 $FEED_KEYS "sd:{b}:c:u$i" sd:{b}:emails \
+            sd:{b}:order sd:{b}:seq sd:{b}:idem: "${FEED_ARGS[@]}" "u$i" \
+            "" "" "" e "u$i@example.com" n "Jane Doe" p "+1 555 0100" \
+            a "https://example.com/avatars/jane.png" \
+            m '{"plan":"pro","seats":5}' > /dev/null
+    done
+    rcli evalsha "$1" 1 sd:{b}:order sd:{b}: 0 20 1000 0 "" "" \
+        | grep -q "u20" \
+        || { echo "$0: list: no page of 20 from the list script" >&2; exit 1; }
 }
 
 dump_ir() {
@@ -123,7 +147,7 @@ dump_ir() {
 }
 
 printf '| case | %s | checkout | ratio |\n|---|--:|--:|--:|\n' "$REV"
-for c in upsert-update upsert-create note-create notifications; do
+for c in upsert-update upsert-create note-create notifications list; do
     s=$(script_of "$c")
     row=()
     for dir in "$TMP/rev" "$ROOT"; do
@@ -134,13 +158,16 @@ for c in upsert-update upsert-create note-create notifications; do
             8 $FEED_KEYS sd:{b}:c:u1 sd:{b}:emails sd:{b}:order sd:{b}:seq \
             sd:{b}:idem: "${FEED_ARGS[@]}" u1 "" "" "" e jane@example.com \
             n "Jane Doe" > /dev/null
+        if [ "$c" = list ]; then
+            seed_page "$sha"
+        fi
         call_case "$c" "$sha" "w$RANDOM" 2000
         callgrind_control --zero "$VPID" > /dev/null 2>&1
         label="$c-${#row[@]}"
         call_case "$c" "$sha" "m$RANDOM" "$CALLS"
         ir=$(dump_ir "$label")
         events=$(rcli xlen sd:{b}:events)
-        [ "$events" -ge "$CALLS" ] \
+        [ "$c" = list ] || [ "$events" -ge "$CALLS" ] \
             || { echo "$0: $c: only $events events for $CALLS calls" >&2; exit 1; }
         row+=("$((ir / CALLS))")
     done

@@ -103,7 +103,7 @@ static ngx_int_t
 ngx_http_supportdesk_list_send(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
-    size_t                                i, n, step;
+    size_t                                i, n, step, size;
     int64_t                               total;
     ngx_int_t                             rc;
     ngx_str_t                             cursor;
@@ -138,8 +138,14 @@ ngx_http_supportdesk_list_send(ngx_http_request_t *r,
 
     total = item.integer;
 
-    if (ngx_http_supportdesk_envelope_start(r, &json, 256 * (n + 1))
-        != NGX_OK)
+    /*
+     * the page's bytes plus the names and quotes of each customer it can
+     * hold (the buffer grows if a page needs more): never a size a forged
+     * element count could inflate
+     */
+    size = reply->len + 160 * ngx_min((n - 2) / step, q->limit) + 128;
+
+    if (ngx_http_supportdesk_envelope_start(r, &json, size) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

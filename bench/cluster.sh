@@ -188,9 +188,9 @@ done
 # them on the single server
 for i in 0 1 2; do
     app=${APPS[i]}
-    [ "$(rcli hlen "sd:{$app}:emails")" = "$SEEDED" ] \
-        && [ "$(ncli "${NODE_PORTS[i]}" hlen "sd:{$app}:emails")" = "$SEEDED" ] \
-        || die "app $app: $(rcli hlen "sd:{$app}:emails") customers on the single server, $(ncli "${NODE_PORTS[i]}" hlen "sd:{$app}:emails") on master $((i + 1)) (want $SEEDED)"
+    [ "$(rcli get "sd:{$app}:order:n")" = "$SEEDED" ] \
+        && [ "$(ncli "${NODE_PORTS[i]}" get "sd:{$app}:order:n")" = "$SEEDED" ] \
+        || die "app $app: $(rcli get "sd:{$app}:order:n") customers on the single server, $(ncli "${NODE_PORTS[i]}" get "sd:{$app}:order:n") on master $((i + 1)) (want $SEEDED)"
 done
 log "  keys: single $(rcli dbsize); cluster $(for p in "${NODE_PORTS[@]}"; do printf '%s ' "$(ncli "$p" dbsize)"; done)"
 

@@ -3,7 +3,7 @@
 --
 -- KEYS[1..3], ARGV[1..5]: the change feed and idempotency (lib.lua)
 -- KEYS[4] sd:{app}:c:<externalId>  customer hash
--- KEYS[5] sd:{app}:emails          email index
+-- KEYS[5] sd:{app}:emails          the email index (lib_customer.lua)
 -- KEYS[6] sd:{app}:order           creation order (prefix, see upsert.lua)
 -- KEYS[7..] keys owned by the customer alone (notes, their order,
 --           notification settings), unlinked whole
@@ -35,10 +35,7 @@ if not email then
 end
 
 -- the index entry goes only if it is this customer's
-local lower = string.lower(email)
-if redis.call('HGET', emails, lower) == xid then
-    redis.call('HDEL', emails, lower)
-end
+sd.email_del(sd.emails(emails), string.lower(email), xid)
 
 if s and redis.call('HDEL', order .. ':' .. math.floor(s / 128), s) == 1 then
     redis.call('DECR', order .. ':n')

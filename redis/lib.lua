@@ -23,7 +23,9 @@ local sd = {
     replay = false, record = false, answer = false, id_parts = false,
     emit = false, etag = false, precondition = false, customer_event = false,
     pairs = false, customer_fields = false, field_names = false,
-    writable_fields = false
+    writable_fields = false, emails = false, email_bucket = false,
+    email_owner = false, email_set = false, email_del = false,
+    email_grow = false, email_per_bucket = false
 }
 
 sd.KEYS, sd.ARGV = 4, 6

@@ -3,7 +3,8 @@
 --
 -- KEYS[1..3], ARGV[1..5]: the change feed and idempotency (lib.lua)
 -- KEYS[4] sd:{app}:c:<externalId>  customer hash
--- KEYS[5] sd:{app}:emails          lowercase email -> externalId
+-- KEYS[5] sd:{app}:emails          the email index: the prefix of its
+--                                  buckets (lib_customer.lua)
 -- KEYS[6] sd:{app}:order           creation order: the prefix of its buckets
 --                                  sd:{app}:order:<s div 128> (s -> externalId)
 --                                  and of the customer count sd:{app}:order:n
@@ -63,14 +64,15 @@ end
 
 -- Redis runs Lua in the C locale: string.lower is ASCII-only, as in the
 -- gateway's documentation of email case-insensitivity.
-local new_email, old_email
+local new_email, old_email, ix
 if sent.e then
     new_email = string.lower(sent.e)
     if exists and cur[3] then
         old_email = string.lower(cur[3])
     end
     if new_email ~= old_email then
-        local owner = redis.call('HGET', emails, new_email)
+        ix = sd.emails(emails)
+        local owner = sd.email_owner(ix, new_email)
         if owner and owner ~= xid then
             return redis.error_reply('SD_EMAIL_EXISTS email')
         end
@@ -129,7 +131,10 @@ if not exists then
     nset = nset + 4
     redis.call('HSET', order .. ':' .. string.format('%d', math.floor(n / 128)),
                s, xid)
-    redis.call('INCR', order .. ':n')
+    local count = redis.call('INCR', order .. ':n')
+    if ix then
+        sd.email_grow(ix, count)
+    end
 else
     h.v = string.format('%d', (tonumber(h.v) or 0) + 1)
 end
@@ -146,11 +151,11 @@ if clear then
 end
 redis.call('HSET', customer, unpack(set, 1, nset))
 
-if new_email and new_email ~= old_email then
+if ix then
     if old_email then
-        redis.call('HDEL', emails, old_email)
+        sd.email_del(ix, old_email, xid)
     end
-    redis.call('HSET', emails, new_email, xid)
+    sd.email_set(ix, new_email, xid)
 end
 
 local after = sd.pairs(h, sd.customer_fields)

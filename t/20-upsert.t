@@ -68,7 +68,7 @@ unlike($h->{m} // '', qr/[ \n]/, 'Redis: m is compact JSON');
 like($h->{c} // '', qr/^\d+$/, 'Redis: c is unix seconds');
 is(iso($h->{c} // 0), $c1->{createdAt}, 'createdAt is c in UTC');
 cmp_ok(abs(($h->{c} // 0) - time), '<', 300, 'createdAt is now');
-is($R->hget('sd:{acme}:emails', 'john@acme.com'), 'user_42', 'Redis: lowercase email index');
+is($env->email_owner('acme', 'john@acme.com'), 'user_42', 'Redis: lowercase email index');
 is($env->order_s('acme', 'user_42'), $h->{s}, 'Redis: order score is s');
 $env->invariants_ok('acme');
 
@@ -139,8 +139,8 @@ ok(!exists $r->{json}{data}{customer}{$_}, "GET: $_ omitted") for qw(phone avata
 $r = patch('user_42', { email => 'New.Address@Acme.com' });
 envelope_ok($r, 200, undef, 'email change');
 is($r->{json}{data}{customer}{email}, 'New.Address@Acme.com', 'new email returned');
-is($R->hget('sd:{acme}:emails', 'john@acme.com'), undef, 'Redis: old index entry gone');
-is($R->hget('sd:{acme}:emails', 'new.address@acme.com'), 'user_42', 'Redis: new index entry');
+is($env->email_owner('acme', 'john@acme.com'), undef, 'Redis: old index entry gone');
+is($env->email_owner('acme', 'new.address@acme.com'), 'user_42', 'Redis: new index entry');
 $env->invariants_ok('acme');
 # the old email is free again
 created_ok('old email reusable', patch('user_43', { email => 'john@acme.com', name => 'Other' }));

@@ -49,8 +49,8 @@ $r = patch($key, 'alice', { email => 'ALICE@EXAMPLE.COM' });
 envelope_ok($r, 200, undef, 'customer changes the case of its own email');
 is($r->{json}{data}{customer}{email}, 'ALICE@EXAMPLE.COM', 'new casing returned');
 is($R->hget('sd:{acme}:c:alice', 'e'), 'ALICE@EXAMPLE.COM', 'Redis: e in new casing');
-is($R->hget('sd:{acme}:emails', 'alice@example.com'), 'alice', 'Redis: one lowercase index entry');
-is($R->hlen('sd:{acme}:emails'), 2, 'Redis: two index entries (alice, bob)');
+is($env->email_owner('acme', 'alice@example.com'), 'alice', 'Redis: one lowercase index entry');
+is(scalar(keys %{ $env->email_index('acme') }), 2, 'Redis: two index entries (alice, bob)');
 $env->invariants_ok('acme');
 $env->invariants_ok('globex');
 
@@ -72,7 +72,7 @@ sub req { my ($ext, $body) = @_;
     is(scalar @hashes, 1, 'one customer hash') or diag "@hashes";
     my $winner = @won ? 'race_' . ($won[0] + 1) : '?';
     is_deeply(\@hashes, [ $winner =~ /(\d+)/ ], 'the hash is the winner');
-    is($R->hget('sd:{acme}:emails', 'race@example.com'), $winner, 'index entry points at the winner');
+    is($env->email_owner('acme', 'race@example.com'), $winner, 'index entry points at the winner');
     $env->invariants_ok('acme', 'invariants after the create race');
 }
 
@@ -89,7 +89,7 @@ sub req { my ($ext, $body) = @_;
         or diag join ' ', map { $_->{status} } @res;
     is(scalar(grep { is_409($_) } @res), 49, '... and 49 x the 409 envelope, naming email');
     my $winner = @won ? 'upd_' . ($won[0] + 1) : '?';
-    is($R->hget('sd:{acme}:emails', 'target@example.com'), $winner, 'index points at the winner');
+    is($env->email_owner('acme', 'target@example.com'), $winner, 'index points at the winner');
     my @kept = grep { ($R->hget("sd:{acme}:c:upd_$_", 'e') // '') eq "upd$_\@example.com" } 1 .. 50;
     is(scalar @kept, 49, 'the 49 losers keep their email');
     $env->invariants_ok('acme', 'invariants after the update race');
@@ -102,7 +102,7 @@ sub req { my ($ext, $body) = @_;
     is(scalar(grep { $_->{status} == 200 } @res), 30, 'one externalId, 30 emails: all 200')
         or diag join ' ', map { $_->{status} } @res;
     is(scalar(grep { was_created($_) } @res), 1, 'exactly one wasCreated');
-    my %idx = $R->hgetall('sd:{acme}:emails');
+    my %idx = %{ $env->email_index('acme') };
     my @for_same = grep { $idx{$_} eq 'same' } keys %idx;
     is(scalar @for_same, 1, 'exactly one index entry for the customer') or diag "@for_same";
     $env->invariants_ok('acme', 'invariants after the same-id race');

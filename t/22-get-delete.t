@@ -55,7 +55,7 @@ is_deeply($r->{json}{data}, { deleted => JSON::PP::true }, 'data is {"deleted":t
 $r = $env->api('GET', 'g1', $key);
 envelope_ok($r, 404, 'CUSTOMER_NOT_FOUND', 'GET after DELETE');
 ok(!$R->exists('sd:{acme}:c:g1'), 'Redis: hash gone');
-is($R->hget('sd:{acme}:emails', 'g1@example.com'), undef, 'Redis: email index entry gone');
+is($env->email_owner('acme', 'g1@example.com'), undef, 'Redis: email index entry gone');
 is($env->order_s('acme', 'g1'), undef, 'Redis: order entry gone');
 $env->invariants_ok('acme');
 

@@ -100,7 +100,7 @@ ok(!@wrong, 'every other result as the model says') or diag join "\n", @wrong[0 
 
 # Redis agrees: each email belongs to the first of its pair, the second
 # was never created
-my %emails = $R->hgetall('sd:{acme}:emails');
+my %emails = %{ $env->email_index('acme') };
 my (@owner, @second);
 for my $b (1 .. $nbatch) {
     for my $i (1 .. $PER) {

@@ -79,7 +79,7 @@ my @FEED = ('sd:{acme}:events', 'sd:{acme}:eventseq');
 # what creating or deleting a customer of acme may change besides its hash:
 # the email index, the creation order (whatever its layout), the sequence,
 # the feed
-my @INDEX = ('sd:{acme}:emails', 'sd:{acme}:seq', qr/^sd:\{acme\}:order(:[0-9n]+)?\z/, @FEED);
+my @INDEX = (qr/^sd:\{acme\}:emails(:[0-9n]+)?\z/, 'sd:{acme}:seq', qr/^sd:\{acme\}:order(:[0-9n]+)?\z/, @FEED);
 
 sub patch_raw { my ($ext, $bytes, %o) = @_; sub { api('PATCH', $ext, $bytes, %o) } }
 # INVALID_JSON's reasons (ngx_http_supportdesk_parse_object)

@@ -69,20 +69,36 @@ if (my $c = $env->cluster) {
 # the order's layout: sd:{acme}:order:<s div 128> HASH s -> extId
 sub s_of { $R->hget("sd:{acme}:c:$_[0]", 's') }
 sub bucket_of { 'sd:{acme}:order:' . int(s_of($_[0]) / 128) }
+# the email index's layout: sd:{acme}:emails:<b> HASH lowercase email -> extId
+sub eb { $env->email_bucket_key('acme', $_[0]) }
 
 # corruption => (what it breaks, redis commands to break, pattern expected)
 my @cases = (
     ['email index entry points at a missing customer',
-     [['HSET', 'sd:{acme}:emails', 'ghost@example.com', 'ghost']], qr/points at a missing customer/],
+     [['HSET', eb('ghost@example.com'), 'ghost@example.com', 'ghost']], qr/points at a missing customer/],
     ['email index entry points at the wrong customer',
-     [['HSET', 'sd:{acme}:emails', 'u1@example.com', 'u2']], qr/but that customer's email is/],
+     [['HSET', eb('u1@example.com'), 'u1@example.com', 'u2']], qr/but that customer's email is/],
     ['customer without an index entry',
-     [['HDEL', 'sd:{acme}:emails', 'u3@example.com']], qr/'u3' has 0 email index entries/],
+     [['HDEL', eb('u3@example.com'), 'u3@example.com']], qr/'u3' has 0 email index entries/],
     ['customer indexed twice',
-     [['HSET', 'sd:{acme}:emails', 'alias@example.com', 'u4']], qr/'u4' has 2 email index entries/],
+     [['HSET', eb('alias@example.com'), 'alias@example.com', 'u4']], qr/'u4' has 2 email index entries/],
     ['index entry not lowercase',
-     [['HDEL', 'sd:{acme}:emails', 'u5@example.com'], ['HSET', 'sd:{acme}:emails', 'U5@example.com', 'u5']],
+     [['HDEL', eb('u5@example.com'), 'u5@example.com'], ['HSET', eb('U5@example.com'), 'U5@example.com', 'u5']],
      qr/is not lowercase/],
+    ['index entry in the wrong bucket',
+     [['HDEL', eb('u1@example.com'), 'u1@example.com'], ['HSET', 'sd:{acme}:emails:5', 'u1@example.com', 'u1']],
+     qr/'u1\@example.com' is in bucket 5, not 0/],
+    ['index bucket past the bucket count',
+     [['HDEL', eb('u1@example.com'), 'u1@example.com'], ['HSET', 'sd:{acme}:emails:5', 'u1@example.com', 'u1']],
+     qr/emails:5' is past the 1 buckets/],
+    ['index entry in a bucket and in the first layout\'s hash',
+     [['HSET', 'sd:{acme}:emails', 'u2@example.com', 'u2'], ['SET', 'sd:{acme}:emails:n', '-1']],
+     qr/'u2\@example.com' is in a bucket and in/],
+    ['the first layout\'s hash with a bucket count that says it is empty',
+     [['HDEL', eb('u2@example.com'), 'u2@example.com'], ['HSET', 'sd:{acme}:emails', 'u2@example.com', 'u2']],
+     qr/emails has entries but sd:\{acme\}:emails:n says it has none/],
+    ['bucket count not a number',
+     [['SET', 'sd:{acme}:emails:n', 'x']], qr/emails:n is 'x', not a bucket count/],
     ['customer missing from the order',
      [['HDEL', bucket_of('u1'), s_of('u1')]], qr/'u1' is not in the order/],
     ['order entry with another s',
@@ -124,8 +140,22 @@ for my $c (@cases) {
     is($rc, 0, "$name: consistent again once restored") or diag $out;
 }
 
+# an index of the first layout (one hash, sd:{app}:emails), with the
+# bucket count negative while it has entries: consistent, half moved or not
+{
+    my $dump = { map { $_ => $R->dump($_) } SupportDesk::Invariants::scan_keys($R, 'sd:{acme}:*') };
+    $R->hdel(eb('u3@example.com'), 'u3@example.com');
+    $R->hset('sd:{acme}:emails', 'u3@example.com', 'u3');
+    $R->set('sd:{acme}:emails:n', '-1');
+    ($rc, $out) = check('acme');
+    is($rc, 0, "an entry in the first layout's hash: consistent") or diag $out;
+    like($out, qr/6 customers, 6 email entries/, '... and counted') or diag $out;
+    $R->del($_) for SupportDesk::Invariants::scan_keys($R, 'sd:{acme}:*');
+    $R->restore($_, 0, $dump->{$_}) for keys %$dump;
+}
+
 # the other app's problems are not this app's
-$R->hset('sd:{other}:emails', 'x@example.com', 'ghost');
+$R->hset('sd:{other}:emails:0', 'x@example.com', 'ghost');
 ($rc, $out) = check('acme');
 is($rc, 0, "another app's broken data does not fail this app") or diag $out;
 ($rc, $out) = check('acme', 'other');

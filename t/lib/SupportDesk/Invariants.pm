@@ -11,7 +11,10 @@ package SupportDesk::Invariants;
 #
 # Layout (see the team brief):
 #   sd:{app}:c:<extId>  HASH  s e n p a m c u v (v: the version, ETag)
-#   sd:{app}:emails     HASH  lowercase(email) -> extId
+#   sd:{app}:emails:<b> HASH  lowercase(email) -> extId, bucket b by linear
+#                             hashing (redis/lib_customer.lua)
+#   sd:{app}:emails:n   STRING the number of buckets, negative while
+#   sd:{app}:emails     HASH  (the index before buckets) still has entries
 #   sd:{app}:order:<b>  HASH  s -> extId, b = floor(s / 128) (listpack buckets)
 #   sd:{app}:order:n    STRING the app's customer count
 #   sd:{app}:seq        STRING counter behind s
@@ -61,6 +64,62 @@ sub order_entries {
     return %order;
 }
 
+# The email index's bucket for a lowercase email, as redis/lib_customer.lua
+# computes it, with $nb buckets
+sub email_bucket {
+    my ($nb, $lower) = @_;
+    require Digest::SHA;
+    my $h = hex(substr(Digest::SHA::sha1_hex($lower), 0, 8));
+    my $p = 1;
+    $p *= 2 while $p * 2 <= $nb;
+    my $b = $h % $p;
+    $b = $h % ($p * 2) if $b < $nb - $p;
+    return $b;
+}
+
+# The email index, from its buckets and the hash before them: lowercase
+# email -> extId.  Problems of the index itself (an entry in the wrong
+# bucket or in two places, a bucket past the count, a bucket that is no
+# listpack) are pushed to @$problems when given.
+sub email_entries {
+    my ($redis, $app, $problems) = @_;
+    my $pfx = "sd:{$app}:emails";
+    my $n = $redis->get("$pfx:n");
+    my $nb = defined $n ? abs($n) : 1;
+    my %e;
+    for my $k (scan_keys($redis, "$pfx:*")) {
+        my ($b) = $k =~ /:emails:([0-9]+)\z/ or next;
+        my %f = $redis->hgetall($k);
+        if ($problems) {
+            push @$problems, "email bucket $b is past the $nb buckets" if $b >= $nb;
+            my $enc = $redis->object_encoding($k) // '';
+            # a bucket stays a listpack unless an entry is over Redis's
+            # limits (hash-max-listpack-*: 128 entries, 64 bytes by default)
+            my $longest = 0;
+            for (%f) { $longest = length if length > $longest }
+            push @$problems, "email bucket $b is a $enc, not a listpack"
+                if $enc ne 'listpack' && keys %f <= 128 && $longest <= 64;
+        }
+        for my $lc (keys %f) {
+            my $want = email_bucket($nb, $lc);
+            push @$problems, "emails entry '$lc' is in bucket $b, not $want"
+                if $problems && $want != $b;
+            push @$problems, "emails entry '$lc' is in two buckets"
+                if $problems && exists $e{$lc};
+            $e{$lc} = $f{$lc};
+        }
+    }
+    my %old = $redis->hgetall($pfx);
+    for my $lc (keys %old) {
+        push @$problems, "emails entry '$lc' is in a bucket and in $pfx"
+            if $problems && exists $e{$lc};
+        $e{$lc} = $old{$lc};
+    }
+    push @$problems, "$pfx has entries but $pfx:n says it has none"
+        if $problems && %old && defined $n && $n > 0;
+    return %e;
+}
+
 # extIds in creation order
 sub order_list {
     my ($redis, $app) = @_;
@@ -73,8 +132,8 @@ sub check {
     my @p;
     my $pfx = "sd:{$app}:";
 
-    my %emails = $redis->hgetall("${pfx}emails");
     my @op;
+    my %emails = email_entries($redis, $app, \@op);
     my %order = order_entries($redis, $app, \@op);
     push @p, @op;
     my @ckeys  = scan_keys($redis, "${pfx}c:*");

@@ -1238,13 +1238,19 @@ sub follow_pages {
 # Writes customers straight into Redis with the documented layout (s e n p m
 # c u, email index, order, seq), many per EVAL: fast fixtures for listing and
 # job tests. Only for fresh externalIds and emails (no collision checks).
+# The email index is written by the module's own helpers (lib.lua and
+# lib_customer.lua in front of the seeding script), so its buckets are the
+# module's.
 # @items: { externalId, email, name, phone?, metadata? (ref or JSON text) }
 sub seed_customers {
     my ($self, $app, $items, %o) = @_;
     my $now = $o{now} // int time;
-    my $lua = <<'LUA';
+    my $lua = join '', map { slurp_file(File::Spec->catfile(repo_root(), 'redis', $_)) }
+        qw(lib.lua lib_customer.lua);
+    $lua .= <<'LUA';
 -- KEYS[1]: the app's seq, so that a cluster runs it on the app's slot
 local pfx, now = ARGV[1], ARGV[2]
+local ix = sd.emails(pfx .. 'emails')
 for i = 3, #ARGV, 5 do
     local ext, email, name, phone, meta = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
     local s = redis.call('INCR', KEYS[1])
@@ -1252,9 +1258,9 @@ for i = 3, #ARGV, 5 do
     if phone ~= '' then h[#h+1] = 'p'; h[#h+1] = phone end
     if meta ~= '' then h[#h+1] = 'm'; h[#h+1] = meta end
     redis.call('HSET', pfx .. 'c:' .. ext, unpack(h))
-    redis.call('HSET', pfx .. 'emails', string.lower(email), ext)
     redis.call('HSET', pfx .. 'order:' .. math.floor(s / 128), s, ext)
-    redis.call('INCR', pfx .. 'order:n')
+    sd.email_grow(ix, redis.call('INCR', pfx .. 'order:n'))
+    sd.email_set(ix, string.lower(email), ext)
 end
 return 1
 LUA
@@ -1270,6 +1276,36 @@ LUA
         $self->redis->eval($lua, 1, "sd:{$app}:seq", "sd:{$app}:", $now, @args);
     }
     return scalar @$items;
+}
+
+sub slurp_file {
+    my ($f) = @_;
+    open my $fh, '<', $f or die "$f: $!";
+    local $/;
+    return scalar <$fh>;
+}
+
+# The email index (sd:{app}:emails:<bucket> hashes, see README): lowercase
+# email -> externalId
+sub email_index {
+    my ($self, $app) = @_;
+    require SupportDesk::Invariants;
+    return { SupportDesk::Invariants::email_entries($self->redis, $app) };
+}
+
+# the externalId the email index holds for a lowercase email, undef if none
+sub email_owner {
+    my ($self, $app, $lower) = @_;
+    return $self->email_index($app)->{$lower};
+}
+
+# the key of the bucket that holds (or would hold) a lowercase email
+sub email_bucket_key {
+    my ($self, $app, $lower) = @_;
+    require SupportDesk::Invariants;
+    my $n = $self->redis->get("sd:{$app}:emails:n");
+    return "sd:{$app}:emails:"
+        . SupportDesk::Invariants::email_bucket(defined $n ? abs($n) : 1, $lower);
 }
 
 # The creation order index (sd:{app}:order:<bucket> hashes, see README)

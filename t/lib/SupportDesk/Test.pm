@@ -1245,8 +1245,8 @@ sub follow_pages {
 sub seed_customers {
     my ($self, $app, $items, %o) = @_;
     my $now = $o{now} // int time;
-    my $lua = join '', map { slurp_file(File::Spec->catfile(repo_root(), 'redis', $_)) }
-        qw(lib.lua lib_customer.lua);
+    my $lua = join '', map { _slurp(File::Spec->catfile(repo_root(), 'redis', $_))
+                                 || die "redis/$_: cannot be read" } qw(lib.lua lib_customer.lua);
     $lua .= <<'LUA';
 -- KEYS[1]: the app's seq, so that a cluster runs it on the app's slot
 local pfx, now = ARGV[1], ARGV[2]
@@ -1276,13 +1276,6 @@ LUA
         $self->redis->eval($lua, 1, "sd:{$app}:seq", "sd:{$app}:", $now, @args);
     }
     return scalar @$items;
-}
-
-sub slurp_file {
-    my ($f) = @_;
-    open my $fh, '<', $f or die "$f: $!";
-    local $/;
-    return scalar <$fh>;
 }
 
 # The email index (sd:{app}:emails:<bucket> hashes, see README): lowercase

@@ -34,8 +34,10 @@ if not email then
     return 0
 end
 
--- the index entry goes only if it is this customer's
-sd.email_del(sd.emails(emails), string.lower(email), xid)
+-- the index entry goes only if it is this customer's (sd.emails() first:
+-- it makes the index's functions)
+local ix = sd.emails(emails)
+sd.email_del(ix, string.lower(email), xid)
 
 if s and redis.call('HDEL', order .. ':' .. math.floor(s / 128), s) == 1 then
     redis.call('DECR', order .. ':n')

@@ -41,7 +41,7 @@ sub defined_by {
     my ($name) = @_;
     my %def;
     for my $line (split /\n/, code_of($name)) {
-        $def{$1} = 1 if $line =~ /^function sd\.(\w+)/;
+        $def{$1} = 1 if $line =~ /^\s*function sd\.(\w+)/;
         if ($line =~ /^((?:sd\.\w+\s*,\s*)*sd\.\w+)\s*=/) {
             $def{$_} = 1 for $1 =~ /sd\.(\w+)/g;
         }

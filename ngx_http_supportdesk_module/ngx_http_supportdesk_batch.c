@@ -568,8 +568,10 @@ ngx_http_supportdesk_batch_done(void *data, ngx_int_t rc, redisReply *reply)
 {
     ngx_http_supportdesk_batch_item_t  *item = data;
 
-    ngx_uint_t           replayed;
-    ngx_http_request_t  *r;
+    size_t                                at;
+    ngx_uint_t                            replayed;
+    ngx_http_request_t                   *r;
+    ngx_http_supportdesk_record_packed_t  packed;
 
     r = item->batch->request;
     item->op = NULL;
@@ -582,7 +584,21 @@ ngx_http_supportdesk_batch_done(void *data, ngx_int_t rc, redisReply *reply)
 
     reply = ngx_http_supportdesk_store_unwrap(reply, &replayed);
 
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+    if (reply->type == REDIS_REPLY_STRING) {
+        if (ngx_http_supportdesk_record_unpack((u_char *) reply->str,
+                                               reply->len, &packed, &at)
+            == NGX_OK)
+        {
+            item->created = packed.created;
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "supportdesk: unexpected upsert answer from redis "
+                          "at byte %uz of %uz", at, reply->len);
+            item->error.status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
         && reply->element[0]->type == REDIS_REPLY_INTEGER)
     {
         item->created = reply->element[0]->integer;

@@ -73,7 +73,9 @@ ngx_http_supportdesk_customer_upsert(ngx_http_request_t *r,
     return ngx_http_supportdesk_store_call(r, ctx,
                                            NGX_HTTP_SUPPORTDESK_SCRIPT_UPSERT,
                                            &args,
-                                           NGX_HTTP_SUPPORTDESK_REPLY_ARRAY,
+                                           NGX_HTTP_SUPPORTDESK_REPLY_STRING
+                                           |NGX_HTTP_SUPPORTDESK_REPLY_ARRAY
+                                           |NGX_HTTP_SUPPORTDESK_REPLY_PACKED,
                                            ngx_http_supportdesk_upsert_done);
 }
 
@@ -129,12 +131,34 @@ ngx_http_supportdesk_customer_delete(ngx_http_request_t *r,
 }
 
 
-/* {wasCreated, HGETALL} */
+/*
+ * {wasCreated, HGETALL}: packed in one string as the script answers it and
+ * its record keeps it; an array as the script replays a record itself (and
+ * as earlier gateways' scripts answered)
+ */
 
 static ngx_int_t
 ngx_http_supportdesk_upsert_done(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
+    size_t                                at;
+    ngx_http_supportdesk_record_packed_t  packed;
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        if (ngx_http_supportdesk_record_unpack((u_char *) reply->str,
+                                               reply->len, &packed, &at)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "supportdesk: unexpected upsert answer from redis "
+                          "at byte %uz of %uz", at, reply->len);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_supportdesk_send_customer(r, ctx, &packed.hash,
+                                                  packed.created);
+    }
+
     if (reply->elements != 2
         || reply->element[0]->type != REDIS_REPLY_INTEGER
         || reply->element[1]->type != REDIS_REPLY_ARRAY)

@@ -194,6 +194,31 @@ ngx_http_supportdesk_msgpack_reply(ngx_pool_t *pool, const u_char *p,
 }
 
 
+ngx_int_t
+ngx_http_supportdesk_msgpack_check(const u_char *p, size_t len)
+{
+    size_t                               pending;
+    ngx_http_supportdesk_msgpack_t       mp;
+    ngx_http_supportdesk_msgpack_item_t  item;
+
+    mp.p = p;
+    mp.last = p + len;
+
+    /* the values still to read: next() bounds an array's count by the text */
+    for (pending = 1; pending; pending--) {
+        if (ngx_http_supportdesk_msgpack_next(&mp, &item) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        if (item.type == REDIS_REPLY_ARRAY) {
+            pending += item.len;
+        }
+    }
+
+    return (mp.p == mp.last) ? NGX_OK : NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_http_supportdesk_msgpack_value(ngx_http_supportdesk_msgpack_tree_t *tree,
     ngx_uint_t depth, redisReply **reply)

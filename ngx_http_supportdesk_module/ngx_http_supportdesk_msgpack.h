@@ -53,6 +53,14 @@ ngx_int_t ngx_http_supportdesk_msgpack_next(ngx_http_supportdesk_msgpack_t *mp,
 
 
 /*
+ * NGX_OK when the len bytes at p are exactly one value whose every part
+ * msgpack_next() reads (as msgpack_reply() would take it, without building
+ * it); NGX_DECLINED otherwise.
+ */
+ngx_int_t ngx_http_supportdesk_msgpack_check(const u_char *p, size_t len);
+
+
+/*
  * The reply Redis sends for the Lua value cmsgpack.unpack() makes of the
  * len bytes at p, built in pool (strings copied, 0-terminated).  Only
  * what the write scripts record is converted: integers, strings, arrays,

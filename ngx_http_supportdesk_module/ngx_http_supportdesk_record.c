@@ -248,6 +248,69 @@ ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
 
 
 ngx_int_t
+ngx_http_supportdesk_record_unpack(const u_char *text, size_t len,
+    ngx_http_supportdesk_record_packed_t *packed, size_t *at)
+{
+    size_t                                i, n;
+    ngx_int_t                             rc;
+    ngx_http_supportdesk_msgpack_t        mp;
+    ngx_http_supportdesk_msgpack_item_t   item;
+
+    mp.p = text;
+    mp.last = text + len;
+
+    rc = NGX_ERROR;
+
+    if (ngx_http_supportdesk_msgpack_next(&mp, &item) != NGX_OK
+        || item.type != REDIS_REPLY_ARRAY || item.len != 2
+        || ngx_http_supportdesk_msgpack_next(&mp, &item) != NGX_OK
+        || item.type != REDIS_REPLY_INTEGER
+        || (item.integer != 0 && item.integer != 1))
+    {
+        goto done;
+    }
+
+    packed->created = item.integer;
+
+    if (ngx_http_supportdesk_msgpack_next(&mp, &item) != NGX_OK
+        || item.type != REDIS_REPLY_ARRAY
+        || item.len > NGX_HTTP_SUPPORTDESK_RECORD_PAIRS
+        || item.len % 2)
+    {
+        goto done;
+    }
+
+    n = item.len;
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_supportdesk_msgpack_next(&mp, &item) != NGX_OK
+            || item.type != REDIS_REPLY_STRING)
+        {
+            goto done;
+        }
+
+        packed->value[i].type = REDIS_REPLY_STRING;
+        packed->value[i].str = (char *) item.str;
+        packed->value[i].len = item.len;
+        packed->element[i] = &packed->value[i];
+    }
+
+    if (mp.p == mp.last) {
+        packed->hash.type = REDIS_REPLY_ARRAY;
+        packed->hash.elements = n;
+        packed->hash.element = packed->element;
+        rc = NGX_OK;
+    }
+
+done:
+
+    *at = mp.p - text;
+
+    return rc;
+}
+
+
+ngx_int_t
 ngx_http_supportdesk_record_render_values(ngx_http_supportdesk_json_t *json,
     ngx_str_t *external_id, redisReply *values)
 {

@@ -16,6 +16,7 @@
 #include "ngx_http_supportdesk_validate.h"
 #include "ngx_http_supportdesk_envelope.h"
 #include "ngx_http_supportdesk_store.h"
+#include "ngx_http_supportdesk_msgpack.h"
 
 
 /*
@@ -83,6 +84,31 @@ typedef enum {
 ngx_int_t ngx_http_supportdesk_record_render_values(
     ngx_http_supportdesk_json_t *json, ngx_str_t *external_id,
     redisReply *values);
+
+/*
+ * redis/upsert.lua's answer as it comes, one string: cmsgpack.pack() of
+ * {wasCreated, the customer hash as field/value pairs}.  Read in place:
+ * hash is an array of the pairs, its strings pointing into the text (not
+ * 0-terminated), for record_render().
+ */
+#define NGX_HTTP_SUPPORTDESK_RECORD_PAIRS                                  \
+    (2 * NGX_HTTP_SUPPORTDESK_RECORD_FIELDS)
+
+typedef struct {
+    int64_t      created;
+    redisReply   hash;
+    redisReply  *element[NGX_HTTP_SUPPORTDESK_RECORD_PAIRS];
+    redisReply   value[NGX_HTTP_SUPPORTDESK_RECORD_PAIRS];
+} ngx_http_supportdesk_record_packed_t;
+
+
+/*
+ * NGX_ERROR: not exactly that value (a cut or longer text, more pairs than
+ * a customer has, a value not a string); *at: how far the text was read.
+ */
+ngx_int_t ngx_http_supportdesk_record_unpack(const u_char *text, size_t len,
+    ngx_http_supportdesk_record_packed_t *packed, size_t *at);
+
 
 #define NGX_HTTP_SUPPORTDESK_SETTINGS  3
 

@@ -563,8 +563,16 @@ ngx_http_supportdesk_store_replay(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_supportdesk_msgpack_reply(r->pool, (u_char *) recorded->str,
-                                            recorded->len, answer);
+    if (ctx->reply_flags & NGX_HTTP_SUPPORTDESK_REPLY_PACKED) {
+        rc = ngx_http_supportdesk_msgpack_check((u_char *) recorded->str,
+                                                recorded->len);
+        *answer = recorded;
+
+    } else {
+        rc = ngx_http_supportdesk_msgpack_reply(r->pool,
+                                                (u_char *) recorded->str,
+                                                recorded->len, answer);
+    }
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,

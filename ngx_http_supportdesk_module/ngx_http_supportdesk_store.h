@@ -25,6 +25,11 @@
 #define NGX_HTTP_SUPPORTDESK_REPLY_NIL       0x08
 /* the answer goes back to the phases (ctx->status), not to the client */
 #define NGX_HTTP_SUPPORTDESK_REPLY_RESUME    0x100
+/*
+ * the script answers cmsgpack.pack() of its answer (a string the handler
+ * reads in place): a replay hands it the record's answer as it is kept
+ */
+#define NGX_HTTP_SUPPORTDESK_REPLY_PACKED    0x200
 
 
 /* a command's arguments, in r->pool: they live until its reply */

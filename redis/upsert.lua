@@ -16,8 +16,8 @@
 --   e email, n name, p phone, a avatarUrl, m metadata (compact JSON);
 --   an empty value clears the field (only p, a and m can be empty).
 --
--- Returns {wasCreated (0|1), the customer hash as field/value pairs} or one
--- of the errors
+-- Returns cmsgpack.pack() of {wasCreated (0|1), the customer hash as
+-- field/value pairs} (one string: sd.record) or one of the errors
 -- SD_REQUIRED <field>... (create without email/name), SD_EMAIL_EXISTS,
 -- SD_PRECONDITION_FAILED, SD_BATCH_GONE: each starts with its code, as
 -- Redis expects.  Nothing is written before every check has passed; an
@@ -95,7 +95,7 @@ for _, f in ipairs(sd.writable_fields) do
 end
 
 if exists and not changed then
-    return sd.record(w, {0, sd.pairs(h, sd.customer_fields)})
+    return sd.record(w, {0, sd.pairs(h, sd.customer_fields)}, true)
 end
 
 -- presized (a table grown one element at a time is rehashed at every
@@ -166,4 +166,4 @@ else
     sd.emit(w, 'customer.created', xid, after, nil)
 end
 
-return sd.record(w, {exists and 0 or 1, after})
+return sd.record(w, {exists and 0 or 1, after}, true)

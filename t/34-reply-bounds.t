@@ -57,9 +57,30 @@ my %list = (
                                mp_arr(mp_arr(), map { mp_str('v') } 1 .. 8))),
     pageresp    => array('1', '', 'x1'),
 );
+# what the fake answers to redis/upsert.lua (one string, cmsgpack.pack()
+# of {wasCreated, field/value pairs}), by the customer's externalId
+sub mp_pairs { mp_arr(map { mp_str($_) } @_) }
+my @pairs = (s => '7', e => 'a@example.com', n => 'A', c => '1700000000',
+             u => '1700000001', v => '2');
+my $answer = mp_arr("\x01", mp_pairs(@pairs));
+my %upsert = (
+    upok       => bulk($answer),
+    upupdated  => bulk(mp_arr("\x00", mp_pairs(@pairs, p => '123'))),
+    upcut      => bulk(substr($answer, 0, -1)),
+    uplonger   => bulk($answer . "\x01"),
+    upcreated2 => bulk(mp_arr("\x02", mp_pairs(@pairs))),
+    upodd      => bulk(mp_arr("\x01", mp_pairs(@pairs, 'p'))),
+    upmany     => bulk(mp_arr("\x01", "\xdc\x00\x14" . join '', map { mp_str('x') } 1 .. 20)),
+    upinteger  => bulk(mp_arr("\x01", mp_arr(mp_str('s'), "\x07"))),
+    upnil      => bulk(mp_arr("\x01", mp_arr(mp_str('p'), "\xc2"))),
+    upmap      => bulk("\x81" . mp_str('k') . "\x01"),
+    upthree    => bulk(mp_arr("\x01", mp_pairs(@pairs), "\x01")),
+);
 my $fake = SupportDesk::FakeRedis->new(respond => sub {
     my ($cmd) = @_;
     my $name = uc $cmd->[0];
+    return $upsert{$1} // "\$-1\r\n"
+        if $name eq 'EVALSHA' && ($cmd->[6] // '') =~ /^sd:\{acme\}:c:(up\w+)\z/;
     return $list{$cmd->[10]} // "\$-1\r\n"
         if $name eq 'EVALSHA' && ($cmd->[3] // '') eq 'sd:{acme}:order';
     return "\$4\r\nacme\r\n" if $name eq 'HGET' && $cmd->[1] =~ /^sd:apikey:/;
@@ -183,6 +204,35 @@ for my $case (qw(pagecut pagelonger pagemap pagevalues8 pagenested pageresp)) {
     ok(wait_until(sub { log_count(qr/unexpected (?:list page|redis reply)/) > $before }, 2),
        "... logged");
 }
+
+# an upsert's answer is read in place too (record_unpack()): the same rule
+sub upsert { $env->api('PATCH', $_[0], $key, { name => 'A' }, timeout => 10) }
+$r = upsert('upok');
+envelope_ok($r, 200, undef, 'upsert: an answer from the fake, rendered');
+is_deeply($r->{json}{data},
+          { customer => { id => 'cus_7', externalId => 'upok', email => 'a@example.com', name => 'A',
+                          createdAt => '2023-11-14T22:13:20Z', updatedAt => '2023-11-14T22:13:21Z' },
+            wasCreated => JSON::PP::true },
+          '... the customer and wasCreated');
+is($r->{headers}{etag}, '"7-2"', '... its ETag from s and v');
+$r = upsert('upupdated');
+is_deeply([ $r->{json}{data}{customer}{phone}, $r->{json}{data}{wasCreated} ], [ '123', JSON::PP::false ],
+          'upsert: an update: its phone, wasCreated false');
+for my $case (qw(upcut uplonger upcreated2 upodd upmany upinteger upnil upmap upthree)) {
+    my $before = log_count(qr/unexpected (?:upsert answer|redis reply)/);
+    envelope_ok(upsert($case), 500, 'INTERNAL_ERROR', "upsert: $case: 500");
+    ok(wait_until(sub { log_count(qr/unexpected (?:upsert answer|redis reply)/) > $before }, 2),
+       "... logged");
+}
+$r = $env->api('PATCH', '/api/v1/customers', $key,
+               { customers => [ { externalId => 'upok', name => 'A' }, { externalId => 'upcut', name => 'A' },
+                                { externalId => 'upupdated', name => 'A' } ] }, timeout => 10);
+envelope_ok($r, 200, undef, 'batch of three answers, one of them cut');
+is_deeply([ map { [ $_->{externalId}, $_->{success} ? 'ok' : 'fail', $_->{wasCreated}, $_->{error}{code} ] }
+            @{ $r->{json}{data}{results} || [] } ],
+          [ [ 'upok', 'ok', JSON::PP::true, undef ], [ 'upcut', 'fail', undef, 'INTERNAL_ERROR' ],
+            [ 'upupdated', 'ok', JSON::PP::false, undef ] ],
+          '... the cut one failed alone, the others in order with their wasCreated');
 
 envelope_ok(get('ok'), 404, 'CUSTOMER_NOT_FOUND', 'served after all that');
 envelope_ok(get('ok', 'small'), 404, 'CUSTOMER_NOT_FOUND', 'served after all that (small)');

@@ -6,6 +6,7 @@
  * input, allocates in proportion to it, and what it builds is a reply
  * tree of the types it promises: integers within 2^53, 0-terminated
  * strings of the given length, arrays nested within the depth bound.
+ * msgpack_check() on the same bytes takes whatever msgpack_reply() built.
  */
 
 #include <ngx_config.h>
@@ -42,6 +43,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* every value took one byte of the input at least */
         FUZZ_ASSERT(fuzz_check(reply, 0) <= size, "values <= bytes");
     }
+
+    /* what a replay hands upsert's handler: whatever builds, checks too */
+    FUZZ_ASSERT(ngx_http_supportdesk_msgpack_check(copy, size) == NGX_OK
+                || rc != NGX_OK, "check takes what reply takes");
 
     free(copy);
     fuzz_pool_reset();

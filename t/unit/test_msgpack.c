@@ -19,6 +19,7 @@
 
 
 static void test_next(void);
+static void test_check(void);
 
 
 /* ngx_palloc.c's allocators, each allocation kept to be freed at the end */
@@ -99,6 +100,24 @@ decode(const char *bytes, size_t len, redisReply **reply)
 
 
 #define decode_literal(text, reply)  decode(text, sizeof(text) - 1, reply)
+
+
+/* checks len bytes, copied to a buffer of exactly that size (ASan) */
+static ngx_int_t
+check(const char *bytes, size_t len)
+{
+    u_char     *copy;
+    ngx_int_t   rc;
+
+    copy = malloc(len ? len : 1);
+    memcpy(copy, bytes, len);
+
+    rc = ngx_http_supportdesk_msgpack_check(copy, len);
+
+    free(copy);
+
+    return rc;
+}
 
 
 int
@@ -266,6 +285,7 @@ main(void)
     free_all();
 
     test_next();
+    test_check();
 
     return tap_done();
 }
@@ -368,4 +388,66 @@ test_next(void)
     mp.last = mp.p + 4;
     tap_is_int(ngx_http_supportdesk_msgpack_next(&mp, &it), NGX_DECLINED,
                "next: a map: declined");
+}
+
+
+/*
+ * msgpack_check(), as a replay hands upsert's record to its handler: it
+ * takes what msgpack_reply() takes, without building it
+ */
+
+static void
+test_check(void)
+{
+    static const u_char  answer[] = "\x92\x01\x94\xa1s\xa2" "12" "\xa1" "e"
+                                    "\xab" "a@b.example";
+
+    size_t       i, len;
+    ngx_uint_t   agree;
+    redisReply  *r;
+
+    len = sizeof(answer) - 1;
+
+    tap_is_int(ngx_http_supportdesk_msgpack_check(answer, len), NGX_OK,
+               "check: an upsert's answer");
+    tap_is_int(ngx_http_supportdesk_msgpack_check(answer, len + 1),
+               NGX_DECLINED, "check: a byte after it: declined");
+
+    agree = 1;
+
+    for (i = 0; i < len; i++) {
+        if (check((char *) answer, i) != NGX_DECLINED) {
+            agree = 0;
+        }
+    }
+
+    tap_ok(agree, "check: the answer cut at any byte: declined");
+
+    tap_is_int(ngx_http_supportdesk_msgpack_check(
+                   (u_char *) "\x92\xcb\x3f\xf0\0\0\0\0\0\0\x90", 11),
+               NGX_DECLINED, "check: a double inside: declined");
+    tap_is_int(ngx_http_supportdesk_msgpack_check((u_char *) "\x01\x01", 2),
+               NGX_DECLINED, "check: two values: declined");
+    tap_is_int(ngx_http_supportdesk_msgpack_check(
+                   (u_char *) "\x92\x91\x90\x90", 4),
+               NGX_OK, "check: {{{}}, {}}: the elements of nested arrays "
+               "counted");
+    tap_is_int(ngx_http_supportdesk_msgpack_check(
+                   (u_char *) "\x92\x92\x90\x90", 4),
+               NGX_DECLINED, "check: {{{}, {}}, ?}: one element missing");
+
+    /* the same verdict as msgpack_reply() on every prefix of the answer */
+    agree = 1;
+
+    for (i = 0; i <= len; i++) {
+        if ((ngx_http_supportdesk_msgpack_check(answer, i) == NGX_OK)
+            != (decode((char *) answer, i, &r) == NGX_OK))
+        {
+            agree = 0;
+        }
+
+        free_all();
+    }
+
+    tap_ok(agree, "check: agrees with msgpack_reply() on every prefix");
 }

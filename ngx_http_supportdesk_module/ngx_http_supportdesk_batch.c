@@ -568,7 +568,6 @@ ngx_http_supportdesk_batch_done(void *data, ngx_int_t rc, redisReply *reply)
 {
     ngx_http_supportdesk_batch_item_t  *item = data;
 
-    size_t                                at;
     ngx_uint_t                            replayed;
     ngx_http_request_t                   *r;
     ngx_http_supportdesk_record_packed_t  packed;
@@ -586,15 +585,13 @@ ngx_http_supportdesk_batch_done(void *data, ngx_int_t rc, redisReply *reply)
 
     if (reply->type == REDIS_REPLY_STRING) {
         if (ngx_http_supportdesk_record_unpack((u_char *) reply->str,
-                                               reply->len, &packed, &at)
+                                               reply->len, &packed,
+                                               r->connection->log)
             == NGX_OK)
         {
             item->created = packed.created;
 
         } else {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "supportdesk: unexpected upsert answer from redis "
-                          "at byte %uz of %uz", at, reply->len);
             item->error.status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 

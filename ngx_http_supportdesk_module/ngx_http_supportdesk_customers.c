@@ -141,17 +141,14 @@ static ngx_int_t
 ngx_http_supportdesk_upsert_done(ngx_http_request_t *r,
     ngx_http_supportdesk_ctx_t *ctx, redisReply *reply)
 {
-    size_t                                at;
     ngx_http_supportdesk_record_packed_t  packed;
 
     if (reply->type == REDIS_REPLY_STRING) {
         if (ngx_http_supportdesk_record_unpack((u_char *) reply->str,
-                                               reply->len, &packed, &at)
+                                               reply->len, &packed,
+                                               r->connection->log)
             != NGX_OK)
         {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "supportdesk: unexpected upsert answer from redis "
-                          "at byte %uz of %uz", at, reply->len);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 

@@ -249,7 +249,7 @@ ngx_http_supportdesk_record_render(ngx_http_supportdesk_json_t *json,
 
 ngx_int_t
 ngx_http_supportdesk_record_unpack(const u_char *text, size_t len,
-    ngx_http_supportdesk_record_packed_t *packed, size_t *at)
+    ngx_http_supportdesk_record_packed_t *packed, ngx_log_t *log)
 {
     size_t                                i, n;
     ngx_int_t                             rc;
@@ -304,7 +304,11 @@ ngx_http_supportdesk_record_unpack(const u_char *text, size_t len,
 
 done:
 
-    *at = mp.p - text;
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "supportdesk: unexpected upsert answer from redis at "
+                      "byte %uz of %uz", (size_t) (mp.p - text), len);
+    }
 
     return rc;
 }

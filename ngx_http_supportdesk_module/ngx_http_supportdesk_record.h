@@ -103,11 +103,12 @@ typedef struct {
 
 
 /*
- * NGX_ERROR: not exactly that value (a cut or longer text, more pairs than
- * a customer has, a value not a string); *at: how far the text was read.
+ * NGX_ERROR, logged with how far the text was read: not exactly that value
+ * (a cut or longer text, more pairs than a customer has, a value not a
+ * string).
  */
 ngx_int_t ngx_http_supportdesk_record_unpack(const u_char *text, size_t len,
-    ngx_http_supportdesk_record_packed_t *packed, size_t *at);
+    ngx_http_supportdesk_record_packed_t *packed, ngx_log_t *log);
 
 
 #define NGX_HTTP_SUPPORTDESK_SETTINGS  3

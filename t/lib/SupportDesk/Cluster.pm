@@ -70,6 +70,7 @@ use Scalar::Util qw(weaken refaddr);
 use Time::HiRes qw(time sleep);
 
 use Redis;
+use SupportDesk::Ports;
 use SupportDesk::TLS;
 
 our $NODE_TIMEOUT = 2000;
@@ -119,21 +120,7 @@ sub keyslot {
 
 # ---------------------------------------------------------------- processes
 
-sub _free_ports {
-    my ($n) = @_;
-    my (@socks, %seen);
-    while (@socks < $n) {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-            Proto => 'tcp', Listen => 1, ReuseAddr => 1) or croak "cannot bind a free port: $!";
-        # 8080 and 6390 are make run's; keep all sockets open until every
-        # port is chosen, so that no port is handed out twice
-        next if $seen{ $s->sockport }++ || $s->sockport == 8080 || $s->sockport == 6390;
-        push @socks, $s;
-    }
-    my @p = map { $_->sockport } @socks;
-    close $_ for @socks;
-    return @p;
-}
+sub _free_ports { return SupportDesk::Ports::free_ports(@_) }
 
 sub _spawn {
     my ($out, @cmd) = @_;

@@ -86,6 +86,7 @@ use Test2::API ();
 
 use Redis;
 use SupportDesk::Invariants;
+use SupportDesk::Ports;
 # loaded before this file's END block is compiled, so that its own END (which
 # stops every cluster) runs after ours (which stops the nginx using them)
 use SupportDesk::Cluster;
@@ -180,20 +181,8 @@ sub wait_until {
     }
 }
 
-my %RESERVED = (8080 => 1, 6390 => 1);
-
-sub free_port {
-    for (1 .. 50) {
-        my $s = IO::Socket::INET->new(
-            LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
-            Listen => 1, ReuseAddr => 1,
-        ) or croak "cannot bind a free port: $!";
-        my $p = $s->sockport;
-        close $s;
-        return $p unless $RESERVED{$p};
-    }
-    croak "no free port found";
-}
+# free loopback ports below the ephemeral range (SupportDesk::Ports)
+sub free_port { return SupportDesk::Ports::free_port() }
 
 sub new {
     my ($class, %o) = @_;

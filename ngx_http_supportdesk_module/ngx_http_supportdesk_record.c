@@ -360,10 +360,13 @@ ngx_http_supportdesk_record_render_fields(ngx_http_supportdesk_json_t *json,
     created = f[NGX_HTTP_SUPPORTDESK_FIELD_CREATED];
     updated = f[NGX_HTTP_SUPPORTDESK_FIELD_UPDATED];
 
-    if (seq == NULL || email == NULL || cname == NULL || created == NULL
-        || updated == NULL)
-    {
+    if (seq == NULL || email == NULL || cname == NULL || created == NULL) {
         return NGX_ERROR;
+    }
+
+    if (updated == NULL) {
+        /* a customer never updated stores no u */
+        updated = created;
     }
 
     if (etag != NULL && etag->len == 0

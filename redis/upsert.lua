@@ -80,9 +80,10 @@ if sent.e then
 end
 
 -- the customer as it is (c: exists), then as it will be; what an update
--- changes, in the API's names and order
+-- changes, in the API's names and order.  A customer never updated has no
+-- u: its updatedAt is its createdAt.
 local h = {s = cur[1], v = cur[2], e = cur[3], n = cur[4], p = cur[5],
-           a = cur[6], m = cur[7], c = cur[8], u = cur[9]}
+           a = cur[6], m = cur[7], c = cur[8], u = cur[9] or cur[8]}
 -- changed: the names joined by commas, as the event carries them (one
 -- string, most updates change one field: no table to build and join)
 local changed
@@ -137,14 +138,17 @@ if not exists then
     end
 else
     h.v = string.format('%d', (tonumber(h.v) or 0) + 1)
+    -- a create stores no u (it equals c): 9 bytes that take the seed
+    -- example's hash from jemalloc's 160-byte class to the 128-byte one
+    set[nset + 1] = 'u'
+    set[nset + 2] = now
+    nset = nset + 2
 end
 
 h.u = now
-set[nset + 1] = 'u'
-set[nset + 2] = now
-set[nset + 3] = 'v'
-set[nset + 4] = h.v
-nset = nset + 4
+set[nset + 1] = 'v'
+set[nset + 2] = h.v
+nset = nset + 2
 
 if clear then
     redis.call('HDEL', customer, unpack(clear))

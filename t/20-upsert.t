@@ -68,6 +68,7 @@ unlike($h->{m} // '', qr/[ \n]/, 'Redis: m is compact JSON');
 like($h->{c} // '', qr/^\d+$/, 'Redis: c is unix seconds');
 is(iso($h->{c} // 0), $c1->{createdAt}, 'createdAt is c in UTC');
 cmp_ok(abs(($h->{c} // 0) - time), '<', 300, 'createdAt is now');
+ok(!exists $h->{u}, 'Redis: a create stores no u (README: updatedAt is c until an update)');
 is($env->email_owner('acme', 'john@acme.com'), 'user_42', 'Redis: lowercase email index');
 is($env->order_s('acme', 'user_42'), $h->{s}, 'Redis: order score is s');
 $env->invariants_ok('acme');
@@ -109,6 +110,10 @@ is($after->{p}, '555-0000', 'Redis: p changed');
 is_deeply({ %$after, p => 0, u => 0, v => 0 }, { %$before, p => 0, u => 0, v => 0 },
           'Redis: every other field unchanged');
 is($after->{v}, $before->{v} + 1, 'Redis: the version went up by one');
+cmp_ok($after->{u} // 0, '>', $after->{c}, 'Redis: the update stored u, after c');
+is($c3->{updatedAt}, iso($after->{u} // 0), 'updatedAt is u in UTC');
+is_deeply($env->api('GET', 'user_42', $key)->{json}{data}{customer}, $c3,
+          'GET after the update returns what the update returned');
 
 # metadata replaced as a whole
 $r = patch('user_42', { metadata => { d => 3 } });

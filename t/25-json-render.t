@@ -96,6 +96,14 @@ for my $i (0 .. $#times - 1) {
     is($list->{plain}{createdAt}, iso($times[$i]), "list: createdAt of $times[$i]");
     is($list->{plain}{updatedAt}, iso($times[$i + 1]), "list: updatedAt of $times[$i + 1]");
 }
+# a customer never updated stores no u: its updatedAt is its createdAt
+$R->hset('sd:{render}:c:plain', 'c', 1700000000);
+$R->hdel('sd:{render}:c:plain', 'u');
+$r = get_customer('plain');
+envelope_ok($r, 200, undef, 'GET of a hash without u');
+is($r->{json}{data}{customer}{updatedAt}, iso(1700000000), '... updatedAt is createdAt');
+$list = listed();
+is($list->{plain}{updatedAt}, iso(1700000000), 'list: updatedAt is createdAt');
 for my $bad ('abc', '-5', '12x', '1' x 19) {
     $R->hset('sd:{render}:c:plain', 'c', $bad);
     $r = get_customer('plain');

@@ -93,6 +93,8 @@ for my $e (@$ev) {
 my $get = $env->api('GET', 'e1', $key)->{json}{data}{customer};
 is_deeply($ev->[0]{data}, { customer => { %{ $ev->[0]{data}{customer} } } }, 'customer.created: data is {customer}');
 is($ev->[0]{data}{customer}{phone}, '1', 'customer.created: the customer as created');
+is($ev->[0]{data}{customer}{updatedAt}, $ev->[0]{data}{customer}{createdAt},
+   'customer.created: updatedAt is createdAt');
 is_deeply($ev->[1]{data}{changed}, ['name', 'phone'], 'customer.updated: changed lists the fields the update changed');
 ok(!exists $ev->[1]{data}{customer}{phone}, 'customer.updated: the customer after the change (phone cleared)');
 is($ev->[1]{data}{customer}{name}, 'E Uno', '... its new name');
@@ -161,6 +163,7 @@ my %f0 = @{ $raw->[0][1] };
 is($f0{t}, 'customer.created', 'field t: the type');
 is($f0{x}, 'e1', 'field x: the externalId');
 is($f0{e}, 'e1@acme.com', 'the customer fields, as the customer hash has them');
+ok(defined $f0{u} && $f0{u} eq ($f0{c} // ''), 'field u of a customer.created: c (README: u always)');
 my %f1 = @{ $raw->[1][1] };
 is($f1{ch}, 'name,phone', 'field ch: the changed fields');
 is($R->hget('sd:{acme}:eventseq', 'n'), 10, 'sd:{acme}:eventseq n counts the events');

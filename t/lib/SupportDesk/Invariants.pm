@@ -10,7 +10,8 @@ package SupportDesk::Invariants;
 # empty when everything is consistent.
 #
 # Layout (see the team brief):
-#   sd:{app}:c:<extId>  HASH  s e n p a m c u v (v: the version, ETag)
+#   sd:{app}:c:<extId>  HASH  s e n p a m c u v (v: the version, ETag; u:
+#                             absent until the first update)
 #   sd:{app}:emails:<b> HASH  lowercase(email) -> extId, bucket b by linear
 #                             hashing (redis/lib_customer.lua)
 #   sd:{app}:emails:n   STRING the number of buckets, negative while
@@ -176,7 +177,8 @@ sub check {
         my $h = $cust{$ext};
         my $n = scalar @{ $by_ext{$ext} || [] };
         push @p, "customer '$ext' has $n email index entries (want 1)" if $n != 1;
-        for my $f (qw(s e n c u)) {
+        # u: absent until the first update (updatedAt is then c)
+        for my $f (qw(s e n c)) {
             push @p, "customer '$ext' lacks field '$f'" unless defined $h->{$f};
         }
         if (defined $h->{s}) {

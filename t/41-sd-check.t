@@ -119,6 +119,8 @@ my @cases = (
      [['HSET', 'sd:{acme}:notif:nobody', 'newTicket', '0']], qr/notif:nobody' exists but customer 'nobody' does not/],
     ['customer lacking a field',
      [['HDEL', 'sd:{acme}:c:u3', 'n']], qr/'u3' lacks field 'n'/],
+    ['an updated customer without u',
+     [['HSET', 'sd:{acme}:c:u3', 'v', '2'], ['HDEL', 'sd:{acme}:c:u3', 'u']], qr/'u3' has no u but v='2'/],
     ['two customers with one s',
      [['HSET', 'sd:{acme}:c:u4', 's', '1']], qr/share s=1/],
     ['seq below the largest s',

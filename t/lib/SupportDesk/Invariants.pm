@@ -181,6 +181,10 @@ sub check {
         for my $f (qw(s e n c)) {
             push @p, "customer '$ext' lacks field '$f'" unless defined $h->{$f};
         }
+        # every update writes u and v together; a customer written before
+        # versions has u
+        push @p, "customer '$ext' has no u but version v='" . ($h->{v} // '') . "' (want 1: never updated)"
+            if !defined $h->{u} && ($h->{v} // '') ne '1';
         if (defined $h->{s}) {
             if ($h->{s} !~ /^[0-9]+$/) {
                 push @p, "customer '$ext' has a non-integer s '$h->{s}'";

@@ -138,8 +138,9 @@ if not exists then
     end
 else
     h.v = string.format('%d', (tonumber(h.v) or 0) + 1)
-    -- a create stores no u (it equals c): 9 bytes that take the seed
-    -- example's hash from jemalloc's 160-byte class to the 128-byte one
+    -- u from the first update on: a create stores none (it equals c),
+    -- 9 bytes that take the seed example's hash from jemalloc's 160-byte
+    -- class to the 128-byte one
     set[nset + 1] = 'u'
     set[nset + 2] = now
     nset = nset + 2

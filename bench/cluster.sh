@@ -10,8 +10,12 @@
 # supportdesk_redis_cluster.  Three apps, one on each master (their {app}
 # slots), the same three API keys and the same 10,000 customers per app on
 # both storages; every request of a workload goes to one of the three apps
-# at random (BENCH_KEYS).  The runs of both alternate (single first in odd
-# runs, the cluster first in even ones), so both see the same machine.
+# at random (BENCH_KEYS).  A third nginx answers the same requests with
+# "return 200" of the module's own answers (bench/run's HTTP ceiling, its
+# bodies captured after seeding): issue 14's reference, beside both.  The
+# runs alternate (single, cluster, ceiling in odd runs, the other way round
+# in even ones), so all three see the same machine.  The Redis memory per
+# customer is measured on both storages after the seeding.
 #
 # Environment: BENCH_CLUSTER_WORKLOADS (get upsert-update upsert-create
 # list), BENCH_PERF=0 (no profile runs), BENCH_PIN=1 (workers on CPU 0,
@@ -20,6 +24,10 @@
 
 CLUSTER_WORKLOADS=${BENCH_CLUSTER_WORKLOADS:-get upsert-update upsert-create list}
 CLUSTER_TARGET=1.10           # worker CPU per request: cluster / single
+# issue 14's targets, on the cluster: worker CPU per request ÷ return 200's
+CEILING_TARGETS="get:1.3 upsert-update:1.5 upsert-create:1.8 list:2.5"
+CEILING_INSTR_TARGET=1.6      # instructions per get ÷ return 200's
+MEMORY_TARGET=250             # bytes of Redis memory per customer
 PROFILED="get upsert-update"  # an extra run of each under perf (BENCH_PERF=0: none)
 PERF_PERIOD=250000            # perf record: a sample every 250 µs of CPU time
 # perf stat: every system call, and those that carry the traffic
@@ -125,10 +133,28 @@ SEEDS=$(printf '127.0.0.1:%s ' "${NODE_PORTS[@]}")
 # cluster_nginx_conf NAME PORT [single]: the nginx.conf of NAME (single:
 # on the one redis-server; cluster: supportdesk_redis_cluster), the API
 # server only, worker_processes 1 (with "single": master_process off, for
-# callgrind)
+# callgrind); NAME ceiling: the module loaded, as bench/run's ceiling
+# server has it, and only the return 200 server (capture_bodies' answers)
 cluster_nginx_conf() {
     local dir=$TMP/$1
     mkdir -p "$dir/logs" "$dir/tmp"
+    if [ "$1" = ceiling ]; then
+        {
+            nginx_conf_head "$SO" "$dir" "${3:-}"
+            cat <<END
+    include $TMP/nginx/ceiling-bodies.conf;
+    server {
+        listen 127.0.0.1:$2;
+        default_type "application/json; charset=utf-8";
+        location = /bench-noop { return 204; }
+        location / { include $TMP/nginx/ceiling-return.conf; }
+    }
+}
+END
+        } > "$dir/nginx.conf"
+        "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -e stderr -t -q
+        return
+    fi
     {
         if [ "$1" = single ]; then
             nginx_conf_head "$SO" "$dir" "${3:-}"
@@ -171,6 +197,17 @@ log "redis-server 127.0.0.1:$REDIS_PORT, cluster 127.0.0.1:${NODE_PORTS[*]} (3 m
 
 # --- the same data on both, through the API --------------------------------
 
+# used_memory of a storage: the one server, or the sum over the masters
+storage_memory() {
+    local p sum=0
+    for p in ${NODES_OF[$1]}; do
+        sum=$(( sum + $(ncli "$p" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" {print $2}') ))
+    done
+    echo $sum
+}
+declare -A MEM0=() MEMPER=()
+for target in single cluster; do MEM0[$target]=$(storage_memory "$target"); done
+
 for target in single cluster; do
     i=0
     for app in "${APPS[@]}"; do
@@ -194,6 +231,31 @@ for i in 0 1 2; do
 done
 log "  keys: single $(rcli dbsize); cluster $(for p in "${NODE_PORTS[@]}"; do printf '%s ' "$(ncli "$p" dbsize)"; done)"
 
+# Memory per customer on each storage, as make bench measures it: the feed
+# each create added is deleted first (the workloads start new ones), so the
+# figure is the customers and their indexes
+for i in 0 1 2; do
+    app=${APPS[i]}
+    rcli del "sd:{$app}:events" "sd:{$app}:eventseq" > /dev/null
+    ncli "${NODE_PORTS[i]}" del "sd:{$app}:events" "sd:{$app}:eventseq" > /dev/null
+done
+sleep 0.5
+for target in single cluster; do
+    MEMPER[$target]=$(( ( $(storage_memory "$target") - MEM0[$target] ) / (3 * SEEDED) ))
+done
+log "  memory per customer (used_memory after - before, the feed deleted): single ${MEMPER[single]} B, cluster ${MEMPER[cluster]} B"
+
+# the return 200 ceiling: the module's own answers (through the single
+# storage's nginx), served by a third nginx
+mkdir -p "$TMP/nginx"
+capture_bodies
+log "ceiling bodies (bytes): $(tr '\n' ';' < "$TMP/ceiling-sizes")"
+cluster_nginx ceiling "$CLUSTER_CEIL_PORT"
+PORT_OF[ceiling]=$CLUSTER_CEIL_PORT
+MASTER_OF[ceiling]=$LAST_NGINX_PID
+NODES_OF[ceiling]=
+TARGETS="single cluster ceiling"
+
 export BENCH_APP_KEYS=$APP_KEYS
 
 # BENCH_PIN=1: the masters (and the one Redis) off the workers' core, as on
@@ -201,7 +263,7 @@ export BENCH_APP_KEYS=$APP_KEYS
 # on CPU 1 (both storages alike)
 if [ "${BENCH_PIN:-0}" = 1 ]; then
     command -v taskset > /dev/null || die "BENCH_PIN=1: taskset not found"
-    for target in single cluster; do
+    for target in $TARGETS; do
         taskset -a -p -c 0 "$(worker_pid "${MASTER_OF[$target]}")" > /dev/null
     done
     for p in "${!PID_OF_PORT[@]}"; do taskset -a -p -c 1 "${PID_OF_PORT[$p]}" > /dev/null; done
@@ -247,8 +309,11 @@ cmeasure() {
     after=()
     for p in ${NODES_OF[$target]}; do after+=("$(node_snap "$p")"); done
     req=$(field requests "$line"); dur=$(field duration_us "$line")
-    printf '%s\n' "${before[@]}" > "$TMP/snap.before"
-    printf '%s\n' "${after[@]}" > "$TMP/snap.after"
+    # the ceiling has no Redis: no lines
+    : > "$TMP/snap.before"
+    : > "$TMP/snap.after"
+    [ ${#before[@]} = 0 ] || printf '%s\n' "${before[@]}" > "$TMP/snap.before"
+    [ ${#after[@]} = 0 ] || printf '%s\n' "${after[@]}" > "$TMP/snap.after"
     awk -v n="$name" -v t="$target" -v run="$run" -v req="$req" -v dur="$dur" \
         -v bad="$(( $(field bad "$line") + $(field sockerr "$line") ))" \
         -v p50="$(field p50 "$line")" -v p99="$(field p99 "$line")" -v p999="$(field p999 "$line")" \
@@ -355,14 +420,15 @@ cprofile() {
 }
 
 log "warm-up: 2 s of get against each"
-for target in single cluster; do
+for target in $TARGETS; do
     run_wrk get.lua "${PORT_OF[$target]}" -t$THREADS -c$CONNS -d2s > /dev/null
 done
 
 for name in $CLUSTER_WORKLOADS; do
     log "workload $name: $RUNS x ${DURATION}s against each, interleaved (wrk -t$THREADS -c$CONNS, 3 apps)"
     for run in $(seq "$RUNS"); do
-        if [ $((run % 2)) = 1 ]; then order="single cluster"; else order="cluster single"; fi
+        if [ $((run % 2)) = 1 ]; then order=$TARGETS
+        else order=$(tr ' ' '\n' <<<"$TARGETS" | tac | tr '\n' ' '); fi
         for target in $order; do cmeasure "$name" "$target" "$run"; done
     done
     if [ "${BENCH_PERF:-1}" != 0 ] && [[ " $PROFILED " == *" $name "* ]]; then
@@ -406,7 +472,7 @@ cinstr_case() {
 if [ "${BENCH_CLUSTER_INSTR:-1}" != 0 ]; then
     command -v callgrind_control >/dev/null || die "valgrind not found (make bench-cluster installs it)"
     log "instructions per request under callgrind: $INSTR_WARMUP + $INSTR_REQUESTS requests of $PROFILED on one connection, each nginx in turn"
-    for target in single cluster; do
+    for target in $TARGETS; do
         m=${MASTER_OF[$target]}
         kill -QUIT "$m"
         for _ in $(seq 100); do kill -0 "$m" 2>/dev/null || break; sleep 0.1; done
@@ -438,27 +504,29 @@ f4() { awk -v x="$1" 'BEGIN {printf "%.4f", x}'; }
 cmed() { awk -v n="$1" -v t="$2" -v c="$3" '$1 == n && $2 == t {print $c}' "$RUNS_FILE" | median; }
 # csum NAME TARGET COLUMN: the sum over the runs
 csum() { awk -v n="$1" -v t="$2" -v c="$3" '$1 == n && $2 == t {s += $c} END {print s + 0}' "$RUNS_FILE"; }
-# cpair NAME COLUMN: the median over the runs i of cluster / single
+# cpair NAME COLUMN [A B]: the median over the runs i of A / B (by default
+# cluster / single)
 cpair() {
-    awk -v n="$1" -v c="$2" '$1 == n && $2 == "cluster" {a[$3] = $c}
-        $1 == n && $2 == "single" {b[$3] = $c}
+    awk -v n="$1" -v c="$2" -v ta="${3:-cluster}" -v tb="${4:-single}" '
+        $1 == n && $2 == ta {a[$3] = $c}
+        $1 == n && $2 == tb {b[$3] = $c}
         END {for (i in a) if (b[i] > 0) printf "%.4f\n", a[i] / b[i]}' "$RUNS_FILE" | median
 }
 
 {
     echo "#### \`make bench-cluster\`"
     echo
-    echo "$(machine). wrk -t$THREADS -c$CONNS, ${DURATION}s per run, $RUNS runs against each, interleaved (odd runs the single Redis first, even runs the cluster first), medians; each nginx worker_processes 1 (supportdesk_redis_connections 2, per master on the cluster). Single: one redis-server with redis/redis.conf (AOF everysec). Cluster: 3 masters, no replicas, each redis-server with redis/redis.conf + --cluster-enabled yes. Apps $APPS_DESC; $SEEDED customers each on both; every request goes to one of the three at random. Load average before the run: $LOAD0; after it: $LOAD1.$([ "${BENCH_PIN:-0}" != 1 ] || echo " Pinned (BENCH_PIN=1): each nginx worker on CPU 0, every redis-server and wrk on CPU 1.")"
+    echo "$(machine). wrk -t$THREADS -c$CONNS, ${DURATION}s per run, $RUNS runs against each, interleaved (odd runs single, cluster, \`return 200\`; even runs the other way round), medians; each nginx worker_processes 1 (supportdesk_redis_connections 2, per master on the cluster). \`return 200\`: a third nginx (the module loaded, no location of it) answering the same requests with the module's own answers, captured after seeding (make bench's HTTP ceiling). Single: one redis-server with redis/redis.conf (AOF everysec). Cluster: 3 masters, no replicas, each redis-server with redis/redis.conf + --cluster-enabled yes. Apps $APPS_DESC; $SEEDED customers each on both; every request goes to one of the three at random. Load average before the run: $LOAD0; after it: $LOAD1.$([ "${BENCH_PIN:-0}" != 1 ] || echo " Pinned (BENCH_PIN=1): each nginx worker on CPU 0, every redis-server and wrk on CPU 1.")"
     echo
-    echo "| workload | req/s: single / cluster | worker CPU s / 1k req: single / cluster (of which user time) | cluster ÷ single | Redis round trips / req: single / cluster (all commands incl. scripts) | MOVED / ASK (all runs) | Redis CPU s / 1k req: single / cluster (sum) | cluster ÷ single | cluster, per shard (s / 1k requests of the run): master 1 / 2 / 3 | worker context switches / req, voluntary + involuntary: single / cluster |"
+    echo "| workload | req/s: single / cluster / \`return 200\` | worker CPU s / 1k req: single / cluster (of which user time) / \`return 200\` | cluster ÷ single | Redis round trips / req: single / cluster (all commands incl. scripts) | MOVED / ASK (all runs) | Redis CPU s / 1k req: single / cluster (sum) | cluster ÷ single | cluster, per shard (s / 1k requests of the run): master 1 / 2 / 3 | worker context switches / req, voluntary + involuntary: single / cluster |"
     echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     for name in $CLUSTER_WORKLOADS; do
         fs=$(awk -v n="$name" '$1 == n && $11 > 0 {s += $11} END {print s + 0}' "$RUNS_FILE")
         if [ "$fs" != 0 ]; then
-            echo "| $name | FAILED ($(csum "$name" single 11) bad answers single, $(csum "$name" cluster 11) cluster) | | | | | | | | |"
+            echo "| $name | FAILED ($(csum "$name" single 11) bad answers single, $(csum "$name" cluster 11) cluster, $(csum "$name" ceiling 11) \`return 200\`) | | | | | | | | |"
             continue
         fi
-        echo "| $name | $(thousands "$(cmed "$name" single 4)") / $(thousands "$(cmed "$name" cluster 4)") | $(f4 "$(cmed "$name" single 8)") / $(f4 "$(cmed "$name" cluster 8)") (user $(f4 "$(cmed "$name" single 14)") / $(f4 "$(cmed "$name" cluster 14)")) | $(f2 "$(cpair "$name" 8)") | $(f2 "${TOPLEVEL[$name:single]}") / $(f2 "${TOPLEVEL[$name:cluster]}") ($(f2 "$(cmed "$name" single 10)") / $(f2 "$(cmed "$name" cluster 10)")) | $(csum "$name" cluster 12) / $(csum "$name" cluster 13) | $(f4 "$(cmed "$name" single 9)") / $(f4 "$(cmed "$name" cluster 9)") | $(f2 "$(cpair "$name" 9)") | $(f4 "$(cmed "$name" cluster 17)") / $(f4 "$(cmed "$name" cluster 18)") / $(f4 "$(cmed "$name" cluster 19)") | $(f2 "$(cmed "$name" single 15)") + $(f2 "$(cmed "$name" single 16)") / $(f2 "$(cmed "$name" cluster 15)") + $(f2 "$(cmed "$name" cluster 16)") |"
+        echo "| $name | $(thousands "$(cmed "$name" single 4)") / $(thousands "$(cmed "$name" cluster 4)") / $(thousands "$(cmed "$name" ceiling 4)") | $(f4 "$(cmed "$name" single 8)") / $(f4 "$(cmed "$name" cluster 8)") (user $(f4 "$(cmed "$name" single 14)") / $(f4 "$(cmed "$name" cluster 14)")) / $(f4 "$(cmed "$name" ceiling 8)") | $(f2 "$(cpair "$name" 8)") | $(f2 "${TOPLEVEL[$name:single]}") / $(f2 "${TOPLEVEL[$name:cluster]}") ($(f2 "$(cmed "$name" single 10)") / $(f2 "$(cmed "$name" cluster 10)")) | $(csum "$name" cluster 12) / $(csum "$name" cluster 13) | $(f4 "$(cmed "$name" single 9)") / $(f4 "$(cmed "$name" cluster 9)") | $(f2 "$(cpair "$name" 9)") | $(f4 "$(cmed "$name" cluster 17)") / $(f4 "$(cmed "$name" cluster 18)") / $(f4 "$(cmed "$name" cluster 19)") | $(f2 "$(cmed "$name" single 15)") + $(f2 "$(cmed "$name" single 16)") / $(f2 "$(cmed "$name" cluster 15)") + $(f2 "$(cmed "$name" cluster 16)") |"
     done
     echo
     echo "| target (issue 11) | figure | target | ratio | |"
@@ -478,12 +546,29 @@ cpair() {
         m=$(( $(csum "$name" cluster 12) + $(csum "$name" cluster 13) ))
         echo "| $name: Redis round trips per request on the cluster (MOVED + ASK in its runs) | $(f2 "$t") ($m) | ≤ 1.0 (0) | $(ratio "$(f2 "$t")" 1) | $(if [ "$(check "$t" '<=' 1.0)" = PASS ] && [ "$m" = 0 ]; then echo PASS; else echo MISS; fi) |"
     done
+    echo
+    echo "| target (issue 14, on the cluster) | figure | target | ratio | |"
+    echo "|---|--:|--:|--:|---|"
+    for pair in $CEILING_TARGETS; do
+        name=${pair%%:*}; t=${pair#*:}
+        [[ " $CLUSTER_WORKLOADS " == *" $name "* ]] || continue
+        label="$name: worker CPU per request on the cluster ÷ \`return 200\`'s"
+        fs=$(awk -v n="$name" '$1 == n && $11 > 0 {s += $11} END {print s + 0}' "$RUNS_FILE")
+        if [ "$fs" != 0 ]; then echo "| $label | FAILED | ≤ ${t}× | | MISS |"; continue; fi
+        r=$(f2 "$(cpair "$name" 8 cluster ceiling)")
+        echo "| $label | ${r}× (single: $(f2 "$(cpair "$name" 8 single ceiling)")×; \`return 200\` $(f4 "$(cmed "$name" ceiling 8)") s / 1k) | ≤ ${t}× | $(ratio "$r" "$t") | $(check "$r" '<=' "$t") |"
+    done
+    if [ -n "${IR[get:ceiling]:-}" ]; then
+        r=$(ratio "${IR[get:cluster]}" "${IR[get:ceiling]}")
+        echo "| get: instructions per request on the cluster ÷ \`return 200\`'s (callgrind, below) | ${r}× (single: $(ratio "${IR[get:single]}" "${IR[get:ceiling]}")×) | ≤ ${CEILING_INSTR_TARGET}× | $(ratio "$r" "$CEILING_INSTR_TARGET") | $(check "$r" '<=' "$CEILING_INSTR_TARGET") |"
+    fi
+    echo "| Redis memory per seed-example customer on the cluster, every index included (used_memory of the 3 masters after the seeding − before, the feed deleted, ÷ $(thousands $((3 * SEEDED))) customers) | ${MEMPER[cluster]} B (single, the same customers: ${MEMPER[single]} B) | ≤ ${MEMORY_TARGET} B | $(ratio "${MEMPER[cluster]}" "$MEMORY_TARGET") | $(check "${MEMPER[cluster]}" '<=' "$MEMORY_TARGET") |"
     if [ ${#IR[@]} -gt 0 ]; then
         echo
-        echo "| \`callgrind\`, one connection | Ir per request: single | cluster | cluster ÷ single |"
-        echo "|---|--:|--:|--:|"
+        echo "| \`callgrind\`, one connection | Ir per request: single | cluster | cluster ÷ single | \`return 200\` | cluster ÷ \`return 200\` |"
+        echo "|---|--:|--:|--:|--:|--:|"
         for name in $PROFILED; do
-            echo "| $name | $(thousands "${IR[$name:single]}") | $(thousands "${IR[$name:cluster]}") | $(ratio "${IR[$name:cluster]}" "${IR[$name:single]}") |"
+            echo "| $name | $(thousands "${IR[$name:single]}") | $(thousands "${IR[$name:cluster]}") | $(ratio "${IR[$name:cluster]}" "${IR[$name:single]}") | $(thousands "${IR[$name:ceiling]:-0}") | $(ratio "${IR[$name:cluster]}" "${IR[$name:ceiling]:-0}") |"
         done
     fi
     if [ ${#PERFDSO[@]} -gt 0 ]; then

@@ -504,6 +504,8 @@ f4() { awk -v x="$1" 'BEGIN {printf "%.4f", x}'; }
 cmed() { awk -v n="$1" -v t="$2" -v c="$3" '$1 == n && $2 == t {print $c}' "$RUNS_FILE" | median; }
 # csum NAME TARGET COLUMN: the sum over the runs
 csum() { awk -v n="$1" -v t="$2" -v c="$3" '$1 == n && $2 == t {s += $c} END {print s + 0}' "$RUNS_FILE"; }
+# cbad NAME: the bad answers of a workload's runs, every target's
+cbad() { awk -v n="$1" '$1 == n && $11 > 0 {s += $11} END {print s + 0}' "$RUNS_FILE"; }
 # cpair NAME COLUMN [A B]: the median over the runs i of A / B (by default
 # cluster / single)
 cpair() {
@@ -521,7 +523,7 @@ cpair() {
     echo "| workload | req/s: single / cluster / \`return 200\` | worker CPU s / 1k req: single / cluster (of which user time) / \`return 200\` | cluster ÷ single | Redis round trips / req: single / cluster (all commands incl. scripts) | MOVED / ASK (all runs) | Redis CPU s / 1k req: single / cluster (sum) | cluster ÷ single | cluster, per shard (s / 1k requests of the run): master 1 / 2 / 3 | worker context switches / req, voluntary + involuntary: single / cluster |"
     echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     for name in $CLUSTER_WORKLOADS; do
-        fs=$(awk -v n="$name" '$1 == n && $11 > 0 {s += $11} END {print s + 0}' "$RUNS_FILE")
+        fs=$(cbad "$name")
         if [ "$fs" != 0 ]; then
             echo "| $name | FAILED ($(csum "$name" single 11) bad answers single, $(csum "$name" cluster 11) cluster, $(csum "$name" ceiling 11) \`return 200\`) | | | | | | | | |"
             continue
@@ -533,7 +535,7 @@ cpair() {
     echo "|---|--:|--:|--:|---|"
     for name in $CLUSTER_WORKLOADS; do
         case $name in get|upsert-update) ;; *) continue ;; esac
-        fs=$(awk -v n="$name" '$1 == n && $11 > 0 {s += $11} END {print s + 0}' "$RUNS_FILE")
+        fs=$(cbad "$name")
         if [ "$fs" != 0 ]; then
             echo "| $name: worker CPU per request, cluster ÷ single | FAILED | ≤ ${CLUSTER_TARGET}× | | MISS |"
             continue
@@ -553,7 +555,7 @@ cpair() {
         name=${pair%%:*}; t=${pair#*:}
         [[ " $CLUSTER_WORKLOADS " == *" $name "* ]] || continue
         label="$name: worker CPU per request on the cluster ÷ \`return 200\`'s"
-        fs=$(awk -v n="$name" '$1 == n && $11 > 0 {s += $11} END {print s + 0}' "$RUNS_FILE")
+        fs=$(cbad "$name")
         if [ "$fs" != 0 ]; then echo "| $label | FAILED | ≤ ${t}× | | MISS |"; continue; fi
         r=$(f2 "$(cpair "$name" 8 cluster ceiling)")
         echo "| $label | ${r}× (single: $(f2 "$(cpair "$name" 8 single ceiling)")×; \`return 200\` $(f4 "$(cmed "$name" ceiling 8)") s / 1k) | ≤ ${t}× | $(ratio "$r" "$t") | $(check "$r" '<=' "$t") |"

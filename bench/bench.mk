@@ -8,7 +8,7 @@ BENCH_TOOLS := wrk:wrk valgrind:valgrind callgrind_control:valgrind perf:linux-p
                redis-benchmark:redis-tools
 
 .PHONY: bench bench-instr bench-deps bench-feed bench-cluster bench-profile \
-        bench-redis-instr
+        bench-redis-instr bench-peer
 
 # make bench-feed: the module as it was before the change feed (main before
 # "Merge branch 'feed'"), to compare the feed's cost with
@@ -66,3 +66,16 @@ bench-profile:
 	@$(MAKE) --no-print-directory bench-deps
 	@$(MAKE) --no-print-directory build
 	@bench/run --profile
+
+# the module against its Node.js peer (Fastify + ioredis) on the same
+# redis-server (bench/run --peer: bench/peer.sh); Node.js and npm as for
+# make openapi-lint (util/deps.sh), the peer's packages pinned by
+# bench/peer/package-lock.json in build/peer; results in
+# bench/results/peer.md
+bench-peer:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory bench-deps
+	@util/deps.sh $(NODE_PACKAGES)
+	@util/node-deps.sh bench/peer $(BUILD)/peer
+	@$(MAKE) --no-print-directory build
+	@BENCH_PEER_MODULES=$(BUILD)/peer/node_modules bench/run --peer

@@ -151,13 +151,17 @@ sub redis_unread {
     my @waited = grep { $_ ne '0.000' } @rt;
     if (tls_mode()) {
         # over TLS the paused Redis's kernel accepts the reconnect, whose
-        # handshake then stalls: a request queued on it meanwhile is 503
-        # (no connection) once its 100 ms run out, one attempt's worth
-        # (0.099 seen: the timer and $request_time read nginx's cached
-        # clock a millisecond apart); every other 503 meets the backoff,
-        # at once
-        is_deeply([ grep { $_ < 0.098 || $_ > 1.5 } @waited ], [],
-                  '... over TLS, a 503 waited only for a handshake that never ended, its 100 ms (' . scalar(@waited) . ')');
+        # handshake then stalls: the requests queued on it meanwhile are 503
+        # (no connection) when the first one's 100 ms run out and the
+        # attempt is dropped with all of them (ngx_http_supportdesk_redis.c,
+        # op_timeout), so one that joined the handshake later waited less
+        # (0.092 seen in CI; 0.099 by the first: the timer and
+        # $request_time read nginx's cached clock a millisecond apart);
+        # every other 503 meets the backoff, at once
+        is_deeply([ grep { $_ > 1.5 } @waited ], [],
+                  '... over TLS, a 503 waited only for a handshake that never ended, at most one attempt (' . scalar(@waited) . ')');
+        cmp_ok((sort { $b <=> $a } @waited)[0] // 0.1, '>=', 0.098,
+               '... the first request queued on that handshake waited its whole 100 ms');
         cmp_ok(scalar(@rt) - scalar(@waited), '>', 10, '... the others at once ($request_time 0.000)');
     } else {
         is_deeply(\@waited, [], '... at once: answered without waiting for anything ($request_time 0.000)');

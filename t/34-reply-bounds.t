@@ -13,8 +13,9 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use SupportDesk::Test qw(envelope_ok wait_until single_redis_only plain_pass_only);
+use SupportDesk::Test qw(envelope_ok wait_until single_redis_only plain_pass_only pct);
 use SupportDesk::FakeRedis;
+use MIME::Base64 qw(encode_base64);
 
 single_redis_only('its Redis is SupportDesk::FakeRedis, one scripted server (the cluster\'s scripted corners: t/72-cluster-fake.t)');
 plain_pass_only('its Redis is SupportDesk::FakeRedis, a scripted plaintext server: TLS would change nothing it checks');
@@ -76,9 +77,37 @@ my %upsert = (
     upmap      => bulk("\x81" . mp_str('k') . "\x01"),
     upthree    => bulk(mp_arr("\x01", mp_pairs(@pairs), "\x01")),
 );
+# a page without a filter is plain commands (ngx_http_supportdesk_list.c):
+# GET seq and GET order:n, then the order bucket's HMGET from the cursor's
+# next sequence number, which picks the case, then one HGETALL a customer
+sub cust { my ($s) = @_; array(s => $s, e => 'p@example.com', n => 'P', c => 1700000000, u => 1700000000) }
+# (limit 1: 13 sequence numbers asked, within one bucket of 128 from
+# these, the first named, the rest nil)
+sub ids { array($_[0], ('') x 12) }
+my %ids = (
+    1   => ids('p_ok'),
+    201 => "*1\r\n\$-1\r\n",
+    301 => ":7\r\n",
+    401 => ids('p_odd'),
+    521 => ids('p_loading'),
+    601 => ids('p_stale'),
+    701 => ids('p_gone'),
+);
+$ids{$_} =~ s/\$0\r\n\r\n/\$-1\r\n/g for keys %ids;    # '' stands for nil
+my %plain = (
+    p_ok      => cust(1),
+    p_odd     => "*3\r\n\$1\r\ns\r\n\$3\r\n401\r\n\$1\r\ne\r\n",
+    p_loading => "-LOADING Redis is loading the dataset in memory\r\n",
+    p_stale   => cust(5),
+    p_gone    => "*0\r\n",
+);
 my $fake = SupportDesk::FakeRedis->new(respond => sub {
     my ($cmd) = @_;
     my $name = uc $cmd->[0];
+    return "\$3\r\n999\r\n" if $name eq 'GET' && $cmd->[1] eq 'sd:{acme}:seq';
+    return "\$1\r\n5\r\n" if $name eq 'GET' && $cmd->[1] eq 'sd:{acme}:order:n';
+    return $ids{ $cmd->[2] } if $name eq 'HMGET' && $cmd->[1] =~ /^sd:\{acme\}:order:\d+\z/ && $ids{ $cmd->[2] // '' };
+    return $plain{$1} if $name eq 'HGETALL' && $cmd->[1] =~ /^sd:\{acme\}:c:(p_\w+)\z/ && $plain{$1};
     return $upsert{$1} // "\$-1\r\n"
         if $name eq 'EVALSHA' && ($cmd->[6] // '') =~ /^sd:\{acme\}:c:(up\w+)\z/;
     return $list{$cmd->[10]} // "\$-1\r\n"
@@ -203,6 +232,34 @@ for my $case (qw(pagecut pagelonger pagemap pagevalues8 pagenested pageresp)) {
     envelope_ok(list($case), 500, 'INTERNAL_ERROR', "list: $case: 500");
     ok(wait_until(sub { log_count(qr/unexpected (?:list page|redis reply)/) > $before }, 2),
        "... logged");
+}
+
+# the plain commands' replies: a good customer rendered; a bucket reply of
+# another length or type, a hash of an odd length each a 500 with its log
+# line; Redis refusing (LOADING) a 503; a customer whose hash is gone, or
+# names another sequence number (deleted and created again), left out of
+# the page, which goes on from its cursor
+sub plain_list { $env->api('GET', '/api/v1/customers?limit=1' . (defined $_[0] ? '&cursor=' . pct(cursor($_[0])) : ''), $key, undef, timeout => 10) }
+sub cursor { my $c = encode_base64($_[0], ''); $c =~ tr{+/}{-_}; $c =~ s/=+\z//; $c }
+$r = plain_list(undef);
+envelope_ok($r, 200, undef, 'plain list: a page from the fake, rendered');
+is_deeply($r->{json}{data},
+          { customers => [ { id => 'cus_1', externalId => 'p_ok', email => 'p@example.com', name => 'P',
+                             createdAt => '2023-11-14T22:13:20Z', updatedAt => '2023-11-14T22:13:20Z' } ],
+            nextCursor => cursor('1'), total => 5 },
+          '... the customer, the cursor after its sequence number, the total from order:n');
+for my $c (['200', 'a bucket reply one element short'], ['300', 'a bucket reply that is an integer'],
+           ['400', 'a customer hash of 3 elements']) {
+    my $before = log_count(qr/unexpected (?:redis reply|customer hash)/);
+    envelope_ok(plain_list($c->[0]), 500, 'INTERNAL_ERROR', "plain list: $c->[1]: 500");
+    ok(wait_until(sub { log_count(qr/unexpected (?:redis reply|customer hash)/) > $before }, 2), '... logged');
+}
+envelope_ok(plain_list('520'), 503, 'SERVICE_UNAVAILABLE', 'plain list: LOADING on the customer\'s HGETALL: 503');
+for my $c (['600', 'a hash that names another sequence number'], ['700', 'a hash gone since the bucket named it']) {
+    $r = plain_list($c->[0]);
+    envelope_ok($r, 200, undef, "plain list: $c->[1]: 200");
+    is_deeply($r->{json}{data}{customers}, [], '... without the customer');
+    is($r->{json}{data}{nextCursor}, cursor($c->[0] + 1), '... the cursor past its sequence number');
 }
 
 # an upsert's answer is read in place too (record_unpack()): the same rule

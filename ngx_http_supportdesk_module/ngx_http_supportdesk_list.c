@@ -242,7 +242,7 @@ ngx_http_supportdesk_list_plain(ngx_http_request_t *r,
     uint64_t                           seq, end, bucket, last;
     ngx_int_t                          rc;
     ngx_str_t                          suffix;
-    ngx_uint_t                         index, count;
+    ngx_uint_t                         index, count, n;
     ngx_pool_cleanup_t                *cln;
     ngx_http_supportdesk_args_t        args;
     ngx_http_supportdesk_query_t      *q;
@@ -274,8 +274,10 @@ ngx_http_supportdesk_list_plain(ngx_http_request_t *r,
                           ctx->conf->list_scan_limit);
 
     page->xid = ngx_pcalloc(r->pool, page->chunk * sizeof(ngx_str_t));
+    /* the two GETs and a command for each bucket the chunk touches */
+    n = 2 + page->chunk / NGX_HTTP_SUPPORTDESK_LIST_BUCKET + 2;
     page->steps = ngx_pcalloc(r->pool,
-                              4 * sizeof(ngx_http_supportdesk_list_step_t));
+                              n * sizeof(ngx_http_supportdesk_list_step_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
     if (page->xid == NULL || page->steps == NULL || cln == NULL) {

@@ -113,9 +113,11 @@ struct ngx_http_supportdesk_list_page_s {
     ngx_uint_t                          rendered;
     /* the customer the last HGETALL rendered, its place + 1; 0: none */
     ngx_uint_t                          shown;
-    /* the budget left the customers from here on to the next page */
+    /*
+     * the budget left the customers from this place on to the next page;
+     * 0: none (the first customer is always on it)
+     */
     ngx_uint_t                          cut;
-    unsigned                            is_cut:1;
 };
 
 
@@ -685,7 +687,7 @@ ngx_http_supportdesk_list_chunk(ngx_http_supportdesk_list_page_t *page)
         return ngx_http_supportdesk_list_script(r, ctx);
     }
 
-    /* the chunk's bytes plus what each customer usually takes */
+    /* what a customer usually takes; the buffer grows for a larger one */
     size = 512 * page->nfound + 128;
 
     if (ngx_http_supportdesk_envelope_start(r, &page->json, size) != NGX_OK)
@@ -786,7 +788,7 @@ ngx_http_supportdesk_list_hash(ngx_http_supportdesk_list_page_t *page,
         return NGX_ERROR;
     }
 
-    if (page->is_cut) {
+    if (page->cut) {
         return NGX_OK;
     }
 
@@ -823,7 +825,6 @@ ngx_http_supportdesk_list_hash(ngx_http_supportdesk_list_page_t *page,
 
     /* as list.lua: at least one customer, then until the budget is spent */
     if (step->index > 0 && page->spent >= NGX_HTTP_SUPPORTDESK_LIST_BUDGET) {
-        page->is_cut = 1;
         page->cut = step->index;
         return NGX_OK;
     }
@@ -870,7 +871,7 @@ ngx_http_supportdesk_list_end(ngx_http_supportdesk_list_page_t *page)
 
     last = page->last;
 
-    if (page->is_cut) {
+    if (page->cut) {
         /* the customer before the first one left out */
         last = page->after + 1 + page->found[page->cut - 1];
     }
